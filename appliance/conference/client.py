@@ -1,0 +1,308 @@
+"""The bridge client: joins a room over one WebSocket, publishes the room's camera and
+microphone, receives everyone else, and stays joined through anything (lost bridge,
+Janus restart, failed ICE) by reconnecting with backoff and rebuilding peers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiortc import MediaStreamTrack, RTCRtpSender
+
+from appliance.conference.peers import PublisherPeer, SubscriberPeer
+from bridge import protocol as p
+
+log = logging.getLogger("salon.conference")
+PING_INTERVAL_S = 20.0
+
+
+@dataclass(frozen=True)
+class LocalMedia:
+    video: MediaStreamTrack | None
+    audio: MediaStreamTrack | None
+    encoded_video: bool = True  # video track yields H.264 packets
+    on_video_sender: Callable[[RTCRtpSender], None] | None = None
+
+
+@dataclass(frozen=True)
+class RemoteStream:
+    mid: str
+    kind: str
+    participant: str
+    track: MediaStreamTrack
+
+
+# ---- events the client reports --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Connecting:
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Joined:
+    you: p.Participant
+    room: p.RoomInfo
+
+
+@dataclass(frozen=True)
+class ParticipantsChanged:
+    participants: dict[str, p.Participant]
+
+
+@dataclass(frozen=True)
+class RemoteMediaChanged:
+    streams: list[RemoteStream]
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    reason: str
+    retry_in_s: float
+
+
+@dataclass(frozen=True)
+class BridgeError:
+    code: str
+    message: str
+
+
+ConferenceEvent = (
+    Connecting | Joined | ParticipantsChanged | RemoteMediaChanged | Disconnected | BridgeError
+)
+
+
+def websocket_url(bridge_url: str) -> str:
+    base = bridge_url.rstrip("/")
+    if base.startswith("https://"):
+        return "wss://" + base[len("https://"):] + "/ws"
+    if base.startswith("http://"):
+        return "ws://" + base[len("http://"):] + "/ws"
+    return base
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter, reset after a successful join."""
+
+    base_s: float = 0.5
+    cap_s: float = 30.0
+    attempt: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def next_delay(self) -> float:
+        self.attempt += 1
+        return self.rng.uniform(0, min(self.cap_s, self.base_s * 2 ** (self.attempt - 1)))
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class SessionLost(Exception):
+    pass
+
+
+class BridgeClient:
+    def __init__(
+        self, bridge_url: str, room: str, name: str, media: LocalMedia,
+        on_event: Callable[[ConferenceEvent], None], client_kind: str = "appliance",
+    ) -> None:
+        self.url = websocket_url(bridge_url)
+        self.room = room
+        self.name = name
+        self.media = media
+        self.on_event = on_event
+        self.client_kind = client_kind
+        self.backoff = Backoff()
+        self.participants: dict[str, p.Participant] = {}
+        self.me: p.Participant | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._publisher: PublisherPeer | None = None
+        self._subscriber: SubscriberPeer | None = None
+        self._streams: list[p.StreamInfo] = []
+        self._ids = itertools.count(1)
+        self._replies: dict[int, asyncio.Future[p.ServerMessage]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # ---- lifecycle ------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Stay in the room until cancelled."""
+        async with aiohttp.ClientSession() as http:
+            while True:
+                self.on_event(Connecting(self.backoff.attempt + 1))
+                try:
+                    await self._session(http)
+                    reason = "bridge closed the connection"
+                except (TimeoutError, aiohttp.ClientError, OSError, SessionLost) as exc:
+                    reason = str(exc) or type(exc).__name__
+                await self._teardown()
+                delay = self.backoff.next_delay()
+                log.warning("disconnected (%s); retrying in %.1fs", reason, delay)
+                self.on_event(Disconnected(reason, delay))
+                await asyncio.sleep(delay)
+
+    async def _session(self, http: aiohttp.ClientSession) -> None:
+        async with http.ws_connect(self.url, heartbeat=10.0, timeout=aiohttp.ClientWSTimeout(
+                ws_close=5.0)) as ws:
+            self._ws = ws
+            reader = asyncio.create_task(self._read(ws))
+            pinger = asyncio.create_task(self._ping())
+            try:
+                welcome = await self._request(p.Join(
+                    type="join", protocol=p.PROTOCOL_VERSION, room=self.room, name=self.name,
+                    client="appliance" if self.client_kind == "appliance" else "bot",
+                ))
+                assert isinstance(welcome, p.Welcome)
+                self.backoff.reset()
+                self.me = welcome.you
+                self.participants = {x.id: x for x in welcome.participants}
+                self.on_event(Joined(welcome.you, welcome.room))
+                self.on_event(ParticipantsChanged(dict(self.participants)))
+                await self._publish()
+                await reader
+            finally:
+                reader.cancel()
+                pinger.cancel()
+                self._ws = None
+
+    async def _teardown(self) -> None:
+        for fut in self._replies.values():
+            fut.cancel()
+        self._replies.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        await self._close_peers()
+        self.participants = {}
+        self._streams = []
+        self.on_event(RemoteMediaChanged([]))
+
+    async def _close_peers(self) -> None:
+        if self._publisher is not None:
+            await self._publisher.close()
+        if self._subscriber is not None:
+            await self._subscriber.close()
+        self._publisher = self._subscriber = None
+
+    # ---- messages -------------------------------------------------------------
+
+    async def _send(self, message: p.Inbound) -> None:
+        if self._ws is None or self._ws.closed:
+            raise SessionLost("not connected")
+        await self._ws.send_str(p.dump(message))
+
+    async def _request(self, message: p.Inbound, timeout: float = 20.0) -> p.ServerMessage:
+        rid = next(self._ids)
+        fut: asyncio.Future[p.ServerMessage] = asyncio.get_running_loop().create_future()
+        self._replies[rid] = fut
+        try:
+            await self._send(message.model_copy(update={"id": rid}))
+            reply = await asyncio.wait_for(fut, timeout)
+        finally:
+            self._replies.pop(rid, None)
+        if isinstance(reply, p.Error):
+            raise SessionLost(f"bridge refused {message.__class__.__name__}: {reply.message}")
+        return reply
+
+    async def _ping(self) -> None:
+        with contextlib.suppress(SessionLost, ConnectionError):
+            while True:
+                await asyncio.sleep(PING_INTERVAL_S)
+                await self._send(p.Ping(type="ping"))
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for raw in ws:
+            if raw.type != aiohttp.WSMsgType.TEXT:
+                break
+            try:
+                message = p.parse_server_message(raw.data)
+            except ValueError as exc:
+                log.warning("unreadable message from the bridge: %s", exc)
+                continue
+            re = getattr(message, "re", None)
+            if isinstance(re, int) and re in self._replies:
+                self._replies[re].set_result(message)
+                continue
+            self._spawn(self._handle(message))
+
+    def _spawn(self, coro: object) -> None:
+        async def guarded() -> None:
+            try:
+                await coro  # type: ignore[misc]
+            except (TimeoutError, SessionLost, ConnectionError) as exc:
+                log.warning("while handling a bridge message: %s", exc)
+            except Exception:
+                log.exception("while handling a bridge message")
+        task = asyncio.get_running_loop().create_task(guarded())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, m: p.ServerMessage) -> None:
+        if isinstance(m, p.ParticipantJoined | p.ParticipantUpdated):
+            self.participants[m.participant.id] = m.participant
+            self.on_event(ParticipantsChanged(dict(self.participants)))
+        elif isinstance(m, p.ParticipantLeft):
+            self.participants.pop(m.id, None)
+            self.on_event(ParticipantsChanged(dict(self.participants)))
+        elif isinstance(m, p.SubscribeOffer):
+            await self._on_subscribe_offer(m)
+        elif isinstance(m, p.MediaReset):
+            log.info("media reset by the bridge: %s", m.reason)
+            await self._close_peers()
+            self._streams = []
+            self.on_event(RemoteMediaChanged([]))
+            await self._publish()
+        elif isinstance(m, p.Error):
+            self.on_event(BridgeError(m.code, m.message))
+        elif isinstance(m, p.Bye):
+            raise SessionLost(f"bridge said bye: {m.reason}")
+
+    # ---- media ----------------------------------------------------------------
+
+    async def _publish(self) -> None:
+        if self.media.video is None and self.media.audio is None:
+            return
+        if self._publisher is not None:
+            await self._publisher.close()
+        peer = PublisherPeer(on_failed=lambda: self._spawn(self._publish()))
+        self._publisher = peer
+        sdp, video_sender = await peer.offer(
+            self.media.video, self.media.audio, self.media.encoded_video
+        )
+        if video_sender is not None and self.media.on_video_sender is not None:
+            self.media.on_video_sender(video_sender)
+        answer = await self._request(p.Publish(type="publish", sdp=sdp))
+        assert isinstance(answer, p.PublishAnswer)
+        await peer.accept(answer.sdp)
+
+    async def _on_subscribe_offer(self, m: p.SubscribeOffer) -> None:
+        if self._subscriber is None:
+            self._subscriber = SubscriberPeer(
+                on_track=lambda mid, track: self._report_streams(),
+                on_failed=lambda: self._spawn(self._resubscribe()),
+            )
+        self._streams = list(m.streams)
+        sdp = await self._subscriber.answer(m.sdp)
+        await self._send(p.SubscribeAnswer(type="subscribe_answer", sdp=sdp))
+        self._report_streams()
+
+    async def _resubscribe(self) -> None:
+        if self._subscriber is not None:
+            await self._subscriber.close()
+        self._subscriber = None
+        self.on_event(RemoteMediaChanged([]))
+        await self._send(p.Resubscribe(type="resubscribe"))
+
+    def _report_streams(self) -> None:
+        tracks = self._subscriber.tracks_by_mid() if self._subscriber else {}
+        self.on_event(RemoteMediaChanged([
+            RemoteStream(s.mid, s.kind, s.participant, tracks[s.mid])
+            for s in self._streams if s.mid in tracks
+        ]))

@@ -1,0 +1,77 @@
+"""The bridge's configuration file (TOML), validated as a whole before use."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(Strict):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    public_url: str | None = None  # how clients reach the bridge, e.g. behind a proxy
+
+
+class RemoteJanus(Strict):
+    url: Annotated[str, Field(pattern=r"^wss?://")]
+    name: str = "janus"
+    api_secret_file: Path | None = None
+    room_admin_key_file: Path | None = None
+
+
+class JanusSettings(Strict):
+    mode: Literal["local", "remote"] = "local"
+    binary: str = "janus"
+    # The address Janus offers ICE candidates on (its ice_enforce_list).
+    media_ip: str | None = None
+    rtp_port_range: Annotated[str, Field(pattern=r"^\d+-\d+$")] = "20000-40000"
+    servers: list[RemoteJanus] = []
+
+    @model_validator(mode="after")
+    def remote_needs_servers(self) -> JanusSettings:
+        if self.mode == "remote" and not self.servers:
+            raise ValueError("mode = 'remote' needs at least one [[janus.servers]] entry")
+        return self
+
+
+class RoomSeed(Strict):
+    address: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+    title: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class BridgeSettings(Strict):
+    state_dir: Path = Path("/var/lib/salon-bridge")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Rooms not listed below may be opened by address when true (demo, development).
+    open_rooms: bool = False
+    server: ServerSettings = ServerSettings()
+    janus: JanusSettings = JanusSettings()
+    rooms: list[RoomSeed] = []
+
+
+class BridgeConfigError(Exception):
+    pass
+
+
+def load_bridge_config(path: Path) -> BridgeSettings:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BridgeConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BridgeConfigError(f"{path}: {exc}") from None
+    try:
+        settings = BridgeSettings.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"{path}: {'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise BridgeConfigError("\n".join(lines)) from None
+    if not settings.state_dir.is_absolute():
+        settings = settings.model_copy(update={"state_dir": path.parent / settings.state_dir})
+    return settings

@@ -1,0 +1,274 @@
+"""The bridge's side of Janus: which Janus server hosts a room, and each participant's
+Janus session with its publisher and its one multistream subscriber.
+
+Rooms are spread over the configured Janus servers (the local supervised one by
+default). If a server's connection drops (Janus died or restarted), the rooms on it
+are recreated once it answers again and ``on_server_back`` lets the live rooms tell
+their clients to publish again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.janus.client import JanusConnection, JanusError, JanusGone, JanusSession
+from bridge.janus.videoroom import (
+    ERR_NO_SUCH_FEED,
+    Publisher,
+    RoomControl,
+    SubscribedStream,
+    Subscriber,
+    parse_streams,
+)
+
+log = logging.getLogger("salon.gateway")
+
+
+@dataclass(frozen=True)
+class JanusEndpoint:
+    url: str
+    api_secret: str | None
+    room_admin_key: str | None
+    name: str = "janus"
+
+
+class MediaUnavailable(RuntimeError):
+    """No Janus server is reachable right now."""
+
+
+class JanusServer:
+    """One Janus server: a reconnecting connection and a room-control handle."""
+
+    def __init__(self, endpoint: JanusEndpoint) -> None:
+        self.endpoint = endpoint
+        self.connection: JanusConnection | None = None
+        self.control: RoomControl | None = None
+        self.rooms: dict[str, str] = {}  # janus room id -> room secret
+        self.up = asyncio.Event()
+        self.generation = 0  # bumps on every reconnect: media sessions of older ones are dead
+
+    async def connect(self) -> None:
+        conn = JanusConnection(self.endpoint.url, self.endpoint.api_secret)
+        await conn.connect()
+        session = await conn.create_session()
+        self.control = await RoomControl.attach(session, self.endpoint.room_admin_key)
+        self.connection = conn
+        self.generation += 1
+        for room, secret in self.rooms.items():
+            await self.control.ensure_room(room, secret, room)
+        self.up.set()
+
+    async def run(self, on_back: Callable[[JanusServer], Awaitable[None]]) -> None:
+        """Keep the connection up for the bridge's lifetime."""
+        backoff = 0.1
+        first = True
+        while True:
+            try:
+                await self.connect()
+            except (TimeoutError, OSError, JanusError, JanusGone, Exception) as exc:
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                log.warning("Janus %s not reachable: %s", self.endpoint.name, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.1
+            log.info("connected to Janus %s", self.endpoint.name, extra={"EVENT": "janus-up"})
+            if not first:
+                await on_back(self)
+            first = False
+            assert self.connection is not None
+            await self.connection.closed.wait()
+            self.up.clear()
+            log.error("lost Janus %s", self.endpoint.name, extra={"EVENT": "janus-lost"})
+
+    async def ensure_room(self, room: str) -> str:
+        secret = self.rooms.setdefault(room, secrets.token_urlsafe(16))
+        if self.control is None:
+            raise MediaUnavailable("media server not connected")
+        await self.control.ensure_room(room, secret, room)
+        return secret
+
+    async def new_session(self) -> JanusSession:
+        if not self.up.is_set() or self.connection is None:
+            raise MediaUnavailable("media server not connected")
+        return await self.connection.create_session()
+
+    async def close(self) -> None:
+        if self.connection is not None:
+            await self.connection.close()
+
+
+OfferSink = Callable[[str, list[SubscribedStream]], Coroutine[Any, Any, None]]
+
+
+class ParticipantMedia:
+    """A participant's Janus session: publisher (joined at admission), one subscriber.
+
+    ``reconcile(feeds)`` brings the subscription to exactly ``feeds`` with at most one
+    renegotiation in flight; Janus's offers go to the client through ``send_offer``.
+    """
+
+    def __init__(self, server: JanusServer, room: str, feed: str, send_offer: OfferSink) -> None:
+        self.server = server
+        self.generation = server.generation
+        self.room = room
+        self.feed = feed
+        self.send_offer = send_offer
+        self.session: JanusSession | None = None
+        self.publisher: Publisher | None = None
+        self.subscriber: Subscriber | None = None
+        self.subscribed: set[str] = set()
+        self.streams: list[SubscribedStream] = []
+        self.awaiting_answer = False
+        self.wanted: set[str] = set()
+        self._lock = asyncio.Lock()
+
+    @property
+    def alive(self) -> bool:
+        return self.server.up.is_set() and self.generation == self.server.generation
+
+    async def open(self, display: str) -> None:
+        self.session = await self.server.new_session()
+        self.publisher = await Publisher.join(self.session, self.room, self.feed, display)
+
+    async def publish(self, offer_sdp: str, display: str) -> str:
+        """Answer a publisher offer; a second offer replaces the first publisher."""
+        assert self.session is not None
+        if self.publisher is None or self.publisher.streams:
+            if self.publisher is not None:
+                await self.publisher.handle.detach()
+            self.publisher = await Publisher.join(self.session, self.room, self.feed, display)
+        return await self.publisher.publish(offer_sdp, display)
+
+    async def reconcile(self, feeds: set[str]) -> None:
+        self.wanted = set(feeds)
+        async with self._lock:
+            if self.awaiting_answer or not self.alive:
+                return
+            add = sorted(self.wanted - self.subscribed)
+            remove = sorted(self.subscribed - self.wanted)
+            if not add and not remove:
+                return
+            try:
+                offer = await self._renegotiate(add, remove)
+            except JanusError as exc:
+                if exc.code != ERR_NO_SUCH_FEED:
+                    raise
+                log.info("feed vanished during subscription of %s: %s", self.feed, exc.reason)
+                offer = None
+            if offer is not None:
+                self.awaiting_answer = True
+                await self.send_offer(offer, self.streams)
+
+    async def _renegotiate(self, add: list[str], remove: list[str]) -> str | None:
+        assert self.session is not None and self.publisher is not None
+        if self.subscriber is None:
+            if not add:
+                return None
+            self.subscriber, offer, self.streams = await Subscriber.join(
+                self.session, self.room, self.publisher.private_id, add
+            )
+            self.subscriber.handle.on_event = self._on_subscriber_event
+            self.subscribed = {s.feed for s in self.streams if s.active}
+            return offer
+        offer_or_none, streams = await self.subscriber.change(add, remove)
+        self._set_streams(streams)
+        return offer_or_none
+
+    def _set_streams(self, streams: list[SubscribedStream]) -> None:
+        self.streams = [s for s in streams if s.active]
+        self.subscribed = {s.feed for s in self.streams}
+
+    def _on_subscriber_event(self, data: dict[str, Any], jsep: dict[str, Any] | None) -> None:
+        # Janus renegotiates on its own when a publisher we receive goes away.
+        if data.get("videoroom") != "updated" or jsep is None:
+            return
+        self._set_streams(parse_streams(data))
+        self.awaiting_answer = True
+        asyncio.get_running_loop().create_task(self.send_offer(str(jsep["sdp"]), self.streams))
+
+    async def answer(self, answer_sdp: str) -> None:
+        if self.subscriber is None or not self.awaiting_answer:
+            raise ValueError("no subscription offer is waiting for an answer")
+        await self.subscriber.start(answer_sdp)
+        self.awaiting_answer = False
+        await self.reconcile(self.wanted)
+
+    async def restart_subscriber(self) -> None:
+        """Drop the subscriber (the client's receiving PeerConnection failed) and offer anew."""
+        async with self._lock:
+            if self.subscriber is not None:
+                await self.subscriber.handle.detach()
+            self.subscriber, self.subscribed, self.streams = None, set(), []
+            self.awaiting_answer = False
+        await self.reconcile(self.wanted)
+
+    async def close(self) -> None:
+        if self.session is not None and self.alive:
+            with contextlib.suppress(JanusError, JanusGone, asyncio.TimeoutError):
+                await self.session.destroy()
+        self.session = None
+
+
+class MediaGateway:
+    """All Janus servers of this bridge; rooms are placed on the least loaded one."""
+
+    def __init__(self, endpoints: list[JanusEndpoint]) -> None:
+        self.servers = [JanusServer(e) for e in endpoints]
+        self.room_server: dict[str, JanusServer] = {}
+        self.on_server_back: Callable[[JanusServer], Awaitable[None]] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self, wait: float = 20.0) -> None:
+        self._tasks = [asyncio.create_task(s.run(self._server_back)) for s in self.servers]
+        await asyncio.wait_for(
+            asyncio.wait([asyncio.create_task(s.up.wait()) for s in self.servers],
+                         return_when=asyncio.FIRST_COMPLETED),
+            wait,
+        )
+
+    async def _server_back(self, server: JanusServer) -> None:
+        if self.on_server_back is not None:
+            await self.on_server_back(server)
+
+    def server_for(self, room: str) -> JanusServer:
+        server = self.room_server.get(room)
+        if server is not None:
+            return server
+        candidates = [s for s in self.servers if s.up.is_set()]
+        if not candidates:
+            raise MediaUnavailable("no media server is reachable")
+        server = min(candidates, key=lambda s: len(s.rooms))
+        self.room_server[room] = server
+        return server
+
+    async def open_media(
+        self, room: str, feed: str, display: str, send_offer: OfferSink
+    ) -> ParticipantMedia:
+        server = self.server_for(room)
+        await server.ensure_room(room)
+        media = ParticipantMedia(server, room, feed, send_offer)
+        await media.open(display)
+        return media
+
+    async def moderate(self, room: str, feed: str, mid: str, mute: bool) -> None:
+        server = self.server_for(room)
+        if server.control is None:
+            raise MediaUnavailable("media server not connected")
+        await server.control.moderate(room, server.rooms[room], feed, mid, mute)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for server in self.servers:
+            await server.close()

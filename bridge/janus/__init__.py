@@ -1,0 +1,1 @@
+"""Everything that speaks Janus: config for a local Janus, its supervisor, the API client."""

@@ -1,0 +1,181 @@
+"""Typed requests of the Janus VideoRoom plugin (multistream API of Janus 1.x)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.janus.client import JanusError, JanusHandle, JanusSession
+
+PLUGIN = "janus.plugin.videoroom"
+ERR_NO_SUCH_ROOM = 426
+ERR_ROOM_EXISTS = 427
+ERR_NO_SUCH_FEED = 428
+
+
+@dataclass(frozen=True)
+class SubscribedStream:
+    """One m-line of a subscriber PeerConnection and the publisher stream it carries."""
+
+    mid: str
+    kind: str
+    feed: str
+    feed_mid: str
+    active: bool
+
+
+def parse_streams(data: dict[str, Any]) -> list[SubscribedStream]:
+    streams = []
+    for s in data.get("streams", []):
+        if s.get("type") not in ("audio", "video") or "feed_id" not in s:
+            continue
+        streams.append(SubscribedStream(
+            mid=str(s["mid"]), kind=str(s["type"]), feed=str(s["feed_id"]),
+            feed_mid=str(s.get("feed_mid", "")), active=bool(s.get("active", True)),
+        ))
+    return streams
+
+
+class RoomControl:
+    """Room-level requests (create, destroy, moderate, kick) on a dedicated handle."""
+
+    def __init__(self, handle: JanusHandle, admin_key: str | None) -> None:
+        self.handle = handle
+        self.admin_key = admin_key
+
+    @classmethod
+    async def attach(cls, session: JanusSession, admin_key: str | None) -> RoomControl:
+        return cls(await session.attach(PLUGIN), admin_key)
+
+    async def ensure_room(self, room: str, secret: str, description: str) -> None:
+        body: dict[str, Any] = {
+            "request": "create", "room": room, "description": description[:100],
+            "secret": secret, "is_private": True, "publishers": 100,
+            "audiocodec": "opus", "videocodec": "h264,vp8",
+            "h264_profile": "42e01f",
+            "audiolevel_event": True, "audio_active_packets": 50, "audio_level_average": 40,
+            "notify_joining": False, "require_pvtid": True, "permanent": False,
+            "bitrate": 2_500_000, "fir_freq": 10,
+        }
+        if self.admin_key:
+            body["admin_key"] = self.admin_key
+        try:
+            await self.handle.send(body)
+        except JanusError as exc:
+            if exc.code != ERR_ROOM_EXISTS:
+                raise
+
+    async def destroy_room(self, room: str, secret: str) -> None:
+        try:
+            await self.handle.send({"request": "destroy", "room": room, "secret": secret})
+        except JanusError as exc:
+            if exc.code != ERR_NO_SUCH_ROOM:
+                raise
+
+    async def moderate(self, room: str, secret: str, feed: str, mid: str, mute: bool) -> None:
+        await self.handle.send({
+            "request": "moderate", "room": room, "secret": secret, "id": feed,
+            "mid": mid, "mute": mute,
+        })
+
+    async def kick(self, room: str, secret: str, feed: str) -> None:
+        try:
+            await self.handle.send({"request": "kick", "room": room, "secret": secret, "id": feed})
+        except JanusError as exc:
+            if exc.code != ERR_NO_SUCH_FEED:
+                raise
+
+
+@dataclass(frozen=True)
+class PublishedStream:
+    mid: str
+    kind: str
+
+
+class Publisher:
+    """A participant's publisher handle: join as publisher, publish an offer."""
+
+    def __init__(self, handle: JanusHandle, room: str, feed: str) -> None:
+        self.handle = handle
+        self.room = room
+        self.feed = feed
+        self.private_id: int | None = None
+        self.streams: list[PublishedStream] = []
+        # Janus refuses subscriptions to a feed until its PeerConnection is up.
+        self.webrtc_up = asyncio.Event()
+        handle.on_core = self._on_core
+
+    def _on_core(self, msg: dict[str, Any]) -> None:
+        if msg.get("janus") == "webrtcup":
+            self.webrtc_up.set()
+        elif msg.get("janus") == "hangup":
+            self.webrtc_up.clear()
+
+    @classmethod
+    async def join(cls, session: JanusSession, room: str, feed: str, display: str) -> Publisher:
+        pub = cls(await session.attach(PLUGIN), room, feed)
+        data, _ = await pub.handle.send({
+            "request": "join", "ptype": "publisher", "room": room, "id": feed,
+            "display": display[:64],
+        })
+        pub.private_id = data.get("private_id")
+        return pub
+
+    async def publish(self, offer_sdp: str, display: str) -> str:
+        data, jsep = await self.handle.send(
+            {"request": "publish", "display": display[:64]},
+            {"type": "offer", "sdp": offer_sdp},
+        )
+        if jsep is None:
+            raise JanusError(0, "Janus returned no answer to the publish offer")
+        self.streams = [
+            PublishedStream(mid=str(s["mid"]), kind=str(s["type"]))
+            for s in data.get("streams", []) if s.get("type") in ("audio", "video")
+        ]
+        return str(jsep["sdp"])
+
+    async def request_keyframe(self) -> None:
+        await self.handle.send({"request": "configure", "keyframe": True})
+
+    async def set_display(self, display: str) -> None:
+        await self.handle.send({"request": "configure", "display": display[:64]})
+
+
+class Subscriber:
+    """One multistream subscriber handle, updated as publishers come and go."""
+
+    def __init__(self, handle: JanusHandle, room: str) -> None:
+        self.handle = handle
+        self.room = room
+
+    @classmethod
+    async def join(
+        cls, session: JanusSession, room: str, private_id: int | None, feeds: list[str]
+    ) -> tuple[Subscriber, str, list[SubscribedStream]]:
+        sub = cls(await session.attach(PLUGIN), room)
+        body: dict[str, Any] = {
+            "request": "join", "ptype": "subscriber", "room": room,
+            "streams": [{"feed": f} for f in feeds],
+        }
+        if private_id is not None:
+            body["private_id"] = private_id
+        data, jsep = await sub.handle.send(body)
+        if jsep is None:
+            raise JanusError(0, "Janus returned no offer for the subscription")
+        return sub, str(jsep["sdp"]), parse_streams(data)
+
+    async def change(
+        self, add: list[str], remove: list[str]
+    ) -> tuple[str | None, list[SubscribedStream]]:
+        """Add and remove feeds in one renegotiation; returns Janus's new offer, if any."""
+        body: dict[str, Any] = {"request": "update"}
+        if add:
+            body["subscribe"] = [{"feed": f} for f in add]
+        if remove:
+            body["unsubscribe"] = [{"feed": f} for f in remove]
+        data, jsep = await self.handle.send(body)
+        return (str(jsep["sdp"]) if jsep else None), parse_streams(data)
+
+    async def start(self, answer_sdp: str) -> None:
+        await self.handle.send({"request": "start"}, {"type": "answer", "sdp": answer_sdp})

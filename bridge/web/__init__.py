@@ -1,0 +1,1 @@
+"""aiohttp routes, the WebSocket protocol handler and the static web client."""
