@@ -44,6 +44,8 @@ class JanusSettings(Strict):
 class RoomSeed(Strict):
     address: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
     title: Annotated[str, Field(min_length=1, max_length=100)]
+    # Unmoderated rooms give everyone audio and camera rights on joining.
+    moderated: bool = False
 
 
 class BridgeSettings(Strict):

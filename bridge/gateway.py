@@ -128,6 +128,7 @@ class ParticipantMedia:
         self.streams: list[SubscribedStream] = []
         self.awaiting_answer = False
         self.wanted: set[str] = set()
+        self.on_talking: Callable[[bool], None] | None = None
         self._lock = asyncio.Lock()
 
     @property
@@ -136,7 +137,22 @@ class ParticipantMedia:
 
     async def open(self, display: str) -> None:
         self.session = await self.server.new_session()
+        await self._join_publisher(display)
+
+    async def _join_publisher(self, display: str) -> None:
+        assert self.session is not None
         self.publisher = await Publisher.join(self.session, self.room, self.feed, display)
+        self.publisher.handle.on_event = self._on_publisher_event
+
+    def _on_publisher_event(self, data: dict[str, Any], jsep: dict[str, Any] | None) -> None:
+        # Janus tells every publisher about everyone's talking; take only our own.
+        kind = data.get("videoroom")
+        ours = str(data.get("id")) == self.feed
+        if kind in ("talking", "stopped-talking") and ours and self.on_talking is not None:
+            self.on_talking(kind == "talking")
+
+    def published_mids(self, kind: str) -> list[str]:
+        return [s.mid for s in (self.publisher.streams if self.publisher else []) if s.kind == kind]
 
     async def publish(self, offer_sdp: str, display: str) -> str:
         """Answer a publisher offer; a second offer replaces the first publisher."""
@@ -144,7 +160,8 @@ class ParticipantMedia:
         if self.publisher is None or self.publisher.streams:
             if self.publisher is not None:
                 await self.publisher.handle.detach()
-            self.publisher = await Publisher.join(self.session, self.room, self.feed, display)
+            await self._join_publisher(display)
+        assert self.publisher is not None
         return await self.publisher.publish(offer_sdp, display)
 
     async def reconcile(self, feeds: set[str]) -> None:

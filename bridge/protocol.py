@@ -66,12 +66,27 @@ class Leave(Inbound):
     type: Literal["leave"]
 
 
+class SetHand(Inbound):
+    """Söz Hakkı İste: raise (or lower) one's own hand."""
+
+    type: Literal["set_hand"]
+    raised: bool
+
+
+class SetMediaState(Inbound):
+    """What the participant itself has switched on (within the rights it holds)."""
+
+    type: Literal["set_media_state"]
+    mic_muted: bool | None = None
+    camera_on: bool | None = None
+
+
 class Ping(Inbound):
     type: Literal["ping"]
 
 
 ClientMessage = Annotated[
-    Join | Publish | SubscribeAnswer | Resubscribe | Leave | Ping,
+    Join | Publish | SubscribeAnswer | Resubscribe | Leave | Ping | SetHand | SetMediaState,
     Field(discriminator="type"),
 ]
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
@@ -84,7 +99,14 @@ class Participant(Outbound):
     id: str
     name: str
     client: str
+    role: Literal["host", "participant", "guest", "device"] = "participant"
     publishing: bool = False
+    audio_right: bool = False
+    camera_right: bool = False
+    hand_position: int | None = None  # 1 = first in the queue; None = hand down
+    mic_muted: bool = True
+    camera_on: bool = False
+    talking: bool = False
 
 
 class RoomInfo(Outbound):

@@ -4,6 +4,7 @@ local Janus it supervises by default."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
@@ -40,12 +41,14 @@ class Bridge:
         self.gateway: MediaGateway = MediaGateway([])
         self.rooms: dict[str, LiveRoom] = {}
         self.connections: set[ClientConnection] = set()
-        self.titles = {r.address: r.title for r in settings.rooms}
+        self.seeds = {r.address: r for r in settings.rooms}
 
     def room(self, address: str) -> LiveRoom | None:
         room = self.rooms.get(address)
-        if room is None and (address in self.titles or self.settings.open_rooms):
-            room = LiveRoom(address, self.titles.get(address, address), self.gateway)
+        seed = self.seeds.get(address)
+        if room is None and (seed is not None or self.settings.open_rooms):
+            room = LiveRoom(address, seed.title if seed else address, self.gateway,
+                            moderated=seed.moderated if seed else False)
             self.rooms[address] = room
         return room
 
@@ -80,7 +83,8 @@ class Bridge:
 
     async def stop(self) -> None:
         for conn in list(self.connections):
-            await conn.ws.close()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(conn.ws.close(code=1001, message=b"bridge stopping"), 2.0)
         await self.gateway.close()
         if self.local_janus is not None:
             await self.local_janus.stop()
@@ -88,7 +92,8 @@ class Bridge:
     # ---- routes ----------------------------------------------------------
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=MAX_MESSAGE_BYTES)
+        # Twice the protocol's limit, so an oversized message gets a readable error reply.
+        ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=2 * MAX_MESSAGE_BYTES)
         await ws.prepare(request)
         conn = ClientConnection(self, ws, request.remote or "?")
         self.connections.add(conn)
@@ -110,6 +115,7 @@ class Bridge:
         return web.json_response({
             "version": VERSION, "protocol": PROTOCOL_VERSION, "janus": servers,
             "janus_restarts": self.local_janus.restarts if self.local_janus else None,
+            "janus_pid": self.local_janus.pid if self.local_janus else None,
             "rooms": {a: len(r.participants) for a, r in self.rooms.items() if r.participants},
         })
 

@@ -88,6 +88,10 @@ class ClientConnection:
         elif isinstance(m, p.Resubscribe):
             media = self._media()
             await media.restart_subscriber()
+        elif isinstance(m, p.SetHand):
+            await self.room.set_hand(self.me, m.raised)
+        elif isinstance(m, p.SetMediaState):
+            await self.room.set_media_state(self.me, m.mic_muted, m.camera_on)
         elif isinstance(m, p.Leave):
             await self.leave("left")
             await self.send(p.Bye(reason="left"))
@@ -114,9 +118,10 @@ class ClientConnection:
             room.address, me.id, m.name, self._offer_sender(me)
         )
         self.room, self.me = room, me
-        others = [lp.info() for lp in room.participants.values()]
-        await self.send(p.Welcome(re=m.id, you=me.info(), room=room.info(), participants=others))
         await room.add(me)
+        others = [room.describe(lp) for lp in room.participants.values() if lp is not me]
+        await self.send(p.Welcome(re=m.id, you=room.describe(me), room=room.info(),
+                                  participants=others))
         log.info("%s joined %s as %s", m.name, room.address, me.id,
                  extra={"EVENT": "join", "ROOM": room.address})
 
@@ -132,7 +137,7 @@ class ClientConnection:
         assert self.me is not None and self.room is not None
         media = self._media()
         if self.me.publishing:
-            await self.room.set_publishing(self.me.id, False)
+            await self.room.set_publishing(self.me, False)
         answer = await media.publish(m.sdp, self.me.name)
         await self.send(p.PublishAnswer(re=m.id, sdp=answer))
         self.me.spawn(self._announce_when_up(media), "announce publisher")
@@ -143,7 +148,7 @@ class ClientConnection:
         assert publisher is not None
         await asyncio.wait_for(publisher.webrtc_up.wait(), WEBRTC_UP_TIMEOUT_S)
         if media.publisher is publisher:
-            await self.room.set_publishing(self.me.id, True)
+            await self.room.set_publishing(self.me, True)
 
     async def answer(self, m: p.SubscribeAnswer) -> None:
         try:
@@ -164,8 +169,10 @@ class ClientConnection:
         if self.me is None or self.room is None:
             return
         me, room = self.me, self.room
-        me.publishing = False
+        me.publishing = me.talking = False
         me.media = await self.bridge.gateway.open_media(
             room.address, me.id, me.name, self._offer_sender(me)
         )
+        me.media.on_talking = lambda talking: me.spawn(room.set_talking(me, talking), "talk")
+        await room.announce(me)
         await self.send(p.MediaReset(reason=reason))

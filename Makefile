@@ -1,0 +1,60 @@
+# Salon — `make demo` runs the whole thing on simulated hardware, `make test` proves it.
+# Both set up a fresh Debian machine by themselves (apt, venv, pip) and are quick
+# when already set up.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := janus chromium iproute2 util-linux libasound2-dev alsa-utils \
+	fonts-dejavu-core libsystemd-dev pkg-config systemd sox
+APT_STAMP := .stamp-apt
+VENV_STAMP := $(VENV)/.stamp-$(shell cat pyproject.toml | md5sum | cut -c1-12)
+NETNS := scripts/in-netns
+
+.PHONY: setup lint test test-fast demo bench image-test nspawn-test screenshots clean
+
+setup: $(APT_STAMP) $(VENV_STAMP)
+
+$(APT_STAMP):
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+		| grep -q "install ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $$missing >/dev/null; \
+	fi
+	@# The janus package enables a system service listening on all addresses; the
+	@# bridge runs its own Janus bound to 127.0.0.1, so the system one must not run.
+	@if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then \
+		systemctl disable --now janus.service >/dev/null 2>&1 || true; fi
+	@pkill -x janus -U 0 --parent 1 2>/dev/null || true
+	@touch $@
+
+$(VENV_STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip wheel 2>&1 | grep -v WARNING || true
+	@$(PY) -m pip install -q -e '.[dev]' systemd-python 2>&1 | grep -v WARNING || true
+	@$(PY) -c "import aiortc, av, pygame, gpiozero, alsaaudio, livekit, playwright"
+	@rm -f $(VENV)/.stamp-* && touch $@
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: setup lint
+	$(NETNS) $(VENV)/bin/pytest -q -ra $(PYTEST_ARGS)
+
+test-fast: setup
+	$(NETNS) $(VENV)/bin/pytest -q -ra -m "not slow" $(PYTEST_ARGS)
+
+demo: setup
+	$(NETNS) $(PY) scripts/demo.py
+
+bench: setup
+	$(NETNS) $(PY) tests/bench/run_all.py
+
+screenshots: setup
+	SDL_VIDEODRIVER=dummy $(VENV)/bin/salon-appliance screenshots docs/screens
+
+clean:
+	rm -rf $(VENV) $(APT_STAMP) build *.egg-info

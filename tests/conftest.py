@@ -1,0 +1,39 @@
+"""Shared fixtures: the real bridge (with its real Janus) as a child process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.procs import BridgeProcess
+
+IN_NETNS = os.environ.get("SALON_IN_NETNS") == "1"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if IN_NETNS:
+        return
+    skip = pytest.mark.skip(reason="needs the private network namespace: run via scripts/in-netns")
+    for item in items:
+        if "netns" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def bridge(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[BridgeProcess]:
+    proc = BridgeProcess(tmp_path, rooms=[("testbim", "Test BİM"), ("other", "Other room")])
+    yield proc
+    code = proc.stop()
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        print(f"---- bridge log (exit {code}) ----\n" + proc.log_tail())
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    rep = yield
+    setattr(item, "rep_" + rep.when, rep)
+    return rep

@@ -1,0 +1,68 @@
+"""A raw protocol client for tests: sends whatever it is told, even nonsense."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+
+
+class RawClient:
+    def __init__(self, http: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse):
+        self.http = http
+        self.ws = ws
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def connect(cls, url: str) -> RawClient:
+        http = aiohttp.ClientSession()
+        ws = await http.ws_connect(url)
+        return cls(http, ws)
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                await self.inbox.put(json.loads(msg.data))
+
+    async def send(self, message: dict[str, Any] | list[Any] | str | bytes) -> None:
+        if isinstance(message, dict | list):
+            await self.ws.send_str(json.dumps(message))
+        elif isinstance(message, bytes):
+            await self.ws.send_bytes(message)
+        else:
+            await self.ws.send_str(message)
+
+    async def expect(self, type_: str, timeout: float = 10.0, **match: Any) -> dict[str, Any]:
+        """Wait for the next message of ``type_`` (others are skipped)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise TimeoutError(f"no '{type_}' {match} within {timeout}s")
+            msg = await asyncio.wait_for(self.inbox.get(), left)
+            if msg.get("type") == type_ and all(msg.get(k) == v for k, v in match.items()):
+                return msg
+
+    async def request(self, message: dict[str, Any], rid: int, timeout: float = 10.0
+                      ) -> dict[str, Any]:
+        await self.send({**message, "id": rid})
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            msg = await asyncio.wait_for(self.inbox.get(), max(0.01, deadline - loop.time()))
+            if msg.get("re") == rid:
+                return msg
+
+    async def join(self, room: str, name: str, rid: int = 1) -> dict[str, Any]:
+        return await self.request(
+            {"type": "join", "protocol": 1, "room": room, "name": name, "client": "bot"}, rid
+        )
+
+    async def close(self) -> None:
+        self._reader.cancel()
+        await self.ws.close()
+        await self.http.close()
