@@ -11,9 +11,10 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import aiohttp
-from aiortc import MediaStreamTrack, RTCRtpSender
+from aiortc import MediaStreamTrack
 
 from appliance.conference.peers import PublisherPeer, SubscriberPeer
 from bridge import protocol as p
@@ -22,12 +23,10 @@ log = logging.getLogger("salon.conference")
 PING_INTERVAL_S = 20.0
 
 
-@dataclass(frozen=True)
-class LocalMedia:
-    video: MediaStreamTrack | None
-    audio: MediaStreamTrack | None
-    encoded_video: bool = True  # video track yields H.264 packets
-    on_video_sender: Callable[[RTCRtpSender], None] | None = None
+class LocalMedia(Protocol):
+    """The room's camera and microphone: fresh tracks for every (re)publish."""
+
+    def new_tracks(self) -> tuple[MediaStreamTrack | None, MediaStreamTrack | None]: ...
 
 
 @dataclass(frozen=True)
@@ -193,6 +192,11 @@ class BridgeClient:
 
     # ---- messages -------------------------------------------------------------
 
+    def send_soon(self, message: p.Inbound) -> None:
+        """Send a request if connected; state is re-synchronised on every (re)join anyway."""
+        if self._ws is not None and not self._ws.closed:
+            self._spawn(self._send(message))
+
     async def _send(self, message: p.Inbound) -> None:
         if self._ws is None or self._ws.closed:
             raise SessionLost("not connected")
@@ -267,17 +271,14 @@ class BridgeClient:
     # ---- media ----------------------------------------------------------------
 
     async def _publish(self) -> None:
-        if self.media.video is None and self.media.audio is None:
-            return
         if self._publisher is not None:
             await self._publisher.close()
+        video, audio = self.media.new_tracks()
+        if video is None and audio is None:
+            return
         peer = PublisherPeer(on_failed=lambda: self._spawn(self._publish()))
         self._publisher = peer
-        sdp, video_sender = await peer.offer(
-            self.media.video, self.media.audio, self.media.encoded_video
-        )
-        if video_sender is not None and self.media.on_video_sender is not None:
-            self.media.on_video_sender(video_sender)
+        sdp = await peer.offer(video, audio)
         answer = await self._request(p.Publish(type="publish", sdp=sdp))
         assert isinstance(answer, p.PublishAnswer)
         await peer.accept(answer.sdp)

@@ -11,25 +11,25 @@ from collections.abc import Callable
 
 from aiortc import (
     MediaStreamTrack,
+    RTCConfiguration,
     RTCPeerConnection,
-    RTCRtpSender,
-    RTCRtpTransceiver,
     RTCSessionDescription,
 )
+
+from appliance.media.video import EncodedVideoTrack, add_encoded_video_track
 
 log = logging.getLogger("salon.peers")
 
 
-def prefer_h264(transceiver: RTCRtpTransceiver) -> None:
-    """Camera packets are H.264 already: offer nothing else, so aiortc never re-encodes."""
-    caps = RTCRtpSender.getCapabilities("video")
-    h264 = [c for c in caps.codecs if c.mimeType.lower() in ("video/h264", "video/rtx")]
-    transceiver.setCodecPreferences(h264)
+def new_peer_connection() -> RTCPeerConnection:
+    # No STUN/TURN: aiortc's default would reach out to a public STUN server, and the
+    # media server's address is reachable directly (host candidates).
+    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
 
 
 class PublisherPeer:
     def __init__(self, on_failed: Callable[[], None]) -> None:
-        self.pc = RTCPeerConnection()
+        self.pc = new_peer_connection()
         self._on_failed = on_failed
 
         @self.pc.on("connectionstatechange")
@@ -38,21 +38,16 @@ class PublisherPeer:
             if self.pc.connectionState == "failed":
                 self._on_failed()
 
-    async def offer(
-        self, video: MediaStreamTrack | None, audio: MediaStreamTrack | None,
-        encoded_video: bool,
-    ) -> tuple[str, RTCRtpSender | None]:
-        """Add the tracks and return (offer SDP with all candidates, video sender)."""
-        video_sender = None
+    async def offer(self, video: MediaStreamTrack | None, audio: MediaStreamTrack | None) -> str:
+        """Add the tracks and return the offer SDP with all candidates gathered."""
         if audio is not None:
             self.pc.addTransceiver(audio, direction="sendonly")
-        if video is not None:
-            transceiver = self.pc.addTransceiver(video, direction="sendonly")
-            if encoded_video:
-                prefer_h264(transceiver)
-            video_sender = transceiver.sender
+        if isinstance(video, EncodedVideoTrack):
+            add_encoded_video_track(self.pc, video)  # H.264 only: packets pass through
+        elif video is not None:
+            self.pc.addTransceiver(video, direction="sendonly")
         await self.pc.setLocalDescription(await self.pc.createOffer())
-        return self.pc.localDescription.sdp, video_sender
+        return self.pc.localDescription.sdp
 
     async def accept(self, answer_sdp: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(answer_sdp, "answer"))
@@ -67,7 +62,7 @@ class SubscriberPeer:
     def __init__(
         self, on_track: Callable[[str, MediaStreamTrack], None], on_failed: Callable[[], None]
     ) -> None:
-        self.pc = RTCPeerConnection()
+        self.pc = new_peer_connection()
 
         @self.pc.on("track")
         def _track(track: MediaStreamTrack) -> None:

@@ -1,0 +1,266 @@
+"""The one place that wires the appliance together and runs its loop.
+
+Data walks one way: a press, a bridge event or a device event becomes a room event;
+the pure state machine (appliance.room) decides; this module carries out the
+commands (messages to the bridge, media switches, LEDs, notices) and draws the
+screen from the resulting state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from appliance import room, view
+from appliance.conference import client as conf
+from appliance.config import Settings
+from appliance.devices.display import open_display
+from appliance.local_media import RoomMedia
+from appliance.media.audio import RemoteAudioMixer
+from appliance.media.slots import FrameSlot
+from appliance.screen.model import ConfigProblem, NoticeQueue
+from appliance.screen.render import Renderer, ScreenDriver
+from appliance.service.runtime import ServiceRuntime
+from appliance.wiring import build_camera, build_microphone, build_speaker
+from bridge import protocol as p
+
+log = logging.getLogger("salon.appliance")
+FRAME_INTERVAL_S = 1 / 30
+
+
+def retire(slot: FrameSlot) -> None:
+    asyncio.get_running_loop().create_task(slot.stop())
+
+
+@dataclass
+class Receivers:
+    """Remote media: one newest-frame slot per video track, the mixer for audio."""
+
+    mixer: RemoteAudioMixer
+    slots: dict[str, FrameSlot]  # by remote track id
+    owner: dict[str, str]        # track id -> participant id
+
+    def update(self, streams: list[conf.RemoteStream]) -> None:
+        current = {s.track.id: s for s in streams}
+        for track_id in list(self.slots):
+            if track_id not in current:
+                retire(self.slots.pop(track_id))
+        for track_id in list(self.owner):
+            if track_id not in current:
+                self.owner.pop(track_id)
+                self.mixer.remove_track(track_id)
+        for track_id, s in current.items():
+            if s.kind == "video" and track_id not in self.slots:
+                slot = FrameSlot(s.track, name=s.participant)
+                slot.start()
+                self.slots[track_id] = slot
+            elif s.kind == "audio" and track_id not in self.owner:
+                self.mixer.add_track(s.track, key=track_id)
+            self.owner[track_id] = s.participant
+
+    def frames_by_participant(self) -> dict[str, FrameSlot]:
+        return {self.owner[tid]: slot for tid, slot in self.slots.items() if tid in self.owner}
+
+    def report(self, names: dict[str, str]) -> dict[str, Any]:
+        video = {
+            names.get(pid, pid): {"frames": slot.frames_received, "size": slot.size}
+            for pid, slot in self.frames_by_participant().items()
+        }
+        return {"video": video, "audio_sources": len(self.mixer.sources),
+                "audio_underruns": self.mixer.underruns,
+                "audio_chunks_played": self.mixer.chunks_played}
+
+
+class Appliance:
+    def __init__(
+        self, settings: Settings, state_dir: Path, *, version: str = "0",
+        config_problems: tuple[ConfigProblem, ...] = (), using_last_good: bool = False,
+        config_hash: str = "", runtime: ServiceRuntime | None = None,
+    ) -> None:
+        self.s = settings
+        self.state_dir = state_dir
+        self.version = version
+        self.config_problems = config_problems
+        self.using_last_good = using_last_good
+        self.config_hash = config_hash
+        self.runtime = runtime or ServiceRuntime(
+            version, health_port=settings.health.port if settings.health.enabled else None,
+            health_host=settings.health.host, state_dir=state_dir,
+        )
+        self.state = room.RoomState()
+        self.notices = NoticeQueue()
+        self.me: p.Participant | None = None
+        self.others: dict[str, p.Participant] = {}
+        self.meeting_title = ""
+        self.reconnect_reason = ""
+        self.client: conf.BridgeClient | None = None
+        self._client_task: asyncio.Task[None] | None = None
+        self.on_command: Callable[[room.Command], None] | None = None  # tests, LEDs, buttons
+
+    # ---- the state machine's road ------------------------------------------------
+
+    def dispatch(self, event: room.Event) -> None:
+        self.state, commands = room.step(self.state, event)
+        for command in commands:
+            self.execute(command)
+        self.runtime.health.set_meeting_state(
+            self.state.connection, room=self.s.bridge.room, name=self.s.display_name)
+        self.runtime.status(self.status_line())
+
+    def status_line(self) -> str:
+        c = self.state.connection
+        if c == "in_meeting":
+            return f"in meeting {self.s.bridge.room} as {self.s.display_name}"
+        return f"{c.replace('_', ' ')}: {self.s.bridge.room}"
+
+    def execute(self, command: room.Command) -> None:
+        if isinstance(command, room.JoinMeeting):
+            self.start_client()
+        elif isinstance(command, room.LeaveMeeting):
+            self.stop_client()
+        elif isinstance(command, room.SetHand):
+            self._send(p.SetHand(type="set_hand", raised=command.raised))
+        elif isinstance(command, room.ReportMic):
+            self._send(p.SetMediaState(type="set_media_state", mic_muted=command.muted))
+        elif isinstance(command, room.ReportCamera):
+            self._send(p.SetMediaState(type="set_media_state", camera_on=command.on))
+        elif isinstance(command, room.SetMicLive):
+            self.media.set_mic_live(command.live)
+        elif isinstance(command, room.SetCameraSending):
+            self.media.set_camera_sending(command.sending)
+        elif isinstance(command, room.ShowNotice):
+            self.notices.push(command.key, time.monotonic())
+        if self.on_command is not None:
+            self.on_command(command)
+
+    def _send(self, message: p.Inbound) -> None:
+        if self.client is not None:
+            self.client.send_soon(message)
+
+    # ---- the conference's events ---------------------------------------------------
+
+    def on_conference(self, event: conf.ConferenceEvent) -> None:
+        if isinstance(event, conf.Connecting):
+            self.dispatch(room.Connecting(attempt=event.attempt))
+        elif isinstance(event, conf.Joined):
+            self.me, self.meeting_title, self.reconnect_reason = event.you, event.room.title, ""
+            y = event.you
+            self.dispatch(room.Admitted(
+                audio_right=y.audio_right, camera_right=y.camera_right,
+                hand_raised=y.hand_position is not None, hand_position=y.hand_position))
+            self._report_own_state()
+        elif isinstance(event, conf.ParticipantsChanged):
+            self._participants_changed(event.participants)
+        elif isinstance(event, conf.RemoteMediaChanged):
+            self.receivers.update(event.streams)
+        elif isinstance(event, conf.Disconnected):
+            self.reconnect_reason = event.reason
+            self.me, self.others = None, {}
+            self.runtime.health.count_reconnect()
+            self.dispatch(room.Disconnected(reason=event.reason))
+        elif isinstance(event, conf.BridgeError):
+            log.warning("bridge error %s: %s", event.code, event.message)
+
+    def _report_own_state(self) -> None:
+        self._send(p.SetMediaState(type="set_media_state", mic_muted=not room.mic_live(self.state),
+                                   camera_on=room.camera_sending(self.state)))
+
+    def _participants_changed(self, participants: dict[str, p.Participant]) -> None:
+        me_id = self.me.id if self.me else None
+        new_me = participants.get(me_id) if me_id else None
+        self.others = {pid: x for pid, x in participants.items() if pid != me_id}
+        if new_me is None or self.me is None:
+            return
+        old, self.me = self.me, new_me
+        if (old.audio_right, old.camera_right) != (new_me.audio_right, new_me.camera_right):
+            self.dispatch(room.RightsChanged(audio=new_me.audio_right,
+                                             camera=new_me.camera_right))
+        if old.hand_position != new_me.hand_position:
+            self.dispatch(room.HandChanged(raised=new_me.hand_position is not None,
+                                           position=new_me.hand_position))
+
+    # ---- lifecycle ---------------------------------------------------------------
+
+    def start_client(self) -> None:
+        if self._client_task is not None and not self._client_task.done():
+            return
+        self.client = conf.BridgeClient(
+            self.s.bridge.url, self.s.bridge.room, self.s.display_name, self.media,
+            self.on_conference,
+        )
+        self._client_task = asyncio.get_running_loop().create_task(self.client.run())
+
+    def stop_client(self) -> None:
+        if self._client_task is not None:
+            self._client_task.cancel()
+        self._client_task = None
+        self.client = None
+
+    def screen_inputs(self) -> view.ViewInputs:
+        return view.ViewInputs(
+            state=self.state, room_name=self.s.room.name, meeting_title=self.meeting_title,
+            version=self.version, language=self.s.room.language, me=self.me,
+            others=self.others, notices=self.notices.visible(time.monotonic()),
+            self_view=self.s.display.self_view,
+            self_view_position=self.s.display.self_view_position,
+            config_problems=self.config_problems,
+            running_last_good_config=self.using_last_good,
+            reconnect_reason=self.reconnect_reason, now=time.time(),
+        )
+
+    async def render_loop(self, driver: ScreenDriver) -> None:
+        while True:
+            frames = self.receivers.frames_by_participant()
+            driver.update(view.screen_model(self.screen_inputs()), frames)
+            self.runtime.watchdog.beat("screen")
+            await asyncio.sleep(FRAME_INTERVAL_S)
+
+    def open_devices(self) -> None:
+        d = self.s.display
+        self.display = open_display(d.backend, (d.width, d.height), fullscreen=d.fullscreen)
+        self.renderer = Renderer((d.width, d.height), self.s.room.language)
+        self.media = RoomMedia(build_camera(self.s), build_microphone(self.s))
+        self.receivers = Receivers(
+            RemoteAudioMixer(build_speaker(self.s, self.state_dir),
+                             volume=self.s.audio.volume / 100), {}, {})
+        h = self.runtime.health
+        h.set_device("camera", "simulated" if self.s.camera.backend == "simulated" else "ok",
+                     backend=self.s.camera.backend)
+        h.set_device("microphone", "ok", backend=self.s.audio.mic_backend)
+        h.set_device("speaker", "ok", backend=self.s.audio.speaker_backend)
+        h.set_device("display", "ok", backend=d.backend)
+
+    async def run(self) -> None:
+        async with self.runtime as svc:
+            svc.health.set_config(digest=self.config_hash, valid=not self.config_problems,
+                                  source="last-known-good" if self.using_last_good else "boot")
+            self.open_devices()
+            if svc.server is not None:
+                svc.server.screen_png = self.display.snapshot_png
+            names = lambda: {pid: x.name for pid, x in self.others.items()}  # noqa: E731
+            svc.health.sections["media"] = lambda: self.receivers.report(names())
+            svc.watchdog.register_heartbeat("screen", max_age_s=5.0)
+            self.receivers.mixer.start()
+            if self.config_problems:
+                self.dispatch(room.ConfigFailed(using_last_good=self.using_last_good))
+            self.dispatch(room.Started(policy=self.s.join.policy))
+            svc.ready(self.status_line())
+            try:
+                await self.render_loop(ScreenDriver(self.renderer, self.display))
+            finally:
+                await self.shutdown()
+
+    async def shutdown(self) -> None:
+        self.stop_client()
+        with contextlib.suppress(Exception):
+            await self.receivers.mixer.stop()
+        for slot in self.receivers.slots.values():
+            await slot.stop()
+        self.media.close()
+        self.display.close()

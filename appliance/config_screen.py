@@ -1,0 +1,54 @@
+"""With no usable provisioning file at all, the room's screen says what to fix and the
+service stays up (reporting the problem on /healthz) instead of crash-looping."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Sequence
+
+from appliance.config import ConfigProblem
+
+
+async def _show(problems: Sequence[ConfigProblem], version: str) -> None:
+    from appliance.devices.display import open_display
+    from appliance.screen import model as sm
+    from appliance.screen.render import Renderer, ScreenDriver
+    from appliance.service.runtime import ServiceRuntime
+
+    backend = "headless" if os.environ.get("SDL_VIDEODRIVER") == "dummy" else "pygame"
+    display = open_display(backend, None)
+    w, h = display.size
+    size = (int(w), int(h))
+    driver = ScreenDriver(Renderer(size, "tr"), display)
+    screen = sm.ScreenModel(
+        phase=sm.Phase.CONFIG_ERROR, version=version,
+        config_problems=tuple(sm.ConfigProblem(file=str(p.file), message=p.message,
+                                               line=p.line, field=p.field_path or None)
+                              for p in problems),
+    )
+    async with ServiceRuntime(version) as svc:
+        svc.health.set_config(digest="", valid=False, error="; ".join(map(str, problems))[:500])
+        svc.ready("no usable configuration: " + (str(problems[0]) if problems else "none found"))
+        try:
+            while True:
+                driver.update(screen)
+                svc.watchdog.beat("screen")
+                await asyncio.sleep(1.0)
+        finally:
+            display.close()
+
+
+def show_config_problems(problems: Sequence[ConfigProblem], version: str) -> int:
+    async def main() -> None:
+        task = asyncio.create_task(_show(problems, version))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    return 1

@@ -1,0 +1,67 @@
+"""The room's own media as the conference sees it: camera and microphone behind the
+switches the room state machine flips. Each (re)publish gets fresh aiortc tracks over
+the same devices, so a rebuilt PeerConnection starts clean while the camera's clock
+and the mic keep running."""
+
+from __future__ import annotations
+
+import logging
+
+from aiortc import MediaStreamTrack, RTCRtpSender
+
+from appliance.devices.audio import Microphone
+from appliance.devices.camera import Camera
+from appliance.media.audio import MicrophoneTrack
+from appliance.media.video import EncodedVideoTrack
+
+log = logging.getLogger("salon.media")
+
+
+class RoomMedia:
+    encoded_video = True
+
+    def __init__(self, camera: Camera | None, microphone: Microphone | None) -> None:
+        self.camera = camera
+        self.microphone = microphone
+        self.mic_live = False
+        self.camera_sending = False
+        self.video: EncodedVideoTrack | None = None
+        self.audio: MicrophoneTrack | None = None
+
+    def new_tracks(self) -> tuple[MediaStreamTrack | None, MediaStreamTrack | None]:
+        self.stop_tracks()
+        if self.camera is not None:
+            self.video = EncodedVideoTrack(self.camera)
+            self.video.set_sending(self.camera_sending)
+        if self.microphone is not None:
+            self.audio = MicrophoneTrack(self.microphone, live=self.mic_live)
+        return self.video, self.audio
+
+    def bind_video_sender(self, sender: RTCRtpSender) -> None:
+        if self.video is not None:
+            self.video.bind_sender(sender)
+
+    def set_mic_live(self, live: bool) -> None:
+        self.mic_live = live
+        if self.audio is not None:
+            self.audio.set_live(live)
+
+    def set_camera_sending(self, sending: bool) -> None:
+        self.camera_sending = sending
+        if self.video is not None:
+            self.video.set_sending(sending)
+
+    def request_keyframe(self) -> None:
+        if self.video is not None:
+            self.video.request_keyframe()
+
+    def stop_tracks(self) -> None:
+        for track in (self.video, self.audio):
+            if track is not None:
+                track.stop()
+        self.video = self.audio = None
+
+    def close(self) -> None:
+        self.stop_tracks()
+        if self.camera is not None:
+            self.camera.stop()

@@ -1,0 +1,75 @@
+"""Compose what the screen shows from the room's state and the meeting as the bridge
+reports it. Pure: the screen reads this model, it never decides."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from appliance import room
+from appliance.screen import model as sm
+from bridge import protocol as p
+
+PHASES: dict[str, sm.Phase] = {
+    "starting": sm.Phase.STARTING,
+    "config_error": sm.Phase.CONFIG_ERROR,
+    "connecting": sm.Phase.CONNECTING,
+    "in_lobby": sm.Phase.LOBBY,
+    "in_meeting": sm.Phase.MEETING,
+    "reconnecting": sm.Phase.RECONNECTING,
+    "left": sm.Phase.LEFT,
+}
+SELF_ID = "self"
+
+
+@dataclass(frozen=True)
+class ViewInputs:
+    """Everything the screen model is made of, gathered by the app."""
+
+    state: room.RoomState
+    room_name: str
+    meeting_title: str
+    version: str
+    language: str
+    me: p.Participant | None
+    others: Mapping[str, p.Participant]
+    notices: tuple[sm.Notice, ...]
+    self_view: bool
+    self_view_position: str
+    config_problems: tuple[sm.ConfigProblem, ...] = ()
+    running_last_good_config: bool = False
+    reconnect_reason: str = ""
+    now: float = 0.0
+
+
+def _tile(x: p.Participant, is_self: bool = False) -> sm.Participant:
+    return sm.Participant(
+        id=SELF_ID if is_self else x.id, name=x.name, has_audio_right=x.audio_right,
+        talking=x.talking, hand_position=x.hand_position, is_self=is_self,
+        muted=x.mic_muted, camera_on=x.camera_on,
+    )
+
+
+def active_speaker(others: Mapping[str, p.Participant]) -> str | None:
+    talking = sorted(pid for pid, x in others.items() if x.talking)
+    return talking[0] if talking else None
+
+
+def screen_model(v: ViewInputs) -> sm.ScreenModel:
+    s = v.state
+    people = [_tile(x) for x in sorted(v.others.values(), key=lambda x: (x.name, x.id))]
+    if v.me is not None:
+        people.append(_tile(v.me, is_self=True))
+    return sm.ScreenModel(
+        phase=PHASES[s.connection], version=v.version, room_name=v.room_name,
+        meeting_title=v.meeting_title,
+        status=sm.StatusInfo(progress="", reason=v.reconnect_reason or s.last_error,
+                             attempt=s.attempt),
+        config_problems=v.config_problems,
+        running_last_good_config=v.running_last_good_config,
+        participants=tuple(people), active_speaker_id=active_speaker(v.others),
+        self_view=sm.SelfView(enabled=v.self_view, position=v.self_view_position,  # type: ignore[arg-type]
+                              camera_on=room.camera_sending(s)),
+        notices=v.notices, language=v.language,  # type: ignore[arg-type]
+        now=v.now,
+    )
