@@ -13,9 +13,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from aiortc import MediaStreamTrack
 
 from appliance import room, view
 from appliance.conference import client as conf
@@ -40,32 +42,34 @@ def retire(slot: FrameSlot) -> None:
 
 @dataclass
 class Receivers:
-    """Remote media: one newest-frame slot per video track, the mixer for audio."""
+    """Remote media: one newest-frame slot per video track, the mixer for audio.
+
+    Keyed by the track objects themselves: a rebuilt PeerConnection brings new tracks
+    that carry the same ids (Janus names them after their m-line).
+    """
 
     mixer: RemoteAudioMixer
-    slots: dict[str, FrameSlot]  # by remote track id
-    owner: dict[str, str]        # track id -> participant id
+    slots: dict[MediaStreamTrack, FrameSlot] = field(default_factory=dict)
+    owner: dict[MediaStreamTrack, str] = field(default_factory=dict)  # track -> participant
 
     def update(self, streams: list[conf.RemoteStream]) -> None:
-        current = {s.track.id: s for s in streams}
-        for track_id in list(self.slots):
-            if track_id not in current:
-                retire(self.slots.pop(track_id))
-        for track_id in list(self.owner):
-            if track_id not in current:
-                self.owner.pop(track_id)
-                self.mixer.remove_track(track_id)
-        for track_id, s in current.items():
-            if s.kind == "video" and track_id not in self.slots:
-                slot = FrameSlot(s.track, name=s.participant)
+        current = {s.track: s for s in streams}
+        for track in [t for t in self.slots if t not in current]:
+            retire(self.slots.pop(track))
+        for track in [t for t in self.owner if t not in current]:
+            self.owner.pop(track)
+            self.mixer.remove_track(mixer_key(track))
+        for track, s in current.items():
+            if s.kind == "video" and track not in self.slots:
+                slot = FrameSlot(track, name=s.participant)
                 slot.start()
-                self.slots[track_id] = slot
-            elif s.kind == "audio" and track_id not in self.owner:
-                self.mixer.add_track(s.track, key=track_id)
-            self.owner[track_id] = s.participant
+                self.slots[track] = slot
+            elif s.kind == "audio" and track not in self.owner:
+                self.mixer.add_track(track, key=mixer_key(track))
+            self.owner[track] = s.participant
 
     def frames_by_participant(self) -> dict[str, FrameSlot]:
-        return {self.owner[tid]: slot for tid, slot in self.slots.items() if tid in self.owner}
+        return {self.owner[t]: slot for t, slot in self.slots.items() if t in self.owner}
 
     def report(self, names: dict[str, str]) -> dict[str, Any]:
         video = {
@@ -75,6 +79,10 @@ class Receivers:
         return {"video": video, "audio_sources": len(self.mixer.sources),
                 "audio_underruns": self.mixer.underruns,
                 "audio_chunks_played": self.mixer.chunks_played}
+
+
+def mixer_key(track: MediaStreamTrack) -> str:
+    return f"track-{id(track):x}"
 
 
 class Appliance:
@@ -228,7 +236,7 @@ class Appliance:
         self.media = RoomMedia(build_camera(self.s), build_microphone(self.s))
         self.receivers = Receivers(
             RemoteAudioMixer(build_speaker(self.s, self.state_dir),
-                             volume=self.s.audio.volume / 100), {}, {})
+                             volume=self.s.audio.volume / 100))
         h = self.runtime.health
         h.set_device("camera", "simulated" if self.s.camera.backend == "simulated" else "ok",
                      backend=self.s.camera.backend)

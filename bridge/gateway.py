@@ -124,9 +124,9 @@ class ParticipantMedia:
         self.session: JanusSession | None = None
         self.publisher: Publisher | None = None
         self.subscriber: Subscriber | None = None
-        self.subscribed: set[str] = set()
-        self.streams: list[SubscribedStream] = []
+        self.by_mid: dict[str, SubscribedStream] = {}
         self.awaiting_answer = False
+        self.janus_muted: set[str] = set()  # publisher mids muted at the SFU
         self.wanted: set[str] = set()
         self.on_talking: Callable[[bool], None] | None = None
         self._lock = asyncio.Lock()
@@ -141,6 +141,7 @@ class ParticipantMedia:
 
     async def _join_publisher(self, display: str) -> None:
         assert self.session is not None
+        self.janus_muted = set()
         self.publisher = await Publisher.join(self.session, self.room, self.feed, display)
         self.publisher.handle.on_event = self._on_publisher_event
 
@@ -164,17 +165,38 @@ class ParticipantMedia:
         assert self.publisher is not None
         return await self.publisher.publish(offer_sdp, display)
 
+    @property
+    def streams(self) -> list[SubscribedStream]:
+        return sorted(self.by_mid.values(), key=lambda s: int(s.mid) if s.mid.isdigit() else 0)
+
+    @property
+    def subscribed(self) -> set[str]:
+        return {s.feed for s in self.by_mid.values() if s.feed is not None}
+
+    def _merge_streams(self, streams: list[SubscribedStream]) -> None:
+        # Janus may report only the m-lines that changed: merge by mid, never replace.
+        for s in streams:
+            if s.carries_media:
+                self.by_mid[s.mid] = s
+            else:
+                self.by_mid.pop(s.mid, None)
+
     async def reconcile(self, feeds: set[str]) -> None:
+        """Subscribe to every feed in ``feeds`` not yet received.
+
+        Feeds that go away are not unsubscribed here: Janus removes a departed
+        publisher's streams from every subscription itself and renegotiates (see
+        ``_on_subscriber_event``); asking for the same removal would race with it.
+        """
         self.wanted = set(feeds)
         async with self._lock:
             if self.awaiting_answer or not self.alive:
                 return
             add = sorted(self.wanted - self.subscribed)
-            remove = sorted(self.subscribed - self.wanted)
-            if not add and not remove:
+            if not add:
                 return
             try:
-                offer = await self._renegotiate(add, remove)
+                offer = await self._renegotiate(add, [])
             except JanusError as exc:
                 if exc.code != ERR_NO_SUCH_FEED:
                     raise
@@ -189,25 +211,22 @@ class ParticipantMedia:
         if self.subscriber is None:
             if not add:
                 return None
-            self.subscriber, offer, self.streams = await Subscriber.join(
+            self.subscriber, offer, streams = await Subscriber.join(
                 self.session, self.room, self.publisher.private_id, add
             )
             self.subscriber.handle.on_event = self._on_subscriber_event
-            self.subscribed = {s.feed for s in self.streams if s.active}
+            self.by_mid = {}
+            self._merge_streams(streams)
             return offer
         offer_or_none, streams = await self.subscriber.change(add, remove)
-        self._set_streams(streams)
+        self._merge_streams(streams)
         return offer_or_none
-
-    def _set_streams(self, streams: list[SubscribedStream]) -> None:
-        self.streams = [s for s in streams if s.active]
-        self.subscribed = {s.feed for s in self.streams}
 
     def _on_subscriber_event(self, data: dict[str, Any], jsep: dict[str, Any] | None) -> None:
         # Janus renegotiates on its own when a publisher we receive goes away.
         if data.get("videoroom") != "updated" or jsep is None:
             return
-        self._set_streams(parse_streams(data))
+        self._merge_streams(parse_streams(data))
         self.awaiting_answer = True
         asyncio.get_running_loop().create_task(self.send_offer(str(jsep["sdp"]), self.streams))
 
@@ -223,7 +242,7 @@ class ParticipantMedia:
         async with self._lock:
             if self.subscriber is not None:
                 await self.subscriber.handle.detach()
-            self.subscriber, self.subscribed, self.streams = None, set(), []
+            self.subscriber, self.by_mid = None, {}
             self.awaiting_answer = False
         await self.reconcile(self.wanted)
 

@@ -128,10 +128,16 @@ class LiveRoom:
             return
         for kind, allowed in (("audio", lp.audio_right), ("video", lp.camera_right)):
             for mid in media.published_mids(kind):
+                if (mid in media.janus_muted) == (not allowed):
+                    continue  # already as it should be
                 await self.gateway.moderate(self.address, lp.id, mid, mute=not allowed)
-            if kind == "video" and allowed and media.published_mids("video"):
-                # An unmuted video stream stays frozen until the next keyframe: ask now.
-                await media.publisher.request_keyframe()
+                if allowed:
+                    media.janus_muted.discard(mid)
+                    if kind == "video":
+                        # An unmuted video stays frozen until the next keyframe: ask now.
+                        await media.publisher.request_keyframe()
+                else:
+                    media.janus_muted.add(mid)
 
     async def set_hand(self, lp: LiveParticipant, raised: bool) -> None:
         if raised == (lp.hand_raised_at is not None):

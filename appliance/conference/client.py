@@ -126,8 +126,10 @@ class BridgeClient:
         self._publisher: PublisherPeer | None = None
         self._subscriber: SubscriberPeer | None = None
         self._streams: list[p.StreamInfo] = []
+        self._mid_owner: dict[str, str] = {}  # every mid the subscriber PC has carried
         self._ids = itertools.count(1)
         self._replies: dict[int, asyncio.Future[p.ServerMessage]] = {}
+        self._inbox: asyncio.Queue[p.ServerMessage] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ---- lifecycle ------------------------------------------------------------
@@ -152,7 +154,9 @@ class BridgeClient:
         async with http.ws_connect(self.url, heartbeat=10.0, timeout=aiohttp.ClientWSTimeout(
                 ws_close=5.0)) as ws:
             self._ws = ws
+            self._inbox = asyncio.Queue()
             reader = asyncio.create_task(self._read(ws))
+            handler = asyncio.create_task(self._handle_in_order())
             pinger = asyncio.create_task(self._ping())
             try:
                 welcome = await self._request(p.Join(
@@ -168,8 +172,8 @@ class BridgeClient:
                 await self._publish()
                 await reader
             finally:
-                reader.cancel()
-                pinger.cancel()
+                for task in (reader, handler, pinger):
+                    task.cancel()
                 self._ws = None
 
     async def _teardown(self) -> None:
@@ -180,7 +184,7 @@ class BridgeClient:
             task.cancel()
         await self._close_peers()
         self.participants = {}
-        self._streams = []
+        self._streams, self._mid_owner = [], {}
         self.on_event(RemoteMediaChanged([]))
 
     async def _close_peers(self) -> None:
@@ -234,7 +238,23 @@ class BridgeClient:
             if isinstance(re, int) and re in self._replies:
                 self._replies[re].set_result(message)
                 continue
-            self._spawn(self._handle(message))
+            self._inbox.put_nowait(message)
+
+    async def _handle_in_order(self) -> None:
+        """Bridge messages take effect in the order sent: two subscription offers must
+        never be applied side by side."""
+        while True:
+            message = await self._inbox.get()
+            try:
+                await self._handle(message)
+            except SessionLost:
+                if self._ws is not None:
+                    await self._ws.close()
+                raise
+            except (ConnectionError, asyncio.TimeoutError) as exc:
+                log.warning("while handling %s: %s", message.type, exc)
+            except Exception:
+                log.exception("while handling %s", message.type)
 
     def _spawn(self, coro: object) -> None:
         async def guarded() -> None:
@@ -260,7 +280,7 @@ class BridgeClient:
         elif isinstance(m, p.MediaReset):
             log.info("media reset by the bridge: %s", m.reason)
             await self._close_peers()
-            self._streams = []
+            self._streams, self._mid_owner = [], {}
             self.on_event(RemoteMediaChanged([]))
             await self._publish()
         elif isinstance(m, p.Error):
@@ -284,6 +304,13 @@ class BridgeClient:
         await peer.accept(answer.sdp)
 
     async def _on_subscribe_offer(self, m: p.SubscribeOffer) -> None:
+        # Janus recycles emptied m-lines for new feeds; aiortc's receivers do not follow
+        # a new SSRC on an old m-line, so take a fresh subscriber PeerConnection instead.
+        if any(self._mid_owner.get(s.mid, s.participant) != s.participant for s in m.streams):
+            log.info("subscription offer reuses m-lines for other feeds: resubscribing")
+            await self._resubscribe()
+            return
+        self._mid_owner.update({s.mid: s.participant for s in m.streams})
         if self._subscriber is None:
             self._subscriber = SubscriberPeer(
                 on_track=lambda mid, track: self._report_streams(),
@@ -298,6 +325,7 @@ class BridgeClient:
         if self._subscriber is not None:
             await self._subscriber.close()
         self._subscriber = None
+        self._mid_owner = {}
         self.on_event(RemoteMediaChanged([]))
         await self._send(p.Resubscribe(type="resubscribe"))
 

@@ -11,9 +11,11 @@ from collections.abc import Callable
 
 from aiortc import (
     MediaStreamTrack,
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCPeerConnection,
     RTCSessionDescription,
+    sdp,
 )
 
 from appliance.media.video import EncodedVideoTrack, add_encoded_video_track
@@ -22,9 +24,16 @@ log = logging.getLogger("salon.peers")
 
 
 def new_peer_connection() -> RTCPeerConnection:
-    # No STUN/TURN: aiortc's default would reach out to a public STUN server, and the
-    # media server's address is reachable directly (host candidates).
-    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    """A PeerConnection for talking to Janus.
+
+    No STUN/TURN: aiortc's default would reach out to a public STUN server, and the
+    media server is reachable directly (host candidates). MAX_BUNDLE because Janus
+    bundles everything, and aiortc 1.16 under its default BALANCED policy strands the
+    second video m-line of an offer on a transport that BUNDLE then abandons.
+    """
+    return RTCPeerConnection(
+        RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    )
 
 
 class PublisherPeer:
@@ -56,6 +65,25 @@ class PublisherPeer:
         await self.pc.close()
 
 
+def pin_remote_ssrcs(pc: RTCPeerConnection, offer_sdp: str) -> None:
+    """Route every SSRC an offer announces to its m-line's receiver.
+
+    aiortc 1.16 registers a receiver's SSRCs only when the receiver starts, and until
+    then learns unknown SSRCs by payload type. Janus gives every video m-line of a
+    subscription the same payload type, so a stream that arrives early can be bound
+    to another participant's receiver for good. Pinning the SSRCs from the SDP (the
+    router's own table, the one place aiortc offers no API for) removes the race.
+    """
+    by_mid = {t.mid: t for t in pc.getTransceivers() if t.mid is not None}
+    for media in sdp.SessionDescription.parse(offer_sdp).media:
+        transceiver = by_mid.get(media.rtp.muxId)
+        if transceiver is None or transceiver.receiver.transport is None:
+            continue
+        table = transceiver.receiver.transport._rtp_router.ssrc_table
+        for entry in media.ssrc:
+            table[entry.ssrc] = transceiver.receiver
+
+
 class SubscriberPeer:
     """Receives everyone else's media on one PeerConnection, renegotiated by Janus."""
 
@@ -79,6 +107,7 @@ class SubscriberPeer:
     async def answer(self, offer_sdp: str) -> str:
         await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
         await self.pc.setLocalDescription(await self.pc.createAnswer())
+        pin_remote_ssrcs(self.pc, offer_sdp)  # after the answer: only then is BUNDLE applied
         return self.pc.localDescription.sdp
 
     def tracks_by_mid(self) -> dict[str, MediaStreamTrack]:

@@ -16,22 +16,29 @@ ERR_NO_SUCH_FEED = 428
 
 @dataclass(frozen=True)
 class SubscribedStream:
-    """One m-line of a subscriber PeerConnection and the publisher stream it carries."""
+    """One m-line of a subscriber PeerConnection and the publisher stream it carries
+    (``feed`` is None for an m-line that carries nothing any more)."""
 
     mid: str
     kind: str
-    feed: str
+    feed: str | None
     feed_mid: str
     active: bool
 
+    @property
+    def carries_media(self) -> bool:
+        return self.active and self.feed is not None
+
 
 def parse_streams(data: dict[str, Any]) -> list[SubscribedStream]:
+    """Every audio/video m-line Janus reports, including those it has just emptied."""
     streams = []
     for s in data.get("streams", []):
-        if s.get("type") not in ("audio", "video") or "feed_id" not in s:
+        if s.get("type") not in ("audio", "video"):
             continue
+        feed = s.get("feed_id")
         streams.append(SubscribedStream(
-            mid=str(s["mid"]), kind=str(s["type"]), feed=str(s["feed_id"]),
+            mid=str(s["mid"]), kind=str(s["type"]), feed=None if feed is None else str(feed),
             feed_mid=str(s.get("feed_mid", "")), active=bool(s.get("active", True)),
         ))
     return streams

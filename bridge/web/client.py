@@ -127,9 +127,11 @@ class ClientConnection:
 
     def _offer_sender(self, me: LiveParticipant) -> OfferSink:
         async def send_offer(sdp: str, streams: list[SubscribedStream]) -> None:
+            log.debug("subscription offer for %s: %s\n%s", me.id, streams, sdp)
             await self.send(p.SubscribeOffer(sdp=sdp, streams=[
                 p.StreamInfo(mid=s.mid, kind=s.kind, participant=s.feed)  # type: ignore[arg-type]
                 for s in streams
+                if s.feed is not None
             ]))
         return send_offer
 

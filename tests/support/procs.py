@@ -128,3 +128,75 @@ class ApplianceProcess(Proc):
             self.dir / "appliance.log", env={"SDL_VIDEODRIVER": "dummy",
                                              "SDL_AUDIODRIVER": "dummy"},
         )
+
+
+def appliance_toml(bridge_url: str, room: str, name: str, health_port: int, speaker_wav: Path,
+                   tone_hz: float = 1000.0, width: int = 1280, height: int = 720,
+                   extra: str = "") -> str:
+    return f"""\
+[room]
+name = "{name}"
+language = "en"
+[bridge]
+url = "{bridge_url}"
+room = "{room}"
+reconnect_initial_s = 0.5
+reconnect_max_s = 3
+[join]
+mode = "guest"
+guest_name = "{name}"
+[camera]
+backend = "simulated"
+width = {width}
+height = {height}
+fps = 30
+[audio]
+mic_backend = "simulated"
+tone_hz = {tone_hz}
+speaker_backend = "wav"
+speaker_wav = "{speaker_wav}"
+[display]
+backend = "headless"
+width = 1280
+height = 720
+[buttons]
+pin_factory = "mock"
+[health]
+port = {health_port}
+{extra}"""
+
+
+class Appliance(ApplianceProcess):
+    """A simulated appliance joined to ``bridge``'s room, observed over its health port."""
+
+    def __init__(self, tmp: Path, bridge: BridgeProcess, name: str, room: str = "testbim",
+                 tone_hz: float = 1000.0, extra: str = "",
+                 size: tuple[int, int] = (1280, 720)) -> None:
+        self.name = name
+        self.health_port = free_port()
+        self.speaker_wav = tmp / f"{name.replace(' ', '_')}-speaker.wav"
+        super().__init__(tmp, name.replace(" ", "_"), appliance_toml(
+            bridge.url, room, name, self.health_port, self.speaker_wav, tone_hz,
+            width=size[0], height=size[1], extra=extra))
+
+    def health(self) -> Any:
+        return get_json(f"http://127.0.0.1:{self.health_port}/healthz")
+
+    def video_from(self, name: str) -> dict[str, Any] | None:
+        try:
+            video: dict[str, Any] = self.health()["media"]["video"]
+        except (OSError, KeyError, ValueError):
+            return None
+        return video.get(name)
+
+    def screen_png(self) -> bytes:
+        with urllib.request.urlopen(  # noqa: S310 (loopback only)
+                f"http://127.0.0.1:{self.health_port}/screen.png", timeout=5) as resp:
+            return bytes(resp.read())
+
+    def wait_in_meeting(self, timeout: float = 30) -> None:
+        try:
+            wait_until(lambda: self.health()["meeting"]["state"] == "in_meeting", timeout,
+                       f"{self.name} in the meeting")
+        except TimeoutError:
+            raise AssertionError(f"{self.name} never joined:\n{self.log_tail()}") from None

@@ -110,6 +110,11 @@ export class Conference extends EventTarget {
     await waitForIceGathering(pc);
     const answer = await this.request({ type: "publish", sdp: pc.localDescription.sdp });
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+    this.send({
+      type: "set_media_state",
+      mic_muted: !stream.getAudioTracks().some((t) => t.enabled),
+      camera_on: stream.getVideoTracks().some((t) => t.enabled),
+    });
   }
 
   async onSubscribeOffer(msg) {

@@ -1,0 +1,1 @@
+"""Appliance devices: each an interface with real and simulated back-ends."""

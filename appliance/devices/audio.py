@@ -1,0 +1,251 @@
+"""Microphones and speakers: 48 kHz mono s16 in 10 ms chunks, paced by the device.
+
+Every back-end speaks the same small interface, so the media layer (tracks,
+mixer, echo canceller) never knows whether it talks to ALSA or a stand-in:
+
+- `Microphone.read()` returns the next 10 ms of capture (480 int16 samples)
+  when the device has it; a stopped microphone is not read at all.
+- `Speaker.play(chunk)` takes 10 ms and returns when the device can take the
+  next one, so whoever feeds it runs at the speaker's clock.
+
+Back-ends here: `SimulatedMicrophone` (a tone or a WAV file, paced in real
+time), `WavSpeaker` (writes what is played), `NullSpeaker`. ALSA back-ends
+(pyalsaaudio, channel selection from an array) implement the same classes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import wave
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+SAMPLE_RATE = 48_000
+CHUNK_MS = 10
+CHUNK_SAMPLES = SAMPLE_RATE * CHUNK_MS // 1000  # 480
+
+Samples = npt.NDArray[np.int16]
+
+
+class AudioDeviceError(RuntimeError):
+    """A device could not be opened or read; the message names it."""
+
+
+class RealtimePacer:
+    """Sleeps until the next 10 ms boundary of a clock anchored at `reset()`.
+
+    If the caller fell more than `max_late` behind (stalled loop), the clock
+    re-anchors instead of bursting to catch up, like a device overrun.
+    """
+
+    def __init__(self, period: float = CHUNK_MS / 1000, max_late: float = 0.1) -> None:
+        self.period = period
+        self.max_late = max_late
+        self.overruns = 0
+        self._anchor = time.monotonic()
+        self._ticks = 0
+
+    def reset(self) -> None:
+        self._anchor = time.monotonic()
+        self._ticks = 0
+
+    async def wait(self) -> None:
+        self._ticks += 1
+        deadline = self._anchor + self._ticks * self.period
+        delay = deadline - time.monotonic()
+        if delay < -self.max_late:
+            self.overruns += 1
+            self.reset()
+            self._ticks = 1
+            delay = 0.0
+        await asyncio.sleep(max(0.0, delay))
+
+
+class Microphone(ABC):
+    """A capture device delivering 10 ms chunks of 48 kHz mono s16."""
+
+    sample_rate = SAMPLE_RATE
+
+    def __init__(self) -> None:
+        self.chunks_read = 0
+        self._running = False
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def start(self) -> None:
+        """Open the device; reading may begin."""
+        self._running = True
+
+    def stop(self) -> None:
+        """Close the device: nothing is captured until `start()`."""
+        self._running = False
+
+    async def read(self) -> Samples:
+        """The next 480 samples, waiting for the device as long as it takes."""
+        if not self._running:
+            raise AudioDeviceError(f"{type(self).__name__}: read while stopped")
+        chunk = await self._read_chunk()
+        self.chunks_read += 1
+        return chunk
+
+    @abstractmethod
+    async def _read_chunk(self) -> Samples: ...
+
+
+class Speaker(ABC):
+    """A playback device taking 10 ms chunks of 48 kHz mono s16."""
+
+    sample_rate = SAMPLE_RATE
+
+    def __init__(self) -> None:
+        self.chunks_played = 0
+
+    def start(self) -> None:  # noqa: B027 - optional for back-ends
+        """Open the device."""
+
+    def stop(self) -> None:  # noqa: B027 - optional for back-ends
+        """Close the device (flushes files)."""
+
+    async def play(self, chunk: Samples) -> None:
+        """Queue 10 ms for playback; returns when the device wants the next chunk."""
+        if chunk.shape != (CHUNK_SAMPLES,) or chunk.dtype != np.int16:
+            raise ValueError(
+                f"speaker takes {CHUNK_SAMPLES} int16 samples, got {chunk.dtype}{chunk.shape}"
+            )
+        await self._play_chunk(chunk)
+        self.chunks_played += 1
+
+    @abstractmethod
+    async def _play_chunk(self, chunk: Samples) -> None: ...
+
+
+def load_audio_file(path: str | Path) -> Samples:
+    """Decode any audio file PyAV reads into 48 kHz mono s16 samples."""
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    parts: list[Samples] = []
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise AudioDeviceError(f"{path}: no audio stream")
+            for frame in container.decode(audio=0):
+                parts.extend(_mono_s16(f) for f in resampler.resample(frame))
+            parts.extend(_mono_s16(f) for f in resampler.resample(None))
+    except (OSError, av.error.FFmpegError) as exc:
+        raise AudioDeviceError(f"{path}: cannot read audio ({exc})") from exc
+    samples = np.concatenate(parts).astype(np.int16) if parts else np.zeros(0, np.int16)
+    if samples.size < CHUNK_SAMPLES:
+        raise AudioDeviceError(f"{path}: shorter than {CHUNK_MS} ms")
+    return samples
+
+
+def _mono_s16(frame: av.AudioFrame) -> Samples:
+    return frame.to_ndarray().reshape(-1).astype(np.int16, copy=False)
+
+
+class SimulatedMicrophone(Microphone):
+    """A sine tone or a looping audio file, delivered in real time.
+
+    `level` is the peak amplitude as a fraction of full scale (tone only).
+    """
+
+    def __init__(
+        self,
+        tone_hz: float | None = 440.0,
+        wav_path: str | Path | None = None,
+        *,
+        level: float = 0.25,
+    ) -> None:
+        super().__init__()
+        self.tone_hz: float | None = None
+        self._samples: Samples | None = None
+        if wav_path is not None:
+            self._samples = load_audio_file(wav_path)
+        elif tone_hz is not None and 0 < tone_hz < SAMPLE_RATE / 2:
+            self.tone_hz = tone_hz
+        else:
+            raise ValueError(
+                f"SimulatedMicrophone needs wav_path or 0 < tone_hz < {SAMPLE_RATE // 2}, "
+                f"got tone_hz={tone_hz}"
+            )
+        self._peak = max(0.0, min(1.0, level)) * 32767
+        self._position = 0  # samples generated so far (tone) or file offset
+        self._pacer = RealtimePacer()
+
+    def start(self) -> None:
+        if not self._running:
+            self._pacer.reset()
+        super().start()
+
+    async def _read_chunk(self) -> Samples:
+        await self._pacer.wait()
+        return self._next_tone() if self._samples is None else self._next_file(self._samples)
+
+    def _next_tone(self) -> Samples:
+        assert self.tone_hz is not None
+        n = self._position + np.arange(CHUNK_SAMPLES)
+        # Phase from an integer sample counter (mod one period in samples) stays exact for hours.
+        phase = 2 * np.pi * ((self.tone_hz * n) % SAMPLE_RATE) / SAMPLE_RATE
+        self._position += CHUNK_SAMPLES
+        return np.rint(self._peak * np.sin(phase)).astype(np.int16)
+
+    def _next_file(self, samples: Samples) -> Samples:
+        idx = (self._position + np.arange(CHUNK_SAMPLES)) % samples.size
+        self._position = (self._position + CHUNK_SAMPLES) % samples.size
+        return samples[idx]
+
+
+class NullSpeaker(Speaker):
+    """Discards what is played, at the pace of a real device."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pacer = RealtimePacer()
+
+    def start(self) -> None:
+        self._pacer.reset()
+
+    async def _play_chunk(self, chunk: Samples) -> None:
+        await self._pacer.wait()
+
+
+class WavSpeaker(Speaker):
+    """Writes everything played to a 48 kHz mono 16-bit WAV file, paced in real time."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self._wav: wave.Wave_write | None = None
+        self._pacer = RealtimePacer()
+
+    def start(self) -> None:
+        if self._wav is not None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            wav = wave.open(str(self.path), "wb")  # noqa: SIM115 - open until stop()
+        except OSError as exc:
+            raise AudioDeviceError(f"{self.path}: cannot write speaker output ({exc})") from exc
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(SAMPLE_RATE)
+        self._wav = wav
+        self._pacer.reset()
+
+    def stop(self) -> None:
+        wav, self._wav = self._wav, None
+        if wav is not None:
+            wav.close()
+
+    async def _play_chunk(self, chunk: Samples) -> None:
+        if self._wav is None:
+            self.start()
+        assert self._wav is not None
+        self._wav.writeframes(chunk.astype("<i2").tobytes())
+        await self._pacer.wait()

@@ -1,0 +1,242 @@
+"""The room's big buttons on GPIO, through gpiozero and a pin factory chosen by config.
+
+Each press becomes one call of `on_event(name, long)`:
+- buttons without a long press fire on the press itself (lowest latency);
+- a button with a long press (the hand button under join policy "button") fires
+  `long=True` once when held for `long_press_s`, or `long=False` on a shorter
+  release.
+A held or stuck button fires once (no hold repeat); contact bounce is filtered
+twice: by the pin factory (`bounce_time`) and by an edge guard here, which also
+covers factories that do not implement bounce (gpiozero's MockFactory). Events
+closer than `min_gap_s` on the same button are dropped, so a chattering switch
+cannot flood the bridge.
+
+`on_event` runs on a gpiozero thread (or the caller's, with mock pins): hand it
+to the event loop with `loop.call_soon_threadsafe`.
+
+For desktop demos, pin_factory "keyboard" is gpiozero's MockFactory driven by
+`KeyboardButtons`: keys press the mock pins, so the same debounce and hold code
+runs. Keys: H hand, M mute, C camera (also 1, 2, 3); see `KeyboardButtons`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from gpiozero import Button
+
+from appliance.config_schema import ButtonsSettings, PinFactoryName
+
+ButtonName = Literal["hand", "mute", "camera"]
+ButtonCallback = Callable[[ButtonName, bool], None]
+Pull = Literal["up", "down", "off"]
+
+
+class PinFactoryError(RuntimeError):
+    """The configured GPIO library cannot be used on this machine."""
+
+
+def make_pin_factory(name: PinFactoryName) -> Any:
+    """A gpiozero pin factory by config name; "mock" and "keyboard" are MockFactory.
+    Share one factory between the buttons and the LEDs."""
+    try:
+        if name in ("mock", "keyboard"):
+            from gpiozero.pins.mock import MockFactory
+            return MockFactory()
+        if name == "lgpio":
+            from gpiozero.pins.lgpio import LGPIOFactory
+            return LGPIOFactory()
+        if name == "rpigpio":
+            from gpiozero.pins.rpigpio import RPiGPIOFactory
+            return RPiGPIOFactory()
+        from gpiozero.pins.native import NativeFactory
+        return NativeFactory()
+    except Exception as exc:  # ImportError, or the library failing to open the chip
+        raise PinFactoryError(
+            f"GPIO pin factory {name!r} is unavailable here: {exc}; "
+            "set [buttons] pin_factory to \"mock\" or \"keyboard\" on a non-Pi machine"
+        ) from exc
+
+
+@dataclass(frozen=True)
+class ButtonSpec:
+    pin: int
+    pull: Pull = "up"
+    active_low: bool | None = None
+    """Only for pull "off" (external resistor): pressed when the pin is low."""
+    long_press: bool = False
+
+    def gpiozero_args(self) -> dict[str, Any]:
+        """pull_up/active_state for gpiozero.Button."""
+        if self.pull == "off":
+            return {"pull_up": None, "active_state": not self.active_low}
+        return {"pull_up": self.pull == "up"}
+
+    @property
+    def pressed_level(self) -> bool:
+        """The pin level (True = high) while pressed."""
+        if self.pull == "off":
+            return not self.active_low
+        return self.pull == "down"
+
+
+class _Button:
+    """One gpiozero Button turned into at most one event per press."""
+
+    def __init__(self, name: ButtonName, spec: ButtonSpec, board: ButtonBoard) -> None:
+        self.name, self.spec, self._board = name, spec, board
+        self._last_edge = -1e9
+        self._held = False
+        self.device = Button(
+            spec.pin, bounce_time=board.debounce_s or None, hold_time=board.long_press_s,
+            hold_repeat=False, pin_factory=board.pin_factory, **spec.gpiozero_args())
+        self.device.when_pressed = self._pressed
+        self.device.when_released = self._released
+        if spec.long_press:
+            self.device.when_held = self._held_long
+
+    def _edge(self) -> bool:
+        """False for an edge inside the debounce window of the previous one."""
+        now = self._board.clock()
+        if now - self._last_edge < self._board.debounce_s:
+            return False
+        self._last_edge = now
+        return True
+
+    def _pressed(self) -> None:
+        if not self._edge():
+            return
+        self._held = False
+        if not self.spec.long_press:
+            self._board.emit(self.name, False)
+
+    def _released(self) -> None:
+        if self._edge() and self.spec.long_press and not self._held:
+            self._board.emit(self.name, False)
+
+    def _held_long(self) -> None:
+        self._held = True
+        self._board.emit(self.name, True)
+
+
+class ButtonBoard:
+    """The configured buttons, reporting presses through `on_event(name, long)`."""
+
+    def __init__(self, specs: Mapping[ButtonName, ButtonSpec], on_event: ButtonCallback, *,
+                 debounce_s: float = 0.03, long_press_s: float = 2.0, min_gap_s: float = 0.15,
+                 pin_factory: Any = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.debounce_s, self.long_press_s, self.min_gap_s = debounce_s, long_press_s, min_gap_s
+        self.pin_factory, self.clock, self._on_event = pin_factory, clock, on_event
+        self._last_event: dict[ButtonName, float] = {}
+        self._lock = threading.Lock()
+        self._buttons: dict[ButtonName, _Button] = {}
+        try:
+            for name, spec in specs.items():
+                self._buttons[name] = _Button(name, spec, self)
+        except Exception:
+            self.close()
+            raise
+
+    @classmethod
+    def from_settings(cls, settings: ButtonsSettings, on_event: ButtonCallback, *,
+                      hand_long_press: bool, pin_factory: Any) -> ButtonBoard:
+        """`hand_long_press`: join policy "button" (long press joins and leaves)."""
+        specs: dict[ButtonName, ButtonSpec] = {}
+        for name in ("hand", "mute", "camera"):
+            pin = getattr(settings, name)
+            if pin is not None:
+                specs[name] = ButtonSpec(pin.pin, pin.pull, pin.active_low,
+                                         long_press=name == "hand" and hand_long_press)
+        return cls(specs, on_event, debounce_s=settings.debounce_ms / 1000,
+                   long_press_s=settings.long_press_s, pin_factory=pin_factory)
+
+    @property
+    def names(self) -> list[ButtonName]:
+        return list(self._buttons)
+
+    def spec(self, name: ButtonName) -> ButtonSpec:
+        return self._buttons[name].spec
+
+    def pin(self, name: ButtonName) -> Any:
+        """The gpiozero pin object of a button (a MockPin under the mock factory)."""
+        return self._buttons[name].device.pin
+
+    def emit(self, name: ButtonName, long: bool) -> None:
+        with self._lock:
+            now = self.clock()
+            if now - self._last_event.get(name, -1e9) < self.min_gap_s:
+                return
+            self._last_event[name] = now
+        self._on_event(name, long)
+
+    def close(self) -> None:
+        for button in self._buttons.values():
+            button.device.close()
+        self._buttons.clear()
+
+
+#: Key name (as pygame.key.name() or a terminal gives it) -> button.
+DEFAULT_KEYS: Mapping[str, ButtonName] = {
+    "h": "hand", "1": "hand", "m": "mute", "2": "mute", "c": "camera", "3": "camera",
+}
+
+
+class KeyboardButtons:
+    """Keys stand in for the buttons by driving their mock pins.
+
+    pygame: call `key_down(pygame.key.name(ev.key))` on KEYDOWN and `key_up(...)`
+    on KEYUP; holding H for the long-press time is a long press.
+    Terminal (no key-up events): `feed(char)`; a lower-case key is a short press,
+    an upper-case one (Shift+H) a long press.
+    """
+
+    def __init__(self, board: ButtonBoard, keys: Mapping[str, ButtonName] = DEFAULT_KEYS) -> None:
+        self.board, self.keys = board, dict(keys)
+        self._timers: list[threading.Timer] = []
+
+    def _button(self, key: str) -> ButtonName | None:
+        name = self.keys.get(key.lower())
+        return name if name in self.board.names else None
+
+    def _drive(self, name: ButtonName, pressed: bool) -> None:
+        pin = self.board.pin(name)
+        high = self.board.spec(name).pressed_level == pressed
+        pin.drive_high() if high else pin.drive_low()
+
+    def key_down(self, key: str) -> bool:
+        """Press the button mapped to `key`; False if no such button."""
+        name = self._button(key)
+        if name is not None:
+            self._drive(name, True)
+        return name is not None
+
+    def key_up(self, key: str) -> bool:
+        name = self._button(key)
+        if name is not None:
+            self._drive(name, False)
+        return name is not None
+
+    def tap(self, key: str, hold_s: float | None = None) -> bool:
+        """Press now and release after `hold_s` (default: just past the debounce)."""
+        if not self.key_down(key):
+            return False
+        delay = hold_s if hold_s is not None else self.board.debounce_s + 0.05
+        timer = threading.Timer(delay, self.key_up, args=(key,))
+        timer.daemon = True
+        self._timers = [t for t in self._timers if t.is_alive()] + [timer]
+        timer.start()
+        return True
+
+    def feed(self, char: str) -> bool:
+        """A terminal key: lower case taps, upper case holds for a long press."""
+        hold = self.board.long_press_s + 0.2 if char.isupper() else None
+        return self.tap(char, hold)
+
+    def close(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()

@@ -1,0 +1,330 @@
+"""Audio between the devices and aiortc: the microphone track and the remote mix.
+
+`MicrophoneTrack` sends the room's microphone as 20 ms 48 kHz mono frames,
+but only while live: otherwise the device is closed and the track sends
+digital silence, so no room sound can leave the box without audio rights.
+
+`RemoteAudioMixer` plays every remote participant through one speaker. Each
+source gets a small jitter buffer that starts playing after a prebuffer
+sized from the measured arrival jitter and drops its oldest audio beyond a
+bound, so clock drift and bursts never add latency. The mixer is paced by
+the speaker, and every chunk handed to it is also given to playback
+listeners: that exact PCM is the echo canceller's far-end reference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import av
+import numpy as np
+from aiortc import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
+
+from appliance.devices.audio import CHUNK_SAMPLES, SAMPLE_RATE, Microphone, Samples, Speaker
+
+log = logging.getLogger(__name__)
+
+FRAME_SAMPLES = 2 * CHUNK_SAMPLES  # 20 ms per RTP packet, Opus' usual frame
+AUDIO_TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
+
+
+def audio_frame(samples: Samples, pts: int) -> av.AudioFrame:
+    """48 kHz mono s16 samples as an av.AudioFrame with pts in samples."""
+    frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = SAMPLE_RATE
+    frame.pts = pts
+    frame.time_base = AUDIO_TIME_BASE
+    return frame
+
+
+class MicrophoneTrack(MediaStreamTrack):
+    """The microphone as an aiortc audio track (48 kHz mono s16, 20 ms frames).
+
+    Starts muted (`live=False`): the microphone device is opened only by
+    `set_live(True)` and closed again by `set_live(False)`; while not live the
+    track keeps its timing and sends zeros, so the far end hears silence
+    rather than a gap.
+    """
+
+    kind = "audio"
+
+    def __init__(self, microphone: Microphone, live: bool = False) -> None:
+        super().__init__()
+        self.microphone = microphone
+        self._live = False
+        self._samples_sent = 0
+        self._silence_anchor: tuple[float, int] | None = None  # (monotonic, samples)
+        self.read_errors = 0
+        self.set_live(live)
+
+    @property
+    def live(self) -> bool:
+        return self._live
+
+    def set_live(self, live: bool) -> None:
+        """Open (True) or close (False) the microphone; only live audio leaves the box."""
+        self._live = live
+        if live and not self.microphone.running:
+            self.microphone.start()
+        elif not live and self.microphone.running:
+            self.microphone.stop()
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        samples = await self._next_samples()
+        frame = audio_frame(samples, self._samples_sent)
+        self._samples_sent += FRAME_SAMPLES
+        return frame
+
+    def stop(self) -> None:
+        super().stop()
+        if self._live:  # a muted track leaves a microphone shared with its successor alone
+            self.set_live(False)
+
+    async def _next_samples(self) -> Samples:
+        if self._live:
+            samples = await self._read_live()
+            # Muted while we were reading: what was read must not leave.
+            if samples is not None and self._live:
+                self._silence_anchor = None
+                return samples
+        return await self._silence()
+
+    async def _read_live(self) -> Samples | None:
+        chunks: list[Samples] = []
+        try:
+            while len(chunks) < FRAME_SAMPLES // CHUNK_SAMPLES:
+                if not self._live:
+                    return None
+                if not self.microphone.running:  # closed by a replaced track: reopen
+                    self.microphone.start()
+                chunks.append(await self.microphone.read())
+        except Exception as exc:  # a failing device must not end the call
+            self.read_errors += 1
+            if self.read_errors in (1, 10, 100) or self.read_errors % 1000 == 0:
+                log.warning("microphone read failed (%d times): %s", self.read_errors, exc)
+            return None
+        return np.concatenate(chunks)
+
+    async def _silence(self) -> Samples:
+        now = time.monotonic()
+        if self._silence_anchor is None:
+            self._silence_anchor = (now, self._samples_sent)
+        start, base = self._silence_anchor
+        deadline = start + (self._samples_sent + FRAME_SAMPLES - base) / SAMPLE_RATE
+        if deadline - now < -0.1:  # consumer stalled: re-anchor, don't burst
+            self._silence_anchor = (now, self._samples_sent)
+            deadline = now
+        await asyncio.sleep(max(0.0, deadline - now))
+        return np.zeros(FRAME_SAMPLES, np.int16)
+
+
+@dataclass
+class SourceStats:
+    frames_in: int = 0
+    underruns: int = 0
+    dropped_samples: int = 0
+    target_samples: int = 0
+    buffered_samples: int = 0
+
+
+@dataclass
+class AudioJitterBuffer:
+    """Samples from one remote source, bounded so it can never add latency.
+
+    Plays only after buffering `target` samples; `target` follows the
+    measured arrival jitter (between min and max); audio beyond
+    target + headroom is dropped from the oldest end.
+    """
+
+    min_target: int
+    max_target: int
+    headroom: int
+    data: Samples = field(default_factory=lambda: np.zeros(0, np.int16))
+    playing: bool = False
+    jitter: float = 0.0  # smoothed arrival jitter, samples
+    stats: SourceStats = field(default_factory=SourceStats)
+    _last: tuple[float, int] | None = None  # (arrival time, samples) of the last push
+
+    @property
+    def target(self) -> int:
+        want = CHUNK_SAMPLES + int(3 * self.jitter)
+        return max(self.min_target, min(self.max_target, want))
+
+    def push(self, samples: Samples, arrival: float) -> None:
+        self._update_jitter(samples.size, arrival)
+        self.data = np.concatenate([self.data, samples])
+        bound = self.target + self.headroom
+        if self.data.size > bound:
+            excess = self.data.size - self.target
+            self.data = self.data[excess:]
+            self.stats.dropped_samples += excess
+        self.stats.frames_in += 1
+
+    def take(self) -> Samples | None:
+        """The next 10 ms, or None while (re)buffering."""
+        if not self.playing:
+            if self.data.size < self.target:
+                return None
+            self.playing = True
+        if self.data.size < CHUNK_SAMPLES:
+            self.stats.underruns += 1
+            self.playing = False
+            chunk = np.zeros(CHUNK_SAMPLES, np.int16)
+            chunk[: self.data.size] = self.data
+            self.data = self.data[:0]
+            return chunk
+        chunk, self.data = self.data[:CHUNK_SAMPLES], self.data[CHUNK_SAMPLES:]
+        return chunk
+
+    def _update_jitter(self, count: int, arrival: float) -> None:
+        # RFC 3550 interarrival jitter: immune to clock drift between the ends.
+        if self._last is not None:
+            previous_arrival, previous_count = self._last
+            deviation = abs((arrival - previous_arrival) * SAMPLE_RATE - previous_count)
+            if deviation < 4 * self.max_target:  # a longer gap is a pause, not jitter
+                self.jitter += (deviation - self.jitter) / 16
+        self._last = (arrival, count)
+
+
+PlaybackListener = Callable[[Samples], None]
+
+
+class RemoteAudioMixer:
+    """Mixes any number of remote aiortc audio tracks into one speaker."""
+
+    def __init__(
+        self,
+        speaker: Speaker,
+        volume: float = 1.0,
+        *,
+        min_buffer_ms: int = 20,
+        max_buffer_ms: int = 120,
+        headroom_ms: int = 60,
+    ) -> None:
+        self.speaker = speaker
+        self.volume = volume
+        self._limits = (
+            min_buffer_ms * SAMPLE_RATE // 1000,
+            max_buffer_ms * SAMPLE_RATE // 1000,
+            headroom_ms * SAMPLE_RATE // 1000,
+        )
+        self._sources: dict[str, AudioJitterBuffer] = {}
+        self._readers: dict[str, asyncio.Task[None]] = {}
+        self._listeners: list[PlaybackListener] = []
+        self._task: asyncio.Task[None] | None = None
+        self.chunks_played = 0
+        self.clipped_samples = 0
+        self._retired = SourceStats()  # totals of sources that have gone
+
+    # -- sources ---------------------------------------------------------
+    def add_track(self, track: MediaStreamTrack, key: str | None = None) -> str:
+        """Start mixing a remote audio track; returns its key (replaces a same-key source)."""
+        if track.kind != "audio":
+            raise ValueError(f"RemoteAudioMixer needs an audio track, got {track.kind!r}")
+        key = key or track.id
+        self.remove_track(key)
+        self._sources[key] = AudioJitterBuffer(*self._limits)
+        self._readers[key] = asyncio.ensure_future(self._read_track(key, track))
+        return key
+
+    def remove_track(self, key: str) -> None:
+        reader = self._readers.pop(key, None)
+        if reader is not None:
+            reader.cancel()
+        source = self._sources.pop(key, None)
+        if source is not None:
+            self._retire(source.stats)
+
+    @property
+    def sources(self) -> dict[str, SourceStats]:
+        for source in self._sources.values():
+            source.stats.target_samples = source.target
+            source.stats.buffered_samples = int(source.data.size)
+        return {key: source.stats for key, source in self._sources.items()}
+
+    @property
+    def underruns(self) -> int:
+        return self._retired.underruns + sum(s.stats.underruns for s in self._sources.values())
+
+    @property
+    def dropped_samples(self) -> int:
+        return self._retired.dropped_samples + sum(
+            s.stats.dropped_samples for s in self._sources.values()
+        )
+
+    # -- playback --------------------------------------------------------
+    def add_playback_listener(self, listener: PlaybackListener) -> None:
+        """Call `listener(chunk)` with every 10 ms exactly as handed to the speaker."""
+        self._listeners.append(listener)
+
+    def start(self) -> None:
+        if self._task is None:
+            self.speaker.start()
+            self._task = asyncio.ensure_future(self._play_loop())
+
+    async def stop(self) -> None:
+        tasks = [t for t in [self._task, *self._readers.values()] if t is not None]
+        self._task = None
+        for key in list(self._sources):
+            self.remove_track(key)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.speaker.stop()
+
+    def mix_chunk(self) -> Samples:
+        """The next 10 ms of the mix (silence when nobody is playing)."""
+        acc = np.zeros(CHUNK_SAMPLES, np.int32)
+        for source in self._sources.values():
+            chunk = source.take()
+            if chunk is not None:
+                acc += chunk
+        if self.volume != 1.0:
+            acc = np.rint(acc * self.volume).astype(np.int32)
+        clipped = np.clip(acc, -32768, 32767)
+        self.clipped_samples += int(np.count_nonzero(clipped != acc))
+        return clipped.astype(np.int16)
+
+    async def _play_loop(self) -> None:
+        while True:
+            chunk = self.mix_chunk()
+            for listener in self._listeners:
+                listener(chunk)
+            self.chunks_played += 1  # handed to the speaker, as the listeners saw
+            await self.speaker.play(chunk)
+
+    async def _read_track(self, key: str, track: MediaStreamTrack) -> None:
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        try:
+            while True:
+                frame = await track.recv()
+                arrival = time.monotonic()
+                source = self._sources.get(key)
+                if source is None or not isinstance(frame, av.AudioFrame):
+                    continue
+                for out in resampler.resample(frame):
+                    source.push(out.to_ndarray().reshape(-1).astype(np.int16), arrival)
+        except MediaStreamError:
+            pass
+        finally:
+            if self._readers.get(key) is asyncio.current_task():
+                self._readers.pop(key)
+                source = self._sources.pop(key, None)
+                if source is not None:
+                    self._retire(source.stats)
+
+    def _retire(self, stats: SourceStats) -> None:
+        self._retired.underruns += stats.underruns
+        self._retired.dropped_samples += stats.dropped_samples
+        self._retired.frames_in += stats.frames_in

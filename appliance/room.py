@@ -1,0 +1,575 @@
+"""The room's state machine: every rule of rights, mute, hand and connection.
+
+Pure data in, pure data out: `step(state, event) -> (new_state, commands)`. No
+I/O, no asyncio, no clock; the app feeds button, bridge and device events and
+carries out the commands in order. Outputs that mirror the state (media switches,
+LEDs, the room's own mic/camera report to the bridge) are computed by comparing
+the state before and after, so they can never drift from it.
+
+Safety rules, enforced only here:
+- the mic is live only in the meeting, with audio rights, muted neither by the
+  room nor by the host; the camera sends only in the meeting, with camera rights,
+  switched on by the room and working;
+- rights, host mute and hand come from the bridge: they are dropped whenever the
+  session ends and restored only from the bridge's own events after (re)join
+  (`Admitted` carries the bridge's snapshot); events of a lost session are ignored;
+- when something stops, its media switch comes first in the command list.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Literal
+
+Connection = Literal[
+    "starting", "config_error", "connecting", "in_lobby", "in_meeting", "reconnecting", "left"]
+ButtonName = Literal["hand", "mute", "camera"]
+JoinPolicy = Literal["power-on", "button"]
+MicColor = Literal["off", "red", "green"]
+HandPattern = Literal["off", "waiting", "nudge"]
+StatusPattern = Literal[
+    "off", "connecting", "lobby", "in_meeting", "reconnecting", "config_error"]
+NoticeLevel = Literal["info", "warning", "error"]
+Notice = Literal[
+    "joined", "rejoined", "waiting_in_lobby", "connection_lost", "removed_by_host",
+    "left_meeting", "meeting_ended",
+    "audio_granted", "audio_revoked", "camera_granted", "camera_revoked",
+    "muted_by_host", "unmuted_by_host", "hand_raised", "hand_lowered", "hand_lowered_by_host",
+    "mic_muted", "mic_unmuted", "camera_started", "camera_stopped",
+    "camera_failed", "camera_recovered", "speaking_while_muted",
+    "request_to_speak_first", "camera_right_needed", "not_in_meeting", "hold_to_join",
+    "config_error", "config_invalid_using_last_good",
+]
+#: Every notice key, for the screen's translation table (Turkish and English).
+NOTICE_KEYS: tuple[str, ...] = typing.get_args(Notice)
+
+SESSION: frozenset[Connection] = frozenset(
+    {"connecting", "in_lobby", "in_meeting", "reconnecting"})
+JOINED: frozenset[Connection] = frozenset({"in_lobby", "in_meeting"})
+
+
+@dataclass(frozen=True)
+class RoomState:
+    connection: Connection = "starting"
+    policy: JoinPolicy = "power-on"
+    audio_right: bool = False
+    camera_right: bool = False
+    hand_raised: bool = False
+    hand_position: int | None = None
+    """Place in the host's queue while the hand is up (1 = next), if the bridge says."""
+    muted_by_room: bool = False
+    muted_by_host: bool = False
+    camera_on: bool = True
+    """The room's own choice; the camera still needs rights to send."""
+    camera_failed: bool = False
+    attempt: int = 0
+    """Connection attempt the bridge client is on (0 once joined)."""
+    last_error: str = ""
+    """Why the last session ended, for the screen."""
+
+
+def mic_live(state: RoomState) -> bool:
+    """Whether microphone samples may leave the room."""
+    return (state.connection == "in_meeting" and state.audio_right
+            and not state.muted_by_room and not state.muted_by_host)
+
+
+def camera_sending(state: RoomState) -> bool:
+    """Whether camera frames may be captured and sent."""
+    return (state.connection == "in_meeting" and state.camera_right
+            and state.camera_on and not state.camera_failed)
+
+
+# --- events -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened; the app feeds it to `step`."""
+
+
+@dataclass(frozen=True)
+class ButtonPressed(Event):
+    button: ButtonName
+    long: bool = False
+
+
+@dataclass(frozen=True)
+class Started(Event):
+    """Config loaded; join now (policy "power-on") or wait for a long press."""
+
+    policy: JoinPolicy = "power-on"
+
+
+@dataclass(frozen=True)
+class ConfigFailed(Event):
+    """The provisioning file is invalid; with `using_last_good` the room runs on."""
+
+    using_last_good: bool = False
+
+
+@dataclass(frozen=True)
+class Connecting(Event):
+    """The bridge client starts connection attempt `attempt` (1 = first)."""
+
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class InLobby(Event):
+    """Connected; waiting for the host to admit the room."""
+
+
+@dataclass(frozen=True)
+class Admitted(Event):
+    """In the meeting. Carries the bridge's view of this participant, applied on
+    every (re)join."""
+
+    audio_right: bool = False
+    camera_right: bool = False
+    hand_raised: bool = False
+    hand_position: int | None = None
+    muted_by_host: bool = False
+
+
+@dataclass(frozen=True)
+class RightsChanged(Event):
+    audio: bool
+    camera: bool
+
+
+@dataclass(frozen=True)
+class HandChanged(Event):
+    raised: bool
+    position: int | None = None
+
+
+@dataclass(frozen=True)
+class HandLoweredByHost(Event):
+    pass
+
+
+@dataclass(frozen=True)
+class MutedByHost(Event):
+    muted: bool = True
+
+
+@dataclass(frozen=True)
+class Disconnected(Event):
+    """The session was lost; the bridge client is reconnecting on its own."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Removed(Event):
+    """The host removed the room; it does not rejoin by itself."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class MeetingLeft(Event):
+    """The bridge ended our participation (meeting closed, or our leave done)."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class CameraFailed(Event):
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class CameraRecovered(Event):
+    pass
+
+
+@dataclass(frozen=True)
+class SpeechWhileMuted(Event):
+    """The room's mic hears speech while the room is muted."""
+
+
+# --- commands -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Command:
+    """Something the app must do, in list order."""
+
+
+@dataclass(frozen=True)
+class BridgeRequest(Command):
+    """A message for the bridge (the conference client maps it to the protocol)."""
+
+
+@dataclass(frozen=True)
+class JoinMeeting(BridgeRequest):
+    pass
+
+
+@dataclass(frozen=True)
+class LeaveMeeting(BridgeRequest):
+    pass
+
+
+@dataclass(frozen=True)
+class SetHand(BridgeRequest):
+    raised: bool
+
+
+@dataclass(frozen=True)
+class ReportMic(BridgeRequest):
+    """The room's own mute choice, for the participant list."""
+
+    muted: bool
+
+
+@dataclass(frozen=True)
+class ReportCamera(BridgeRequest):
+    """Whether the room wants (and is able) to show its camera."""
+
+    on: bool
+
+
+@dataclass(frozen=True)
+class MediaSwitch(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class SetMicLive(MediaSwitch):
+    """False: no microphone sample leaves the box (silence or a stopped track)."""
+
+    live: bool
+
+
+@dataclass(frozen=True)
+class SetCameraSending(MediaSwitch):
+    """False: no frame is captured."""
+
+    sending: bool
+
+
+@dataclass(frozen=True)
+class LedCommand(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class MicLed(LedCommand):
+    color: MicColor
+
+
+@dataclass(frozen=True)
+class HandLed(LedCommand):
+    """"nudge" is a short attention blink over the current pattern."""
+
+    pattern: HandPattern
+
+
+@dataclass(frozen=True)
+class CameraLed(LedCommand):
+    on: bool
+
+
+@dataclass(frozen=True)
+class StatusLed(LedCommand):
+    pattern: StatusPattern
+
+
+@dataclass(frozen=True)
+class ShowNotice(Command):
+    """A notice on the room's screen; the key is translated by the screen."""
+
+    key: Notice
+    level: NoticeLevel = "info"
+
+
+# --- derived outputs ----------------------------------------------------------------
+
+_STATUS: dict[Connection, StatusPattern] = {
+    "starting": "connecting", "config_error": "config_error", "connecting": "connecting",
+    "in_lobby": "lobby", "in_meeting": "in_meeting", "reconnecting": "reconnecting",
+    "left": "off",
+}
+
+
+def mic_led(state: RoomState) -> MicColor:
+    """Red whenever the room is in a session and not live: red wins."""
+    if mic_live(state):
+        return "green"
+    return "red" if state.connection in SESSION else "off"
+
+
+def led_commands(state: RoomState) -> list[LedCommand]:
+    """The LED patterns that mirror `state`."""
+    hand: HandPattern = (
+        "waiting" if state.connection == "in_meeting" and state.hand_raised else "off")
+    return [MicLed(mic_led(state)), HandLed(hand), CameraLed(camera_sending(state)),
+            StatusLed(_STATUS[state.connection])]
+
+
+def media_commands(state: RoomState) -> list[MediaSwitch]:
+    return [SetMicLive(mic_live(state)), SetCameraSending(camera_sending(state))]
+
+
+def snapshot_commands(state: RoomState) -> list[Command]:
+    """Every media switch and LED for `state`: apply at start-up or after a device reset."""
+    return [*media_commands(state), *led_commands(state)]
+
+
+def _reports(old: RoomState, new: RoomState) -> list[Command]:
+    if new.connection != "in_meeting":
+        return []
+    rejoined = old.connection != "in_meeting"
+    mic, camera = new.muted_by_room, new.camera_on and not new.camera_failed
+    out: list[Command] = []
+    if rejoined or mic != old.muted_by_room:
+        out.append(ReportMic(muted=mic))
+    if rejoined or camera != (old.camera_on and not old.camera_failed):
+        out.append(ReportCamera(on=camera))
+    return out
+
+
+def _starts(command: Command) -> bool:
+    return command in (SetMicLive(True), SetCameraSending(True))
+
+
+def _changed(old: list[Command], new: list[Command]) -> list[Command]:
+    return [after for before, after in zip(old, new, strict=True) if before != after]
+
+
+# --- transitions ----------------------------------------------------------------------
+
+Result = tuple[RoomState, list[Command]]
+
+
+def _notice(key: Notice, level: NoticeLevel = "info") -> ShowNotice:
+    return ShowNotice(key, level)
+
+
+def _drop_session(state: RoomState, connection: Connection, reason: str = "") -> RoomState:
+    """Forget everything the bridge granted; keep the room's own choices."""
+    return replace(state, connection=connection, audio_right=False, camera_right=False,
+                   hand_raised=False, hand_position=None, muted_by_host=False,
+                   last_error=reason or state.last_error)
+
+
+def _not_in_meeting(state: RoomState) -> Result:
+    if state.connection == "config_error":
+        return state, [_notice("config_error", "error")]
+    return state, [_notice("not_in_meeting")]
+
+
+def _join(state: RoomState) -> Result:
+    return replace(state, connection="connecting", attempt=1, last_error=""), [JoinMeeting()]
+
+
+def _on_started(state: RoomState, event: Started) -> Result:
+    if state.connection not in ("starting", "config_error"):
+        return state, []
+    state = replace(state, policy=event.policy)
+    if event.policy == "power-on":
+        return _join(state)
+    return replace(state, connection="left"), [_notice("hold_to_join")]
+
+
+def _on_config_failed(state: RoomState, event: ConfigFailed) -> Result:
+    if event.using_last_good:
+        return state, [_notice("config_invalid_using_last_good", "warning")]
+    leave: list[Command] = [LeaveMeeting()] if state.connection in SESSION else []
+    return _drop_session(state, "config_error"), [*leave, _notice("config_error", "error")]
+
+
+def _on_connecting(state: RoomState, event: Connecting) -> Result:
+    if state.connection in ("left", "config_error"):
+        return state, []  # a late attempt after leaving
+    if state.connection in JOINED:  # the client restarted a session we thought we had
+        return replace(_drop_session(state, "reconnecting"), attempt=event.attempt), []
+    target: Connection = "reconnecting" if state.connection == "reconnecting" else "connecting"
+    return replace(state, connection=target, attempt=event.attempt), []
+
+
+def _on_in_lobby(state: RoomState, event: InLobby) -> Result:
+    if state.connection not in SESSION or state.connection == "in_lobby":
+        return state, []
+    return _drop_session(state, "in_lobby"), [_notice("waiting_in_lobby")]
+
+
+def _on_admitted(state: RoomState, event: Admitted) -> Result:
+    if state.connection not in SESSION:
+        return state, []
+    key: Notice = "rejoined" if state.connection == "reconnecting" else "joined"
+    notices: list[Command] = [] if state.connection == "in_meeting" else [_notice(key)]
+    return replace(
+        state, connection="in_meeting", attempt=0, last_error="",
+        audio_right=event.audio_right, camera_right=event.camera_right,
+        hand_raised=event.hand_raised,
+        hand_position=event.hand_position if event.hand_raised else None,
+        muted_by_host=event.muted_by_host), notices
+
+
+def _on_rights(state: RoomState, event: RightsChanged) -> Result:
+    if state.connection not in JOINED:
+        return state, []
+    new = replace(state, audio_right=event.audio, camera_right=event.camera)
+    out: list[Command] = []
+    if event.audio and not state.audio_right:
+        out.append(_notice("audio_granted"))
+        if state.hand_raised:  # the grant answers the room's request to speak
+            new = replace(new, muted_by_room=False, hand_raised=False, hand_position=None)
+            out.insert(0, SetHand(raised=False))
+    elif state.audio_right and not event.audio:
+        out.append(_notice("audio_revoked"))
+    if event.camera != state.camera_right:
+        out.append(_notice("camera_granted" if event.camera else "camera_revoked"))
+    return new, out
+
+
+def _on_hand_changed(state: RoomState, event: HandChanged) -> Result:
+    if state.connection not in JOINED:
+        return state, []
+    position = event.position if event.raised else None
+    return replace(state, hand_raised=event.raised, hand_position=position), []
+
+
+def _on_hand_lowered_by_host(state: RoomState, event: HandLoweredByHost) -> Result:
+    if state.connection not in JOINED:
+        return state, []
+    new = replace(state, hand_raised=False, hand_position=None)
+    return new, [_notice("hand_lowered_by_host")] if state.hand_raised else []
+
+
+def _on_muted_by_host(state: RoomState, event: MutedByHost) -> Result:
+    if state.connection not in JOINED or event.muted == state.muted_by_host:
+        return state, []
+    key: Notice = "muted_by_host" if event.muted else "unmuted_by_host"
+    return replace(state, muted_by_host=event.muted), [_notice(key)]
+
+
+def _on_disconnected(state: RoomState, event: Disconnected) -> Result:
+    if state.connection not in SESSION and state.connection != "starting":
+        return state, []
+    if state.connection in JOINED:
+        return _drop_session(state, "reconnecting", event.reason), [
+            _notice("connection_lost", "warning")]
+    target: Connection = "reconnecting" if state.connection == "reconnecting" else "connecting"
+    return _drop_session(state, target, event.reason), []
+
+
+def _on_removed(state: RoomState, event: Removed) -> Result:
+    if state.connection not in SESSION:
+        return state, []
+    reason = event.reason or "removed by the host"
+    return _drop_session(state, "left", reason), [_notice("removed_by_host", "warning")]
+
+
+def _on_meeting_left(state: RoomState, event: MeetingLeft) -> Result:
+    if state.connection not in SESSION:
+        return state, []
+    return _drop_session(state, "left", event.reason), [_notice("meeting_ended")]
+
+
+def _on_camera_failed(state: RoomState, event: CameraFailed) -> Result:
+    if state.camera_failed:
+        return state, []
+    return replace(state, camera_failed=True), [_notice("camera_failed", "warning")]
+
+
+def _on_camera_recovered(state: RoomState, event: CameraRecovered) -> Result:
+    if not state.camera_failed:
+        return state, []
+    return replace(state, camera_failed=False), [_notice("camera_recovered")]
+
+
+def _on_speech(state: RoomState, event: SpeechWhileMuted) -> Result:
+    muted = state.muted_by_room or state.muted_by_host
+    if state.connection == "in_meeting" and state.audio_right and muted:
+        return state, [_notice("speaking_while_muted", "warning")]
+    return state, []
+
+
+def _on_button(state: RoomState, event: ButtonPressed) -> Result:
+    if event.button == "hand":
+        return _hand_long(state) if event.long else _hand_press(state)
+    if state.connection != "in_meeting":
+        return _not_in_meeting(state)
+    if event.button == "mute":
+        return _mute_press(state)
+    return _camera_press(state)
+
+
+def _hand_press(state: RoomState) -> Result:
+    if state.connection == "left":
+        if state.policy == "power-on":
+            return _join(state)
+        return state, [_notice("hold_to_join")]
+    if state.connection != "in_meeting":
+        return _not_in_meeting(state)
+    raised = not state.hand_raised
+    new = replace(state, hand_raised=raised, hand_position=None)
+    return new, [SetHand(raised=raised), _notice("hand_raised" if raised else "hand_lowered")]
+
+
+def _hand_long(state: RoomState) -> Result:
+    if state.connection == "left":
+        return _join(state)
+    if state.policy == "button" and state.connection in SESSION:
+        left = replace(_drop_session(state, "left"), last_error="")
+        return left, [LeaveMeeting(), _notice("left_meeting")]
+    return _hand_press(state)
+
+
+def _mute_press(state: RoomState) -> Result:
+    if not state.audio_right:
+        return state, [HandLed("nudge"), _notice("request_to_speak_first")]
+    if state.muted_by_host:
+        return state, [_notice("muted_by_host")]
+    muted = not state.muted_by_room
+    return replace(state, muted_by_room=muted), [
+        _notice("mic_muted" if muted else "mic_unmuted")]
+
+
+def _camera_press(state: RoomState) -> Result:
+    if not state.camera_right:
+        return state, [HandLed("nudge"), _notice("camera_right_needed")]
+    if state.camera_failed:
+        return state, [_notice("camera_failed", "warning")]
+    on = not state.camera_on
+    return replace(state, camera_on=on), [_notice("camera_started" if on else "camera_stopped")]
+
+
+_HANDLERS: dict[type[Event], Callable[[RoomState, typing.Any], Result]] = {
+    ButtonPressed: _on_button,
+    Started: _on_started,
+    ConfigFailed: _on_config_failed,
+    Connecting: _on_connecting,
+    InLobby: _on_in_lobby,
+    Admitted: _on_admitted,
+    RightsChanged: _on_rights,
+    HandChanged: _on_hand_changed,
+    HandLoweredByHost: _on_hand_lowered_by_host,
+    MutedByHost: _on_muted_by_host,
+    Disconnected: _on_disconnected,
+    Removed: _on_removed,
+    MeetingLeft: _on_meeting_left,
+    CameraFailed: _on_camera_failed,
+    CameraRecovered: _on_camera_recovered,
+    SpeechWhileMuted: _on_speech,
+}
+
+
+def step(state: RoomState, event: Event) -> Result:
+    """Apply `event`. Commands come in this order: media switches (so privacy is
+    restored first), LEDs, then requests to the bridge and notices."""
+    handler = _HANDLERS.get(type(event))
+    if handler is None:
+        raise TypeError(f"not a room event: {event!r}")
+    new, commands = handler(state, event)
+    switches = _changed(list(media_commands(state)), list(media_commands(new)))
+    switches.sort(key=_starts)  # stop before start
+    derived = [*switches, *_changed(list(led_commands(state)), list(led_commands(new)))]
+    return new, [*derived, *commands, *_reports(state, new)]

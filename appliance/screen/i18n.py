@@ -1,0 +1,146 @@
+"""Every word the room's screens say, in Turkish and English.
+
+Turkish labels follow the e-conference participant guide the meetings are modelled on
+("Ses Hakları Verildi", "Söz Hakkı İste", "Sohbet", "Herkes", "Anket", "Dosyalar").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from appliance.screen.model import Language, Notice
+
+LANGUAGES: tuple[Language, ...] = ("tr", "en")
+
+# Notices shown top right; keys are what the app pushes into the NoticeQueue.
+NOTICES: Mapping[str, Mapping[Language, str]] = {
+    "audio_granted": {"tr": "Ses Hakları Verildi", "en": "Audio rights granted"},
+    "audio_revoked": {"tr": "Ses hakları geri alındı", "en": "Audio rights withdrawn"},
+    "camera_granted": {"tr": "Kamera Hakkı Verildi", "en": "Camera rights granted"},
+    "camera_revoked": {"tr": "Kamera hakkı geri alındı", "en": "Camera rights withdrawn"},
+    "muted_by_host": {"tr": "Sesiniz yönetici tarafından kapatıldı",
+                      "en": "Muted by the host"},
+    "hand_lowered_by_host": {"tr": "Söz isteğiniz yönetici tarafından indirildi",
+                             "en": "Hand lowered by the host"},
+    "hand_raised": {"tr": "Söz Hakkı İstendi", "en": "Hand raised"},
+    "hand_lowered": {"tr": "Söz isteği geri çekildi", "en": "Hand lowered"},
+    "speaking_while_muted": {"tr": "Mikrofonunuz kapalıyken konuşuyorsunuz",
+                             "en": "You are speaking while muted"},
+    "need_audio_right": {"tr": "Konuşmak için Söz Hakkı İste düğmesine basın",
+                         "en": "Press Raise hand to ask to speak"},
+    "need_camera_right": {"tr": "Kamera için yöneticinin izni gerekli",
+                          "en": "The camera needs the host's permission"},
+    "poll_opened": {"tr": "Yeni anket: {question}", "en": "New poll: {question}"},
+    "chat_private": {"tr": "{sender} size özel yazdı", "en": "{sender} wrote to this room"},
+    "file_shared": {"tr": "Yeni dosya: {name}", "en": "New file: {name}"},
+    "connection_poor": {"tr": "Bağlantı zayıf", "en": "Poor connection"},
+}
+
+# Progress and reasons on the start-up / connecting / reconnecting screens.
+STATUS: Mapping[str, Mapping[Language, str]] = {
+    "starting": {"tr": "Başlatılıyor…", "en": "Starting…"},
+    "reading_config": {"tr": "Ayarlar okunuyor…", "en": "Reading the configuration…"},
+    "checking_devices": {"tr": "Kamera, mikrofon ve hoparlör denetleniyor…",
+                         "en": "Checking camera, microphone and speaker…"},
+    "contacting_bridge": {"tr": "Konferans sunucusuna bağlanılıyor…",
+                          "en": "Contacting the meeting service…"},
+    "joining": {"tr": "Odaya giriliyor…", "en": "Joining the meeting…"},
+    "starting_media": {"tr": "Ses ve görüntü başlatılıyor…", "en": "Starting audio and video…"},
+    "network_lost": {"tr": "Ağ bağlantısı koptu", "en": "The network connection was lost"},
+    "bridge_closed": {"tr": "Sunucu bağlantıyı kapattı", "en": "The server closed the connection"},
+    "media_failed": {"tr": "Görüntü bağlantısı kesildi", "en": "The media connection failed"},
+    "meeting_ended": {"tr": "Toplantı sona erdi", "en": "The meeting has ended"},
+    "removed_by_host": {"tr": "Yönetici odayı toplantıdan çıkardı",
+                        "en": "The host removed this room from the meeting"},
+}
+
+UI: Mapping[str, Mapping[Language, str]] = {
+    "starting_title": {"tr": "Açılıyor", "en": "Starting up"},
+    "version": {"tr": "Sürüm {version}", "en": "Version {version}"},
+    "config_error_title": {"tr": "Ayar dosyasında sorun var",
+                           "en": "The configuration has a problem"},
+    "config_last_good": {"tr": "Son geçerli ayarlarla çalışmaya devam ediliyor.",
+                         "en": "The last good configuration is still running."},
+    "config_no_good": {"tr": "Geçerli ayar yok: oda toplantıya katılamıyor.",
+                       "en": "No valid configuration: the room cannot join its meeting."},
+    "config_where": {"tr": "{file}, satır {line}", "en": "{file}, line {line}"},
+    "config_field": {"tr": "Alan: {field}", "en": "Field: {field}"},
+    "config_more": {"tr": "… ve {n} sorun daha", "en": "… and {n} more problems"},
+    "connecting_title": {"tr": "Bağlanıyor", "en": "Connecting"},
+    "reconnecting_title": {"tr": "Yeniden bağlanıyor", "en": "Reconnecting"},
+    "attempt": {"tr": "Deneme {n}", "en": "Attempt {n}"},
+    "lobby_title": {"tr": "Bekleme salonu", "en": "Waiting room"},
+    "lobby_waiting": {"tr": "Yöneticinin bu odayı içeri alması bekleniyor",
+                      "en": "Waiting for the host to admit this room"},
+    "lobby_hint": {"tr": "Toplantı başlamadan 30 dakika önce katılmak önerilir.",
+                   "en": "Rooms join early so the meeting can start on time."},
+    "left_title": {"tr": "Toplantıdan ayrıldı", "en": "Left the meeting"},
+    "camera_off": {"tr": "Kamera kapalı", "en": "Camera off"},
+    "no_video": {"tr": "Görüntü bekleniyor", "en": "Waiting for video"},
+    "alone": {"tr": "Henüz başka katılımcı yok", "en": "No one else has joined yet"},
+    "you": {"tr": "Bu oda", "en": "This room"},
+    "chat": {"tr": "Sohbet", "en": "Chat"},
+    "everyone": {"tr": "Herkes", "en": "Everyone"},
+    "private": {"tr": "Özel", "en": "Private"},
+    "no_messages": {"tr": "Henüz mesaj yok", "en": "No messages yet"},
+    "poll": {"tr": "Anket", "en": "Poll"},
+    "poll_open_for": {"tr": "Açık: {time}", "en": "Open for {time}"},
+    "poll_your_answer": {"tr": "Odanın yanıtı", "en": "This room's answer"},
+    "poll_no_answer": {"tr": "Yanıt verilmedi", "en": "Not answered"},
+    "files": {"tr": "Dosyalar", "en": "Files"},
+    "participants": {"tr": "Katılımcılar ({n})", "en": "Participants ({n})"},
+    "more_files": {"tr": "+{n} dosya daha", "en": "+{n} more files"},
+    "more_people": {"tr": "+{n} kişi", "en": "+{n} more"},
+    "companion_title": {"tr": "Telefonla katıl", "en": "Use your phone"},
+    "companion": {"tr": "Söz iste, ankete yanıt ver, dosya indir",
+                  "en": "Raise hand, answer polls, get files"},
+    "hand_queue": {"tr": "Söz sırası {n}", "en": "Hand #{n}"},
+    "audio_rights": {"tr": "Ses hakkı", "en": "Audio right"},
+    "mic_live": {"tr": "Mikrofon açık", "en": "Mic on"},
+    "mic_muted": {"tr": "Mikrofon kapalı", "en": "Mic muted"},
+    "no_audio_right": {"tr": "Söz Hakkı İste", "en": "Raise hand to speak"},
+}
+
+
+def _format(template: str, args: Mapping[str, object]) -> str:
+    try:
+        return template.format(**args)
+    except (KeyError, IndexError, ValueError):
+        return template  # a missing argument shows the template, never crashes the screen
+
+
+def ui(key: str, language: Language, **args: object) -> str:
+    return _format(UI[key][language], args)
+
+
+def status(key: str, language: Language) -> str:
+    """An i18n status line; free text (e.g. an error from the server) passes through."""
+    entry = STATUS.get(key)
+    return entry[language] if entry else key
+
+
+def notice(n: Notice, language: Language) -> str:
+    entry = NOTICES.get(n.key)
+    if entry is None:
+        return n.text or n.key
+    return _format(entry[language], dict(n.args))
+
+
+def file_size(size_bytes: int, language: Language) -> str:
+    units = ("B", "KB", "MB", "GB")
+    value = float(size_bytes)
+    unit = 0
+    while value >= 1000 and unit < len(units) - 1:
+        value /= 1000
+        unit += 1
+    text = f"{value:.0f}" if unit == 0 or value >= 100 else f"{value:.1f}"
+    if language == "tr":
+        text = text.replace(".", ",")
+    return f"{text} {units[unit]}"
+
+
+def duration(seconds: float) -> str:
+    s = max(0, int(seconds))
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"

@@ -1,0 +1,187 @@
+"""Every screen as PNG, for people to review: `salon-appliance screenshots DIR`.
+
+Scenes use long Turkish names and synthetic video, in both languages, at 720p, 1080p
+and 4K. `write_docs_set` writes the smaller set kept in docs/screens/.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from appliance.screen.layout import DEFAULT_SETTINGS, LayoutSettings
+from appliance.screen.model import (
+    ChatMessage,
+    ConfigProblem,
+    Language,
+    Notice,
+    Participant,
+    Phase,
+    Poll,
+    ScreenModel,
+    ScreenRole,
+    SelfView,
+    SharedFile,
+    StatusInfo,
+)
+from appliance.screen.render import FrameSource, Renderer
+from appliance.screen.synthetic import PortraitFrame
+
+SIZES: dict[str, tuple[int, int]] = {"720p": (1280, 720), "1080p": (1920, 1080),
+                                     "4k": (3840, 2160)}
+LANGUAGES: tuple[Language, ...] = ("tr", "en")
+
+ROOM = "Çankaya Atatürk Anadolu Lisesi – Öğretmenler Odası"
+MEETING = "İl Milli Eğitim Müdürlüğü Ölçme ve Değerlendirme Toplantısı"
+NAMES = (
+    "BEHİÇ ÇELEBİ – ANKARA MEM",
+    "Ayşegül Çağlayan-Büyükışıklı",
+    "ŞÜKRÜ GÜLEÇOĞLU – İZMİR ÇİĞLİ İLÇE MEM",
+    "İsmail Işıkoğlu",
+    "Gülşen Öztürk Ünal",
+    "Ilgaz Doğan",
+    "Çiğdem Şahin – Erzurum Yakutiye İlçe MEM",
+    "Özgür Ağaoğlu",
+    "Zeynep Kılıçarslan",
+    "Ümmügülsüm Yıldırım",
+    "Oğuz Çetinkaya",
+    "Hüsnü Güneş",
+    "Sıdıka Erdoğdu",
+    "Ertuğrul İnce",
+)
+
+
+@dataclass(frozen=True)
+class Scene:
+    name: str
+    model: ScreenModel
+    role: ScreenRole = ScreenRole.SINGLE
+    frames: dict[str, FrameSource] = field(default_factory=dict, compare=False)
+
+
+def people(n: int) -> tuple[Participant, ...]:
+    """n remote people with a speaker, another with audio rights, two hands, a camera off,
+    and this room (muted, with audio rights)."""
+    remote = tuple(
+        Participant(f"p{i}", NAMES[i % len(NAMES)], has_audio_right=i in (0, 1),
+                    talking=i == 0, hand_position={2: 1, 3: 2}.get(i),
+                    camera_on=i != 3)
+        for i in range(n))
+    me = Participant("room", ROOM, has_audio_right=True, muted=True, is_self=True)
+    return (*remote, me)
+
+
+def portrait_frames(participants: Iterable[Participant]) -> dict[str, FrameSource]:
+    return {p.id: PortraitFrame(hue=37 * i + 200) for i, p in enumerate(participants)}
+
+
+def meeting_model(n: int, now: float = 135.0, companion: bool = True) -> ScreenModel:
+    return ScreenModel(
+        Phase.MEETING, version="0.1.0", room_name=ROOM, meeting_title=MEETING,
+        participants=people(n), active_speaker_id="p0",
+        self_view=SelfView(enabled=True, position="bottom-right", camera_on=True),
+        notices=(Notice("audio_granted", now - 2), Notice("speaking_while_muted", now - 1)),
+        chat=(ChatMessage("Ayşegül Çağlayan-Büyükışıklı", "Günaydın, sunum dosyası paylaşıldı."),
+              ChatMessage("BEHİÇ ÇELEBİ – ANKARA MEM",
+                          "Öğretmenler odası, sınav takvimini bu hafta içinde gönderir misiniz?",
+                          private_to_room=True)),
+        poll=Poll("Ortak sınav hangi hafta yapılsın?",
+                  ("Kasımın ilk haftası", "Kasımın son haftası", "Aralığın ilk haftası"),
+                  opened_at=now - 135, answer=1),
+        files=(SharedFile("Ölçme_değerlendirme_sunumu_2024.pdf", 2_480_000),
+               SharedFile("Sınav_takvimi_çizelgesi.xlsx", 48_300)),
+        companion_url="http://127.0.0.1:8080/r/ogretmenler-odasi?t=9f3ca1" if companion
+        else None,
+        now=now)
+
+
+def status_scenes() -> list[Scene]:
+    problems = (
+        ConfigProblem("/etc/salon/room.toml", "must be an https:// or http://127.* URL, "
+                      "got 'ftp://bridge.okul.local'", line=7, field="bridge.url"),
+        ConfigProblem("/etc/salon/room.toml", "unknown key 'kamera_yonu'; did you mean "
+                      "'camera.rotation'?", line=15, field="camera.kamera_yonu"),
+    )
+    return [
+        Scene("starting", ScreenModel(
+            Phase.STARTING, version="0.1.0", room_name=ROOM,
+            status=StatusInfo(progress="checking_devices"))),
+        Scene("config_error", ScreenModel(
+            Phase.CONFIG_ERROR, version="0.1.0", room_name=ROOM, config_problems=problems,
+            running_last_good_config=True)),
+        Scene("connecting", ScreenModel(
+            Phase.CONNECTING, version="0.1.0", room_name=ROOM, meeting_title=MEETING,
+            status=StatusInfo(progress="contacting_bridge"))),
+        Scene("reconnecting", ScreenModel(
+            Phase.RECONNECTING, version="0.1.0", room_name=ROOM, meeting_title=MEETING,
+            status=StatusInfo(progress="joining", reason="network_lost", attempt=3))),
+        Scene("lobby", ScreenModel(Phase.LOBBY, version="0.1.0", room_name=ROOM,
+                                   meeting_title=MEETING)),
+        Scene("left", ScreenModel(Phase.LEFT, version="0.1.0", room_name=ROOM,
+                                  meeting_title=MEETING,
+                                  status=StatusInfo(reason="meeting_ended"))),
+    ]
+
+
+def meeting_scenes() -> list[Scene]:
+    scenes = []
+    for n in (1, 4, 9, 14):
+        model = meeting_model(n)
+        scenes.append(Scene(f"meeting_{n}", model, frames=portrait_frames(model.participants)))
+    full = meeting_model(4)
+    quiet = replace(full, notices=(), poll=None,
+                    self_view=SelfView(position="top-left", camera_on=False))
+    scenes.append(Scene("meeting_4_files", quiet, frames=portrait_frames(quiet.participants)))
+    two = meeting_model(6)
+    frames = portrait_frames(two.participants)
+    scenes.append(Scene("two_screens_people", two, ScreenRole.PEOPLE, frames))
+    scenes.append(Scene("two_screens_panels", two, ScreenRole.PANELS, frames))
+    return scenes
+
+
+def all_scenes() -> list[Scene]:
+    return status_scenes() + meeting_scenes()
+
+
+def render_scene(scene: Scene, size: tuple[int, int], language: Language,
+                 settings: LayoutSettings = DEFAULT_SETTINGS) -> Renderer:
+    renderer = Renderer(size, language, settings=settings, role=scene.role)
+    renderer.render(scene.model, scene.frames)
+    return renderer
+
+
+def write_screenshots(directory: str | Path, full: bool = False,
+                      sizes: Sequence[str] | None = None,
+                      languages: Sequence[Language] = LANGUAGES,
+                      scenes: Sequence[Scene] | None = None) -> list[Path]:
+    """Render screens to DIR/<scene>_<lang>_<size>.png and return the paths.
+
+    By default the review set kept in docs/screens/: every scene at 1080p in both
+    languages, plus the four-person meeting at 720p and 4K. `full=True` renders every
+    scene at 720p, 1080p and 4K; `sizes`/`scenes` pick an explicit matrix.
+    """
+    if sizes is None and not full:
+        written = _write(directory, ("1080p",), languages, scenes or all_scenes())
+        four = [s for s in meeting_scenes() if s.name == "meeting_4"]
+        return written + _write(directory, ("720p", "4k"), ("tr",), four)
+    return _write(directory, sizes or tuple(SIZES), languages, scenes or all_scenes())
+
+
+def _write(directory: str | Path, sizes: Sequence[str], languages: Sequence[Language],
+           scenes: Sequence[Scene]) -> list[Path]:
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    import pygame
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for scene in scenes:
+        for size_name in sizes:
+            for language in languages:
+                renderer = render_scene(scene, SIZES[size_name], language)
+                path = out / f"{scene.name}_{language}_{size_name}.png"
+                pygame.image.save(renderer.surface, str(path))
+                written.append(path)
+    return written

@@ -1,0 +1,46 @@
+"""Running the synchronous domain from asyncio.
+
+All actions go through one worker thread, in arrival order: each action is one
+short transaction, so serializing them makes every action atomic with respect
+to the others (no check-then-act races between two hosts) without locks, and
+the event loop never waits on the disk. Password checks (argon2, ~0.1 s) run on
+the loop's default executor instead, so a sign-in never stalls the room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+from bridge.meetings.effects import Joined, Refusal
+from bridge.meetings.service import Meetings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class AsyncMeetings:
+    """`await runner.call(meetings.chat, pid, "merhaba")` — any Meetings method."""
+
+    def __init__(self, meetings: Meetings) -> None:
+        self.meetings = meetings
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="salon-meetings")
+
+    async def call(self, method: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, functools.partial(method, *args, **kwargs)
+        )
+
+    async def join_account(self, room: str, username: str, password: str) -> Joined | Refusal:
+        loop = asyncio.get_running_loop()
+        account = await loop.run_in_executor(None, self.meetings.authenticate, username, password)
+        if isinstance(account, Refusal):
+            return account
+        return await self.call(self.meetings.join_authenticated, room, account.id)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)

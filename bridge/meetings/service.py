@@ -1,0 +1,351 @@
+"""Meetings: the one object the transport calls.
+
+Each method is one action in one transaction. It returns a Refusal (code and
+message; logged, as a warning when security-relevant), or Done — or a Done
+subclass carrying a value — whose `effects` the caller executes in order.
+Methods are synchronous; call them from one thread at a time (AsyncMeetings in
+bridge.meetings.runner does that for asyncio), except `authenticate`, which is
+thread-safe and slow (argon2) and so belongs off that thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bridge.meetings import chat, files, floor, joining, polls, reports
+from bridge.meetings import context as cx
+from bridge.meetings.context import Guards, Limits
+from bridge.meetings.effects import (
+    Done,
+    FileAdded,
+    FileDownload,
+    Joined,
+    Listing,
+    MediaAccess,
+    Refusal,
+    Refused,
+)
+from bridge.meetings.files import FileTooLarge, FileVault, Received
+from bridge.meetings.reports import ReportReady
+from bridge.store.accounts import Passwords, find_account
+from bridge.store.db import Store
+from bridge.store.models import Account, Participant
+
+log = logging.getLogger("salon.meetings")
+
+D = TypeVar("D", bound=Done)
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Meetings:
+    def __init__(
+        self,
+        store: Store,
+        files_dir: Path,
+        *,
+        clock: Clock = utc_now,
+        limits: Limits | None = None,
+        passwords: Passwords | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.limits = limits or Limits()
+        self.passwords = passwords or Passwords()
+        self.vault = FileVault(files_dir, self.limits.file_max_bytes)
+        self.guards = Guards.from_limits(self.limits)
+        self._decoy: str | None = None
+
+    # -- start-up and housekeeping ---------------------------------------------------------
+
+    def recover(self) -> int:
+        """Call once at start-up: every connection of the previous run is gone (seats stay)."""
+        with self.store.transaction() as db:
+            return joining.recover(self._tx(db))
+
+    def sweep(self) -> int:
+        """Call every minute or so: ends meetings that have stood empty long enough."""
+        with self.store.transaction() as db:
+            return joining.sweep(self._tx(db))
+
+    # -- entering and leaving --------------------------------------------------------------
+
+    def authenticate(self, username: str, password: str) -> Account | Refusal:
+        """Check a sign-in (Oturum Aç). Slow (argon2) and thread-safe."""
+        key = username.strip().lower()
+        now = self.clock()
+        # Failures are throttled per user name, and a throttled name is not even checked:
+        # otherwise the throttle would still answer whether a guess was right.
+        if not self.guards.logins.available(key, now):
+            log.warning("refused sign in as %r: too many failed attempts", key)
+            return Refusal("sign_in_throttled", "sign in: too many failed attempts, wait a minute")
+        with self.store.transaction() as db:
+            account = find_account(db, key)
+        # An unknown name costs the same argon2 check, so timing does not reveal names.
+        encoded = account.password_hash if account is not None else self._decoy_hash()
+        ok = self.passwords.verify(encoded, password)
+        if account is None or not ok or account.disabled:
+            self.guards.logins.take(key, now)
+            log.warning("refused sign in as %r: wrong user name, password, or disabled", key)
+            return Refusal("bad_credentials", "sign in: wrong user name or password")
+        if self.passwords.needs_rehash(account.password_hash):
+            self._rehash(account.id, password)
+        return account
+
+    def _decoy_hash(self) -> str:
+        if self._decoy is None:
+            self._decoy = self.passwords.hasher.hash(secrets.token_hex(16))
+        return self._decoy
+
+    def _rehash(self, account_id: int, password: str) -> None:
+        with self.store.transaction() as db:
+            account = db.get(Account, account_id)
+            if account is not None:
+                account.password_hash = self.passwords.hasher.hash(password)
+
+    def join_authenticated(self, room: str, account_id: int) -> Joined | Refusal:
+        """Join after `authenticate` succeeded (an account never waits in the lobby)."""
+
+        def body(tx: cx.Tx) -> Joined:
+            account = tx.db.get(Account, account_id)
+            if account is None or account.disabled:
+                raise Refused("bad_credentials", "sign in: account unavailable", security=True)
+            return joining.join_account(tx, room, account)
+
+        return self._run(f"join room {room!r}", None, body)
+
+    def join_account(self, room: str, username: str, password: str) -> Joined | Refusal:
+        account = self.authenticate(username, password)
+        if isinstance(account, Refusal):
+            return account
+        return self.join_authenticated(room, account.id)
+
+    def join_guest(self, room: str, display_name: str) -> Joined | Refusal:
+        """Misafir olarak katıl: into the lobby of a public room."""
+        return self._run(
+            f"join room {room!r} as guest {display_name!r}",
+            None,
+            lambda tx: joining.join_guest(tx, room, display_name),
+        )
+
+    def resume(self, room: str, token: str) -> Joined | Refusal:
+        """Take one's seat again on a new connection (after a drop or a bridge restart)."""
+        return self._run(
+            f"resume in room {room!r}", None, lambda tx: joining.resume(tx, room, token)
+        )
+
+    def participant_for_token(self, token: str) -> int | None:
+        """The participant a session token belongs to (for HTTP downloads and reports)."""
+        with self.store.transaction() as db:
+            return db.scalar(
+                select(Participant.id).where(Participant.token_hash == joining.token_hash(token))
+            )
+
+    def leave(self, pid: int, epoch: int | None = None, reason: str = "left") -> Done | Refusal:
+        """The connection `epoch` of `pid` ended; call on every close. Stale ones are ignored."""
+        return self._do("leave", pid, lambda tx: joining.leave(tx, pid, epoch, reason))
+
+    def admit(self, host: int, guest: int) -> Done | Refusal:
+        return self._do("admit", host, lambda tx: joining.admit(tx, host, guest))
+
+    def deny(self, host: int, guest: int) -> Done | Refusal:
+        return self._do("deny", host, lambda tx: joining.deny(tx, host, guest))
+
+    def rename(self, pid: int, name: str) -> Done | Refusal:
+        """Bilgilerimi Düzenle."""
+        return self._do("rename", pid, lambda tx: joining.rename(tx, pid, name))
+
+    def end_meeting(self, host: int) -> Done | Refusal:
+        return self._do("end meeting", host, lambda tx: joining.end_meeting(tx, host))
+
+    # -- the floor -------------------------------------------------------------------------
+
+    def raise_hand(self, pid: int) -> Done | Refusal:
+        """Söz Hakkı İste."""
+        return self._do("raise hand", pid, lambda tx: floor.raise_hand(tx, pid))
+
+    def lower_hand(self, pid: int, subject: int | None = None) -> Done | Refusal:
+        return self._do("lower hand", pid, lambda tx: floor.lower_hand(tx, pid, subject))
+
+    def set_right(self, host: int, subject: int, right: str, granted: bool) -> Done | Refusal:
+        """right: "audio" or "video" (camera), granted separately."""
+        return self._do(
+            f"set {right} right",
+            host,
+            lambda tx: floor.set_right(tx, host, subject, right, granted),
+        )
+
+    def set_muted(self, pid: int, subject: int, muted: bool) -> Done | Refusal:
+        """subject == pid: oneself (unmuting is Sesimi Bağla); else a host muting someone."""
+        return self._do("mute", pid, lambda tx: floor.set_muted(tx, pid, subject, muted))
+
+    def remove(self, host: int, subject: int) -> Done | Refusal:
+        return self._do("remove", host, lambda tx: floor.remove(tx, host, subject))
+
+    def talking(self, pid: int, is_talking: bool, at: datetime | None = None) -> Done | Refusal:
+        """Janus said the publisher started or stopped talking."""
+        return self._do("talking", pid, lambda tx: floor.talking(tx, pid, is_talking, at))
+
+    def media_access(self, pid: int) -> MediaAccess | Refusal:
+        """Ask before relaying any publish or subscribe: lobby and strangers get no media."""
+        return self._run("media", pid, lambda tx: floor.media_access(tx, pid))
+
+    # -- chat, polls -----------------------------------------------------------------------
+
+    def chat(self, pid: int, text: str, to: int | None = None) -> Done | Refusal:
+        """Sohbet: to=None is everyone (Herkes); else a private message to one participant."""
+        return self._do("chat", pid, lambda tx: chat.send(tx, pid, text, to))
+
+    def create_poll(
+        self, host: int, question: str, options: list[str], results_visible: bool = False
+    ) -> Done | Refusal:
+        return self._do(
+            "create poll",
+            host,
+            lambda tx: polls.create(tx, host, question, options, results_visible),
+        )
+
+    def open_poll(self, host: int, poll: int) -> Done | Refusal:
+        return self._do("open poll", host, lambda tx: polls.open_(tx, host, poll))
+
+    def close_poll(
+        self, host: int, poll: int, results_visible: bool | None = None
+    ) -> Done | Refusal:
+        return self._do("close poll", host, lambda tx: polls.close(tx, host, poll, results_visible))
+
+    def show_poll_results(self, host: int, poll: int, visible: bool) -> Done | Refusal:
+        return self._do(
+            "show poll results", host, lambda tx: polls.show_results(tx, host, poll, visible)
+        )
+
+    def answer_poll(self, pid: int, poll: int, option: int) -> Done | Refusal:
+        return self._do("answer poll", pid, lambda tx: polls.answer(tx, pid, poll, option))
+
+    # -- files -----------------------------------------------------------------------------
+
+    def check_upload(self, pid: int) -> Done | Refusal:
+        """Ask before accepting an upload's bytes (only hosts upload)."""
+        return self._do("upload file", pid, lambda tx: files.check_upload(tx, pid))
+
+    def receive_file(self, source: BinaryIO | bytes) -> Received | Refusal:
+        """Write an upload's bytes to the vault (no database, any thread); size-limited."""
+        try:
+            return self.vault.receive(files.read_chunks(source))
+        except FileTooLarge as exc:
+            log.warning("refused an upload larger than %d bytes", exc.limit)
+            return Refusal("file_too_large", f"upload file: larger than {exc.limit} bytes")
+
+    def add_file(self, pid: int, original_name: str, received: Received) -> FileAdded | Refusal:
+        """Make received bytes a file of the host's room; the bytes are discarded on refusal."""
+        try:
+            return self._run(
+                "upload file",
+                pid,
+                lambda tx: files.add(tx, self.vault, pid, original_name, received),
+            )
+        finally:
+            self.vault.discard(received)  # a no-op once kept
+
+    def upload_file(
+        self, pid: int, original_name: str, source: BinaryIO | bytes
+    ) -> FileAdded | Refusal:
+        checked = self.check_upload(pid)
+        if isinstance(checked, Refusal):
+            return checked
+        received = self.receive_file(source)
+        if isinstance(received, Refusal):
+            return received
+        return self.add_file(pid, original_name, received)
+
+    def list_files(self, pid: int) -> Listing | Refusal:
+        def body(tx: cx.Tx) -> Listing:
+            scope = cx.actor(tx, pid, "list files")
+            return Listing(items=tuple(files.listing(tx, scope.room.id)))
+
+        return self._run("list files", pid, body)
+
+    def open_file(self, pid: int, file_id: int) -> FileDownload | Refusal:
+        """Bilgisayarıma Kaydet: a room member's download of one of the room's files."""
+        return self._run(
+            "download file", pid, lambda tx: files.open_for_download(tx, self.vault, pid, file_id)
+        )
+
+    # -- reports ---------------------------------------------------------------------------
+
+    def list_meetings(self, host: int) -> Listing | Refusal:
+        return self._run(
+            "list meetings",
+            host,
+            lambda tx: Listing(items=tuple(reports.meetings_of_room(tx, host))),
+        )
+
+    def report(self, host: int, meeting: int | None = None) -> ReportReady | Refusal:
+        """A meeting's attendance and activity (default: the current one); hosts only."""
+        return self._run(
+            "report", host, lambda tx: ReportReady(report=reports.for_host(tx, host, meeting))
+        )
+
+    # -- the frame of every action ---------------------------------------------------------
+
+    def _do(self, action: str, pid: int | None, body: Callable[[cx.Tx], object]) -> Done | Refusal:
+        def done(tx: cx.Tx) -> Done:
+            body(tx)
+            return Done()
+
+        return self._run(action, pid, done)
+
+    def _run(self, action: str, pid: int | None, body: Callable[[cx.Tx], D]) -> D | Refusal:
+        tx: cx.Tx | None = None
+        try:
+            with self.store.transaction() as db:
+                tx = self._tx(db)
+                value = body(tx)
+        except Refused as refused:
+            self._undo(tx)
+            self._log_refusal(action, pid, refused)
+            return refused.refusal
+        except Exception:
+            # A bug or a database failure: this action is lost, the service goes on.
+            self._undo(tx)
+            log.exception("%s by participant %s failed", action, pid)
+            return Refusal("internal_error", f"{action}: failed on the server (logged)")
+        assert tx is not None
+        return dataclasses.replace(value, effects=tuple(tx.effects))
+
+    def _tx(self, db: Session) -> cx.Tx:
+        return cx.Tx(db, self.clock(), self.limits, self.guards)
+
+    @staticmethod
+    def _undo(tx: cx.Tx | None) -> None:
+        for step in reversed(tx.undo if tx is not None else []):
+            step()
+
+    def _log_refusal(self, action: str, pid: int | None, refused: Refused) -> None:
+        level = logging.WARNING if refused.security else logging.INFO
+        if log.isEnabledFor(level):
+            log.log(level, "refused %s by %s: %s", action, self._describe(pid), refused)
+
+    def _describe(self, pid: int | None) -> str:
+        if pid is None:
+            return "a new connection"
+        with self.store.transaction() as db:
+            p = db.get(Participant, pid)
+            if p is None:
+                return f"participant {pid} (unknown)"
+            scope = cx.scope_of(self._tx(db), p)
+            return (
+                f"participant {pid} {p.display_name!r} ({p.kind.value}, {p.admission.value}, "
+                f"{'host' if p.is_host else 'not host'}) in /{scope.room.address}"
+            )

@@ -1,0 +1,354 @@
+"""Microphone, speaker, microphone track and the remote mix.
+
+Pure tests drive the real classes with real aiortc tracks in-process; the
+netns test sends the microphone through two aiortc peers (Opus) into the
+mixer and a WAV speaker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import os
+import time
+import wave
+from pathlib import Path
+
+import av
+import numpy as np
+import numpy.typing as npt
+import pytest
+from aiortc import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
+
+from appliance.devices.audio import (
+    CHUNK_SAMPLES,
+    SAMPLE_RATE,
+    AudioDeviceError,
+    Microphone,
+    NullSpeaker,
+    Samples,
+    SimulatedMicrophone,
+    WavSpeaker,
+)
+from appliance.media.audio import (
+    FRAME_SAMPLES,
+    AudioJitterBuffer,
+    MicrophoneTrack,
+    RemoteAudioMixer,
+)
+from appliance.media.loopback import connect, local_peer_connection
+
+IN_NETNS = os.environ.get("SALON_IN_NETNS") == "1"
+
+
+def peak_hz(samples: npt.NDArray[np.int16], rate: int = SAMPLE_RATE) -> float:
+    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64) * np.hanning(samples.size)))
+    return float(np.argmax(spectrum) * rate / samples.size)
+
+
+def tone_level(samples: npt.NDArray[np.int16], hz: float, rate: int = SAMPLE_RATE) -> float:
+    """Amplitude of one frequency (single-bin DFT), in sample units."""
+    t = np.arange(samples.size) / rate
+    return float(2 * np.abs(np.mean(samples * np.exp(-2j * np.pi * hz * t))))
+
+
+def median_tone_level(samples: npt.NDArray[np.int16], hz: float) -> float:
+    """tone_level per 20 ms window, median: a few windows hit by underruns on a busy host
+    (silence filled in) do not move it."""
+    windows = samples[: samples.size // 960 * 960].reshape(-1, 960)
+    return float(np.median([tone_level(w, hz) for w in windows]))
+
+
+def write_wav(path: Path, samples: npt.NDArray[np.int16], rate: int, channels: int) -> None:
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(channels)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(samples.astype("<i2").tobytes())
+
+
+def read_wav(path: Path) -> npt.NDArray[np.int16]:
+    with wave.open(str(path), "rb") as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, SAMPLE_RATE)
+        return np.frombuffer(wav.readframes(wav.getnframes()), "<i2").astype(np.int16)
+
+
+class ToneTrack(MediaStreamTrack):
+    """A remote-like audio track: a tone in frames of any rate/layout, paced in real time."""
+
+    kind = "audio"
+
+    def __init__(
+        self, hz: float, rate: int = 48_000, layout: str = "stereo", frame_ms: int = 20
+    ) -> None:
+        super().__init__()
+        self.hz, self.rate, self.layout = hz, rate, layout
+        self.frame_samples = rate * frame_ms // 1000
+        self.sent = 0
+        self.start: float | None = None
+        self.limit: int | None = None  # frames, then the track ends
+
+    async def recv(self) -> av.AudioFrame:
+        if self.limit is not None and self.sent >= self.limit * self.frame_samples:
+            self.stop()
+        if self.readyState != "live":
+            raise MediaStreamError
+        self.start = self.start or time.monotonic()
+        await asyncio.sleep(max(0.0, self.start + self.sent / self.rate - time.monotonic()))
+        n = self.sent + np.arange(self.frame_samples)
+        mono = np.rint(8000 * np.sin(2 * np.pi * self.hz * n / self.rate)).astype(np.int16)
+        channels = 2 if self.layout == "stereo" else 1
+        frame = av.AudioFrame.from_ndarray(
+            np.repeat(mono, channels).reshape(1, -1), format="s16", layout=self.layout
+        )
+        frame.sample_rate, frame.pts = self.rate, self.sent
+        frame.time_base = fractions.Fraction(1, self.rate)
+        self.sent += self.frame_samples
+        return frame
+
+
+class Recording:
+    """A playback listener keeping every chunk the mixer handed to the speaker."""
+
+    def __init__(self) -> None:
+        self.chunks: list[Samples] = []
+
+    def __call__(self, chunk: Samples) -> None:
+        self.chunks.append(chunk.copy())
+
+    def samples(self, skip_chunks: int = 0) -> npt.NDArray[np.int16]:
+        return np.concatenate(self.chunks[skip_chunks:])
+
+
+# -- devices ---------------------------------------------------------------
+
+
+async def test_simulated_microphone_delivers_its_tone_in_real_time() -> None:
+    mic = SimulatedMicrophone(tone_hz=1000.0, level=0.5)
+    with pytest.raises(AudioDeviceError, match="stopped"):
+        await mic.read()
+    mic.start()
+    began = time.monotonic()
+    chunks = [await mic.read() for _ in range(50)]
+    assert time.monotonic() - began >= 0.45  # paced like a device, not a burst
+    samples = np.concatenate(chunks)
+    assert all(c.shape == (CHUNK_SAMPLES,) and c.dtype == np.int16 for c in chunks)
+    assert peak_hz(samples) == pytest.approx(1000, abs=5)
+    assert tone_level(samples, 1000) == pytest.approx(0.5 * 32767, rel=0.02)
+    assert mic.chunks_read == 50
+
+
+async def test_microphone_from_a_wav_file_of_any_format(tmp_path: Path) -> None:
+    rate = 16_000
+    t = np.arange(rate) / rate
+    tone = np.rint(10_000 * np.sin(2 * np.pi * 700 * t)).astype(np.int16)
+    write_wav(tmp_path / "in.wav", np.repeat(tone, 2), rate, channels=2)
+    mic = SimulatedMicrophone(wav_path=tmp_path / "in.wav")
+    mic.start()
+    samples = np.concatenate([await mic.read() for _ in range(30)])
+    assert peak_hz(samples) == pytest.approx(700, abs=5)
+    assert tone_level(samples, 700) == pytest.approx(10_000, rel=0.05)
+
+
+def test_bad_microphone_settings_name_the_problem(tmp_path: Path) -> None:
+    with pytest.raises(AudioDeviceError, match=r"missing\.wav"):
+        SimulatedMicrophone(wav_path=tmp_path / "missing.wav")
+    (tmp_path / "junk.wav").write_bytes(b"not audio at all")
+    with pytest.raises(AudioDeviceError, match=r"junk\.wav"):
+        SimulatedMicrophone(wav_path=tmp_path / "junk.wav")
+    with pytest.raises(ValueError, match="tone_hz"):
+        SimulatedMicrophone(tone_hz=30_000)
+
+
+async def test_wav_speaker_writes_exactly_what_is_played(tmp_path: Path) -> None:
+    speaker = WavSpeaker(tmp_path / "sub" / "out.wav")
+    speaker.start()
+    chunks = [np.full(CHUNK_SAMPLES, i * 100 - 500, np.int16) for i in range(10)]
+    began = time.monotonic()
+    for chunk in chunks:
+        await speaker.play(chunk)
+    assert time.monotonic() - began >= 0.09  # the device's pace
+    assert np.array_equal(read_wav(speaker.path), np.concatenate(chunks))  # valid while open
+    speaker.stop()
+    assert np.array_equal(read_wav(speaker.path), np.concatenate(chunks))
+    with pytest.raises(ValueError, match="480 int16"):
+        await speaker.play(np.zeros(100, np.int16))
+
+
+# -- microphone track ------------------------------------------------------
+
+
+async def test_microphone_track_sends_nothing_from_the_room_unless_live() -> None:
+    mic = SimulatedMicrophone(tone_hz=440.0)
+    track = MicrophoneTrack(mic)  # not live by default
+    frames = [await track.recv() for _ in range(5)]
+    assert not mic.running and mic.chunks_read == 0
+    for i, frame in enumerate(frames):
+        assert (frame.sample_rate, frame.format.name, frame.layout.name) == (48_000, "s16", "mono")
+        assert frame.samples == FRAME_SAMPLES and frame.pts == i * FRAME_SAMPLES
+        assert not frame.to_ndarray().any()  # digital silence
+
+    track.set_live(True)
+    live = np.concatenate([(await track.recv()).to_ndarray().reshape(-1) for _ in range(25)])
+    assert mic.running and mic.chunks_read == 50
+    assert peak_hz(live) == pytest.approx(440, abs=5)
+
+    track.set_live(False)
+    read_so_far = mic.chunks_read
+    muted = [await track.recv() for _ in range(5)]
+    assert not mic.running and mic.chunks_read == read_so_far  # the device is not even read
+    assert not any(f.to_ndarray().any() for f in muted)
+    assert [f.pts for f in muted] == [(30 + i) * FRAME_SAMPLES for i in range(5)]  # no gap
+    track.stop()
+    with pytest.raises(MediaStreamError):
+        await track.recv()
+
+
+async def test_a_replacement_track_keeps_the_shared_microphone_open() -> None:
+    mic = SimulatedMicrophone(tone_hz=440.0)
+    old = MicrophoneTrack(mic, live=True)
+    await old.recv()
+    new = MicrophoneTrack(mic, live=True)
+    old.stop()  # the old peer connection closes after the new one is up
+    samples = np.concatenate([(await new.recv()).to_ndarray().reshape(-1) for _ in range(10)])
+    assert mic.running and new.read_errors == 0
+    assert peak_hz(samples) == pytest.approx(440, abs=10)
+    new.stop()
+    assert not mic.running
+
+
+async def test_microphone_track_survives_a_failing_device() -> None:
+    class BrokenMicrophone(Microphone):
+        async def _read_chunk(self) -> Samples:
+            raise OSError("device unplugged")
+
+    track = MicrophoneTrack(BrokenMicrophone(), live=True)
+    frames = [await track.recv() for _ in range(3)]
+    assert track.read_errors == 3
+    assert not any(f.to_ndarray().any() for f in frames)
+
+
+# -- jitter buffer and mixer -------------------------------------------------
+
+
+def test_jitter_buffer_never_lets_latency_grow_with_a_fast_sender() -> None:
+    buffer = AudioJitterBuffer(min_target=960, max_target=5760, headroom=2880)
+    frame = np.ones(960, np.int16)
+    # The sender's clock runs 1 % fast for ten simulated minutes.
+    pushes, played = 0, 0
+    for tick in range(60_000):  # 10 ms ticks
+        now = tick / 100
+        while pushes * 0.02 / 1.01 <= now:
+            buffer.push(frame, arrival=pushes * 0.02 / 1.01)
+            pushes += 1
+        played += buffer.take() is not None
+        assert buffer.data.size <= buffer.target + buffer.headroom
+    assert buffer.stats.dropped_samples > 0.009 * pushes * 960
+    assert buffer.stats.underruns == 0
+
+
+def test_jitter_buffer_grows_its_target_with_jitter_and_rebuffers_after_a_gap() -> None:
+    rng = np.random.default_rng(3)
+    steady = AudioJitterBuffer(960, 5760, 2880)
+    jittery = AudioJitterBuffer(960, 5760, 2880)
+    for i in range(200):
+        steady.push(np.ones(960, np.int16), arrival=i * 0.02)
+        jittery.push(np.ones(960, np.int16), arrival=i * 0.02 + rng.uniform(0, 0.04))
+    assert steady.target == 960
+    assert jittery.target > 1500
+
+    buffer = AudioJitterBuffer(960, 5760, 2880)
+    buffer.push(np.ones(480, np.int16), arrival=0.0)
+    assert buffer.take() is None  # still buffering: nothing half-empty is played
+    buffer.push(np.ones(600, np.int16), arrival=0.02)
+    assert buffer.take() is not None and buffer.take() is not None
+    short = buffer.take()  # only 120 were left: played, padded, counted
+    assert short is not None and short[:120].all() and not short[120:].any()
+    assert buffer.take() is None  # rebuffering
+    assert buffer.stats.underruns == 1
+
+
+async def test_mixer_mixes_sources_of_any_format_at_the_speakers_pace() -> None:
+    mixer = RemoteAudioMixer(NullSpeaker())
+    recording = Recording()
+    mixer.add_playback_listener(recording)
+    mixer.add_track(ToneTrack(500, rate=48_000, layout="stereo"), key="a")
+    mixer.add_track(ToneTrack(1300, rate=16_000, layout="mono", frame_ms=10), key="b")
+    mixer.start()
+    await asyncio.sleep(1.2)
+    mixer.volume = 0.5
+    await asyncio.sleep(0.6)
+    await mixer.stop()
+
+    full = recording.samples()[20 * CHUNK_SAMPLES : 100 * CHUNK_SAMPLES]
+    half = recording.samples()[-40 * CHUNK_SAMPLES :]
+    assert median_tone_level(full, 500) == pytest.approx(8000, rel=0.1)
+    assert median_tone_level(full, 1300) == pytest.approx(8000, rel=0.1)
+    assert median_tone_level(half, 500) == pytest.approx(4000, rel=0.1)
+    assert mixer.chunks_played == len(recording.chunks) >= 150
+    assert set(mixer.sources) == set()  # stop() removed them
+
+
+async def test_mixer_drops_a_burst_and_removes_an_ended_source() -> None:
+    mixer = RemoteAudioMixer(NullSpeaker(), max_buffer_ms=60, headroom_ms=40)
+
+    class Burst(ToneTrack):
+        async def recv(self) -> av.AudioFrame:
+            if self.sent == 0:  # the first second arrives at once, then real time
+                self.start = time.monotonic() - 1.0
+            return await super().recv()
+
+    burst = Burst(800)
+    burst.limit = 100  # two seconds, then it ends
+    mixer.add_track(burst, key="burst")
+    mixer.start()
+    await asyncio.sleep(0.3)
+    stats = mixer.sources["burst"]
+    assert stats.buffered_samples <= (60 + 40) * 48
+    assert mixer.dropped_samples >= 0.8 * SAMPLE_RATE  # the backlog was not kept
+    async with asyncio.timeout(5):
+        while "burst" in mixer.sources:
+            await asyncio.sleep(0.05)
+    assert mixer.dropped_samples >= 0.8 * SAMPLE_RATE  # totals survive removal
+    await mixer.stop()
+
+
+# -- through real peers ------------------------------------------------------
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(not IN_NETNS, reason="needs scripts/in-netns (aioice skips lo)")
+async def test_microphone_reaches_the_far_speaker_and_mute_means_silence(tmp_path: Path) -> None:
+    mic = SimulatedMicrophone(tone_hz=600.0, level=0.3)
+    track = MicrophoneTrack(mic, live=True)
+    sender_pc, receiver_pc = local_peer_connection(), local_peer_connection()
+    sender_pc.addTransceiver(track, direction="sendonly")
+    speaker = WavSpeaker(tmp_path / "far.wav")
+    mixer = RemoteAudioMixer(speaker)
+    recording = Recording()
+    mixer.add_playback_listener(recording)
+    receiver_pc.on("track", lambda remote: mixer.add_track(remote, key="room"))
+    mixer.start()
+    try:
+        await connect(sender_pc, receiver_pc)
+        await asyncio.sleep(1.5)
+        live_chunks = len(recording.chunks)
+        track.set_live(False)
+        await asyncio.sleep(0.5)  # what was in flight drains
+        muted_from, reads = len(recording.chunks), mic.chunks_read
+        await asyncio.sleep(1.0)
+        assert mic.chunks_read == reads
+    finally:
+        await sender_pc.close()
+        await receiver_pc.close()
+        await mixer.stop()
+
+    played = read_wav(speaker.path)
+    assert np.array_equal(played, recording.samples())  # listeners see exactly the speaker's PCM
+    live = recording.samples()[(live_chunks - 50) * CHUNK_SAMPLES : live_chunks * CHUNK_SAMPLES]
+    assert peak_hz(live) == pytest.approx(600, abs=5)
+    assert median_tone_level(live, 600) > 0.3 * 32767 * 0.5  # Opus + aiortc's mono upmix (-3 dB)
+    muted = recording.samples()[muted_from * CHUNK_SAMPLES :]
+    assert muted.size >= 0.8 * SAMPLE_RATE
+    assert np.abs(muted.astype(np.int32)).max() <= 2  # digital silence through Opus

@@ -1,0 +1,100 @@
+"""Debian's Chromium driven by Playwright (never a downloaded browser), with fake media."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import Browser, Page, async_playwright
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+BASE_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--disable-background-networking", "--disable-component-update", "--no-first-run",
+    "--disable-sync", "--disable-quic", "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--autoplay-policy=no-user-gesture-required",
+    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+]
+
+
+@asynccontextmanager
+async def chromium(video: Path | None = None, audio: Path | None = None,
+                   extra_args: list[str] | None = None) -> AsyncIterator[Browser]:
+    args = list(BASE_ARGS) + (extra_args or [])
+    if video is not None:
+        args.append(f"--use-file-for-fake-video-capture={video}")
+    if audio is not None:
+        args.append(f"--use-file-for-fake-audio-capture={audio}")
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def join_room(browser: Browser, room_url: str, name: str) -> Page:
+    page = await browser.new_page()
+    page.set_default_timeout(20_000)
+    await page.goto(room_url)
+    await page.get_by_label("Your name").fill(name)
+    await page.get_by_role("button", name="Join").click()
+    await page.get_by_role("status").filter(has_text="In the meeting").wait_for()
+    return page
+
+
+async def tile_video_state(page: Page, name: str) -> dict[str, Any] | None:
+    """Size and decoded-frame count of the video shown for participant ``name``."""
+    result: dict[str, Any] | None = await page.evaluate(
+        """(name) => {
+        for (const fig of document.querySelectorAll('figure[data-participant]')) {
+          if (fig.querySelector('figcaption').textContent !== name) continue;
+          const v = fig.querySelector('video');
+          const q = v.getVideoPlaybackQuality();
+          return {width: v.videoWidth, height: v.videoHeight, frames: q.totalVideoFrames,
+                  tracks: v.srcObject ? v.srcObject.getTracks().map(t => t.kind) : []};
+        }
+        return null;
+    }""",
+        name,
+    )
+    return result
+
+
+TONE_PROBE = """async ([name, hz, ms]) => {
+  const fig = [...document.querySelectorAll('figure[data-participant]')]
+      .find(f => f.querySelector('figcaption').textContent === name);
+  if (!fig || !fig.querySelector('video').srcObject) return null;
+  const tracks = fig.querySelector('video').srcObject.getAudioTracks();
+  if (!tracks.length) return null;
+  const ctx = new AudioContext();
+  const src = ctx.createMediaStreamSource(new MediaStream(tracks));
+  const an = ctx.createAnalyser();
+  an.fftSize = 8192;
+  src.connect(an);
+  const bins = new Float32Array(an.frequencyBinCount);
+  const acc = new Float64Array(an.frequencyBinCount);
+  const rounds = Math.max(1, Math.floor(ms / 100));
+  for (let i = 0; i < rounds; i++) {
+    await new Promise(r => setTimeout(r, 100));
+    an.getFloatFrequencyData(bins);
+    for (let k = 0; k < bins.length; k++) acc[k] += Math.pow(10, bins[k] / 10);
+  }
+  await ctx.close();
+  const binHz = ctx.sampleRate / an.fftSize;
+  const at = Math.round(hz / binHz);
+  let band = 0;
+  for (let k = at - 2; k <= at + 2; k++) band += acc[k];
+  const sorted = [...acc].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)] * 5 + 1e-20;
+  return 10 * Math.log10(band / median);
+}"""
+
+
+async def tone_db(page: Page, name: str, hz: float, ms: int = 1500) -> float | None:
+    """Energy at ``hz`` in what the page receives from ``name``, over the median, in dB."""
+    value = await page.evaluate(TONE_PROBE, [name, hz, ms])
+    return None if value is None else float(value)
