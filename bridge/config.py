@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bridge.admin import RoomSeed, UserSeed
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -41,21 +43,16 @@ class JanusSettings(Strict):
         return self
 
 
-class RoomSeed(Strict):
-    address: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
-    title: Annotated[str, Field(min_length=1, max_length=100)]
-    # Unmoderated rooms give everyone audio and camera rights on joining.
-    moderated: bool = False
-
-
 class BridgeSettings(Strict):
     state_dir: Path = Path("/var/lib/salon-bridge")
+    # SQLAlchemy URL; default: an SQLite file in the state directory.
+    database_url: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    # Rooms not listed below may be opened by address when true (demo, development).
-    open_rooms: bool = False
     server: ServerSettings = ServerSettings()
     janus: JanusSettings = JanusSettings()
+    # Rooms and accounts created or updated at every start (the admin CLI does the same).
     rooms: list[RoomSeed] = []
+    users: list[UserSeed] = []
 
 
 class BridgeConfigError(Exception):
@@ -77,3 +74,11 @@ def load_bridge_config(path: Path) -> BridgeSettings:
     if not settings.state_dir.is_absolute():
         settings = settings.model_copy(update={"state_dir": path.parent / settings.state_dir})
     return settings
+
+
+def seed_mapping(settings: BridgeSettings) -> dict[str, list[dict[str, object]]]:
+    """The rooms and users of the config, as the admin seeding takes them."""
+    return {
+        "rooms": [r.model_dump(exclude_none=True) for r in settings.rooms],
+        "users": [u.model_dump(exclude_none=True) for u in settings.users],
+    }

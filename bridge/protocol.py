@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 256 * 1024  # an SDP with many m-lines fits comfortably
@@ -28,18 +28,37 @@ class Inbound(BaseModel):
 
 
 class Outbound(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # Unknown fields are ignored, so a newer bridge can add fields to protocol 1.
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
 
 
 # ---- client → bridge -------------------------------------------------------
 
+ParticipantId = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[0-9]+$")]
+Text = Annotated[str, Field(min_length=1, max_length=4000)]
+
 
 class Join(Inbound):
+    """Enter a room: as a guest (``name``), signed in (``user`` + ``password``: Oturum
+    Aç / Parola), or taking one's seat again after a drop (``token``)."""
+
     type: Literal["join"]
     protocol: int
     room: RoomAddress
-    name: Name
-    client: Literal["browser", "appliance", "bot"] = "browser"
+    name: Name | None = None
+    user: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    password: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
+    token: Annotated[str, Field(min_length=16, max_length=128)] | None = None
+    client: Literal["browser", "appliance", "companion", "bot"] = "browser"
+
+    @model_validator(mode="after")
+    def one_way_in(self) -> Join:
+        ways = [self.name is not None, self.user is not None, self.token is not None]
+        if sum(ways) != 1:
+            raise ValueError("give exactly one of name (guest), user+password, or token")
+        if (self.user is None) != (self.password is None):
+            raise ValueError("user and password go together")
+        return self
 
 
 class Publish(Inbound):
@@ -66,6 +85,10 @@ class Leave(Inbound):
     type: Literal["leave"]
 
 
+class Ping(Inbound):
+    type: Literal["ping"]
+
+
 class SetHand(Inbound):
     """Söz Hakkı İste: raise (or lower) one's own hand."""
 
@@ -74,19 +97,106 @@ class SetHand(Inbound):
 
 
 class SetMediaState(Inbound):
-    """What the participant itself has switched on (within the rights it holds)."""
+    """What the participant itself has switched on (within the rights it holds):
+    ``mic_muted`` false is Sesimi Bağla; ``camera_on`` is Paylaşımı Başlat."""
 
     type: Literal["set_media_state"]
     mic_muted: bool | None = None
     camera_on: bool | None = None
 
 
-class Ping(Inbound):
-    type: Literal["ping"]
+class Rename(Inbound):
+    """Bilgilerimi Düzenle: change one's own display name."""
+
+    type: Literal["rename"]
+    name: Name
+
+
+class Chat(Inbound):
+    """Sohbet: to everyone (Herkes, ``to`` absent) or privately to one participant."""
+
+    type: Literal["chat"]
+    text: Text
+    to: ParticipantId | None = None
+
+
+class PollAnswer(Inbound):
+    """Anket: pick an option (0-based); may change while the poll is open."""
+
+    type: Literal["poll_answer"]
+    poll: int
+    option: Annotated[int, Field(ge=0, le=63)]
+
+
+# -- host requests (the bridge checks the role; anyone else gets "not_host") --
+
+
+class Admit(Inbound):
+    type: Literal["admit"]
+    participant: ParticipantId
+
+
+class Deny(Inbound):
+    type: Literal["deny"]
+    participant: ParticipantId
+
+
+class LowerHand(Inbound):
+    type: Literal["lower_hand"]
+    participant: ParticipantId
+
+
+class SetRight(Inbound):
+    """Grant or take back audio rights (Ses Hakları) or, separately, camera rights."""
+
+    type: Literal["set_right"]
+    participant: ParticipantId
+    right: Literal["audio", "camera"]
+    granted: bool
+
+
+class Mute(Inbound):
+    type: Literal["mute"]
+    participant: ParticipantId
+
+
+class Remove(Inbound):
+    type: Literal["remove"]
+    participant: ParticipantId
+
+
+class PollCreate(Inbound):
+    type: Literal["poll_create"]
+    question: Annotated[str, Field(min_length=1, max_length=500)]
+    options: Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]],
+                       Field(min_length=2, max_length=20)]
+
+
+class PollOpen(Inbound):
+    type: Literal["poll_open"]
+    poll: int
+
+
+class PollClose(Inbound):
+    type: Literal["poll_close"]
+    poll: int
+    results_visible: bool | None = None
+
+
+class PollShowResults(Inbound):
+    type: Literal["poll_show_results"]
+    poll: int
+    visible: bool
+
+
+class EndMeeting(Inbound):
+    type: Literal["end_meeting"]
 
 
 ClientMessage = Annotated[
-    Join | Publish | SubscribeAnswer | Resubscribe | Leave | Ping | SetHand | SetMediaState,
+    Join | Publish | SubscribeAnswer | Resubscribe | Leave | Ping | SetHand | SetMediaState
+    | Rename | Chat | PollAnswer | Admit | Deny | LowerHand | SetRight | Mute | Remove
+    | PollCreate | PollOpen | PollClose | PollShowResults | EndMeeting,
     Field(discriminator="type"),
 ]
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
@@ -98,12 +208,13 @@ _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
 class Participant(Outbound):
     id: str
     name: str
-    client: str
+    client: str = "browser"
     role: Literal["host", "participant", "guest", "device"] = "participant"
     publishing: bool = False
     audio_right: bool = False
     camera_right: bool = False
     hand_position: int | None = None  # 1 = first in the queue; None = hand down
+    hand_raised_at: str | None = None
     mic_muted: bool = True
     camera_on: bool = False
     talking: bool = False
@@ -112,15 +223,113 @@ class Participant(Outbound):
 class RoomInfo(Outbound):
     address: str
     title: str
+    policy: Literal["private", "public"] = "public"
+
+
+class ChatMessage(Outbound):
+    type: Literal["chat"] = "chat"
+    id: int
+    from_: str = Field(alias="from")
+    from_name: str
+    to: str | None = None  # None: to everyone (Herkes)
+    text: str
+    at: str
+
+
+class PollInfo(Outbound):
+    type: Literal["poll"] = "poll"
+    id: int
+    question: str
+    options: list[str]
+    state: Literal["draft", "open", "closed"]
+    results_visible: bool = False
+
+
+class PollResults(Outbound):
+    type: Literal["poll_results"] = "poll_results"
+    id: int
+    counts: list[int]
+    total: int
+
+
+class PollChoice(Outbound):
+    """To the answering participant: their current choice (None: not answered)."""
+
+    type: Literal["poll_answer"] = "poll_answer"
+    id: int
+    option: int | None
+
+
+class FileEntry(Outbound):
+    id: int
+    name: str
+    size: int
+    sha256: str
+    content_type: str
+    uploaded_at: str
+    uploader: str
+
+
+class FileAdded(Outbound):
+    type: Literal["file_added"] = "file_added"
+    file: FileEntry
+
+
+class LobbyEntry(Outbound):
+    id: str
+    name: str
+    since: str | None = None
 
 
 class Welcome(Outbound):
+    """Admitted: the whole room as it is now. ``token`` resumes this seat after a drop
+    and authorizes file downloads; keep it secret."""
+
     type: Literal["welcome"] = "welcome"
     re: RequestId = None
     protocol: int = PROTOCOL_VERSION
+    token: str | None = None
     you: Participant
     room: RoomInfo
+    meeting: int | None = None
     participants: list[Participant]
+    chat: list[ChatMessage] = []
+    polls: list[PollInfo] = []
+    files: list[FileEntry] = []
+    lobby: list[LobbyEntry] | None = None  # hosts only
+
+
+class LobbyWaiting(Outbound):
+    """To a guest: wait until the host admits you (no room data until then)."""
+
+    type: Literal["lobby_waiting"] = "lobby_waiting"
+    re: RequestId = None
+    protocol: int = PROTOCOL_VERSION
+    token: str | None = None
+    you: LobbyEntry
+
+
+class Lobby(Outbound):
+    """To hosts: the guests waiting, in arrival order."""
+
+    type: Literal["lobby"] = "lobby"
+    waiting: list[LobbyEntry]
+
+
+class Denied(Outbound):
+    type: Literal["denied"] = "denied"
+
+
+class Notice(Outbound):
+    """A notice for this participant, e.g. ``audio_granted`` (Ses Hakları Verildi)."""
+
+    type: Literal["notice"] = "notice"
+    code: str
+
+
+class MeetingEnded(Outbound):
+    type: Literal["meeting_ended"] = "meeting_ended"
+    reason: str | None = None
 
 
 class ParticipantJoined(Outbound):
@@ -185,8 +394,9 @@ class Bye(Outbound):
 
 
 ServerMessage = Annotated[
-    Welcome | ParticipantJoined | ParticipantUpdated | ParticipantLeft | PublishAnswer
-    | SubscribeOffer | MediaReset | Pong | Error | Bye,
+    Welcome | LobbyWaiting | Lobby | Denied | Notice | MeetingEnded | ChatMessage | PollInfo
+    | PollResults | PollChoice | FileAdded | ParticipantJoined | ParticipantUpdated
+    | ParticipantLeft | PublishAnswer | SubscribeOffer | MediaReset | Pong | Error | Bye,
     Field(discriminator="type"),
 ]
 _server_adapter: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
@@ -238,4 +448,9 @@ def parse_server_message(text: str | bytes) -> ServerMessage:
 
 
 def dump(message: Outbound | Inbound) -> str:
-    return message.model_dump_json(exclude_none=False)
+    return message.model_dump_json(by_alias=True)
+
+
+def validate_server_payload(payload: dict[str, Any]) -> ServerMessage:
+    """Check a payload built as a plain dict (the meetings domain's) against the schema."""
+    return _server_adapter.validate_python(payload)

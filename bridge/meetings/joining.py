@@ -130,6 +130,17 @@ def join_guest(tx: cx.Tx, address: str, raw_name: str) -> Joined:
         raise Refused("room_private", "join: this room is for signed-in users only", security=True)
     name = guest_name_in_guide_form(raw_name) if room.guest_name_format else display_name(raw_name)
     meeting = current_meeting(tx, room)
+    if room.open_floor:  # an unmoderated room: no lobby, everyone may speak and show
+        p, token = _new_participant(tx, meeting, name, Kind.GUEST, Admission.ADMITTED)
+        p.audio_right = p.video_right = True
+        p.decided_at = tx.now
+        tx.db.add(p)
+        tx.db.flush()
+        scope = cx.Scope(p, meeting, room)
+        cx.record(tx, scope.meeting, "joined", subject_id=p.id, name=name, guest=True)
+        _arrive(tx, scope)
+        return Joined(participant=p.id, room=room.address, token=token, admitted=True,
+                      epoch=p.epoch)
     p, token = _new_participant(tx, meeting, name, Kind.GUEST, Admission.LOBBY)
     tx.db.add(p)
     tx.db.flush()

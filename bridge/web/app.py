@@ -1,5 +1,5 @@
-"""The bridge process: aiohttp routes, the live rooms and the media gateway, and the
-local Janus it supervises by default."""
+"""The bridge process: the meetings domain and its store, the live rooms and the media
+gateway, the local Janus it supervises by default, and the aiohttp routes."""
 
 from __future__ import annotations
 
@@ -9,18 +9,33 @@ import logging
 from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
-from bridge.config import BridgeSettings
+from bridge import protocol as p
+from bridge.admin import seed_from_config
+from bridge.config import BridgeSettings, seed_mapping
 from bridge.gateway import JanusEndpoint, JanusServer, MediaGateway
 from bridge.janus.supervisor import LocalJanus
 from bridge.live import LiveRoom
-from bridge.protocol import MAX_MESSAGE_BYTES, PROTOCOL_VERSION
+from bridge.meetings.effects import (
+    Broadcast,
+    Disconnect,
+    Done,
+    JanusModerate,
+    Refusal,
+    SendTo,
+)
+from bridge.meetings.runner import AsyncMeetings
+from bridge.meetings.service import Meetings
+from bridge.store.db import Store, default_url
 from bridge.web.client import ClientConnection
+from bridge.web.http_api import add_http_api
 
 log = logging.getLogger("salon.bridge")
 STATIC = Path(__file__).parent / "static"
+SWEEP_INTERVAL_S = 60.0
 
 try:
     VERSION = version("salon")
@@ -37,24 +52,78 @@ class Bridge:
 
     def __init__(self, settings: BridgeSettings) -> None:
         self.settings = settings
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(settings.database_url or default_url(settings.state_dir))
+        seed_from_config(self.store, seed_mapping(settings), base_dir=settings.state_dir)
+        self.meetings = Meetings(self.store, settings.state_dir / "files")
+        self.runner = AsyncMeetings(self.meetings)
         self.local_janus: LocalJanus | None = None
         self.gateway: MediaGateway = MediaGateway([])
         self.rooms: dict[str, LiveRoom] = {}
         self.connections: set[ClientConnection] = set()
-        self.seeds = {r.address: r for r in settings.rooms}
+        self.by_participant: dict[int, ClientConnection] = {}
+        self._sweeper: asyncio.Task[None] | None = None
 
-    def room(self, address: str) -> LiveRoom | None:
+    # ---- connections and what the domain decides ------------------------------------
+
+    def register(self, conn: ClientConnection) -> None:
+        assert conn.pid is not None
+        self.by_participant[conn.pid] = conn
+
+    def unregister(self, conn: ClientConnection, pid: int) -> None:
+        if self.by_participant.get(pid) is conn:
+            del self.by_participant[pid]
+
+    def live_room(self, address: str) -> LiveRoom:
         room = self.rooms.get(address)
-        seed = self.seeds.get(address)
-        if room is None and (seed is not None or self.settings.open_rooms):
-            room = LiveRoom(address, seed.title if seed else address, self.gateway,
-                            moderated=seed.moderated if seed else False)
+        if room is None:
+            room = LiveRoom(address, self.gateway, on_talking=self._talking)
             self.rooms[address] = room
         return room
 
+    async def _talking(self, participant: str, talking: bool) -> None:
+        await self.apply(
+            await self.runner.call(self.meetings.talking, int(participant), talking), None, None)
+
+    async def apply(self, result: Any, conn: ClientConnection | None, request: p.RequestId
+                    ) -> None:
+        """Carry out a domain decision: a refusal goes back to the asker as an error."""
+        if isinstance(result, Refusal):
+            if conn is not None:
+                await conn.send(p.Error(re=request, code=result.code, message=result.message))
+            return
+        assert isinstance(result, Done)
+        for effect in result.effects:
+            try:
+                await self._carry_out(effect)
+            except Exception:
+                log.exception("could not carry out %s", type(effect).__name__)
+
+    async def _carry_out(self, effect: object) -> None:
+        if isinstance(effect, SendTo):
+            target = self.by_participant.get(effect.participant)
+            if target is not None:
+                await target.deliver(effect.payload)
+        elif isinstance(effect, Broadcast):
+            for pid in effect.recipients:
+                target = self.by_participant.get(pid)
+                if target is not None:
+                    await target.deliver(effect.payload)
+        elif isinstance(effect, JanusModerate):
+            room = self.rooms.get(effect.room)
+            if room is not None:
+                await room.moderate(str(effect.participant), effect.audio_muted,
+                                    effect.video_muted)
+        elif isinstance(effect, Disconnect):
+            target = self.by_participant.get(effect.participant)
+            if target is not None and effect.epoch in (None, target.epoch):
+                await target.close(effect.reason)
+
+    # ---- life cycle -----------------------------------------------------------------
+
     async def start(self) -> None:
         s = self.settings
-        s.state_dir.mkdir(parents=True, exist_ok=True)
+        await self.runner.call(self.meetings.recover)
         if s.janus.mode == "local":
             self.local_janus = LocalJanus(
                 s.state_dir, s.janus.media_ip, s.janus.rtp_port_range, s.janus.binary
@@ -71,6 +140,13 @@ class Bridge:
         self.gateway = MediaGateway(endpoints)
         self.gateway.on_server_back = self._server_back
         await self.gateway.start()
+        self._sweeper = asyncio.create_task(self._sweep_forever())
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+            with contextlib.suppress(Exception):
+                await self.runner.call(self.meetings.sweep)
 
     async def _server_back(self, server: JanusServer) -> None:
         """A Janus server is answering again after losing every session: re-establish media."""
@@ -82,18 +158,21 @@ class Bridge:
                     log.exception("could not restore media for %s", conn.peer)
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for conn in list(self.connections):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(conn.ws.close(code=1001, message=b"bridge stopping"), 2.0)
         await self.gateway.close()
         if self.local_janus is not None:
             await self.local_janus.stop()
+        self.runner.close()
 
-    # ---- routes ----------------------------------------------------------
+    # ---- routes ----------------------------------------------------------------------
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
         # Twice the protocol's limit, so an oversized message gets a readable error reply.
-        ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=2 * MAX_MESSAGE_BYTES)
+        ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=2 * p.MAX_MESSAGE_BYTES)
         await ws.prepare(request)
         conn = ClientConnection(self, ws, request.remote or "?")
         self.connections.add(conn)
@@ -103,32 +182,36 @@ class Bridge:
             self.connections.discard(conn)
         return ws
 
-    async def room_page(self, request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(STATIC / "room.html")
-
-    async def index(self, request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(STATIC / "index.html")
-
     async def health(self, request: web.Request) -> web.Response:
         servers = [{"name": s.endpoint.name, "up": s.up.is_set(), "rooms": len(s.rooms)}
                    for s in self.gateway.servers]
         return web.json_response({
-            "version": VERSION, "protocol": PROTOCOL_VERSION, "janus": servers,
+            "version": VERSION, "protocol": p.PROTOCOL_VERSION, "janus": servers,
             "janus_restarts": self.local_janus.restarts if self.local_janus else None,
             "janus_pid": self.local_janus.pid if self.local_janus else None,
             "rooms": {a: len(r.participants) for a, r in self.rooms.items() if r.participants},
         })
 
 
+def _page(name: str) -> Any:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC / name, headers={
+            "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; "
+                                       "media-src 'self' blob:; connect-src 'self'",
+            "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"})
+    return handler
+
+
 def create_app(settings: BridgeSettings) -> web.Application:
     bridge = Bridge(settings)
-    app = web.Application(client_max_size=1024**2)
+    app = web.Application(client_max_size=bridge.meetings.limits.file_max_bytes + 1024**2)
     app["bridge"] = bridge
-    app.router.add_get("/", bridge.index)
-    app.router.add_get("/r/{room}", bridge.room_page)
+    app.router.add_get("/", _page("index.html"))
+    app.router.add_get("/r/{room}", _page("room.html"))
     app.router.add_get("/ws", bridge.websocket)
     app.router.add_get("/healthz", bridge.health)
     app.router.add_static("/static/", STATIC, append_version=True)
+    add_http_api(app, bridge)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await bridge.start()

@@ -1,14 +1,14 @@
-"""One WebSocket client: validates every message, enforces the protocol's order and
-turns requests into live-room and Janus actions. A bad message gets an error reply;
-nothing a client sends can take the bridge down."""
+"""One WebSocket client: validates every message, enforces the protocol's order, asks
+the meetings domain to decide, and carries out what it decides (messages, Janus
+moderation, disconnects). A bad message gets an error reply; nothing a client sends
+can take the bridge down, and nothing reaches a client the domain did not allow."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
@@ -17,6 +17,7 @@ from bridge.gateway import MediaUnavailable, OfferSink, ParticipantMedia
 from bridge.janus.client import JanusError, JanusGone
 from bridge.janus.videoroom import SubscribedStream
 from bridge.live import LiveParticipant, LiveRoom
+from bridge.meetings.effects import Done, Joined, MediaAccess, Refusal
 
 if TYPE_CHECKING:
     from bridge.web.app import Bridge
@@ -31,16 +32,41 @@ class ClientConnection:
         self.bridge = bridge
         self.ws = ws
         self.peer = peer
-        self.room: LiveRoom | None = None
+        self.pid: int | None = None  # the domain's participant, once joined
+        self.epoch: int | None = None
+        self.token: str | None = None
+        self.client = "browser"
+        self.room: LiveRoom | None = None  # set once admitted (media side)
         self.me: LiveParticipant | None = None
+        self.join_request: p.RequestId = None
         self._send_lock = asyncio.Lock()
 
+    # ---- sending ------------------------------------------------------------------
+
     async def send(self, message: p.Outbound) -> None:
+        await self.send_text(p.dump(message))
+
+    async def send_text(self, text: str) -> None:
         if self.ws.closed:
             return
         async with self._send_lock:
             with contextlib.suppress(ConnectionError, RuntimeError):
-                await self.ws.send_str(p.dump(message))
+                await self.ws.send_str(text)
+
+    async def deliver(self, payload: dict[str, Any]) -> None:
+        """A payload the domain addressed to this participant."""
+        kind = payload.get("type")
+        if kind in ("welcome", "lobby_waiting"):
+            # The answer to this connection's join (or, for a guest, to the admission).
+            payload = {**payload, "re": self.join_request, "token": self.token,
+                       "protocol": p.PROTOCOL_VERSION}
+            if kind == "welcome" and self.me is None:
+                await self.enter_media(str(payload["room"]["address"]))
+        if self.room is not None:
+            payload = self.room.augment(payload)
+        await self.send_text(p.dump(p.validate_server_payload(payload)))
+
+    # ---- the read loop --------------------------------------------------------------
 
     async def run(self) -> None:
         try:
@@ -74,73 +100,151 @@ class ClientConnection:
             log.warning("janus refused %s from %s: %s", message.type, self.peer, exc)
             await self.send(p.Error(re=message.id, code="media_error", message=exc.reason))
 
+    # ---- requests -------------------------------------------------------------------
+
     async def dispatch(self, m: p.ClientMessage) -> None:
         if isinstance(m, p.Ping):
             await self.send(p.Pong(re=m.id))
         elif isinstance(m, p.Join):
             await self.join(m)
-        elif self.me is None or self.room is None:
+        elif self.pid is None:
             raise p.ProtocolError("not_joined", f"'{m.type}' before 'join'")
-        elif isinstance(m, p.Publish):
-            await self.publish(m)
-        elif isinstance(m, p.SubscribeAnswer):
-            await self.answer(m)
-        elif isinstance(m, p.Resubscribe):
-            media = self._media()
-            await media.restart_subscriber()
-        elif isinstance(m, p.SetHand):
-            await self.room.set_hand(self.me, m.raised)
-        elif isinstance(m, p.SetMediaState):
-            await self.room.set_media_state(self.me, m.mic_muted, m.camera_on)
         elif isinstance(m, p.Leave):
             await self.leave("left")
             await self.send(p.Bye(reason="left"))
             await self.ws.close()
+        elif isinstance(m, p.Publish | p.SubscribeAnswer | p.Resubscribe):
+            await self.media_request(m)
+        else:
+            await self.ask_domain(m)
 
-    def _media(self) -> ParticipantMedia:
-        if self.me is None or self.me.media is None or not self.me.media.alive:
-            raise MediaUnavailable("media session not ready; wait for media_reset")
-        return self.me.media
+    async def ask_domain(self, m: p.ClientMessage) -> None:
+        """Everything about the meeting itself: the domain decides."""
+        meetings, pid = self.bridge.meetings, self.pid
+        assert pid is not None
+        call = self.bridge.runner.call
+        if isinstance(m, p.SetHand):
+            result = await (call(meetings.raise_hand, pid) if m.raised
+                            else call(meetings.lower_hand, pid))
+        elif isinstance(m, p.SetMediaState):
+            result = Done()
+            if m.mic_muted is not None:
+                result = await call(meetings.set_muted, pid, pid, m.mic_muted)
+            if m.camera_on is not None and not isinstance(result, Refusal) and self.me:
+                assert self.room is not None
+                await self.room.set_camera_on(self.me, m.camera_on)
+        elif isinstance(m, p.Rename):
+            result = await call(meetings.rename, pid, m.name)
+        elif isinstance(m, p.Chat):
+            result = await call(meetings.chat, pid, m.text, to=_int(m.to))
+        elif isinstance(m, p.PollAnswer):
+            result = await call(meetings.answer_poll, pid, m.poll, m.option)
+        elif isinstance(m, p.Admit):
+            result = await call(meetings.admit, pid, int(m.participant))
+        elif isinstance(m, p.Deny):
+            result = await call(meetings.deny, pid, int(m.participant))
+        elif isinstance(m, p.LowerHand):
+            result = await call(meetings.lower_hand, pid, int(m.participant))
+        elif isinstance(m, p.SetRight):
+            right = "audio" if m.right == "audio" else "video"
+            result = await call(meetings.set_right, pid, int(m.participant), right, m.granted)
+        elif isinstance(m, p.Mute):
+            result = await call(meetings.set_muted, pid, int(m.participant), True)
+        elif isinstance(m, p.Remove):
+            result = await call(meetings.remove, pid, int(m.participant))
+        elif isinstance(m, p.PollCreate):
+            result = await call(meetings.create_poll, pid, m.question, list(m.options))
+        elif isinstance(m, p.PollOpen):
+            result = await call(meetings.open_poll, pid, m.poll)
+        elif isinstance(m, p.PollClose):
+            result = await call(meetings.close_poll, pid, m.poll, m.results_visible)
+        elif isinstance(m, p.PollShowResults):
+            result = await call(meetings.show_poll_results, pid, m.poll, m.visible)
+        elif isinstance(m, p.EndMeeting):
+            result = await call(meetings.end_meeting, pid)
+        else:  # pragma: no cover - the schema admits nothing else
+            raise p.ProtocolError("bad_message", f"unexpected '{m.type}'")
+        await self.bridge.apply(result, self, m.id)
 
     async def join(self, m: p.Join) -> None:
-        if self.me is not None:
+        if self.pid is not None:
             raise p.ProtocolError("already_joined", "this connection has joined a room")
         if m.protocol != p.PROTOCOL_VERSION:
             raise p.ProtocolError(
                 "protocol_version", f"bridge speaks protocol {p.PROTOCOL_VERSION}, not {m.protocol}"
             )
-        room = self.bridge.room(m.room)
-        if room is None:
-            raise p.ProtocolError("no_such_room", f"no room at address '{m.room}'")
-        me = LiveParticipant(id=secrets.token_hex(6), name=m.name, client=m.client,
-                             send=self.send)
+        runner, meetings = self.bridge.runner, self.bridge.meetings
+        if m.token is not None:
+            result = await runner.call(meetings.resume, m.room, m.token)
+        elif m.user is not None and m.password is not None:
+            result = await runner.join_account(m.room, m.user, m.password)
+        else:
+            assert m.name is not None
+            result = await runner.call(meetings.join_guest, m.room, m.name)
+        if isinstance(result, Refusal):
+            await self.send(p.Error(re=m.id, code=result.code, message=result.message))
+            return
+        assert isinstance(result, Joined)
+        self.pid, self.epoch, self.token = result.participant, result.epoch, result.token
+        self.client, self.join_request = m.client, m.id
+        self.bridge.register(self)
+        log.info("participant %s joined %s (%s)", result.participant, result.room,
+                 "admitted" if result.admitted else "lobby",
+                 extra={"EVENT": "join", "ROOM": result.room})
+        await self.bridge.apply(result, self, None)
+
+    # ---- media --------------------------------------------------------------------
+
+    async def enter_media(self, address: str) -> None:
+        """Admitted: join the room's media side (a Janus session and publisher handle)."""
+        assert self.pid is not None
+        room = self.bridge.live_room(address)
+        me = LiveParticipant(id=str(self.pid), client=self.client, send=self.send)
         me.media = await self.bridge.gateway.open_media(
-            room.address, me.id, m.name, self._offer_sender(me)
-        )
+            address, me.id, me.id, self._offer_sender())
         self.room, self.me = room, me
         await room.add(me)
-        others = [room.describe(lp) for lp in room.participants.values() if lp is not me]
-        await self.send(p.Welcome(re=m.id, you=room.describe(me), room=room.info(),
-                                  participants=others))
-        log.info("%s joined %s as %s", m.name, room.address, me.id,
-                 extra={"EVENT": "join", "ROOM": room.address})
 
-    def _offer_sender(self, me: LiveParticipant) -> OfferSink:
+    def _offer_sender(self) -> OfferSink:
         async def send_offer(sdp: str, streams: list[SubscribedStream]) -> None:
-            log.debug("subscription offer for %s: %s\n%s", me.id, streams, sdp)
+            log.debug("subscription offer for %s: %s\n%s", self.pid, streams, sdp)
             await self.send(p.SubscribeOffer(sdp=sdp, streams=[
                 p.StreamInfo(mid=s.mid, kind=s.kind, participant=s.feed)  # type: ignore[arg-type]
-                for s in streams
-                if s.feed is not None
+                for s in streams if s.feed is not None
             ]))
         return send_offer
 
-    async def publish(self, m: p.Publish) -> None:
-        assert self.me is not None and self.room is not None
+    def _media(self) -> ParticipantMedia:
+        if self.me is None:
+            raise p.ProtocolError("not_admitted", "media needs admission to the meeting")
+        if self.me.media is None or not self.me.media.alive:
+            raise MediaUnavailable("media session not ready; wait for media_reset")
+        return self.me.media
+
+    async def media_request(self, m: p.Publish | p.SubscribeAnswer | p.Resubscribe) -> None:
         media = self._media()
+        if isinstance(m, p.Publish):
+            await self.publish(m, media)
+        elif isinstance(m, p.SubscribeAnswer):
+            try:
+                await media.answer(m.sdp)
+            except ValueError as exc:
+                raise p.ProtocolError("no_offer_pending", str(exc)) from None
+        else:
+            await media.restart_subscriber()
+
+    async def publish(self, m: p.Publish, media: ParticipantMedia) -> None:
+        assert self.me is not None and self.room is not None and self.pid is not None
+        access = await self.bridge.runner.call(self.bridge.meetings.media_access, self.pid)
+        if isinstance(access, Refusal):
+            await self.send(p.Error(re=m.id, code=access.code, message=access.message))
+            return
+        assert isinstance(access, MediaAccess)
+        self.me.audio_muted, self.me.video_muted = access.audio_muted, access.video_muted
         if self.me.publishing:
             await self.room.set_publishing(self.me, False)
-        answer = await media.publish(m.sdp, self.me.name)
+        name = str(self.room.roster.get(self.me.id, {}).get("name", self.me.id))
+        answer = await media.publish(m.sdp, name)
         await self.send(p.PublishAnswer(re=m.id, sdp=answer))
         self.me.spawn(self._announce_when_up(media), "announce publisher")
 
@@ -152,29 +256,38 @@ class ClientConnection:
         if media.publisher is publisher:
             await self.room.set_publishing(self.me, True)
 
-    async def answer(self, m: p.SubscribeAnswer) -> None:
-        try:
-            await self._media().answer(m.sdp)
-        except ValueError as exc:
-            raise p.ProtocolError("no_offer_pending", str(exc)) from None
-
-    async def leave(self, reason: str) -> None:
-        room, me = self.room, self.me
-        self.room = self.me = None
-        if room is not None and me is not None:
-            await room.remove(me.id, reason)
-            log.info("%s left %s (%s)", me.name, room.address, reason,
-                     extra={"EVENT": "leave", "ROOM": room.address})
-
     async def reset_media(self, reason: str) -> None:
         """The Janus server restarted: open a new media session and ask for new offers."""
         if self.me is None or self.room is None:
             return
         me, room = self.me, self.room
+        await room.remove(me.id)
         me.publishing = me.talking = False
         me.media = await self.bridge.gateway.open_media(
-            room.address, me.id, me.name, self._offer_sender(me)
-        )
-        me.media.on_talking = lambda talking: me.spawn(room.set_talking(me, talking), "talk")
+            room.address, me.id, me.id, self._offer_sender())
+        await room.add(me)
         await room.announce(me)
         await self.send(p.MediaReset(reason=reason))
+
+    # ---- leaving --------------------------------------------------------------------
+
+    async def leave(self, reason: str) -> None:
+        pid, epoch, room = self.pid, self.epoch, self.room
+        self.room = self.me = None
+        self.pid = None
+        if room is not None and pid is not None:
+            await room.remove(str(pid))
+        if pid is not None:
+            self.bridge.unregister(self, pid)
+            result = await self.bridge.runner.call(self.bridge.meetings.leave, pid, epoch, reason)
+            await self.bridge.apply(result, None, None)
+
+    async def close(self, reason: str) -> None:
+        """The domain disconnects this participant (removed, denied, replaced, ended)."""
+        await self.send(p.Bye(reason=reason))
+        await self.leave(reason)
+        await self.ws.close()
+
+
+def _int(value: str | None) -> int | None:
+    return None if value is None else int(value)

@@ -15,7 +15,8 @@ async def test_bad_messages_get_errors_and_the_bridge_keeps_serving(bridge: Brid
     good = await RawClient.connect(bridge.ws_url)
     welcome = await good.join("testbim", "Good Client")
     assert welcome["type"] == "welcome"
-    assert welcome["room"] == {"address": "testbim", "title": "Test BİM"}
+    assert welcome["room"] == {"address": "testbim", "title": "Test BİM", "policy": "public"}
+    assert welcome["token"] and welcome["protocol"] == 1
 
     bad = await RawClient.connect(bridge.ws_url)
     cases: list[tuple[object, str]] = [
@@ -32,6 +33,14 @@ async def test_bad_messages_get_errors_and_the_bridge_keeps_serving(bridge: Brid
          "bad_message"),
         ({"type": "join", "protocol": 99, "room": "testbim", "name": "x"}, "protocol_version"),
         ({"type": "join", "protocol": 1, "room": "nowhere", "name": "x"}, "no_such_room"),
+        ({"type": "join", "protocol": 1, "room": "testbim"}, "bad_message"),
+        ({"type": "join", "protocol": 1, "room": "testbim", "name": "x", "user": "u",
+          "password": "p"}, "bad_message"),
+        ({"type": "join", "protocol": 1, "room": "testbim", "user": "nobody"}, "bad_message"),
+        ({"type": "chat", "text": "hello before joining"}, "not_joined"),
+        ({"type": "set_right", "participant": "1", "right": "audio", "granted": True},
+         "not_joined"),
+        ({"type": "poll_answer", "poll": 1, "option": -1}, "bad_message"),
         ("x" * 300_000, "too_large"),
     ]
     for message, code in cases:

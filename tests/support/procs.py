@@ -88,7 +88,8 @@ class BridgeProcess(Proc):
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = tmp / "bridge.toml"
         room_toml = "".join(
-            f'\n[[rooms]]\naddress = "{a}"\ntitle = "{t}"\n' for a, t in (rooms or [])
+            f'\n[[rooms]]\naddress = "{a}"\ntitle = "{t}"\npolicy = "public"\n'
+            f'moderated = false\n' for a, t in (rooms or [])
         )
         self.config.write_text(
             f'state_dir = "{tmp / "bridge-state"}"\nlog_level = "debug"\n{extra_toml}\n'
