@@ -4,9 +4,11 @@ reports it. Pure: the screen reads this model, it never decides."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from appliance import room
+from appliance.meeting_data import MeetingData
 from appliance.screen import model as sm
 from bridge import protocol as p
 
@@ -40,6 +42,7 @@ class ViewInputs:
     running_last_good_config: bool = False
     reconnect_reason: str = ""
     now: float = 0.0
+    meeting: MeetingData = field(default_factory=MeetingData)
 
 
 def _tile(x: p.Participant, is_self: bool = False) -> sm.Participant:
@@ -71,5 +74,23 @@ def screen_model(v: ViewInputs) -> sm.ScreenModel:
         self_view=sm.SelfView(enabled=v.self_view, position=v.self_view_position,  # type: ignore[arg-type]
                               camera_on=room.camera_sending(s)),
         notices=v.notices, language=v.language,  # type: ignore[arg-type]
+        chat=tuple(
+            sm.ChatMessage(sender=c.from_name, text=c.text,
+                           private_to_room=c.to is not None, at=_epoch(c.at))
+            for c in v.meeting.chat),
+        poll=_poll(v.meeting),
+        files=tuple(sm.SharedFile(name=f.name, size_bytes=f.size) for f in v.meeting.files),
         now=v.now,
     )
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def _poll(meeting: MeetingData) -> sm.Poll | None:
+    current = meeting.open_poll
+    if current is None:
+        return None
+    return sm.Poll(question=current.info.question, options=tuple(current.info.options),
+                   opened_at=current.opened_at, answer=current.answer)

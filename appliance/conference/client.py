@@ -73,9 +73,44 @@ class BridgeError:
     message: str
 
 
+@dataclass(frozen=True)
+class WaitingInLobby:
+    """Joined as a guest: the host has not admitted the room yet."""
+
+
+@dataclass(frozen=True)
+class NoticeReceived:
+    code: str
+
+
+@dataclass(frozen=True)
+class MeetingData:
+    """Chat, polls and files as the bridge sends them (the welcome carries the history)."""
+
+    message: p.ServerMessage
+
+
+@dataclass(frozen=True)
+class SentAway:
+    """The bridge ended this seat (removed, denied, meeting ended): do not rejoin by itself."""
+
+    reason: str
+
+
 ConferenceEvent = (
     Connecting | Joined | ParticipantsChanged | RemoteMediaChanged | Disconnected | BridgeError
+    | WaitingInLobby | NoticeReceived | MeetingData | SentAway
 )
+MEETING_DATA = (p.ChatMessage, p.PollInfo, p.PollResults, p.PollChoice, p.FileAdded)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How the room enters: its device account (user + password) or as a guest (name)."""
+
+    name: str | None = None
+    user: str | None = None
+    password: str | None = None
 
 
 def websocket_url(bridge_url: str) -> str:
@@ -108,14 +143,23 @@ class SessionLost(Exception):
     pass
 
 
+class Refused(SessionLost):
+    """The bridge answered a request with an error."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
 class BridgeClient:
     def __init__(
-        self, bridge_url: str, room: str, name: str, media: LocalMedia,
+        self, bridge_url: str, room: str, credentials: Credentials, media: LocalMedia,
         on_event: Callable[[ConferenceEvent], None], client_kind: str = "appliance",
     ) -> None:
         self.url = websocket_url(bridge_url)
         self.room = room
-        self.name = name
+        self.credentials = credentials
+        self.token: str | None = None  # our seat: resumed after a drop, rights and hand kept
         self.media = media
         self.on_event = on_event
         self.client_kind = client_kind
@@ -159,22 +203,44 @@ class BridgeClient:
             handler = asyncio.create_task(self._handle_in_order())
             pinger = asyncio.create_task(self._ping())
             try:
-                welcome = await self._request(p.Join(
-                    type="join", protocol=p.PROTOCOL_VERSION, room=self.room, name=self.name,
-                    client="appliance" if self.client_kind == "appliance" else "bot",
-                ))
-                assert isinstance(welcome, p.Welcome)
+                first = await self._join()
                 self.backoff.reset()
-                self.me = welcome.you
-                self.participants = {x.id: x for x in welcome.participants}
-                self.on_event(Joined(welcome.you, welcome.room))
-                self.on_event(ParticipantsChanged(dict(self.participants)))
-                await self._publish()
+                if isinstance(first, p.Welcome):
+                    await self._on_welcome(first)
+                else:
+                    self.on_event(WaitingInLobby())
                 await reader
             finally:
                 for task in (reader, handler, pinger):
                     task.cancel()
                 self._ws = None
+
+    async def _join(self) -> p.ServerMessage:
+        """Take our seat again if we have one, else sign in or enter as a guest."""
+        fields: dict[str, object] = {
+            "type": "join", "protocol": p.PROTOCOL_VERSION, "room": self.room,
+            "client": "appliance" if self.client_kind == "appliance" else "bot",
+        }
+        if self.token is not None:
+            try:
+                return await self._request(p.Join.model_validate({**fields, "token": self.token}))
+            except Refused as exc:
+                log.info("could not resume our seat (%s); joining anew", exc.code)
+                self.token = None
+        c = self.credentials
+        how = {"user": c.user, "password": c.password} if c.user else {"name": c.name}
+        reply = await self._request(p.Join.model_validate({**fields, **how}))
+        self.token = getattr(reply, "token", None)
+        return reply
+
+    async def _on_welcome(self, welcome: p.Welcome) -> None:
+        self.token = welcome.token or self.token
+        self.me = welcome.you
+        self.participants = {x.id: x for x in welcome.participants}
+        self.on_event(Joined(welcome.you, welcome.room))
+        self.on_event(ParticipantsChanged(dict(self.participants)))
+        self.on_event(MeetingData(welcome))
+        await self._publish()
 
     async def _teardown(self) -> None:
         for fut in self._replies.values():
@@ -216,7 +282,7 @@ class BridgeClient:
         finally:
             self._replies.pop(rid, None)
         if isinstance(reply, p.Error):
-            raise SessionLost(f"bridge refused {message.__class__.__name__}: {reply.message}")
+            raise Refused(reply.code, reply.message)
         return reply
 
     async def _ping(self) -> None:
@@ -251,7 +317,7 @@ class BridgeClient:
                 if self._ws is not None:
                     await self._ws.close()
                 raise
-            except (ConnectionError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, ConnectionError) as exc:
                 log.warning("while handling %s: %s", message.type, exc)
             except Exception:
                 log.exception("while handling %s", message.type)
@@ -283,9 +349,21 @@ class BridgeClient:
             self._streams, self._mid_owner = [], {}
             self.on_event(RemoteMediaChanged([]))
             await self._publish()
+        elif isinstance(m, p.Welcome):  # the host admitted us from the lobby
+            await self._on_welcome(m)
+        elif isinstance(m, MEETING_DATA):
+            self.on_event(MeetingData(m))
+        elif isinstance(m, p.Notice):
+            self.on_event(NoticeReceived(m.code))
         elif isinstance(m, p.Error):
             self.on_event(BridgeError(m.code, m.message))
+        elif isinstance(m, p.Denied | p.MeetingEnded):
+            self.token = None
+            self.on_event(SentAway(m.type if isinstance(m, p.Denied) else "meeting_ended"))
         elif isinstance(m, p.Bye):
+            if m.reason in ("removed", "denied", "meeting_ended"):
+                self.token = None
+                self.on_event(SentAway(m.reason))
             raise SessionLost(f"bridge said bye: {m.reason}")
 
     # ---- media ----------------------------------------------------------------
