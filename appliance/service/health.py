@@ -227,6 +227,13 @@ def cpu_temperature_c(root: Path = THERMAL_ROOT) -> float | None:
     return cpu[0] if cpu else readings[0][1]
 
 
+SCREEN_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Salon screen</title>
+<style>body{margin:0;background:#000}img{width:100vw;height:100vh;object-fit:contain}</style>
+</head><body><img id="s" src="/screen.png" alt="The room's screen"><script>
+setInterval(()=>{document.getElementById("s").src="/screen.png?"+Date.now()},1000)
+</script></body></html>"""
+
+
 class HealthServer:
     """aiohttp server for /healthz and /metrics on a loopback address."""
 
@@ -243,7 +250,12 @@ class HealthServer:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/screen.png", self._screen)
+        app.router.add_get("/screen", self._screen_page)
         return app
+
+    async def _screen_page(self, request: web.Request) -> web.Response:
+        """A page that shows the room's screen, refreshed every second (make demo)."""
+        return web.Response(content_type="text/html", text=SCREEN_PAGE)
 
     async def _screen(self, request: web.Request) -> web.Response:
         if self.screen_png is None:
