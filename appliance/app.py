@@ -13,16 +13,19 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from aiortc import MediaStreamTrack
 
-from appliance import room, view
+from appliance import meeting_data, room, view
 from appliance.conference import client as conf
 from appliance.config import Settings
-from appliance.devices.display import open_display
+from appliance.devices.buttons import ButtonName, TerminalKeys
+from appliance.devices.controls import ControlPanel
+from appliance.devices.display import QUIT_KEY, open_display
+from appliance.diagnostics import DiagnosedScreenDriver
 from appliance.local_media import RoomMedia
 from appliance.media.audio import RemoteAudioMixer
 from appliance.media.slots import FrameSlot
@@ -34,6 +37,8 @@ from bridge import protocol as p
 
 log = logging.getLogger("salon.appliance")
 FRAME_INTERVAL_S = 1 / 30
+COMPANION_REFRESH_S = 10 * 60  # links live 15 minutes
+CONFIG_PROBLEMS_SHOWN_S = 30.0  # running on the last good config: the problem screen first
 
 
 def retire(slot: FrameSlot) -> None:
@@ -90,6 +95,7 @@ class Appliance:
         self, settings: Settings, state_dir: Path, *, version: str = "0",
         config_problems: tuple[ConfigProblem, ...] = (), using_last_good: bool = False,
         config_hash: str = "", runtime: ServiceRuntime | None = None,
+        pin_factory: Any = None,
     ) -> None:
         self.s = settings
         self.state_dir = state_dir
@@ -106,9 +112,15 @@ class Appliance:
         self.me: p.Participant | None = None
         self.others: dict[str, p.Participant] = {}
         self.meeting_title = ""
+        self.meeting = meeting_data.MeetingData()
+        self.companion_url: str | None = None
         self.reconnect_reason = ""
         self.client: conf.BridgeClient | None = None
         self._client_task: asyncio.Task[None] | None = None
+        self.pin_factory = pin_factory  # None: the one named by [buttons] pin_factory
+        self.controls: ControlPanel | None = None
+        self.terminal_keys: TerminalKeys | None = None
+        self._config_screen_until = 0.0
         self.on_command: Callable[[room.Command], None] | None = None  # tests, LEDs, buttons
 
     # ---- the state machine's road ------------------------------------------------
@@ -144,8 +156,23 @@ class Appliance:
             self.media.set_camera_sending(command.sending)
         elif isinstance(command, room.ShowNotice):
             self.notices.push(command.key, time.monotonic())
+        elif isinstance(command, room.LedCommand):
+            self._show_led(command)
         if self.on_command is not None:
             self.on_command(command)
+
+    def _show_led(self, c: room.LedCommand) -> None:
+        if self.controls is None:
+            return
+        leds = self.controls.leds
+        if isinstance(c, room.MicLed):
+            leds.set_mic(c.color)
+        elif isinstance(c, room.HandLed):
+            leds.set_hand(c.pattern)
+        elif isinstance(c, room.CameraLed):
+            leds.set_camera(c.on)
+        elif isinstance(c, room.StatusLed):
+            leds.set_status(c.pattern)
 
     def _send(self, message: p.Inbound) -> None:
         if self.client is not None:
@@ -159,10 +186,13 @@ class Appliance:
         elif isinstance(event, conf.Joined):
             self.me, self.meeting_title, self.reconnect_reason = event.you, event.room.title, ""
             y = event.you
+            # A resumed seat keeps the bridge's mute: if the room did not mute itself,
+            # the host did (the room reports its own mute only while it has rights).
+            host_muted = y.mic_muted and y.audio_right and not self.state.muted_by_room
             self.dispatch(room.Admitted(
                 audio_right=y.audio_right, camera_right=y.camera_right,
-                hand_raised=y.hand_position is not None, hand_position=y.hand_position))
-            self._report_own_state()
+                hand_raised=y.hand_position is not None, hand_position=y.hand_position,
+                muted_by_host=host_muted))
         elif isinstance(event, conf.ParticipantsChanged):
             self._participants_changed(event.participants)
         elif isinstance(event, conf.RemoteMediaChanged):
@@ -172,12 +202,42 @@ class Appliance:
             self.me, self.others = None, {}
             self.runtime.health.count_reconnect()
             self.dispatch(room.Disconnected(reason=event.reason))
+        elif isinstance(event, conf.WaitingInLobby):
+            self.dispatch(room.InLobby())
+        elif isinstance(event, conf.MeetingData):
+            self.meeting = meeting_data.reduce(self.meeting, event.message, time.time())
+            self._notice_meeting_data(event.message)
+        elif isinstance(event, conf.NoticeReceived):
+            if event.code == "muted_by_host":
+                self.dispatch(room.MutedByHost(muted=True))
+            elif event.code == "hand_lowered_by_host":
+                self.dispatch(room.HandLoweredByHost())
+        elif isinstance(event, conf.SentAway):
+            self.dispatch(room.Removed(reason=event.reason))
         elif isinstance(event, conf.BridgeError):
             log.warning("bridge error %s: %s", event.code, event.message)
 
-    def _report_own_state(self) -> None:
-        self._send(p.SetMediaState(type="set_media_state", mic_muted=not room.mic_live(self.state),
-                                   camera_on=room.camera_sending(self.state)))
+    async def companion_loop(self) -> None:
+        """Keep a fresh phone-companion link (shown as a QR code) while in the meeting."""
+        while True:
+            link: str | None = None
+            if self.client is not None and self.state.connection == "in_meeting":
+                try:
+                    reply = await self.client.companion_link()
+                    link = self.s.bridge.url.rstrip("/") + reply.path
+                except (TimeoutError, conf.SessionLost, ConnectionError) as exc:
+                    log.info("no companion link: %s", exc)
+            self.companion_url = link
+            await asyncio.sleep(COMPANION_REFRESH_S if link else 2.0)
+
+    def _notice_meeting_data(self, message: p.ServerMessage) -> None:
+        now = time.monotonic()
+        if isinstance(message, p.PollInfo) and message.state == "open":
+            self.notices.push("poll_opened", now, args=(("question", message.question),))
+        elif isinstance(message, p.ChatMessage) and message.to is not None:
+            self.notices.push("chat_private", now, args=(("sender", message.from_name),))
+        elif isinstance(message, p.FileAdded):
+            self.notices.push("file_shared", now, args=(("name", message.file.name),))
 
     def _participants_changed(self, participants: dict[str, p.Participant]) -> None:
         me_id = self.me.id if self.me else None
@@ -198,9 +258,16 @@ class Appliance:
     def start_client(self) -> None:
         if self._client_task is not None and not self._client_task.done():
             return
+        j = self.s.join
+        secret = j.read_password() if j.mode == "device" else None
+        credentials = (
+            conf.Credentials(user=j.user, password=secret.get_secret_value() if secret else "")
+            if j.mode == "device" else conf.Credentials(name=self.s.display_name)
+        )
+        b = self.s.bridge
         self.client = conf.BridgeClient(
-            self.s.bridge.url, self.s.bridge.room, self.s.display_name, self.media,
-            self.on_conference,
+            b.url, b.room, credentials, self.media, self.on_conference,
+            backoff=conf.Backoff(base_s=b.reconnect_initial_s, cap_s=b.reconnect_max_s),
         )
         self._client_task = asyncio.get_running_loop().create_task(self.client.run())
 
@@ -211,8 +278,11 @@ class Appliance:
         self.client = None
 
     def screen_inputs(self) -> view.ViewInputs:
+        state = self.state
+        if self.using_last_good and time.monotonic() < self._config_screen_until:
+            state = replace(state, connection="config_error")  # what to fix, then the room
         return view.ViewInputs(
-            state=self.state, room_name=self.s.room.name, meeting_title=self.meeting_title,
+            state=state, room_name=self.s.room.name, meeting_title=self.meeting_title,
             version=self.version, language=self.s.room.language, me=self.me,
             others=self.others, notices=self.notices.visible(time.monotonic()),
             self_view=self.s.display.self_view,
@@ -220,14 +290,56 @@ class Appliance:
             config_problems=self.config_problems,
             running_last_good_config=self.using_last_good,
             reconnect_reason=self.reconnect_reason, now=time.time(),
+            meeting=self.meeting,
+            companion_url=self.companion_url if self.state.connection == "in_meeting" else None,
         )
 
     async def render_loop(self, driver: ScreenDriver) -> None:
-        while True:
+        while self.read_keys():
             frames = self.receivers.frames_by_participant()
             driver.update(view.screen_model(self.screen_inputs()), frames)
             self.runtime.watchdog.beat("screen")
             await asyncio.sleep(FRAME_INTERVAL_S)
+
+    def read_keys(self) -> bool:
+        """Display keys stand in for the buttons (make demo); False once the window closes."""
+        for key in self.display.keys():  # noqa: SIM118 (a method, not a dict)
+            if key == QUIT_KEY:
+                return False
+            if self.controls is not None:
+                self.controls.key(key)
+        return True
+
+    def open_controls(self) -> None:
+        """Buttons and LEDs on one pin factory; a press reaches the room as an event on
+        the loop (gpiozero calls from its own threads)."""
+        loop = asyncio.get_running_loop()
+
+        def pressed(name: ButtonName, long: bool) -> None:
+            with contextlib.suppress(RuntimeError):  # a press as the loop closes
+                loop.call_soon_threadsafe(self.dispatch, room.ButtonPressed(name, long))
+
+        self.controls = ControlPanel(
+            self.s.buttons, self.s.leds, pressed, pin_factory=self.pin_factory,
+            hand_long_press=self.s.join.policy == "button")
+        state = self.controls.health()
+        health = self.runtime.health
+        health.set_device("buttons", state.state, backend=state.backend, detail=state.detail)
+        health.sections["leds"] = self.controls.report
+        health.sections["room"] = self.room_report
+        for command in room.snapshot_commands(self.state):
+            self.execute(command)
+        if self.s.buttons.pin_factory == "keyboard" and self.controls.keyboard is not None:
+            self.terminal_keys = TerminalKeys(self.controls.keyboard)
+            self.terminal_keys.start(loop)
+
+    def room_report(self) -> dict[str, Any]:
+        """/healthz "room": what the room believes, why it is not in the meeting, and
+        what its screen says."""
+        s = self.state
+        return {**asdict(s), "mic_live": room.mic_live(s), "camera_sending": room.camera_sending(s),
+                "reason": self.reconnect_reason or s.last_error,
+                "screen": [t.text for t in self.renderer.texts]}
 
     def open_devices(self) -> None:
         d = self.s.display
@@ -253,15 +365,25 @@ class Appliance:
                 svc.server.screen_png = self.display.snapshot_png
             names = lambda: {pid: x.name for pid, x in self.others.items()}  # noqa: E731
             svc.health.sections["media"] = lambda: self.receivers.report(names())
+            # On the appliance's own loopback only: lets an admin open the phone page too.
+            svc.health.sections["companion"] = lambda: {"url": self.companion_url}
+            driver = DiagnosedScreenDriver(self.renderer, self.display)
+            svc.health.sections["diagnostics"] = lambda: driver.report(names())
             svc.watchdog.register_heartbeat("screen", max_age_s=5.0)
             self.receivers.mixer.start()
-            if self.config_problems:
+            self.open_controls()
+            if self.config_problems:  # logged by the CLI, which read the file
+                self._config_screen_until = time.monotonic() + CONFIG_PROBLEMS_SHOWN_S
                 self.dispatch(room.ConfigFailed(using_last_good=self.using_last_good))
             self.dispatch(room.Started(policy=self.s.join.policy))
             svc.ready(self.status_line())
+            companion = (asyncio.create_task(self.companion_loop())
+                         if self.s.companion.enabled else None)
             try:
-                await self.render_loop(ScreenDriver(self.renderer, self.display))
+                await self.render_loop(driver)
             finally:
+                if companion is not None:
+                    companion.cancel()
                 await self.shutdown()
 
     async def shutdown(self) -> None:
@@ -272,3 +394,7 @@ class Appliance:
             await slot.stop()
         self.media.close()
         self.display.close()
+        if self.terminal_keys is not None:
+            self.terminal_keys.close()
+        if self.controls is not None:
+            self.controls.close()

@@ -43,6 +43,7 @@ class ViewInputs:
     reconnect_reason: str = ""
     now: float = 0.0
     meeting: MeetingData = field(default_factory=MeetingData)
+    companion_url: str | None = None
 
 
 def _tile(x: p.Participant, is_self: bool = False) -> sm.Participant:
@@ -80,6 +81,7 @@ def screen_model(v: ViewInputs) -> sm.ScreenModel:
             for c in v.meeting.chat),
         poll=_poll(v.meeting),
         files=tuple(sm.SharedFile(name=f.name, size_bytes=f.size) for f in v.meeting.files),
+        companion_url=v.companion_url,
         now=v.now,
     )
 

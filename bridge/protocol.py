@@ -49,13 +49,16 @@ class Join(Inbound):
     user: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     password: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
     token: Annotated[str, Field(min_length=16, max_length=128)] | None = None
+    # A phone companion's code: act for the room that showed it, without its seat.
+    companion: Annotated[str, Field(min_length=16, max_length=64)] | None = None
     client: Literal["browser", "appliance", "companion", "bot"] = "browser"
 
     @model_validator(mode="after")
     def one_way_in(self) -> Join:
-        ways = [self.name is not None, self.user is not None, self.token is not None]
-        if sum(ways) != 1:
-            raise ValueError("give exactly one of name (guest), user+password, or token")
+        ways = [self.name, self.user, self.token, self.companion]
+        if sum(x is not None for x in ways) != 1:
+            raise ValueError(
+                "give exactly one of name (guest), user+password, token or companion")
         if (self.user is None) != (self.password is None):
             raise ValueError("user and password go together")
         return self
@@ -193,10 +196,16 @@ class EndMeeting(Inbound):
     type: Literal["end_meeting"]
 
 
+class CompanionLinkRequest(Inbound):
+    """A room appliance asks for a short-lived link for its phone companion."""
+
+    type: Literal["companion_link"]
+
+
 ClientMessage = Annotated[
     Join | Publish | SubscribeAnswer | Resubscribe | Leave | Ping | SetHand | SetMediaState
     | Rename | Chat | PollAnswer | Admit | Deny | LowerHand | SetRight | Mute | Remove
-    | PollCreate | PollOpen | PollClose | PollShowResults | EndMeeting,
+    | PollCreate | PollOpen | PollClose | PollShowResults | EndMeeting | CompanionLinkRequest,
     Field(discriminator="type"),
 ]
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
@@ -224,6 +233,7 @@ class RoomInfo(Outbound):
     address: str
     title: str
     policy: Literal["private", "public"] = "public"
+    open_floor: bool = False  # unmoderated: everyone holds audio and camera rights
 
 
 class ChatMessage(Outbound):
@@ -243,6 +253,9 @@ class PollInfo(Outbound):
     options: list[str]
     state: Literal["draft", "open", "closed"]
     results_visible: bool = False
+    # In a welcome only: the participant's own answer, and the counts if it may see them.
+    my_answer: int | None = None
+    counts: list[int] | None = None
 
 
 class PollResults(Outbound):
@@ -376,8 +389,25 @@ class MediaReset(Outbound):
     reason: str
 
 
+class CompanionLink(Outbound):
+    """The companion page's path on the bridge (``/c/<code>``), valid for ``expires_in_s``
+    and only while the room is in the meeting."""
+
+    type: Literal["companion_link"] = "companion_link"
+    re: RequestId = None
+    path: str
+    expires_in_s: int
+
+
 class Pong(Outbound):
     type: Literal["pong"] = "pong"
+    re: RequestId = None
+
+
+class Ok(Outbound):
+    """A request with an ``id`` was done (its effects, if any, arrive as their own messages)."""
+
+    type: Literal["ok"] = "ok"
     re: RequestId = None
 
 
@@ -396,7 +426,8 @@ class Bye(Outbound):
 ServerMessage = Annotated[
     Welcome | LobbyWaiting | Lobby | Denied | Notice | MeetingEnded | ChatMessage | PollInfo
     | PollResults | PollChoice | FileAdded | ParticipantJoined | ParticipantUpdated
-    | ParticipantLeft | PublishAnswer | SubscribeOffer | MediaReset | Pong | Error | Bye,
+    | ParticipantLeft | PublishAnswer | SubscribeOffer | MediaReset | CompanionLink | Pong
+    | Ok | Error | Bye,
     Field(discriminator="type"),
 ]
 _server_adapter: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)

@@ -155,6 +155,7 @@ class BridgeClient:
     def __init__(
         self, bridge_url: str, room: str, credentials: Credentials, media: LocalMedia,
         on_event: Callable[[ConferenceEvent], None], client_kind: str = "appliance",
+        backoff: Backoff | None = None,
     ) -> None:
         self.url = websocket_url(bridge_url)
         self.room = room
@@ -163,7 +164,7 @@ class BridgeClient:
         self.media = media
         self.on_event = on_event
         self.client_kind = client_kind
-        self.backoff = Backoff()
+        self.backoff = backoff or Backoff()
         self.participants: dict[str, p.Participant] = {}
         self.me: p.Participant | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -261,6 +262,12 @@ class BridgeClient:
         self._publisher = self._subscriber = None
 
     # ---- messages -------------------------------------------------------------
+
+    async def companion_link(self) -> p.CompanionLink:
+        """A short-lived link for the room's phone companion (only while admitted)."""
+        reply = await self._request(p.CompanionLinkRequest(type="companion_link"))
+        assert isinstance(reply, p.CompanionLink)
+        return reply
 
     def send_soon(self, message: p.Inbound) -> None:
         """Send a request if connected; state is re-synchronised on every (re)join anyway."""

@@ -74,7 +74,8 @@ def participant(p: Participant, hand_position: int | None) -> Payload:
 
 
 def room(r: Room) -> Payload:
-    return {"address": r.address, "title": r.title, "policy": r.policy.value}
+    return {"address": r.address, "title": r.title, "policy": r.policy.value,
+            "open_floor": r.open_floor}
 
 
 def chat(m: ChatMessage, sender_name: str) -> Payload:

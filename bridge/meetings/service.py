@@ -233,6 +233,17 @@ class Meetings:
     def answer_poll(self, pid: int, poll: int, option: int) -> Done | Refusal:
         return self._do("answer poll", pid, lambda tx: polls.answer(tx, pid, poll, option))
 
+    def room_view(self, pid: int, used_by: str) -> Listing | Refusal:
+        """The room as ``pid`` sees it now (a welcome payload) for a phone companion acting
+        for it; the use is recorded (who: ``used_by``) in the meeting's event log."""
+
+        def body(tx: cx.Tx) -> Listing:
+            scope = cx.actor(tx, pid, "companion")
+            cx.record(tx, scope.meeting, "companion_used", subject_id=pid, by=used_by)
+            return Listing(items=(joining.welcome(tx, scope),))
+
+        return self._run("companion", pid, body)
+
     # -- files -----------------------------------------------------------------------------
 
     def check_upload(self, pid: int) -> Done | Refusal:

@@ -31,6 +31,7 @@ from bridge.meetings.runner import AsyncMeetings
 from bridge.meetings.service import Meetings
 from bridge.store.db import Store, default_url
 from bridge.web.client import ClientConnection
+from bridge.web.companion import CompanionCodes
 from bridge.web.http_api import add_http_api
 
 log = logging.getLogger("salon.bridge")
@@ -62,6 +63,8 @@ class Bridge:
         self.rooms: dict[str, LiveRoom] = {}
         self.connections: set[ClientConnection] = set()
         self.by_participant: dict[int, ClientConnection] = {}
+        self.companion_codes = CompanionCodes()
+        self.companions: dict[int, set[ClientConnection]] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
     # ---- connections and what the domain decides ------------------------------------
@@ -73,6 +76,24 @@ class Bridge:
     def unregister(self, conn: ClientConnection, pid: int) -> None:
         if self.by_participant.get(pid) is conn:
             del self.by_participant[pid]
+
+    def add_companion(self, conn: ClientConnection) -> None:
+        assert conn.pid is not None
+        self.companions.setdefault(conn.pid, set()).add(conn)
+
+    def drop_companion(self, conn: ClientConnection) -> None:
+        for conns in self.companions.values():
+            conns.discard(conn)
+
+    async def revoke_companions(self, pid: int) -> None:
+        """The room left the meeting: its phone links stop working at once."""
+        self.companion_codes.revoke(pid)
+        for conn in list(self.companions.pop(pid, ())):
+            await conn.close("room_left")
+
+    def _recipients(self, pid: int) -> list[ClientConnection]:
+        main = self.by_participant.get(pid)
+        return ([main] if main else []) + sorted(self.companions.get(pid, ()), key=id)
 
     def live_room(self, address: str) -> LiveRoom:
         room = self.rooms.get(address)
@@ -101,13 +122,11 @@ class Bridge:
 
     async def _carry_out(self, effect: object) -> None:
         if isinstance(effect, SendTo):
-            target = self.by_participant.get(effect.participant)
-            if target is not None:
+            for target in self._recipients(effect.participant):
                 await target.deliver(effect.payload)
         elif isinstance(effect, Broadcast):
             for pid in effect.recipients:
-                target = self.by_participant.get(pid)
-                if target is not None:
+                for target in self._recipients(pid):
                     await target.deliver(effect.payload)
         elif isinstance(effect, JanusModerate):
             room = self.rooms.get(effect.room)
@@ -115,9 +134,9 @@ class Bridge:
                 await room.moderate(str(effect.participant), effect.audio_muted,
                                     effect.video_muted)
         elif isinstance(effect, Disconnect):
-            target = self.by_participant.get(effect.participant)
-            if target is not None and effect.epoch in (None, target.epoch):
-                await target.close(effect.reason)
+            conn = self.by_participant.get(effect.participant)
+            if conn is not None and effect.epoch in (None, conn.epoch):
+                await conn.close(effect.reason)
 
     # ---- life cycle -----------------------------------------------------------------
 
@@ -174,7 +193,8 @@ class Bridge:
         # Twice the protocol's limit, so an oversized message gets a readable error reply.
         ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=2 * p.MAX_MESSAGE_BYTES)
         await ws.prepare(request)
-        conn = ClientConnection(self, ws, request.remote or "?")
+        conn = ClientConnection(self, ws, request.remote or "?",
+                                request.headers.get("User-Agent", "")[:120])
         self.connections.add(conn)
         try:
             await conn.run()
@@ -208,6 +228,7 @@ def create_app(settings: BridgeSettings) -> web.Application:
     app["bridge"] = bridge
     app.router.add_get("/", _page("index.html"))
     app.router.add_get("/r/{room}", _page("room.html"))
+    app.router.add_get("/c/{code}", _page("companion.html"))
     app.router.add_get("/ws", bridge.websocket)
     app.router.add_get("/healthz", bridge.health)
     app.router.add_static("/static/", STATIC, append_version=True)

@@ -17,7 +17,8 @@ from bridge.gateway import MediaUnavailable, OfferSink, ParticipantMedia
 from bridge.janus.client import JanusError, JanusGone
 from bridge.janus.videoroom import SubscribedStream
 from bridge.live import LiveParticipant, LiveRoom
-from bridge.meetings.effects import Done, Joined, MediaAccess, Refusal
+from bridge.meetings.effects import Done, Joined, Listing, MediaAccess, Refusal
+from bridge.web.companion import TTL_S
 
 if TYPE_CHECKING:
     from bridge.web.app import Bridge
@@ -28,10 +29,14 @@ WEBRTC_UP_TIMEOUT_S = 20.0
 
 
 class ClientConnection:
-    def __init__(self, bridge: Bridge, ws: web.WebSocketResponse, peer: str) -> None:
+    def __init__(self, bridge: Bridge, ws: web.WebSocketResponse, peer: str,
+                 user_agent: str = "") -> None:
         self.bridge = bridge
         self.ws = ws
         self.peer = peer
+        self.user_agent = user_agent
+        self.companion = False  # a phone acting for the room's seat ``pid``
+        self.companion_room = ""
         self.pid: int | None = None  # the domain's participant, once joined
         self.epoch: int | None = None
         self.token: str | None = None
@@ -56,6 +61,9 @@ class ClientConnection:
     async def deliver(self, payload: dict[str, Any]) -> None:
         """A payload the domain addressed to this participant."""
         kind = payload.get("type")
+        if self.companion:
+            await self._deliver_to_companion(payload)
+            return
         if kind in ("welcome", "lobby_waiting"):
             # The answer to this connection's join (or, for a guest, to the admission).
             payload = {**payload, "re": self.join_request, "token": self.token,
@@ -64,6 +72,15 @@ class ClientConnection:
                 await self.enter_media(str(payload["room"]["address"]))
         if self.room is not None:
             payload = self.room.augment(payload)
+        await self.send_text(p.dump(p.validate_server_payload(payload)))
+
+    async def _deliver_to_companion(self, payload: dict[str, Any]) -> None:
+        # A phone sees what the room sees, but never the seat's token and no media.
+        if payload.get("type") in ("welcome", "lobby_waiting"):
+            payload = {**payload, "re": None, "token": None, "protocol": p.PROTOCOL_VERSION}
+        room = self.bridge.rooms.get(self.companion_room)
+        if room is not None:
+            payload = room.augment(payload)
         await self.send_text(p.dump(p.validate_server_payload(payload)))
 
     # ---- the read loop --------------------------------------------------------------
@@ -109,6 +126,12 @@ class ClientConnection:
             await self.join(m)
         elif self.pid is None:
             raise p.ProtocolError("not_joined", f"'{m.type}' before 'join'")
+        elif self.companion and not isinstance(m, COMPANION_MAY):
+            log.warning("companion %s for %s tried '%s'", self.peer, self.pid, m.type,
+                        extra={"EVENT": "companion-refused"})
+            raise p.ProtocolError("companion_not_allowed", f"a phone companion cannot '{m.type}'")
+        elif isinstance(m, p.CompanionLinkRequest):
+            await self.issue_companion_link(m)
         elif isinstance(m, p.Leave):
             await self.leave("left")
             await self.send(p.Bye(reason="left"))
@@ -123,6 +146,9 @@ class ClientConnection:
         meetings, pid = self.bridge.meetings, self.pid
         assert pid is not None
         call = self.bridge.runner.call
+        if self.companion:
+            log.info("companion %s acts for participant %s: %s", self.peer, pid, m.type,
+                     extra={"EVENT": "companion-action"})
         if isinstance(m, p.SetHand):
             result = await (call(meetings.raise_hand, pid) if m.raised
                             else call(meetings.lower_hand, pid))
@@ -165,6 +191,8 @@ class ClientConnection:
         else:  # pragma: no cover - the schema admits nothing else
             raise p.ProtocolError("bad_message", f"unexpected '{m.type}'")
         await self.bridge.apply(result, self, m.id)
+        if m.id is not None and not isinstance(result, Refusal):
+            await self.send(p.Ok(re=m.id))
 
     async def join(self, m: p.Join) -> None:
         if self.pid is not None:
@@ -174,6 +202,9 @@ class ClientConnection:
                 "protocol_version", f"bridge speaks protocol {p.PROTOCOL_VERSION}, not {m.protocol}"
             )
         runner, meetings = self.bridge.runner, self.bridge.meetings
+        if m.companion is not None:
+            await self.join_as_companion(m, m.companion)
+            return
         if m.token is not None:
             result = await runner.call(meetings.resume, m.room, m.token)
         elif m.user is not None and m.password is not None:
@@ -192,6 +223,42 @@ class ClientConnection:
                  "admitted" if result.admitted else "lobby",
                  extra={"EVENT": "join", "ROOM": result.room})
         await self.bridge.apply(result, self, None)
+
+    # ---- phone companions -------------------------------------------------------------
+
+    async def issue_companion_link(self, m: p.CompanionLinkRequest) -> None:
+        if self.me is None or self.pid is None or self.room is None:
+            raise p.ProtocolError("not_admitted", "a companion link needs admission")
+        code = self.bridge.companion_codes.issue(self.pid, self.room.address)
+        log.info("companion link issued for participant %s", self.pid,
+                 extra={"EVENT": "companion-link", "ROOM": self.room.address})
+        path = f"/c/{code}?room={self.room.address}"
+        await self.send(p.CompanionLink(re=m.id, path=path, expires_in_s=TTL_S))
+
+    async def join_as_companion(self, m: p.Join, code: str) -> None:
+        grant = self.bridge.companion_codes.check(code, m.room)
+        if grant is None or grant.participant not in self.bridge.by_participant:
+            log.warning("companion %s used an invalid or expired code", self.peer,
+                        extra={"EVENT": "companion-refused", "ROOM": m.room})
+            await self.send(p.Error(re=m.id, code="bad_companion_code",
+                                    message="this link has expired; scan the room's code again"))
+            return
+        view = await self.bridge.runner.call(self.bridge.meetings.room_view, grant.participant,
+                                             f"{self.peer} {self.user_agent}"[:200])
+        if isinstance(view, Refusal):
+            await self.send(p.Error(re=m.id, code=view.code, message=view.message))
+            return
+        assert isinstance(view, Listing)
+        self.pid, self.companion, self.client = grant.participant, True, "companion"
+        self.companion_room = m.room
+        self.join_request = m.id
+        self.bridge.add_companion(self)
+        log.info("companion %s (%s) acts for participant %s", self.peer, self.user_agent,
+                 grant.participant, extra={"EVENT": "companion-join", "ROOM": m.room})
+        welcome = {**view.items[0], "re": m.id, "protocol": p.PROTOCOL_VERSION}
+        room = self.bridge.rooms.get(m.room)
+        await self.send_text(p.dump(p.validate_server_payload(
+            room.augment(welcome) if room else welcome)))
 
     # ---- media --------------------------------------------------------------------
 
@@ -216,6 +283,9 @@ class ClientConnection:
 
     def _media(self) -> ParticipantMedia:
         if self.me is None:
+            # A lobby guest (or a client skipping the lobby) asking for media: refused.
+            log.warning("refused media for participant %s from %s: not admitted", self.pid,
+                        self.peer, extra={"EVENT": "media-refused"})
             raise p.ProtocolError("not_admitted", "media needs admission to the meeting")
         if self.me.media is None or not self.me.media.alive:
             raise MediaUnavailable("media session not ready; wait for media_reset")
@@ -232,6 +302,8 @@ class ClientConnection:
                 raise p.ProtocolError("no_offer_pending", str(exc)) from None
         else:
             await media.restart_subscriber()
+        if m.id is not None and not isinstance(m, p.Publish):
+            await self.send(p.Ok(re=m.id))
 
     async def publish(self, m: p.Publish, media: ParticipantMedia) -> None:
         assert self.me is not None and self.room is not None and self.pid is not None
@@ -272,6 +344,10 @@ class ClientConnection:
     # ---- leaving --------------------------------------------------------------------
 
     async def leave(self, reason: str) -> None:
+        if self.companion:
+            self.bridge.drop_companion(self)
+            self.pid = None
+            return
         pid, epoch, room = self.pid, self.epoch, self.room
         self.room = self.me = None
         self.pid = None
@@ -279,6 +355,7 @@ class ClientConnection:
             await room.remove(str(pid))
         if pid is not None:
             self.bridge.unregister(self, pid)
+            await self.bridge.revoke_companions(pid)
             result = await self.bridge.runner.call(self.bridge.meetings.leave, pid, epoch, reason)
             await self.bridge.apply(result, None, None)
 
@@ -287,6 +364,9 @@ class ClientConnection:
         await self.send(p.Bye(reason=reason))
         await self.leave(reason)
         await self.ws.close()
+
+
+COMPANION_MAY = (p.Ping, p.Leave, p.SetHand, p.Chat, p.PollAnswer)
 
 
 def _int(value: str | None) -> int | None:

@@ -31,6 +31,12 @@ def _refused(refusal: Refusal) -> web.Response:
 
 
 async def _participant(bridge: Bridge, request: web.Request) -> int:
+    code = request.query.get("companion")
+    if code:  # a phone companion: the room it acts for
+        grant = bridge.companion_codes.check(code)
+        if grant is None:
+            raise web.HTTPUnauthorized(text="this companion link has expired")
+        return grant.participant
     header = request.headers.get("Authorization", "")
     token = header.removeprefix("Bearer ").strip() or request.query.get("token", "")
     pid = await bridge.runner.call(bridge.meetings.participant_for_token, token) if token else None

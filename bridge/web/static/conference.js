@@ -1,8 +1,18 @@
 // The web client's conference: one WebSocket to the bridge (protocol v1, see
-// docs/protocol.md), a publisher PeerConnection and one receiving PeerConnection
-// whose m-lines the bridge maps to participants. Non-trickle ICE both ways.
+// bridge/protocol.py and docs/protocol.md), a publisher PeerConnection and one
+// receiving PeerConnection whose m-lines the bridge maps to participants.
+// Non-trickle ICE both ways.
+//
+// The bridge decides everything (lobby, rights, polls...); this class keeps the room
+// as the bridge last described it and emits an event whenever a part changes:
+//   welcome, lobby-waiting, participants, lobby, chat, polls, files, notice,
+//   media, refused {code, message, request}, problem {message}, ended {reason}, closed.
+// Requests other than join and publish get no reply when they succeed: their effect
+// arrives as a room update; a refusal arrives as an error carrying the request's id.
 
 export const PROTOCOL = 1;
+const VIDEO_MAX_BITRATE = 1_200_000;  // a 720p camera well inside the guide's 4 Mbit/s
+const KEEPALIVE_MS = 20000;
 
 function waitForIceGathering(pc) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
@@ -17,25 +27,75 @@ function waitForIceGathering(pc) {
   });
 }
 
+export class RefusedError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
+
 export class Conference extends EventTarget {
-  constructor(url, room, name) {
+  constructor(url, room) {
     super();
     this.url = url;
     this.room = room;
-    this.name = name;
-    this.me = null;
-    this.participants = new Map(); // id -> participant
+    this.token = null;
+    this.myId = null;
+    this.info = null;              // {address, title, policy, open_floor}
+    this.meeting = null;
+    this.admitted = false;
+    this.participants = new Map(); // id -> participant, oneself included
+    this.lobby = [];               // hosts: guests waiting, in arrival order
+    this.chat = [];
+    this.polls = new Map();        // id -> poll (with counts / my_answer when known)
+    this.files = [];
     this.streams = [];             // [{mid, kind, participant}] of the latest offer
-    this.localStream = null;
+    this.outgoing = { audio: null, video: null };  // tracks we mean to send
     this.pubPc = null;
+    this.pubKinds = [];            // kinds the current publisher offer carries
     this.subPc = null;
     this.nextId = 1;
-    this.pending = new Map();      // request id -> {resolve, reject}
+    this.pending = new Map();      // request id -> {resolve, reject} (join, publish)
+    this.sent = new Map();         // request id -> type (to name refusals)
     this.subChain = Promise.resolve();
+    this.pubChain = Promise.resolve();
+    this.closedByUs = false;
   }
 
-  emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail })); }
+  get me() { return this.participants.get(this.myId) || null; }
+  get isHost() { return this.me?.role === "host"; }
 
+  emit(type, detail = {}) { this.dispatchEvent(new CustomEvent(type, { detail })); }
+
+  // ---- the socket --------------------------------------------------------------
+
+  async connect() {
+    this.ws = new WebSocket(this.url);
+    await new Promise((resolve, reject) => {
+      this.ws.onopen = resolve;
+      this.ws.onerror = () => reject(new RefusedError("unreachable", "cannot reach the bridge"));
+    });
+    this.ws.onmessage = (ev) => this.onMessage(JSON.parse(ev.data));
+    this.ws.onclose = () => {
+      clearInterval(this.keepalive);
+      for (const { reject } of this.pending.values()) reject(new RefusedError("unreachable", "connection closed"));
+      this.pending.clear();
+      this.emit("closed", { byUs: this.closedByUs });
+    };
+    this.keepalive = setInterval(() => this.send({ type: "ping" }), KEEPALIVE_MS);
+  }
+
+  /** Send a request; its refusal (if any) comes back as a "refused" event. */
+  send(msg) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return null;
+    const id = this.nextId++;
+    this.sent.set(id, msg.type);
+    if (this.sent.size > 200) this.sent.delete(this.sent.keys().next().value);
+    this.ws.send(JSON.stringify({ ...msg, id }));
+    return id;
+  }
+
+  /** A request whose direct reply we wait for (join, publish). */
   request(msg) {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -44,43 +104,90 @@ export class Conference extends EventTarget {
     });
   }
 
-  send(msg) { this.ws.send(JSON.stringify(msg)); }
+  /**
+   * Enter the room: way = {name} (guest), {user, password} (Oturum Aç) or {token}
+   * (resume). Resolves with the welcome or, for a guest, lobby_waiting.
+   */
+  async join(way) {
+    const reply = await this.request({ type: "join", protocol: PROTOCOL, room: this.room, client: "browser", ...way });
+    this.onEntry(reply);
+    return reply;
+  }
 
-  async connect() {
-    this.ws = new WebSocket(this.url);
-    await new Promise((resolve, reject) => {
-      this.ws.onopen = resolve;
-      this.ws.onerror = () => reject(new Error("cannot reach the bridge"));
-    });
-    this.ws.onmessage = (ev) => this.onMessage(JSON.parse(ev.data));
-    this.ws.onclose = () => this.emit("closed", {});
-    this.keepalive = setInterval(() => this.send({ type: "ping" }), 20000);
-    const welcome = await this.request({
-      type: "join", protocol: PROTOCOL, room: this.room, name: this.name, client: "browser",
-    });
-    this.me = welcome.you;
-    for (const p of welcome.participants) this.participants.set(p.id, p);
-    this.emit("participants", {});
-    return welcome;
+  onEntry(msg) {
+    if (msg.token) this.token = msg.token;
+    if (msg.type === "lobby_waiting") {
+      this.myId = msg.you.id;
+      this.admitted = false;
+      this.emit("lobby-waiting", msg);
+      return;
+    }
+    this.admitted = true;
+    this.myId = msg.you.id;
+    this.info = msg.room;
+    this.meeting = msg.meeting;
+    this.participants = new Map(msg.participants.map((p) => [p.id, p]));
+    this.participants.set(msg.you.id, { ...this.participants.get(msg.you.id), ...msg.you });
+    this.lobby = msg.lobby || [];
+    this.chat = msg.chat || [];
+    this.polls = new Map((msg.polls || []).map((p) => [p.id, p]));
+    this.files = msg.files || [];
+    this.emit("welcome", msg);
   }
 
   onMessage(msg) {
     if (msg.re != null && this.pending.has(msg.re)) {
       const { resolve, reject } = this.pending.get(msg.re);
       this.pending.delete(msg.re);
-      if (msg.type === "error") reject(Object.assign(new Error(msg.message), { code: msg.code }));
+      if (msg.type === "error") reject(new RefusedError(msg.code, msg.message));
       else resolve(msg);
       return;
     }
     switch (msg.type) {
+      case "welcome":  // a lobby guest admitted, or a seat taken again
+      case "lobby_waiting":
+        this.onEntry(msg);
+        break;
       case "participant_joined":
       case "participant_updated":
-        this.participants.set(msg.participant.id, msg.participant);
-        this.emit("participants", {});
+        this.onParticipant(msg.participant);
         break;
       case "participant_left":
         this.participants.delete(msg.id);
-        this.emit("participants", {});
+        this.emit("participants", { left: msg.id, reason: msg.reason });
+        break;
+      case "lobby":
+        this.onLobby(msg.waiting);
+        break;
+      case "chat":
+        this.chat.push(msg);
+        this.emit("chat", { message: msg });
+        break;
+      case "poll":
+        this.onPoll(msg);
+        break;
+      case "poll_results":
+        this.updatePoll(msg.id, { counts: msg.counts, total: msg.total });
+        break;
+      case "poll_answer":
+        this.updatePoll(msg.id, { my_answer: msg.option });
+        break;
+      case "file_added":
+        this.files.push(msg.file);
+        this.emit("files", { added: msg.file });
+        break;
+      case "notice":
+        this.emit("notice", { code: msg.code });
+        break;
+      case "denied":
+        this.emit("ended", { reason: "denied" });
+        break;
+      case "meeting_ended":
+        this.emit("ended", { reason: "meeting_ended" });
+        break;
+      case "bye":
+        this.closedByUs = true;
+        this.emit("ended", { reason: msg.reason });
         break;
       case "subscribe_offer":
         this.subChain = this.subChain.then(() => this.onSubscribeOffer(msg)).catch((e) =>
@@ -90,38 +197,118 @@ export class Conference extends EventTarget {
         this.onMediaReset(msg.reason);
         break;
       case "error":
-        this.emit("problem", { message: msg.message, code: msg.code });
+        this.emit("refused", { code: msg.code, message: msg.message, request: this.sent.get(msg.re) || null });
         break;
       default:
         break;
     }
   }
 
-  async publish(stream) {
-    this.localStream = stream;
+  onParticipant(p) {
+    const before = this.participants.get(p.id);
+    this.participants.set(p.id, p);
+    this.emit("participants", { changed: p, before });
+  }
+
+  onLobby(waiting) {
+    const known = new Set(this.lobby.map((g) => g.id));
+    const arrived = waiting.filter((g) => !known.has(g.id));
+    this.lobby = waiting;
+    this.emit("lobby", { arrived });
+  }
+
+  onPoll(msg) {
+    const before = this.polls.get(msg.id);
+    this.polls.set(msg.id, { ...before, ...msg });
+    this.emit("polls", { poll: this.polls.get(msg.id), before });
+  }
+
+  updatePoll(id, fields) {
+    const poll = this.polls.get(id);
+    if (!poll) return;
+    Object.assign(poll, fields);
+    this.emit("polls", { poll });
+  }
+
+  // ---- meeting requests ----------------------------------------------------------
+
+  setHand(raised) { return this.send({ type: "set_hand", raised }); }
+  setMediaState(state) { return this.send({ type: "set_media_state", ...state }); }
+  rename(name) { return this.send({ type: "rename", name }); }
+  sendChat(text, to = null) { return this.send(to ? { type: "chat", text, to } : { type: "chat", text }); }
+  answerPoll(poll, option) { return this.send({ type: "poll_answer", poll, option }); }
+  admit(participant) { return this.send({ type: "admit", participant }); }
+  deny(participant) { return this.send({ type: "deny", participant }); }
+  lowerHand(participant) { return this.send({ type: "lower_hand", participant }); }
+  setRight(participant, right, granted) { return this.send({ type: "set_right", participant, right, granted }); }
+  mute(participant) { return this.send({ type: "mute", participant }); }
+  remove(participant) { return this.send({ type: "remove", participant }); }
+  createPoll(question, options) { return this.send({ type: "poll_create", question, options }); }
+  openPoll(poll) { return this.send({ type: "poll_open", poll }); }
+  closePoll(poll) { return this.send({ type: "poll_close", poll }); }
+  showPollResults(poll, visible) { return this.send({ type: "poll_show_results", poll, visible }); }
+  endMeeting() { return this.send({ type: "end_meeting" }); }
+
+  // ---- publishing ------------------------------------------------------------------
+
+  /**
+   * Send exactly these tracks ({audio, video}, each a track or null). A kind that is
+   * null is not sent at all. Dropping a kind swaps the track out in place; adding one
+   * the current offer lacks publishes anew (the bridge replaces the old publisher).
+   */
+  setOutgoing(tracks) {
+    this.outgoing = { audio: tracks.audio || null, video: tracks.video || null };
+    this.pubChain = this.pubChain.then(() => this.applyOutgoing()).catch((e) =>
+      this.emit("problem", { message: `sending media: ${e.message}` }));
+    return this.pubChain;
+  }
+
+  async applyOutgoing() {
+    const want = ["audio", "video"].filter((k) => this.outgoing[k]);
+    const alive = this.pubPc && !["failed", "closed"].includes(this.pubPc.connectionState);
+    if (alive && want.every((k) => this.pubKinds.includes(k))) {
+      const transceivers = this.pubPc.getTransceivers();  // in pubKinds' order
+      for (let i = 0; i < transceivers.length; i++) {
+        await transceivers[i].sender.replaceTrack(this.outgoing[this.pubKinds[i]] || null);
+      }
+      return;
+    }
+    if (!want.length) return;  // nothing to send and nothing published
+    await this.publish(want);
+  }
+
+  async publish(kinds) {
     if (this.pubPc) this.pubPc.close();
     const pc = new RTCPeerConnection();
     this.pubPc = pc;
-    for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+    this.pubKinds = kinds;
+    const tracks = kinds.map((k) => this.outgoing[k]);
+    const stream = new MediaStream(tracks);
+    for (const track of tracks) {
+      const init = { direction: "sendonly", streams: [stream] };
+      if (track.kind === "video") init.sendEncodings = [{ maxBitrate: VIDEO_MAX_BITRATE }];
+      pc.addTransceiver(track, init);
+    }
     pc.addEventListener("connectionstatechange", () => {
-      if (pc === this.pubPc && pc.connectionState === "failed") this.publish(this.localStream);
+      if (pc === this.pubPc && pc.connectionState === "failed") {
+        this.pubPc = null;
+        this.setOutgoing(this.outgoing);
+      }
     });
     await pc.setLocalDescription(await pc.createOffer());
     await waitForIceGathering(pc);
     const answer = await this.request({ type: "publish", sdp: pc.localDescription.sdp });
+    if (pc !== this.pubPc) return;  // superseded meanwhile
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
-    this.send({
-      type: "set_media_state",
-      mic_muted: !stream.getAudioTracks().some((t) => t.enabled),
-      camera_on: stream.getVideoTracks().some((t) => t.enabled),
-    });
   }
+
+  // ---- receiving ---------------------------------------------------------------------
 
   async onSubscribeOffer(msg) {
     if (!this.subPc) {
       const pc = new RTCPeerConnection();
       this.subPc = pc;
-      pc.addEventListener("track", () => this.emit("media", {}));
+      pc.addEventListener("track", () => this.emit("media"));
       pc.addEventListener("connectionstatechange", () => {
         if (pc === this.subPc && pc.connectionState === "failed") {
           pc.close();
@@ -136,7 +323,7 @@ export class Conference extends EventTarget {
     await pc.setLocalDescription(await pc.createAnswer());
     await waitForIceGathering(pc);
     this.send({ type: "subscribe_answer", sdp: pc.localDescription.sdp });
-    this.emit("media", {});
+    this.emit("media");
   }
 
   async onMediaReset(reason) {
@@ -144,10 +331,13 @@ export class Conference extends EventTarget {
     if (this.subPc) this.subPc.close();
     this.subPc = null;
     this.subChain = Promise.resolve();
-    if (this.localStream) await this.publish(this.localStream);
+    if (this.pubPc) this.pubPc.close();
+    this.pubPc = null;
+    this.pubKinds = [];
+    await this.setOutgoing(this.outgoing);
   }
 
-  // participant id -> MediaStream of what we receive from them
+  // participant id -> [MediaStreamTrack] of what we receive from them
   remoteStreams() {
     const byParticipant = new Map();
     if (!this.subPc) return byParticipant;
@@ -162,10 +352,18 @@ export class Conference extends EventTarget {
   }
 
   async leave() {
+    this.closedByUs = true;
     clearInterval(this.keepalive);
     try { this.send({ type: "leave" }); } catch (e) { /* already closed */ }
+    this.close();
+  }
+
+  close() {
+    this.closedByUs = true;
+    clearInterval(this.keepalive);
     if (this.pubPc) this.pubPc.close();
     if (this.subPc) this.subPc.close();
-    this.ws.close();
+    this.pubPc = this.subPc = null;
+    if (this.ws) this.ws.close();
   }
 }

@@ -1,0 +1,52 @@
+"""Phone companions: short-lived codes that let a phone act for a room appliance (raise
+or lower the hand, answer a poll, chat, download a file) without taking its seat.
+
+A code is valid for ``TTL_S`` and only while the room it was issued to is connected
+and admitted: it is revoked the moment the room leaves the meeting.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+TTL_S = 15 * 60
+CODE_BYTES = 18
+
+
+@dataclass(frozen=True)
+class Grant:
+    participant: int
+    room: str
+    expires: float
+
+
+class CompanionCodes:
+    def __init__(self, clock: object = time.monotonic) -> None:
+        self._clock = clock
+        self._grants: dict[str, Grant] = {}
+
+    def now(self) -> float:
+        return float(self._clock())  # type: ignore[operator]
+
+    def issue(self, participant: int, room: str) -> str:
+        self._expire()
+        code = secrets.token_urlsafe(CODE_BYTES)
+        self._grants[code] = Grant(participant, room, self.now() + TTL_S)
+        return code
+
+    def check(self, code: str, room: str | None = None) -> Grant | None:
+        grant = self._grants.get(code)
+        if grant is None or grant.expires < self.now():
+            return None
+        if room is not None and grant.room != room:
+            return None
+        return grant
+
+    def revoke(self, participant: int) -> None:
+        self._grants = {c: g for c, g in self._grants.items() if g.participant != participant}
+
+    def _expire(self) -> None:
+        now = self.now()
+        self._grants = {c: g for c, g in self._grants.items() if g.expires >= now}
