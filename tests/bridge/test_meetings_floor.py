@@ -212,7 +212,10 @@ def test_speaking_time_counts_only_audible_speech(world: World) -> None:
 def test_media_access_follows_rights_and_open_floor_rooms(world: World) -> None:
     world.add_room("serbest", open_floor=True)
     host = world.sign_in("ogretmen", "serbest")
-    guest = world.admitted_guest(host, "Misafir Bir", "serbest")
+    # An open floor has no lobby: the guest is in at once, with both rights.
+    guest = world.guest("Misafir Bir", "serbest")
+    assert guest.joined.admitted
+    refused(world.meetings.admit(host.pid, guest.pid), "not_waiting")
     access = ok(world.meetings.media_access(guest.pid))
     assert (access.room, access.audio_muted, access.video_muted) == ("serbest", False, False)
     assert types(world.sign_in("ali", "serbest").joined, host.pid) == ["participant_joined"]
