@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     from appliance.service.status import add_arguments
 
     add_arguments(status)
+    sub.add_parser("self-test", help="check media, crypto and display libraries work here",
+                   add_help=False)
     shots = sub.add_parser("screenshots", help="draw every screen into PNG files")
     shots.add_argument("directory", type=Path)
     return parser
@@ -97,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from appliance.config import check_config_main
 
         return check_config_main(argv[1:])
+    if argv[:1] == ["self-test"]:
+        from appliance.service.selftest import main as selftest_main
+
+        return selftest_main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return _run(args)

@@ -12,7 +12,7 @@ from pathlib import Path
 from bridge.config import BridgeConfigError, load_bridge_config
 from bridge.logs import setup_logging
 
-DEFAULT_CONFIG = Path("/etc/salon/bridge.toml")
+DEFAULT_CONFIG = Path("/etc/salon-bridge/bridge.toml")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,146 @@
+"""Signalling capacity of one bridge process (issue 3): N protocol-only clients join an
+open room, chat and answer a poll; report messages delivered per second and delivery
+latency (sender's clock to each receiver's, same machine) for N = 50, 200, 500.
+
+    scripts/in-netns .venv/bin/python tests/bench/bench_signalling.py [--sizes 50,200,500]
+
+Prints a table on stderr and one JSON object as the last line of stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.support.procs import BridgeProcess  # noqa: E402
+
+CHATTERS = 10  # clients that each send CHAT_EACH messages to everyone
+CHAT_EACH = 5
+
+
+class Client:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.latencies: list[float] = []
+        self.received = 0
+        self.pid = ""
+        self.polls: asyncio.Queue[int] = asyncio.Queue()
+        self.results: asyncio.Queue[int] = asyncio.Queue()
+        self.reader = asyncio.create_task(self.read())
+
+    async def read(self) -> None:
+        async for msg in self.ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            self.received += 1
+            data = json.loads(msg.data)
+            kind = data.get("type")
+            if kind == "chat" and data["text"].startswith("t="):
+                self.latencies.append(time.time() - float(data["text"][2:]))
+            elif kind == "poll" and data["state"] == "open":
+                self.polls.put_nowait(data["id"])
+            elif kind == "poll_results":
+                self.results.put_nowait(data["total"])
+
+    async def send(self, body: dict[str, Any]) -> None:
+        await self.ws.send_str(json.dumps(body))
+
+
+async def join(http: aiohttp.ClientSession, url: str, name: str, **auth: str) -> Client:
+    ws = await http.ws_connect(url, max_msg_size=0)
+    await ws.send_str(json.dumps({"type": "join", "protocol": 1, "room": "bench",
+                                  "client": "bot", **({"name": name} if not auth else auth)}))
+    while True:
+        first = json.loads((await ws.receive()).data)
+        if first["type"] == "welcome":
+            break
+    client = Client(ws)
+    client.pid = first["you"]["id"]
+    return client
+
+
+async def run_size(bridge: BridgeProcess, n: int, host_password: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http:
+        t0 = time.perf_counter()
+        host = await join(http, bridge.ws_url, "", user="host", password=host_password)
+        clients: list[Client] = []
+        for start in range(0, n, 25):  # join in waves, as a class arriving
+            clients += await asyncio.gather(*(join(http, bridge.ws_url, f"Katılımcı {i}")
+                                              for i in range(start, min(n, start + 25))))
+        join_s = time.perf_counter() - t0
+        await asyncio.sleep(1.0)
+        before = sum(c.received for c in clients)
+        t1 = time.perf_counter()
+        for _ in range(CHAT_EACH):
+            await asyncio.gather(*(c.send({"type": "chat", "text": f"t={time.time()!r}"})
+                                   for c in clients[:CHATTERS]))
+            await asyncio.sleep(1.0)  # within the chat rate limit (1/s sustained)
+        expected = CHATTERS * CHAT_EACH * n
+        deadline = time.perf_counter() + 60
+        while sum(len(c.latencies) for c in clients) < expected and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+        chat_s = time.perf_counter() - t1
+        delivered = sum(c.received for c in clients) - before
+        lat = sorted(x for c in clients for x in c.latencies)
+
+        await host.send({"type": "poll_create", "question": "Hazır mısınız?",
+                         "options": ["Evet", "Hayır"]})
+        await host.send({"type": "poll_open", "poll": 1})
+        poll_id = await asyncio.wait_for(clients[0].polls.get(), 30)
+        t2 = time.perf_counter()
+        await asyncio.gather(*(c.send({"type": "poll_answer", "poll": poll_id, "option": i % 2})
+                               for i, c in enumerate(clients)))
+        total = 0
+        while total < n:
+            total = await asyncio.wait_for(host.results.get(), 60)
+        poll_s = time.perf_counter() - t2
+        for c in [host, *clients]:
+            c.reader.cancel()
+            await c.ws.close()
+    return {
+        "n": n, "join_all_s": round(join_s, 2),
+        "chat_messages_delivered": delivered, "chat_expected": expected,
+        "chat_deliveries_per_s": round(delivered / chat_s, 1),
+        "chat_latency_p50_ms": round(1000 * statistics.median(lat), 1) if lat else None,
+        "chat_latency_p99_ms": round(1000 * lat[int(0.99 * (len(lat) - 1))], 1) if lat else None,
+        "poll_all_answers_counted_s": round(poll_s, 2),
+        "poll_answers_per_s": round(n / poll_s, 1),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="50,200,500")
+    sizes = [int(x) for x in ap.parse_args().sizes.split(",")]
+    results = []
+    for n in sizes:
+        with tempfile.TemporaryDirectory(prefix="salon-bench-signalling-") as tmp:
+            secret = Path(tmp) / "host.pw"
+            secret.write_text("bench-host-password\n")
+            secret.chmod(0o600)
+            bridge = BridgeProcess(Path(tmp), rooms=[("bench", "Bench")], extra_toml=(
+                f'[[users]]\nname = "host"\nrole = "host"\npassword_file = "{secret}"\n'))
+            try:
+                results.append(asyncio.run(run_size(bridge, n, "bench-host-password")))
+            finally:
+                bridge.stop()
+        r = results[-1]
+        print(f"N={n:4d}  join {r['join_all_s']:6.2f}s  chat {r['chat_deliveries_per_s']:8.1f}"
+              f" msg/s  p50 {r['chat_latency_p50_ms']} ms  p99 {r['chat_latency_p99_ms']} ms"
+              f"  poll {r['poll_answers_per_s']:7.1f} answers/s", file=sys.stderr, flush=True)
+    print(json.dumps({"benchmark": "signalling", "results": results}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
