@@ -22,6 +22,7 @@ from aiortc import MediaStreamTrack
 from appliance import meeting_data, room, view
 from appliance.conference import client as conf
 from appliance.config import Settings
+from appliance.config_schema import DisplaySettings
 from appliance.devices.buttons import ButtonName, TerminalKeys
 from appliance.devices.controls import ControlPanel
 from appliance.devices.display import QUIT_KEY, open_display
@@ -29,7 +30,8 @@ from appliance.diagnostics import DiagnosedScreenDriver
 from appliance.local_media import RoomMedia
 from appliance.media.audio import RemoteAudioMixer
 from appliance.media.slots import FrameSlot
-from appliance.screen.model import ConfigProblem, NoticeQueue
+from appliance.screen.layout import LayoutSettings
+from appliance.screen.model import ConfigProblem, NoticeQueue, ScreenRole
 from appliance.screen.render import Renderer, ScreenDriver
 from appliance.service.runtime import ServiceRuntime
 from appliance.wiring import build_camera, build_microphone, build_speaker
@@ -39,6 +41,12 @@ log = logging.getLogger("salon.appliance")
 FRAME_INTERVAL_S = 1 / 30
 COMPANION_REFRESH_S = 10 * 60  # links live 15 minutes
 CONFIG_PROBLEMS_SHOWN_S = 30.0  # running on the last good config: the problem screen first
+
+
+def layout_settings(d: DisplaySettings) -> LayoutSettings:
+    """The provisioning file's layout choice as the renderer's threshold."""
+    threshold = {"auto": d.speaker_view_from, "speaker": 0, "grid": 10_000}[d.layout]
+    return LayoutSettings(speaker_view_from=threshold)
 
 
 def retire(slot: FrameSlot) -> None:
@@ -297,7 +305,10 @@ class Appliance:
     async def render_loop(self, driver: ScreenDriver) -> None:
         while self.read_keys():
             frames = self.receivers.frames_by_participant()
-            driver.update(view.screen_model(self.screen_inputs()), frames)
+            model = view.screen_model(self.screen_inputs())
+            driver.update(model, frames)
+            if self.panels is not None:
+                self.panels.update(model, frames)
             self.runtime.watchdog.beat("screen")
             await asyncio.sleep(FRAME_INTERVAL_S)
 
@@ -344,7 +355,16 @@ class Appliance:
     def open_devices(self) -> None:
         d = self.s.display
         self.display = open_display(d.backend, (d.width, d.height), fullscreen=d.fullscreen)
-        self.renderer = Renderer((d.width, d.height), self.s.room.language)
+        self.renderer = Renderer((d.width, d.height), self.s.room.language,
+                                 settings=layout_settings(d),
+                                 role=ScreenRole.PEOPLE if d.second_display else ScreenRole.SINGLE)
+        self.panels: ScreenDriver | None = None
+        if d.second_display:  # chat, participants, poll and files on the second screen
+            second = open_display(d.backend, (d.width, d.height), display_index=1,
+                                  fullscreen=d.fullscreen)
+            self.panels = ScreenDriver(
+                Renderer((d.width, d.height), self.s.room.language, role=ScreenRole.PANELS),
+                second)
         self.media = RoomMedia(build_camera(self.s), build_microphone(self.s))
         self.receivers = Receivers(
             RemoteAudioMixer(build_speaker(self.s, self.state_dir),
@@ -394,6 +414,8 @@ class Appliance:
             await slot.stop()
         self.media.close()
         self.display.close()
+        if self.panels is not None:
+            self.panels.display.close()  # type: ignore[attr-defined]
         if self.terminal_keys is not None:
             self.terminal_keys.close()
         if self.controls is not None:

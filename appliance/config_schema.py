@@ -252,8 +252,9 @@ class DisplaySettings(Section):
     height: int = Field(default=1080, ge=240, le=4320)
     fullscreen: bool = True
     layout: Literal["auto", "speaker", "grid"] = "auto"
-    grid_threshold: int = Field(default=4, ge=2, le=25)
-    """With layout "auto": show a grid once this many remote people are present."""
+    speaker_view_from: int = Field(default=10, ge=2, le=25)
+    """With layout "auto": a grid for fewer remote people, the active speaker large with a
+    filmstrip from this many on (a grid of many is unreadable across a room)."""
     self_view: bool = True
     self_view_position: Corner = "bottom-right"
     second_display: bool = False
