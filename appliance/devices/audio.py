@@ -39,11 +39,13 @@ class AudioDeviceError(RuntimeError):
 class RealtimePacer:
     """Sleeps until the next 10 ms boundary of a clock anchored at `reset()`.
 
-    If the caller fell more than `max_late` behind (stalled loop), the clock
-    re-anchors instead of bursting to catch up, like a device overrun.
+    A caller that fell behind (a busy loop) catches up at once, as it would reading a
+    capture device's buffer: dropping that time instead starves the far end's jitter
+    buffer, which then grows and drags lip-synced video later with it. Only beyond
+    `max_late` (about a device buffer) does the clock re-anchor, like an overrun.
     """
 
-    def __init__(self, period: float = CHUNK_MS / 1000, max_late: float = 0.1) -> None:
+    def __init__(self, period: float = CHUNK_MS / 1000, max_late: float = 0.5) -> None:
         self.period = period
         self.max_late = max_late
         self.overruns = 0
@@ -79,6 +81,11 @@ class Microphone(ABC):
     def running(self) -> bool:
         return self._running
 
+    @property
+    def input_latency(self) -> float:
+        """Seconds from sound at the microphone to its chunk leaving `read()` (0 if unknown)."""
+        return 0.0
+
     def start(self) -> None:
         """Open the device; reading may begin."""
         self._running = True
@@ -106,6 +113,11 @@ class Speaker(ABC):
 
     def __init__(self) -> None:
         self.chunks_played = 0
+
+    @property
+    def output_latency(self) -> float:
+        """Seconds from `play()` returning to the chunk being heard (0 if unknown)."""
+        return 0.0
 
     def start(self) -> None:  # noqa: B027 - optional for back-ends
         """Open the device."""
@@ -153,6 +165,8 @@ class SimulatedMicrophone(Microphone):
     """A sine tone or a looping audio file, delivered in real time.
 
     `level` is the peak amplitude as a fraction of full scale (tone only).
+    `clock_ppm` makes its sample clock run that many parts per million fast
+    (negative: slow), like a real device's crystal against the receiver's.
     """
 
     def __init__(
@@ -161,6 +175,7 @@ class SimulatedMicrophone(Microphone):
         wav_path: str | Path | None = None,
         *,
         level: float = 0.25,
+        clock_ppm: float = 0.0,
     ) -> None:
         super().__init__()
         self.tone_hz: float | None = None
@@ -176,7 +191,7 @@ class SimulatedMicrophone(Microphone):
             )
         self._peak = max(0.0, min(1.0, level)) * 32767
         self._position = 0  # samples generated so far (tone) or file offset
-        self._pacer = RealtimePacer()
+        self._pacer = RealtimePacer(period=CHUNK_MS / 1000 / (1 + clock_ppm * 1e-6))
 
     def start(self) -> None:
         if not self._running:

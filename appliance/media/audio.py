@@ -6,8 +6,10 @@ digital silence, so no room sound can leave the box without audio rights.
 
 `RemoteAudioMixer` plays every remote participant through one speaker. Each
 source gets a small jitter buffer that starts playing after a prebuffer
-sized from the measured arrival jitter and drops its oldest audio beyond a
-bound, so clock drift and bursts never add latency. The mixer is paced by
+sized from the measured arrival jitter. The sender's clock never runs at
+exactly the speaker's rate: the buffer plays a hair faster or slower (at
+most 0.1 %, inaudible) to hold its fill level, so an hour's drift neither
+adds latency nor forces a skip; only a burst beyond a bound is dropped. The mixer is paced by
 the speaker, and every chunk handed to it is also given to playback
 listeners: that exact PCM is the echo canceller's far-end reference.
 """
@@ -27,11 +29,20 @@ import numpy as np
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
-from appliance.devices.audio import CHUNK_SAMPLES, SAMPLE_RATE, Microphone, Samples, Speaker
+from appliance.devices.audio import (
+    CHUNK_MS,
+    CHUNK_SAMPLES,
+    SAMPLE_RATE,
+    Microphone,
+    Samples,
+    Speaker,
+)
 
 log = logging.getLogger(__name__)
 
 FRAME_SAMPLES = 2 * CHUNK_SAMPLES  # 20 ms per RTP packet, Opus' usual frame
+# A late consumer catches up (as from a device buffer) rather than losing the time.
+SILENCE_MAX_LATE_S = 0.5
 AUDIO_TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
 
 
@@ -120,7 +131,7 @@ class MicrophoneTrack(MediaStreamTrack):
             self._silence_anchor = (now, self._samples_sent)
         start, base = self._silence_anchor
         deadline = start + (self._samples_sent + FRAME_SAMPLES - base) / SAMPLE_RATE
-        if deadline - now < -0.1:  # consumer stalled: re-anchor, don't burst
+        if deadline - now < -SILENCE_MAX_LATE_S:  # stalled for long: re-anchor
             self._silence_anchor = (now, self._samples_sent)
             deadline = now
         await asyncio.sleep(max(0.0, deadline - now))
@@ -134,6 +145,34 @@ class SourceStats:
     dropped_samples: int = 0
     target_samples: int = 0
     buffered_samples: int = 0
+    rate_adjust_ppm: float = 0.0  # drift compensation now: >0 plays faster than it arrives
+
+
+#: Drift compensation, a PI controller on the smoothed fill level: the
+#: integral learns the sender's clock offset, the proportional part answers
+#: jitter; the rate never moves more than MAX_RATE_ADJUST, and corrections
+#: below RATE_DEADBAND are not worth resampling for.
+DRIFT_GAIN = 0.05  # per second, per second of level error
+DRIFT_INTEGRAL_GAIN = 0.005  # per second², per second of level error
+MAX_RATE_ADJUST = 1e-3
+RATE_DEADBAND = 2e-5
+LEVEL_SMOOTHING = 100  # chunks (1 s) of fill-level averaging
+
+
+def cubic_resample(history: Samples, phase: float, ratio: float, count: int) -> Samples:
+    """`count` samples read from `history` at positions 1 + phase + k·ratio (Catmull-Rom).
+
+    `history[0]` is the sample before the current one; the caller makes sure
+    `history` reaches two samples past the last position.
+    """
+    pos = 1 + phase + np.arange(count) * ratio
+    i = pos.astype(np.int64)
+    f = pos - i
+    x = history.astype(np.float64)
+    p0, p1, p2, p3 = x[i - 1], x[i], x[i + 1], x[i + 2]
+    cubic = 3 * (p1 - p2) + p3 - p0
+    y = p1 + 0.5 * f * (p2 - p0 + f * (2 * p0 - 5 * p1 + 4 * p2 - p3 + f * cubic))
+    return np.clip(np.rint(y), -32768, 32767).astype(np.int16)
 
 
 @dataclass
@@ -141,8 +180,10 @@ class AudioJitterBuffer:
     """Samples from one remote source, bounded so it can never add latency.
 
     Plays only after buffering `target` samples; `target` follows the
-    measured arrival jitter (between min and max); audio beyond
-    target + headroom is dropped from the oldest end.
+    measured arrival jitter (between min and max). While playing, the
+    average fill level is held at `target` by resampling each chunk very
+    slightly (drift compensation); audio beyond target + headroom (a burst)
+    is dropped from the oldest end.
     """
 
     min_target: int
@@ -153,19 +194,31 @@ class AudioJitterBuffer:
     jitter: float = 0.0  # smoothed arrival jitter, samples
     stats: SourceStats = field(default_factory=SourceStats)
     _last: tuple[float, int] | None = None  # (arrival time, samples) of the last push
+    _level: float = 0.0  # smoothed fill level while playing, samples
+    _phase: float = 0.0  # fractional read position into `data`
+    _previous: int = 0  # the sample just before `data` (for interpolation)
+    _drift: float = 0.0  # the controller's integral: the sender's learned clock offset
 
     @property
     def target(self) -> int:
         want = CHUNK_SAMPLES + int(3 * self.jitter)
         return max(self.min_target, min(self.max_target, want))
 
+    @property
+    def set_point(self) -> int:
+        """The fill level drift compensation holds (measured before each take): a
+        chunk above `target`, so the saw-tooth of 20 ms arrivals against 10 ms
+        takes never touches bottom while the controller learns a sender's clock."""
+        return self.target + CHUNK_SAMPLES
+
     def push(self, samples: Samples, arrival: float) -> None:
         self._update_jitter(samples.size, arrival)
         self.data = np.concatenate([self.data, samples])
         bound = self.target + self.headroom
         if self.data.size > bound:
-            excess = self.data.size - self.target
+            excess = self.data.size - min(bound, self.set_point)
             self.data = self.data[excess:]
+            self._previous, self._level = 0, float(self.data.size)
             self.stats.dropped_samples += excess
         self.stats.frames_in += 1
 
@@ -175,15 +228,44 @@ class AudioJitterBuffer:
             if self.data.size < self.target:
                 return None
             self.playing = True
-        if self.data.size < CHUNK_SAMPLES:
+            self._level, self._phase, self._previous = float(self.data.size), 0.0, 0
+        self._level += (self.data.size - self._level) / LEVEL_SMOOTHING
+        ratio = self._rate_ratio()
+        exact = ratio == 1.0 and self._phase == 0.0
+        advance = self._phase + CHUNK_SAMPLES * ratio
+        consumed = int(advance)
+        if self.data.size < max(consumed, CHUNK_SAMPLES):
             self.stats.underruns += 1
             self.playing = False
             chunk = np.zeros(CHUNK_SAMPLES, np.int16)
-            chunk[: self.data.size] = self.data
+            chunk[: self.data.size] = self.data[:CHUNK_SAMPLES]
             self.data = self.data[:0]
             return chunk
-        chunk, self.data = self.data[:CHUNK_SAMPLES], self.data[CHUNK_SAMPLES:]
+        if exact:
+            chunk = self.data[:CHUNK_SAMPLES]
+        else:
+            # Two samples of look-ahead past the last position; at the very end of
+            # the buffer the last one is held (a sub-sample error, not a gap).
+            reach = int(1 + self._phase + (CHUNK_SAMPLES - 1) * ratio) + 2
+            history = np.concatenate([[self._previous], self.data[:reach]]).astype(np.int16)
+            history = np.pad(history, (0, reach + 1 - history.size), mode="edge")
+            chunk = cubic_resample(history, self._phase, ratio, CHUNK_SAMPLES)
+            self._phase = advance - consumed
+        self._previous = int(self.data[consumed - 1])
+        self.data = self.data[consumed:]
         return chunk
+
+    def _rate_ratio(self) -> float:
+        """Input samples per output sample: >1 drains a buffer that is filling up."""
+        error = (self._level - self.set_point) / SAMPLE_RATE  # seconds too full
+        limit = MAX_RATE_ADJUST
+        self._drift += DRIFT_INTEGRAL_GAIN * error * CHUNK_MS / 1000
+        self._drift = max(-limit, min(limit, self._drift))
+        adjust = max(-limit, min(limit, self._drift + DRIFT_GAIN * error))
+        if abs(adjust) < RATE_DEADBAND:
+            adjust = 0.0
+        self.stats.rate_adjust_ppm = adjust * 1e6
+        return 1.0 + adjust
 
     def _update_jitter(self, count: int, arrival: float) -> None:
         # RFC 3550 interarrival jitter: immune to clock drift between the ends.
