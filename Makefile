@@ -6,7 +6,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := janus chromium iproute2 util-linux libasound2-dev alsa-utils \
-	fonts-dejavu-core libsystemd-dev pkg-config systemd sox
+	fonts-dejavu-core libsystemd-dev pkg-config systemd sox nftables
 APT_STAMP := .stamp-apt
 VENV_STAMP := $(VENV)/.stamp-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 NETNS := scripts/in-netns

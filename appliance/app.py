@@ -276,6 +276,7 @@ class Appliance:
         self.client = conf.BridgeClient(
             b.url, b.room, credentials, self.media, self.on_conference,
             backoff=conf.Backoff(base_s=b.reconnect_initial_s, cap_s=b.reconnect_max_s),
+            connect_timeout_s=b.connect_timeout_s,
         )
         self._client_task = asyncio.get_running_loop().create_task(self.client.run())
 
@@ -379,7 +380,9 @@ class Appliance:
     async def run(self) -> None:
         async with self.runtime as svc:
             svc.health.set_config(digest=self.config_hash, valid=not self.config_problems,
-                                  source="last-known-good" if self.using_last_good else "boot")
+                                  source="last-known-good" if self.using_last_good else "boot",
+                                  error="; ".join(f"{x.file}:{x.line}: {x.field}: {x.message}"
+                                                  for x in self.config_problems)[:500])
             self.open_devices()
             if svc.server is not None:
                 svc.server.screen_png = self.display.snapshot_png

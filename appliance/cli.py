@@ -47,7 +47,8 @@ async def _serve(loaded: object, state_dir: Path) -> int:
 
     assert isinstance(loaded, LoadResult) and loaded.settings is not None
     problems = tuple(ConfigProblem(file=str(x.file), message=x.message, line=x.line,
-                                   field=x.field_path or None) for x in loaded.problems)
+                                   field=x.field_path or None)
+                     for x in loaded.problems if x.severity == "error")  # warnings are logged
     app = Appliance(loaded.settings, state_dir, version=VERSION, config_problems=problems,
                     using_last_good=loaded.using_last_good,
                     config_hash=loaded.config_hash or "")

@@ -8,13 +8,30 @@ import contextlib
 import os
 import signal
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final
 
 from appliance.config import ConfigProblem
+
+if TYPE_CHECKING:
+    from appliance.screen.model import ScreenModel
+
+LANGUAGE: Final = "tr"  # no config says otherwise
+
+
+def problems_screen(problems: Sequence[ConfigProblem], version: str) -> ScreenModel:
+    """The config-problem screen: where (file, line), which field, what is wrong."""
+    from appliance.screen import model as sm
+
+    return sm.ScreenModel(
+        phase=sm.Phase.CONFIG_ERROR, version=version,
+        config_problems=tuple(sm.ConfigProblem(file=str(p.file), message=p.message,
+                                               line=p.line, field=p.field_path or None)
+                              for p in problems),
+    )
 
 
 async def _show(problems: Sequence[ConfigProblem], version: str) -> None:
     from appliance.devices.display import open_display
-    from appliance.screen import model as sm
     from appliance.screen.render import Renderer, ScreenDriver
     from appliance.service.runtime import ServiceRuntime
 
@@ -22,14 +39,11 @@ async def _show(problems: Sequence[ConfigProblem], version: str) -> None:
     display = open_display(backend, None)
     w, h = display.size
     size = (int(w), int(h))
-    driver = ScreenDriver(Renderer(size, "tr"), display)
-    screen = sm.ScreenModel(
-        phase=sm.Phase.CONFIG_ERROR, version=version,
-        config_problems=tuple(sm.ConfigProblem(file=str(p.file), message=p.message,
-                                               line=p.line, field=p.field_path or None)
-                              for p in problems),
-    )
+    driver = ScreenDriver(Renderer(size, LANGUAGE), display)
+    screen = problems_screen(problems, version)
     async with ServiceRuntime(version) as svc:
+        if svc.server is not None:  # the default health port: no config says otherwise
+            svc.server.screen_png = display.snapshot_png
         svc.health.set_config(digest="", valid=False, error="; ".join(map(str, problems))[:500])
         svc.ready("no usable configuration: " + (str(problems[0]) if problems else "none found"))
         try:

@@ -13,6 +13,8 @@ Safety rules, enforced only here:
 - rights, host mute and hand come from the bridge: they are dropped whenever the
   session ends and restored only from the bridge's own events after (re)join
   (`Admitted` carries the bridge's snapshot); events of a lost session are ignored;
+- as on the bridge, the host mutes and the room may unmute itself (mute button);
+  the room reports its mute only while it holds audio rights;
 - when something stops, its media switch comes first in the command list.
 """
 
@@ -165,7 +167,7 @@ class Disconnected(Event):
 
 @dataclass(frozen=True)
 class Removed(Event):
-    """The host removed the room; it does not rejoin by itself."""
+    """The host removed the room; it stops its client and does not rejoin by itself."""
 
     reason: str = ""
 
@@ -222,14 +224,14 @@ class SetHand(BridgeRequest):
 
 @dataclass(frozen=True)
 class ReportMic(BridgeRequest):
-    """The room's own mute choice, for the participant list."""
+    """The room's mute for the bridge (Sesimi Bağla when false); only with audio rights."""
 
     muted: bool
 
 
 @dataclass(frozen=True)
 class ReportCamera(BridgeRequest):
-    """Whether the room wants (and is able) to show its camera."""
+    """Whether the room's video is being sent."""
 
     on: bool
 
@@ -321,16 +323,24 @@ def snapshot_commands(state: RoomState) -> list[Command]:
     return [*media_commands(state), *led_commands(state)]
 
 
+def _bridge_mute(state: RoomState) -> tuple[bool, bool]:
+    """(audio rights, muted) as the bridge keeps them for this participant."""
+    return state.audio_right, state.muted_by_room or state.muted_by_host
+
+
 def _reports(old: RoomState, new: RoomState) -> list[Command]:
+    """Keep the bridge's view of the room's mute and camera in step, on every
+    (re)join and change. Mute is reported only while the room holds audio rights:
+    the bridge refuses an unmute without them and Janus silences the room anyway.
+    The camera is reported as sent (the participant list shows what others get)."""
     if new.connection != "in_meeting":
         return []
     rejoined = old.connection != "in_meeting"
-    mic, camera = new.muted_by_room, new.camera_on and not new.camera_failed
     out: list[Command] = []
-    if rejoined or mic != old.muted_by_room:
-        out.append(ReportMic(muted=mic))
-    if rejoined or camera != (old.camera_on and not old.camera_failed):
-        out.append(ReportCamera(on=camera))
+    if new.audio_right and (rejoined or _bridge_mute(new) != _bridge_mute(old)):
+        out.append(ReportMic(muted=_bridge_mute(new)[1]))
+    if rejoined or camera_sending(new) != camera_sending(old):
+        out.append(ReportCamera(on=camera_sending(new)))
     return out
 
 
@@ -456,7 +466,8 @@ def _on_disconnected(state: RoomState, event: Disconnected) -> Result:
     if state.connection in JOINED:
         return _drop_session(state, "reconnecting", event.reason), [
             _notice("connection_lost", "warning")]
-    target: Connection = "reconnecting" if state.connection == "reconnecting" else "connecting"
+    # A failed first attempt: the next one is a retry, and the screen says why.
+    target: Connection = "connecting" if state.connection == "starting" else "reconnecting"
     return _drop_session(state, target, event.reason), []
 
 
@@ -464,13 +475,14 @@ def _on_removed(state: RoomState, event: Removed) -> Result:
     if state.connection not in SESSION:
         return state, []
     reason = event.reason or "removed by the host"
-    return _drop_session(state, "left", reason), [_notice("removed_by_host", "warning")]
+    return _drop_session(state, "left", reason), [
+        LeaveMeeting(), _notice("removed_by_host", "warning")]
 
 
 def _on_meeting_left(state: RoomState, event: MeetingLeft) -> Result:
     if state.connection not in SESSION:
         return state, []
-    return _drop_session(state, "left", event.reason), [_notice("meeting_ended")]
+    return _drop_session(state, "left", event.reason), [LeaveMeeting(), _notice("meeting_ended")]
 
 
 def _on_camera_failed(state: RoomState, event: CameraFailed) -> Result:
@@ -526,8 +538,9 @@ def _hand_long(state: RoomState) -> Result:
 def _mute_press(state: RoomState) -> Result:
     if not state.audio_right:
         return state, [HandLed("nudge"), _notice("request_to_speak_first")]
-    if state.muted_by_host:
-        return state, [_notice("muted_by_host")]
+    if state.muted_by_host:  # as on the bridge: the host mutes, the room may unmute
+        return replace(state, muted_by_host=False, muted_by_room=False), [
+            _notice("mic_unmuted")]
     muted = not state.muted_by_room
     return replace(state, muted_by_room=muted), [
         _notice("mic_muted" if muted else "mic_unmuted")]

@@ -21,6 +21,7 @@ from bridge import protocol as p
 
 log = logging.getLogger("salon.conference")
 PING_INTERVAL_S = 20.0
+HEARTBEAT_S = 5.0  # a dead network is noticed after about two of these
 
 
 class LocalMedia(Protocol):
@@ -155,9 +156,10 @@ class BridgeClient:
     def __init__(
         self, bridge_url: str, room: str, credentials: Credentials, media: LocalMedia,
         on_event: Callable[[ConferenceEvent], None], client_kind: str = "appliance",
-        backoff: Backoff | None = None,
+        backoff: Backoff | None = None, connect_timeout_s: float = 10.0,
     ) -> None:
         self.url = websocket_url(bridge_url)
+        self.connect_timeout_s = connect_timeout_s
         self.room = room
         self.credentials = credentials
         self.token: str | None = None  # our seat: resumed after a drop, rights and hand kept
@@ -182,22 +184,28 @@ class BridgeClient:
     async def run(self) -> None:
         """Stay in the room until cancelled."""
         async with aiohttp.ClientSession() as http:
-            while True:
-                self.on_event(Connecting(self.backoff.attempt + 1))
-                try:
-                    await self._session(http)
-                    reason = "bridge closed the connection"
-                except (TimeoutError, aiohttp.ClientError, OSError, SessionLost) as exc:
-                    reason = str(exc) or type(exc).__name__
-                await self._teardown()
-                delay = self.backoff.next_delay()
-                log.warning("disconnected (%s); retrying in %.1fs", reason, delay)
-                self.on_event(Disconnected(reason, delay))
-                await asyncio.sleep(delay)
+            try:
+                while True:
+                    self.on_event(Connecting(self.backoff.attempt + 1))
+                    try:
+                        reason = await self._session(http)
+                    except (TimeoutError, aiohttp.ClientError, OSError, SessionLost) as exc:
+                        reason = str(exc) or type(exc).__name__
+                    await self._teardown()
+                    delay = self.backoff.next_delay()
+                    log.warning("disconnected (%s); retrying in %.1fs", reason, delay)
+                    self.on_event(Disconnected(reason, delay))
+                    await asyncio.sleep(delay)
+            finally:  # cancelled (the room leaves): close the peers, not only the socket
+                await asyncio.shield(self._teardown())
 
-    async def _session(self, http: aiohttp.ClientSession) -> None:
-        async with http.ws_connect(self.url, heartbeat=10.0, timeout=aiohttp.ClientWSTimeout(
-                ws_close=5.0)) as ws:
+    async def _session(self, http: aiohttp.ClientSession) -> str:
+        """One connection's life; returns why it ended."""
+        ws = await asyncio.wait_for(  # bounds reaching the bridge, not the session
+            http.ws_connect(self.url, heartbeat=HEARTBEAT_S, max_msg_size=0,
+                            timeout=aiohttp.ClientWSTimeout(ws_close=5.0)),
+            self.connect_timeout_s)
+        async with ws:
             self._ws = ws
             self._inbox = asyncio.Queue()
             reader = asyncio.create_task(self._read(ws))
@@ -215,6 +223,9 @@ class BridgeClient:
                 for task in (reader, handler, pinger):
                     task.cancel()
                 self._ws = None
+        if ws.exception() is not None:  # e.g. no heartbeat answer: the network is gone
+            return f"connection lost: {ws.exception() or type(ws.exception()).__name__}"
+        return f"bridge closed the connection (code {ws.close_code})"
 
     async def _join(self) -> p.ServerMessage:
         """Take our seat again if we have one, else sign in or enter as a guest."""

@@ -16,11 +16,15 @@ to the event loop with `loop.call_soon_threadsafe`.
 
 For desktop demos, pin_factory "keyboard" is gpiozero's MockFactory driven by
 `KeyboardButtons`: keys press the mock pins, so the same debounce and hold code
-runs. Keys: H hand, M mute, C camera (also 1, 2, 3); see `KeyboardButtons`.
+runs. Keys: H hand, M mute, C camera (also 1, 2, 3), J holds the hand button for
+a long press (join/leave); in a terminal (`TerminalKeys`) Shift+H does the same.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -183,6 +187,8 @@ class ButtonBoard:
 DEFAULT_KEYS: Mapping[str, ButtonName] = {
     "h": "hand", "1": "hand", "m": "mute", "2": "mute", "c": "camera", "3": "camera",
 }
+#: Keys that hold their button for a long press (a display reports no key-up).
+DEFAULT_LONG_KEYS: Mapping[str, ButtonName] = {"j": "hand"}
 
 
 class KeyboardButtons:
@@ -194,8 +200,9 @@ class KeyboardButtons:
     an upper-case one (Shift+H) a long press.
     """
 
-    def __init__(self, board: ButtonBoard, keys: Mapping[str, ButtonName] = DEFAULT_KEYS) -> None:
-        self.board, self.keys = board, dict(keys)
+    def __init__(self, board: ButtonBoard, keys: Mapping[str, ButtonName] = DEFAULT_KEYS,
+                 long_keys: Mapping[str, ButtonName] = DEFAULT_LONG_KEYS) -> None:
+        self.board, self.keys, self.long_keys = board, dict(keys), dict(long_keys)
         self._timers: list[threading.Timer] = []
 
     def _button(self, key: str) -> ButtonName | None:
@@ -222,21 +229,101 @@ class KeyboardButtons:
 
     def tap(self, key: str, hold_s: float | None = None) -> bool:
         """Press now and release after `hold_s` (default: just past the debounce)."""
-        if not self.key_down(key):
+        name = self._button(key)
+        if name is None:
             return False
+        self._tap_button(name, hold_s)
+        return True
+
+    def _tap_button(self, name: ButtonName, hold_s: float | None) -> None:
+        self._drive(name, True)
         delay = hold_s if hold_s is not None else self.board.debounce_s + 0.05
-        timer = threading.Timer(delay, self.key_up, args=(key,))
+        timer = threading.Timer(delay, self._drive, args=(name, False))
         timer.daemon = True
         self._timers = [t for t in self._timers if t.is_alive()] + [timer]
         timer.start()
-        return True
+
+    @property
+    def long_hold_s(self) -> float:
+        return self.board.long_press_s + 0.2
+
+    def press_key(self, key: str) -> bool:
+        """A key from the display (pygame key names, no key-up events): taps its
+        button; a long-press key (J) holds the hand button past the long press."""
+        name = self.long_keys.get(key.lower())
+        if name is not None and name in self.board.names:
+            self._tap_button(name, self.long_hold_s)
+            return True
+        return self.tap(key)
 
     def feed(self, char: str) -> bool:
         """A terminal key: lower case taps, upper case holds for a long press."""
-        hold = self.board.long_press_s + 0.2 if char.isupper() else None
-        return self.tap(char, hold)
+        if char.lower() in self.long_keys:
+            return self.press_key(char)
+        return self.tap(char, self.long_hold_s if char.isupper() else None)
 
     def close(self) -> None:
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
+
+
+class TerminalKeys:
+    """Keys typed on standard input press the buttons (`make demo` in a terminal; a
+    pipe in tests): lower case taps, upper case (Shift) holds for a long press.
+
+    Read by the event loop without blocking it; a terminal is put in cbreak mode
+    (no Enter needed) and restored on close. A stdin that cannot be watched
+    (/dev/null under systemd, a regular file) or that reaches EOF turns it off.
+    """
+
+    def __init__(self, keyboard: KeyboardButtons, fd: int = 0) -> None:
+        self.keyboard, self.fd = keyboard, fd
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._saved_tty: list[Any] | None = None
+        self.keys_read = 0
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Watch stdin; False when there is nothing to watch."""
+        try:
+            if os.isatty(self.fd):
+                import termios
+                import tty
+
+                self._saved_tty = termios.tcgetattr(self.fd)
+                tty.setcbreak(self.fd)
+            loop.add_reader(self.fd, self._readable)
+        except (OSError, ValueError):  # epoll refuses /dev/null and regular files
+            self._restore_tty()
+            return False
+        self._loop = loop
+        return True
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.fd, 256)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.close()
+            return
+        for char in data.decode("utf-8", "ignore"):
+            if not char.isspace() and self.keyboard.feed(char):
+                self.keys_read += 1
+
+    def _restore_tty(self) -> None:
+        if self._saved_tty is not None:
+            import termios
+
+            with contextlib.suppress(OSError):
+                termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved_tty)
+            self._saved_tty = None
+
+    def close(self) -> None:
+        if self._loop is not None:
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(self.fd)
+            self._loop = None
+        self._restore_tty()

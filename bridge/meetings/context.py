@@ -266,6 +266,12 @@ def put_hand_down(
     record(tx, scope.meeting, "hand_lowered", actor_id=actor_id, subject_id=p.id, reason=reason)
     if not announce:
         return True
+    announce_queue_moves(tx, scope, before)
+    return True
+
+
+def announce_queue_moves(tx: Tx, scope: Scope, before: dict[int, int]) -> None:
+    """Tell everyone about each raised hand whose place in the queue changed since `before`."""
     after = hand_queue(tx, scope.meeting.id)
     for pid in sorted(pid for pid, n in after.items() if before.get(pid) != n):
         moved = tx.db.get(Participant, pid)
@@ -273,4 +279,3 @@ def put_hand_down(
         to_members(
             tx, scope, msg.simple(msg.PARTICIPANT_UPDATED, participant=view(tx, scope, moved))
         )
-    return True

@@ -172,6 +172,7 @@ def _reconnect(tx: cx.Tx, scope: cx.Scope, token: str) -> Joined:
     was_connected = p.left_at is None
     if was_connected:
         tx.effects.append(Disconnect(p.id, msg.REASON_REPLACED, p.epoch))
+    queue = cx.hand_queue(tx, scope.meeting.id)
     p.epoch += 1
     p.left_at = None
     admitted = p.admission is Admission.ADMITTED
@@ -179,6 +180,8 @@ def _reconnect(tx: cx.Tx, scope: cx.Scope, token: str) -> Joined:
         if not was_connected:
             cx.record(tx, scope.meeting, "joined", subject_id=p.id, resumed=True)
         _arrive(tx, scope, announce=not was_connected)
+        if not was_connected and p.hand_raised_at is not None:
+            cx.announce_queue_moves(tx, scope, {**queue, p.id: 0})  # back in its place
     else:
         if not was_connected:
             cx.record(tx, scope.meeting, "lobby_entered", subject_id=p.id, resumed=True)
@@ -270,7 +273,10 @@ def _depart(
     queue = cx.hand_queue(tx, scope.meeting.id)
     p.left_at = tx.now
     cx.stop_talking(tx, scope, p)
-    cx.put_hand_down(tx, scope, p, "left", queue_before=queue, announce=announce)
+    if reason not in msg.DROP_REASONS:
+        cx.put_hand_down(tx, scope, p, "left", queue_before=queue, announce=announce)
+    elif announce and p.hand_raised_at is not None:
+        cx.announce_queue_moves(tx, scope, queue)  # the hands behind move up meanwhile
     cx.record(tx, scope.meeting, "left", subject_id=p.id, reason=reason)
 
 

@@ -43,6 +43,9 @@ REASON_DENIED = "denied"
 REASON_REMOVED = "removed"
 REASON_REPLACED = "replaced"  # the same account signed in again elsewhere
 REASON_MEETING_ENDED = "meeting_ended"
+# A connection that dropped (not a leave): the seat keeps its raised hand, which counts
+# in the queue again, at its old place, when the participant comes back.
+DROP_REASONS = frozenset({"disconnected", "bridge_restart", REASON_REPLACED})
 
 
 def iso(at: datetime | None) -> str | None:

@@ -216,6 +216,11 @@ class ClientConnection:
             await self.send(p.Error(re=m.id, code=result.code, message=result.message))
             return
         assert isinstance(result, Joined)
+        previous = self.bridge.by_participant.get(result.participant)
+        if previous is not None and previous is not self:
+            # The seat was taken up again before its old connection was seen to die: end
+            # that one first, so its media (the same Janus feed id) is gone before ours.
+            await previous.close("replaced")
         self.pid, self.epoch, self.token = result.participant, result.epoch, result.token
         self.client, self.join_request = m.client, m.id
         self.bridge.register(self)
@@ -355,7 +360,8 @@ class ClientConnection:
             await room.remove(str(pid))
         if pid is not None:
             self.bridge.unregister(self, pid)
-            await self.bridge.revoke_companions(pid)
+            if reason != "replaced":  # the seat lives on in the new connection
+                await self.bridge.revoke_companions(pid)
             result = await self.bridge.runner.call(self.bridge.meetings.leave, pid, epoch, reason)
             await self.bridge.apply(result, None, None)
 
@@ -363,7 +369,9 @@ class ClientConnection:
         """The domain disconnects this participant (removed, denied, replaced, ended)."""
         await self.send(p.Bye(reason=reason))
         await self.leave(reason)
-        await self.ws.close()
+        # The peer may be gone (a cut network): don't wait for its closing handshake.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.ws.close(), 2.0)
 
 
 COMPANION_MAY = (p.Ping, p.Leave, p.SetHand, p.Chat, p.PollAnswer)

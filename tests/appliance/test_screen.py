@@ -684,3 +684,11 @@ def test_write_screenshots(tmp_path: Path) -> None:
         "meeting_4_tr_720p.png"]
     image = pygame.image.load(str(tmp_path / "meeting_4_tr_720p.png"))
     assert image.get_size() == (1280, 720)
+
+
+def test_every_notice_of_the_room_has_both_languages() -> None:
+    from appliance.room import NOTICE_KEYS
+    from appliance.screen.i18n import NOTICES
+
+    for key in NOTICE_KEYS:
+        assert set(NOTICES.get(key, {})) == {"tr", "en"}, f"notice {key!r} lacks a translation"

@@ -185,7 +185,8 @@ def test_host_signs_in_and_sees_the_room(world: World) -> None:
     assert host.joined.admitted
     (welcome,) = received(host.joined, host.pid)
     assert welcome["type"] == "welcome"
-    assert welcome["room"] == {"address": "testbim", "title": "Oda testbim", "policy": "public"}
+    assert welcome["room"] == {"address": "testbim", "title": "Oda testbim", "policy": "public",
+                              "open_floor": False}
     assert welcome["you"]["role"] == "host"
     assert welcome["you"]["audio_right"] and welcome["you"]["camera_right"]  # hosts hold the floor
     assert welcome["lobby"] == []
@@ -496,8 +497,9 @@ def test_state_survives_a_bridge_restart(world: World) -> None:
     assert welcome["polls"][0]["my_answer"] == 1
     assert [p["id"] for p in welcome["participants"]] == [host_back.id, ali.id]
     guest_back = person(ok(world.meetings.resume("testbim", guest.token)))
-    # A hand does not stay up for someone who is gone; the seat and admission do.
-    assert received(guest_back.joined, guest_back.pid)[0]["you"]["hand_position"] is None
+    # A dropped connection (here: the bridge restarted) keeps the seat, its admission and
+    # its raised hand, back at its place in the queue; only leaving lowers a hand.
+    assert received(guest_back.joined, guest_back.pid)[0]["you"]["hand_position"] == 1
 
 
 def test_an_empty_meeting_ends_after_the_idle_time_and_a_new_one_starts(world: World) -> None:

@@ -65,6 +65,31 @@ def test_when_a_hand_goes_down_those_behind_move_up_for_everyone(world: World) -
     assert received(granted, host.pid)[0]["participant"]["hand_position"] is None
 
 
+def test_a_dropped_connection_keeps_its_hand_and_comes_back_to_its_place(
+    world: World,
+) -> None:
+    host = world.sign_in("ogretmen")
+    room = world.admitted_guest(host, "Oda Bir")
+    ali = world.sign_in("ali")
+    for person in (room, ali):
+        world.clock.tick(1)
+        ok(world.meetings.raise_hand(person.pid))
+    dropped = ok(world.meetings.leave(room.pid, room.epoch, "disconnected"))
+    moved = [u for u in received(dropped, host.pid) if u["type"] == "participant_updated"]
+    assert [(u["participant"]["id"], u["participant"]["hand_position"]) for u in moved] == [
+        (ali.id, 1)]  # while the room is away, Ali is first
+    back = ok(world.meetings.resume("testbim", room.token))
+    assert received(back, room.pid)[0]["you"]["hand_position"] == 1
+    behind = {u["participant"]["id"]: u["participant"]["hand_position"]
+              for u in received(back, host.pid) if u["type"] == "participant_updated"}
+    assert behind[ali.id] == 2
+    # leaving on purpose lowers the hand
+    left = ok(world.meetings.leave(room.pid, room.epoch + 1, "left"))
+    assert (ali.id, 1) in [(u["participant"]["id"], u["participant"]["hand_position"])
+                           for u in received(left, host.pid)
+                           if u["type"] == "participant_updated"]
+
+
 def test_a_participant_lowers_its_own_hand_and_only_a_host_lowers_others(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:

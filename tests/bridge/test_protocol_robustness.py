@@ -15,7 +15,8 @@ async def test_bad_messages_get_errors_and_the_bridge_keeps_serving(bridge: Brid
     good = await RawClient.connect(bridge.ws_url)
     welcome = await good.join("testbim", "Good Client")
     assert welcome["type"] == "welcome"
-    assert welcome["room"] == {"address": "testbim", "title": "Test BİM", "policy": "public"}
+    assert welcome["room"] == {"address": "testbim", "title": "Test BİM", "policy": "public",
+                              "open_floor": True}
     assert welcome["token"] and welcome["protocol"] == 1
 
     bad = await RawClient.connect(bridge.ws_url)
