@@ -70,13 +70,13 @@ def timings() -> Iterator[dict[str, float]]:
             out.write(f"{time.strftime('%F %T')} {label} {seconds:.1f}\n")
 
 
-def build_deb(arch: str, timings: dict[str, float]) -> Path:
+def build_deb(arch: str, timings: dict[str, float], package: str = "appliance") -> Path:
     """image-build/build-deb.sh for arch, into a fresh directory."""
     out = Path(tempfile.mkdtemp(prefix=f"salon-deb-{arch}-", dir="/var/tmp"))
-    done = timed(f"build-deb {arch}", timings)
+    done = timed(f"build-deb {package} {arch}", timings)
     result = subprocess.run(
         [str(REPO / "image-build/build-deb.sh"), "--arch", arch, "--python", PYVER,
-         "--out", str(out)],
+         "--package", package, "--out", str(out)],
         check=True, stdout=subprocess.PIPE, text=True, timeout=1800)
     done()
     return Path(result.stdout.strip().splitlines()[-1])

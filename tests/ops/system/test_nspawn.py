@@ -9,10 +9,7 @@ unit itself is the shipped one, unmodified except where a test says so in a drop
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from .conftest import (
-    PATH,
     build_deb,
     remove_tree,
     rootfs_tarball,
@@ -29,93 +25,12 @@ from .conftest import (
     unpack,
     wait_until,
 )
+from .container import FAKE_TTY1, Container
 
 PACKAGES = ["systemd", "systemd-sysv", "dbus", "libpam-systemd", "python3", "python3-systemd",
             "procps"]
 UNIT = "salon-appliance.service"
 DROPIN = Path("run/systemd/system/salon-appliance.service.d")
-
-# Holds the master side of a pty whose slave is /dev/tty1; drains what the service writes.
-FAKE_TTY1 = """
-import os, time
-master, slave = os.openpty()
-name = os.ttyname(slave)
-os.close(slave)
-if os.path.lexists('/dev/tty1'):
-    os.unlink('/dev/tty1')
-os.symlink(name, '/dev/tty1')
-while True:
-    try:
-        os.read(master, 65536)
-    except OSError:
-        time.sleep(0.2)
-"""
-
-
-class Container:
-    """A booted systemd-nspawn container, driven with nsenter (no machined here)."""
-
-    def __init__(self, root: Path, log: Path) -> None:
-        self.root = root
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.leader = 0
-
-    def boot(self, timeout: float = 90) -> None:
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                ["systemd-nspawn", "-D", str(self.root), "--boot", "--register=no",
-                 "--keep-unit", "--private-network", "--console=pipe", "-q"],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True)
-        wait_until(self._find_leader, 30, "the container's init")
-        wait_until(lambda: self.sh("systemctl is-system-running --wait", check=False,
-                                   timeout=timeout).stdout.strip() in ("running", "degraded"),
-                   timeout, "the container to finish booting", interval=1)
-
-    def _find_leader(self) -> bool:
-        assert self.proc is not None
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-        try:
-            pids = children.read_text().split()
-        except OSError:
-            return False
-        if pids:
-            self.leader = int(pids[0])
-        return bool(pids)
-
-    def sh(self, command: str, *, check: bool = True, timeout: float = 120
-           ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            ["nsenter", "-t", str(self.leader), "-m", "-u", "-i", "-n", "-p", "-C", "--",
-             "env", "-i", f"PATH={PATH}", "LANG=C.UTF-8", "sh", "-c", command],
-            capture_output=True, text=True, timeout=timeout)
-        if check and result.returncode != 0:
-            pytest.fail(f"`{command}` exited {result.returncode}:\n{result.stdout}{result.stderr}")
-        return result
-
-    def show(self, prop: str, unit: str = UNIT) -> str:
-        return self.sh(f"systemctl show -P {prop} {unit}").stdout.strip()
-
-    def journal(self, unit: str, since_cursor: str | None = None) -> list[dict[str, str]]:
-        after = f"--after-cursor='{since_cursor}'" if since_cursor else ""
-        out = self.sh(f"journalctl -u {unit} -o json --no-pager {after}").stdout
-        return [json.loads(line) for line in out.splitlines() if line.strip()]
-
-    def cursor(self) -> str:
-        out = self.sh("journalctl -n 0 --show-cursor --no-pager").stdout
-        return out.strip().rsplit("cursor: ", 1)[-1]
-
-    def shutdown(self) -> None:
-        if self.proc is None:
-            return
-        self.sh("systemctl poweroff --no-block", check=False, timeout=10)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
 
 @pytest.fixture(scope="module")
 def box(timings: dict[str, float], tmp_path_factory: pytest.TempPathFactory
@@ -146,8 +61,12 @@ def box(timings: dict[str, float], tmp_path_factory: pytest.TempPathFactory
         remove_tree(deb.parent)
 
 
+def show(box: Container, prop: str, unit: str = UNIT) -> str:
+    return box.show(prop, unit)
+
+
 def active_with_status(box: Container) -> bool:
-    return box.show("ActiveState") == "active" and box.show("StatusText") != ""
+    return show(box, "ActiveState") == "active" and show(box, "StatusText") != ""
 
 
 def test_units_verify_in_the_installed_system(box: Container) -> None:
@@ -169,10 +88,10 @@ def test_service_reaches_ready_and_reports_status(box: Container, timings: dict[
                                                    ) -> None:
     took = wait_until(lambda: active_with_status(box), 120, "READY=1 and a STATUS")
     timings["install → READY"] = took
-    assert box.show("Type") == "notify"
-    assert box.show("StatusText").endswith("testbim")  # e.g. "connecting: testbim"
-    assert box.show("WatchdogUSec") == "15s"
-    assert box.show("User") == "salon"
+    assert show(box, "Type") == "notify"
+    assert show(box, "StatusText").endswith("testbim")  # e.g. "connecting: testbim"
+    assert show(box, "WatchdogUSec") == "15s"
+    assert show(box, "User") == "salon"
     status = box.sh("salon-appliance status", check=False)
     assert "meeting" in status.stdout and "config     valid" in status.stdout, status.stdout
 
@@ -193,13 +112,13 @@ def test_a_hung_loop_is_killed_by_the_watchdog_and_restarted(
     box.sh(f"mkdir -p /{DROPIN} && printf '[Service]\\nEnvironment=SALON_TEST_HOOKS=1\\n' "
            f"> /{DROPIN}/test-hooks.conf && systemctl daemon-reload && systemctl restart {UNIT}")
     wait_until(lambda: active_with_status(box), 120, "the restarted service")
-    pid, restarts = box.show("MainPID"), int(box.show("NRestarts"))
+    pid, restarts = show(box, "MainPID"), int(show(box, "NRestarts"))
     cursor = box.cursor()
     hung_at = time.monotonic()
     box.sh("touch /var/lib/salon/test-hang")  # the service blocks its own event loop
 
     def restarted() -> bool:
-        return (int(box.show("NRestarts")) > restarts and box.show("MainPID") not in (pid, "0")
+        return (int(show(box, "NRestarts")) > restarts and show(box, "MainPID") not in (pid, "0")
                 and active_with_status(box))
 
     took = wait_until(restarted, 90, "the watchdog to kill and systemd to restart")
@@ -215,22 +134,22 @@ def test_a_hung_loop_is_killed_by_the_watchdog_and_restarted(
 def test_a_crash_loop_hits_the_start_limit_and_is_escalated(
     box: Container, timings: dict[str, float]
 ) -> None:
-    restarts = int(box.show("NRestarts"))  # not reset by a manual restart
+    restarts = int(show(box, "NRestarts"))  # not reset by a manual restart
     box.sh(f"mkdir -p /{DROPIN} && printf '[Service]\\nExecStart=\\nExecStart=/bin/false\\n' "
            f"> /{DROPIN}/crash.conf && systemctl daemon-reload && systemctl restart {UNIT}",
            check=False)
     cursor = box.cursor()
     started = time.monotonic()
-    wait_until(lambda: box.show("ActiveState") == "failed", 120, "the start limit")
+    wait_until(lambda: show(box, "ActiveState") == "failed", 120, "the start limit")
     timings["crash loop → failed (start limit)"] = time.monotonic() - started
     # 5 starts (StartLimitBurst) = the manual restart + 4 automatic ones, then no more.
-    assert int(box.show("NRestarts")) - restarts == 4
+    assert int(show(box, "NRestarts")) - restarts == 4
     log = [e.get("MESSAGE", "") for e in box.journal(UNIT, cursor)]
     assert any("Start request repeated too quickly" in str(m) for m in log), log
     time.sleep(5)  # RestartSec=3s has passed: still failed, not restarting
-    assert box.show("ActiveState") == "failed"
-    wait_until(lambda: box.show("Result", "salon-appliance-failed.service") == "success"
-               and box.show("ActiveState", "salon-appliance-retry.timer") == "active",
+    assert show(box, "ActiveState") == "failed"
+    wait_until(lambda: show(box, "Result", "salon-appliance-failed.service") == "success"
+               and show(box, "ActiveState", "salon-appliance-retry.timer") == "active",
                30, "the failure report and the retry timer")
     report = " ".join(e.get("MESSAGE", "") for e in box.journal("salon-appliance-failed.service")
                       if isinstance(e.get("MESSAGE"), str))
