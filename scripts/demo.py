@@ -120,9 +120,10 @@ role = "host"
 password_file = "{host_password}"
 """)
     rooms = []
-    for name, port, tone, title in (
-        ("TOPLANTI ODASI 1 – ANKARA MEM", appliance_ports[0], 440, "room"),
-        ("UZAK KATILIMCI – İZMİR", appliance_ports[1], 660, "remote"),
+    for name, port, tone, title, pins in (
+        # The room's buttons are this terminal's keys (gpiozero mock pins behind them).
+        ("TOPLANTI ODASI 1 – ANKARA MEM", appliance_ports[0], 440, "room", "keyboard"),
+        ("UZAK KATILIMCI – İZMİR", appliance_ports[1], 660, "remote", "mock"),
     ):
         cfg = STATE / f"{title}.toml"
         cfg.write_text(f"""\
@@ -150,7 +151,13 @@ backend = "headless"
 width = 1920
 height = 1080
 [buttons]
-pin_factory = "mock"
+pin_factory = "{pins}"
+[buttons.hand]
+pin = 5
+[buttons.mute]
+pin = 6
+[buttons.camera]
+pin = 13
 [health]
 port = {port}
 """)
@@ -162,7 +169,7 @@ def wait_http(url: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(url, timeout=1).read()  # noqa: S310 (loopback only)
+            urllib.request.urlopen(url, timeout=1).read()
             return
         except OSError:
             time.sleep(0.2)
@@ -186,6 +193,7 @@ async def main() -> int:
         procs.append(subprocess.Popen(
             [str(VENV_BIN / "salon-appliance"), "run", "--config", str(cfg),
              "--state-dir", str(STATE / f"{name}-state")],
+            stdin=None if name == "room" else subprocess.DEVNULL,  # the room reads the keys
             stdout=(logs / f"{name}.log").open("wb"), stderr=subprocess.STDOUT, env=env))
     wait_http(f"http://127.0.0.1:{screen_port}/healthz", 30)
 
@@ -211,6 +219,10 @@ Salon demo is running (Ctrl-C stops everything).
       there to take part with camera and microphone:
         sudo nsenter --net=/proc/{os.getpid()}/ns/net chromium --user-data-dir=$(mktemp -d) \\
             http://127.0.0.1:{bridge_port}/r/{ROOM}
+
+  The room's buttons are keys in this terminal: h = raise/lower hand (Söz Hakkı İste),
+  m = mute, c = camera; H (shift) holds the hand button. In the open room everyone has
+  the floor; in /r/sinif the host grants rights.
 
   Logs: {logs}/
 """, flush=True)

@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.support.procs import BridgeProcess  # noqa: E402
+from tests.support.procs import BridgeProcess
 
 CHATTERS = 10  # clients that each send CHAT_EACH messages to everyone
 CHAT_EACH = 5
@@ -59,7 +59,7 @@ class Client:
 async def join(http: aiohttp.ClientSession, url: str, name: str, **auth: str) -> Client:
     ws = await http.ws_connect(url, max_msg_size=0)
     await ws.send_str(json.dumps({"type": "join", "protocol": 1, "room": "bench",
-                                  "client": "bot", **({"name": name} if not auth else auth)}))
+                                  "client": "bot", **(auth if auth else {"name": name})}))
     while True:
         first = json.loads((await ws.receive()).data)
         if first["type"] == "welcome":
