@@ -124,9 +124,9 @@ async def test_two_appliances_and_a_browser_leave_and_rejoin(
             def listed(name: str, items: list[str]) -> bool:
                 return any(name in item.splitlines() for item in items)
 
-            names = await page.locator("#participants li").all_inner_texts()
+            names = await page.locator("#participants li .name").all_inner_texts()
             for _ in range(40):
-                names = await page.locator("#participants li").all_inner_texts()
+                names = await page.locator("#participants li .name").all_inner_texts()
                 if not listed("ROOM B", names):
                     break
                 await asyncio.sleep(0.25)

@@ -13,7 +13,7 @@ def rgb_to_yuv(r: int, g: int, b: int) -> tuple[int, int, int]:
     y = 0.299 * r + 0.587 * g + 0.114 * b
     u = 128 + (b - y) * 0.564
     v = 128 + (r - y) * 0.713
-    return tuple(int(round(min(255, max(0, c)))) for c in (y, u, v))  # type: ignore[return-value]
+    return tuple(round(min(255, max(0, c))) for c in (y, u, v))  # type: ignore[return-value]
 
 
 def write_solid_y4m(path: Path, rgb: tuple[int, int, int], width: int = 640, height: int = 360,
@@ -59,3 +59,14 @@ def tone_ratio_db(samples: np.ndarray, rate: int, hz: float) -> float:
     band = spectrum[(freqs > hz - 20) & (freqs < hz + 20)].sum()
     floor = np.median(spectrum) * 40 + 1e-9  # ~ the same bandwidth of noise
     return float(10 * np.log10(band / floor + 1e-12))
+
+
+def write_noise_y4m(path: Path, width: int = 640, height: int = 360, frames: int = 30,
+                    seed: int = 7) -> Path:
+    """Random pixels: the hardest picture to encode, so a sender runs at its bitrate cap."""
+    rng = np.random.default_rng(seed)
+    with path.open("wb") as f:
+        f.write(f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            f.write(b"FRAME\n" + rng.integers(0, 256, width * height * 3 // 2, np.uint8).tobytes())
+    return path

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ def media_ip() -> str:
 
 
 def get_json(url: str, timeout: float = 2.0) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (loopback only)
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
         return json.loads(resp.read())
 
 
@@ -81,16 +83,65 @@ class Proc:
         return self.proc.returncode
 
 
+def toml_str(value: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class RoomSpec:
+    """A room seeded through the bridge's config (bridge/admin.py RoomSeed)."""
+
+    address: str
+    title: str
+    policy: str = "public"  # or "private": accounts only
+    moderated: bool = True  # the host grants rights; False: an open floor
+    guest_name_format: bool = False  # guests named "AD SOYAD – İL/BİRİM"
+
+    def toml(self) -> str:
+        return (f"\n[[rooms]]\naddress = {toml_str(self.address)}\n"
+                f"title = {toml_str(self.title)}\npolicy = {toml_str(self.policy)}\n"
+                f"moderated = {str(self.moderated).lower()}\n"
+                f"guest_name_format = {str(self.guest_name_format).lower()}\n")
+
+
+@dataclass(frozen=True)
+class UserSpec:
+    """An account seeded through the bridge's config (bridge/admin.py UserSeed)."""
+
+    name: str
+    password: str  # written to a password file: the config takes no plain passwords
+    role: str = "participant"  # "host", "participant" or "device"
+    display_name: str | None = None
+
+    def toml(self, secrets_dir: Path) -> str:
+        secrets_dir.mkdir(mode=0o700, exist_ok=True)
+        path = secrets_dir / f"{self.name}.password"
+        path.write_text(self.password + "\n")
+        path.chmod(0o600)
+        display = ("" if self.display_name is None
+                   else f"display_name = {toml_str(self.display_name)}\n")
+        return (f"\n[[users]]\nname = {toml_str(self.name)}\nrole = {toml_str(self.role)}\n"
+                f"password_file = {toml_str(str(path))}\n{display}")
+
+
 class BridgeProcess(Proc):
+    """``rooms`` are open-floor public rooms (address, title); ``room_specs`` and ``users``
+    seed rooms with any policy and accounts with a role and password."""
+
     def __init__(self, tmp: Path, rooms: list[tuple[str, str]] | None = None,
-                 extra_toml: str = "") -> None:
+                 extra_toml: str = "", *, room_specs: Sequence[RoomSpec] = (),
+                 users: Sequence[UserSpec] = ()) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = tmp / "bridge.toml"
+        self.state_dir = tmp / "bridge-state"
         room_toml = "".join(
             f'\n[[rooms]]\naddress = "{a}"\ntitle = "{t}"\npolicy = "public"\n'
             f'moderated = false\n' for a, t in (rooms or [])
         )
+        room_toml += "".join(spec.toml() for spec in room_specs)
+        room_toml += "".join(user.toml(tmp / "secrets") for user in users)
         self.config.write_text(
             f'state_dir = "{tmp / "bridge-state"}"\nlog_level = "debug"\n{extra_toml}\n'
             f'[server]\nport = {self.port}\n'
@@ -191,7 +242,7 @@ class Appliance(ApplianceProcess):
         return video.get(name)
 
     def screen_png(self) -> bytes:
-        with urllib.request.urlopen(  # noqa: S310 (loopback only)
+        with urllib.request.urlopen(
                 f"http://127.0.0.1:{self.health_port}/screen.png", timeout=5) as resp:
             return bytes(resp.read())
 

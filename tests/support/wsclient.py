@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -47,6 +48,22 @@ class RawClient:
             if msg.get("type") == type_ and all(msg.get(k) == v for k, v in match.items()):
                 return msg
 
+    async def expect_where(self, predicate: Callable[[dict[str, Any]], bool],
+                           timeout: float = 10.0, what: str = "a message") -> dict[str, Any]:
+        """Wait for the next message ``predicate`` accepts (others are skipped)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise TimeoutError(f"no {what} within {timeout}s")
+            try:
+                msg = await asyncio.wait_for(self.inbox.get(), left)
+            except TimeoutError:
+                raise TimeoutError(f"no {what} within {timeout}s") from None
+            if predicate(msg):
+                return msg
+
     async def request(self, message: dict[str, Any], rid: int, timeout: float = 10.0
                       ) -> dict[str, Any]:
         await self.send({**message, "id": rid})
@@ -61,6 +78,19 @@ class RawClient:
         return await self.request(
             {"type": "join", "protocol": 1, "room": room, "name": name, "client": "bot"}, rid
         )
+
+    async def sign_in(self, room: str, user: str, password: str, rid: int = 1,
+                      client: str = "appliance") -> dict[str, Any]:
+        """Oturum Aç: join with an account (a room appliance signs in with its device one)."""
+        return await self.request({"type": "join", "protocol": 1, "room": room, "user": user,
+                                   "password": password, "client": client}, rid)
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Every message received so far and not yet taken."""
+        out = []
+        while not self.inbox.empty():
+            out.append(self.inbox.get_nowait())
+        return out
 
     async def close(self) -> None:
         self._reader.cancel()

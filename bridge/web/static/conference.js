@@ -7,8 +7,8 @@
 // as the bridge last described it and emits an event whenever a part changes:
 //   welcome, lobby-waiting, participants, lobby, chat, polls, files, notice,
 //   media, refused {code, message, request}, problem {message}, ended {reason}, closed.
-// Requests other than join and publish get no reply when they succeed: their effect
-// arrives as a room update; a refusal arrives as an error carrying the request's id.
+// Requests other than join and publish are fire-and-forget here: their effect arrives
+// as a room update (and an "ok"); a refusal arrives as an error carrying the request's id.
 
 export const PROTOCOL = 1;
 const VIDEO_MAX_BITRATE = 1_200_000;  // a 720p camera well inside the guide's 4 Mbit/s
@@ -196,8 +196,12 @@ export class Conference extends EventTarget {
       case "media_reset":
         this.onMediaReset(msg.reason);
         break;
+      case "ok":  // a request was done; its effects arrive as their own messages
+        this.sent.delete(msg.re);
+        break;
       case "error":
         this.emit("refused", { code: msg.code, message: msg.message, request: this.sent.get(msg.re) || null });
+        this.sent.delete(msg.re);
         break;
       default:
         break;
@@ -220,7 +224,8 @@ export class Conference extends EventTarget {
   onPoll(msg) {
     const before = this.polls.get(msg.id);
     this.polls.set(msg.id, { ...before, ...msg });
-    this.emit("polls", { poll: this.polls.get(msg.id), before });
+    const opened = msg.state === "open" && before?.state !== "open";
+    this.emit("polls", { poll: this.polls.get(msg.id), opened });
   }
 
   updatePoll(id, fields) {
