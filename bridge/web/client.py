@@ -158,7 +158,13 @@ class ClientConnection:
                 result = await call(meetings.set_muted, pid, pid, m.mic_muted)
             if m.camera_on is not None and not isinstance(result, Refusal) and self.me:
                 assert self.room is not None
-                await self.room.set_camera_on(self.me, m.camera_on)
+                if m.camera_on and not self.room.roster.get(self.me.id, {}).get("camera_right"):
+                    log.warning("participant %s claimed a camera without camera rights", pid,
+                                extra={"EVENT": "refused"})
+                    result = Refusal("no_camera_right", "camera: the host has not given you "
+                                     "camera rights")
+                else:
+                    await self.room.set_camera_on(self.me, m.camera_on)
         elif isinstance(m, p.Rename):
             result = await call(meetings.rename, pid, m.name)
         elif isinstance(m, p.Chat):

@@ -70,7 +70,10 @@ async def test_appliance_and_browser_see_and_hear_each_other(
             got = await poll(lambda: (room.video_from("Remote Ayşe") or {}).get("frames", 0) > 10,
                              30, "browser video at the appliance")
             assert got
-            assert room.video_from("Remote Ayşe")["size"] == [640, 360]  # type: ignore[index]
+            # Chromium may scale its picture down when the CPU is busy (WebRTC adapts):
+            # the camera's 640x360 or a smaller picture of the same shape.
+            width, height = room.video_from("Remote Ayşe")["size"]  # type: ignore[index]
+            assert width <= 640 and width * 9 == height * 16, (width, height)
             try:
                 await poll(lambda: orange_share(room.screen_png()) > 0.15, 15,
                            "the browser's picture on the appliance's screen")
