@@ -34,6 +34,8 @@ class JanusSettings(Strict):
     # The address Janus offers ICE candidates on (its ice_enforce_list).
     media_ip: str | None = None
     rtp_port_range: Annotated[str, Field(pattern=r"^\d+-\d+$")] = "20000-40000"
+    # People sending audio or video at once in one room (Janus VideoRoom "publishers").
+    max_publishers_per_room: Annotated[int, Field(ge=2, le=1000)] = 200
     servers: list[RemoteJanus] = []
 
     @model_validator(mode="after")

@@ -45,8 +45,9 @@ class MediaUnavailable(RuntimeError):
 class JanusServer:
     """One Janus server: a reconnecting connection and a room-control handle."""
 
-    def __init__(self, endpoint: JanusEndpoint) -> None:
+    def __init__(self, endpoint: JanusEndpoint, max_publishers: int = 200) -> None:
         self.endpoint = endpoint
+        self.max_publishers = max_publishers
         self.connection: JanusConnection | None = None
         self.control: RoomControl | None = None
         self.rooms: dict[str, str] = {}  # janus room id -> room secret
@@ -61,7 +62,7 @@ class JanusServer:
         self.connection = conn
         self.generation += 1
         for room, secret in self.rooms.items():
-            await self.control.ensure_room(room, secret, room)
+            await self.control.ensure_room(room, secret, room, self.max_publishers)
         self.up.set()
 
     async def run(self, on_back: Callable[[JanusServer], Awaitable[None]]) -> None:
@@ -92,7 +93,7 @@ class JanusServer:
         secret = self.rooms.setdefault(room, secrets.token_urlsafe(16))
         if self.control is None:
             raise MediaUnavailable("media server not connected")
-        await self.control.ensure_room(room, secret, room)
+        await self.control.ensure_room(room, secret, room, self.max_publishers)
         return secret
 
     async def new_session(self) -> JanusSession:
@@ -136,8 +137,9 @@ class ParticipantMedia:
         return self.server.up.is_set() and self.generation == self.server.generation
 
     async def open(self, display: str) -> None:
+        # Only a session: a participant joins Janus's room as a publisher when it
+        # publishes, so listeners (and a large class) take no publisher slot.
         self.session = await self.server.new_session()
-        await self._join_publisher(display)
 
     async def _join_publisher(self, display: str) -> None:
         assert self.session is not None
@@ -207,12 +209,12 @@ class ParticipantMedia:
                 await self.send_offer(offer, self.streams)
 
     async def _renegotiate(self, add: list[str], remove: list[str]) -> str | None:
-        assert self.session is not None and self.publisher is not None
+        assert self.session is not None
         if self.subscriber is None:
             if not add:
                 return None
             self.subscriber, offer, streams = await Subscriber.join(
-                self.session, self.room, self.publisher.private_id, add
+                self.session, self.room, None, add
             )
             self.subscriber.handle.on_event = self._on_subscriber_event
             self.by_mid = {}
@@ -256,8 +258,8 @@ class ParticipantMedia:
 class MediaGateway:
     """All Janus servers of this bridge; rooms are placed on the least loaded one."""
 
-    def __init__(self, endpoints: list[JanusEndpoint]) -> None:
-        self.servers = [JanusServer(e) for e in endpoints]
+    def __init__(self, endpoints: list[JanusEndpoint], max_publishers: int = 200) -> None:
+        self.servers = [JanusServer(e, max_publishers) for e in endpoints]
         self.room_server: dict[str, JanusServer] = {}
         self.on_server_back: Callable[[JanusServer], Awaitable[None]] | None = None
         self._tasks: list[asyncio.Task[None]] = []

@@ -55,14 +55,17 @@ class RoomControl:
     async def attach(cls, session: JanusSession, admin_key: str | None) -> RoomControl:
         return cls(await session.attach(PLUGIN), admin_key)
 
-    async def ensure_room(self, room: str, secret: str, description: str) -> None:
+    async def ensure_room(self, room: str, secret: str, description: str,
+                          max_publishers: int = 200) -> None:
+        # Clients never reach Janus's API (only the bridge does), so a subscriber needs no
+        # publisher's private id; the room's secret guards moderation.
         body: dict[str, Any] = {
             "request": "create", "room": room, "description": description[:100],
-            "secret": secret, "is_private": True, "publishers": 100,
+            "secret": secret, "is_private": True, "publishers": max_publishers,
             "audiocodec": "opus", "videocodec": "h264,vp8",
             "h264_profile": "42e01f",
             "audiolevel_event": True, "audio_active_packets": 50, "audio_level_average": 40,
-            "notify_joining": False, "require_pvtid": True, "permanent": False,
+            "notify_joining": False, "require_pvtid": False, "permanent": False,
             "bitrate": 2_500_000, "fir_freq": 10,
         }
         if self.admin_key:

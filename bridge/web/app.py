@@ -37,6 +37,7 @@ from bridge.web.http_api import add_http_api
 log = logging.getLogger("salon.bridge")
 STATIC = Path(__file__).parent / "static"
 SWEEP_INTERVAL_S = 60.0
+PER_RECIPIENT = ("welcome", "lobby_waiting")  # carry the recipient's own request id, token
 
 try:
     VERSION = version("salon")
@@ -125,9 +126,18 @@ class Bridge:
             for target in self._recipients(effect.participant):
                 await target.deliver(effect.payload)
         elif isinstance(effect, Broadcast):
+            if effect.payload.get("type") in PER_RECIPIENT:
+                for pid in effect.recipients:
+                    for target in self._recipients(pid):
+                        await target.deliver(effect.payload)
+                return
+            # The same bytes for everyone: check and serialize once, not per recipient.
+            room = self.rooms.get(effect.room)
+            payload = room.augment(effect.payload) if room else effect.payload
+            text = p.dump(p.validate_server_payload(payload))
             for pid in effect.recipients:
                 for target in self._recipients(pid):
-                    await target.deliver(effect.payload)
+                    await target.send_text(text)
         elif isinstance(effect, JanusModerate):
             room = self.rooms.get(effect.room)
             if room is not None:
@@ -156,7 +166,7 @@ class Bridge:
                               _read_secret(j.room_admin_key_file), j.name)
                 for j in s.janus.servers
             ]
-        self.gateway = MediaGateway(endpoints)
+        self.gateway = MediaGateway(endpoints, s.janus.max_publishers_per_room)
         self.gateway.on_server_back = self._server_back
         await self.gateway.start()
         self._sweeper = asyncio.create_task(self._sweep_forever())

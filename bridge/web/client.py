@@ -69,7 +69,13 @@ class ClientConnection:
             payload = {**payload, "re": self.join_request, "token": self.token,
                        "protocol": p.PROTOCOL_VERSION}
             if kind == "welcome" and self.me is None:
-                await self.enter_media(str(payload["room"]["address"]))
+                try:
+                    await self.enter_media(str(payload["room"]["address"]))
+                except (MediaUnavailable, JanusGone, JanusError) as exc:
+                    # Admitted all the same: the room's data still comes; media follows
+                    # with a media_reset once the media server is back.
+                    log.error("no media session for participant %s: %s", self.pid, exc)
+                    await self.send(p.Error(code="media_unavailable", message=str(exc)))
         if self.room is not None:
             payload = self.room.augment(payload)
         await self.send_text(p.dump(p.validate_server_payload(payload)))
@@ -278,10 +284,12 @@ class ClientConnection:
         assert self.pid is not None
         room = self.bridge.live_room(address)
         me = LiveParticipant(id=str(self.pid), client=self.client, send=self.send)
-        me.media = await self.bridge.gateway.open_media(
-            address, me.id, me.id, self._offer_sender())
         self.room, self.me = room, me
-        await room.add(me)
+        try:
+            me.media = await self.bridge.gateway.open_media(
+                address, me.id, me.id, self._offer_sender())
+        finally:  # without media too: a media_reset brings it once Janus answers
+            await room.add(me)
 
     def _offer_sender(self) -> OfferSink:
         async def send_offer(sdp: str, streams: list[SubscribedStream]) -> None:

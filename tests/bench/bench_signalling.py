@@ -24,7 +24,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.support.procs import BridgeProcess
 
-CHATTERS = 10  # clients that each send CHAT_EACH messages to everyone
+CHATTERS = 40  # clients that each send CHAT_EACH messages to everyone (1/s: the rate limit)
 CHAT_EACH = 5
 
 
@@ -70,13 +70,16 @@ async def join(http: aiohttp.ClientSession, url: str, name: str, **auth: str) ->
 
 
 async def run_size(bridge: BridgeProcess, n: int, host_password: str) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as http:
+    # limit=0: a session's default pool holds 100 connections, and WebSockets keep theirs.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         t0 = time.perf_counter()
         host = await join(http, bridge.ws_url, "", user="host", password=host_password)
         clients: list[Client] = []
         for start in range(0, n, 25):  # join in waves, as a class arriving
             clients += await asyncio.gather(*(join(http, bridge.ws_url, f"Katılımcı {i}")
                                               for i in range(start, min(n, start + 25))))
+            print(f"  {len(clients)} joined after {time.perf_counter() - t0:.1f}s",
+                  file=sys.stderr, flush=True)
         join_s = time.perf_counter() - t0
         await asyncio.sleep(1.0)
         before = sum(c.received for c in clients)
