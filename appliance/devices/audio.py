@@ -9,8 +9,9 @@ mixer, echo canceller) never knows whether it talks to ALSA or a stand-in:
   next one, so whoever feeds it runs at the speaker's clock.
 
 Back-ends here: `SimulatedMicrophone` (a tone or a WAV file, paced in real
-time), `WavSpeaker` (writes what is played), `NullSpeaker`. ALSA back-ends
-(pyalsaaudio, channel selection from an array) implement the same classes.
+time), `WavSpeaker` (writes what is played), `NullSpeaker`. The ALSA back-ends
+(`appliance.devices.alsa`: pyalsaaudio, any array format, channel choice) and
+the echo-cancelled wrapper (`appliance.media.aec`) implement the same classes.
 """
 
 from __future__ import annotations

@@ -7,22 +7,34 @@ the media layer only packetizes. Back-ends:
 
 - `SimulatedCamera`: draws `appliance.media.testpattern` and encodes it with
   `LibavH264Encoder`, so tests exercise the same packet path as hardware.
-- picamera2 (Pi 4 hardware encoder, Pi 5 libav) and V4L2/USB (PyAV, the
-  camera's own H.264 where it has one) implement the same `Camera` interface.
+  It can be unplugged and plugged in again, for tests of camera failure.
+- `appliance.devices.camera_picamera2` (Pi 4 hardware encoder, Pi 5 libav)
+  and `appliance.devices.camera_v4l2` (USB cameras through PyAV, passing the
+  camera's own H.264 through) implement the same interface.
 
 Contract for every back-end: Annex B access units, SPS/PPS before every
 keyframe, no B-frames, pts in a 90 kHz clock that keeps running across
 stop/start, the first frame after `start()` is a keyframe, and a stopped
 camera captures nothing.
+
+Health: real devices go missing. A `SupervisedCamera` runs capture sessions
+on its own thread; when one fails (cannot open, error, no picture for
+`stall_timeout`) it reports `CameraHealth(ok=False, detail)` to its health
+listeners and retries with backoff; the first picture after that reports
+`CameraHealth(ok=True)`. The app turns these into the room's
+`CameraFailed`/`CameraRecovered` events.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fractions
 import logging
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -153,6 +165,75 @@ class LibavH264Encoder(VideoEncoder):
         ]
 
 
+# -- H.264 access units from devices ---------------------------------------------------
+
+NAL_SLICE, NAL_IDR, NAL_SPS, NAL_PPS = 1, 5, 7, 8
+START_CODE = b"\x00\x00\x00\x01"
+
+
+def nal_units(data: bytes) -> list[bytes]:
+    """The NAL units of an Annex B byte stream, without their start codes."""
+    units, i = [], data.find(b"\x00\x00\x01")
+    while i >= 0:
+        start = i + 3
+        i = data.find(b"\x00\x00\x01", start)
+        end = len(data) if i < 0 else i - (data[i - 1] == 0)  # a 4-byte start code's zero
+        if end > start:
+            units.append(data[start:end])
+    return units
+
+
+class ParameterSets:
+    """Makes a device's H.264 output meet the camera contract.
+
+    Encoders differ: some send SPS/PPS once, or in a buffer of their own with
+    no picture (picamera2 drops those). This keeps the latest SPS and PPS and
+    puts them in front of every IDR that lacks them, decides "keyframe" from
+    the NAL types rather than a driver flag, and swallows header-only units.
+    """
+
+    def __init__(self) -> None:
+        self.sps: bytes | None = None
+        self.pps: bytes | None = None
+
+    def access_unit(self, data: bytes, pts: int, capture_time: float) -> EncodedFrame | None:
+        if not data.startswith((START_CODE, b"\x00\x00\x01")):
+            raise CameraError("the camera's H.264 is not an Annex B byte stream")
+        units = nal_units(data)
+        types = [unit[0] & 0x1F for unit in units]
+        for unit, kind in zip(units, types, strict=True):
+            if kind == NAL_SPS:
+                self.sps = unit
+            elif kind == NAL_PPS:
+                self.pps = unit
+        if not {NAL_SLICE, NAL_IDR} & set(types):
+            return None  # parameter sets only: kept for the next keyframe
+        keyframe = NAL_IDR in types
+        if keyframe and not (NAL_SPS in types and NAL_PPS in types):
+            if self.sps is None or self.pps is None:
+                return None  # undecodable until the encoder has told us its parameters
+            data = START_CODE + self.sps + START_CODE + self.pps + data
+        return EncodedFrame(data, pts, keyframe, capture_time)
+
+
+# -- cameras -------------------------------------------------------------------------------
+
+
+class CameraError(RuntimeError):
+    """A camera could not be opened, or stopped delivering; the message says what happened."""
+
+
+@dataclass(frozen=True)
+class CameraHealth:
+    """What a camera's health listeners hear: it failed (with why), or works again."""
+
+    ok: bool
+    detail: str = ""
+
+
+HealthListener = Callable[[CameraHealth], None]
+
+
 class Camera(ABC):
     """A capture device delivering encoded H.264 to a `FrameOutput`."""
 
@@ -175,6 +256,12 @@ class Camera(ABC):
         self.bitrate = self.bounds.clamp(bitrate)
         self.output: FrameOutput | None = None  # where frames go while running
         self.errors = 0  # frames lost to capture/encode failures
+        self.fault: str | None = None  # why the camera is not working, while it is not
+        self.frames_captured = 0
+        self.keyframes_sent = 0
+        self._listeners: list[HealthListener] = []
+        self._health_lock = threading.Lock()
+        self._last_picture = time.monotonic()
         self._pts_epoch = time.monotonic()
 
     def pts_now(self) -> int:
@@ -208,13 +295,153 @@ class Camera(ABC):
     @abstractmethod
     def _apply_bitrate(self, bps: int) -> None: ...
 
+    # -- health ---------------------------------------------------------------------
 
-class SimulatedCamera(Camera):
+    def add_health_listener(
+        self, listener: HealthListener, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        """Call `listener` when the camera fails or recovers.
+
+        Without `loop` it runs on the camera's thread; with one it runs in that
+        event loop (what the app wants: it dispatches room events from there).
+        """
+        if loop is None:
+            self._listeners.append(listener)
+            return
+
+        def in_loop(health: CameraHealth) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed
+                loop.call_soon_threadsafe(listener, health)
+
+        self._listeners.append(in_loop)
+
+    def _report_failure(self, detail: str) -> None:
+        with self._health_lock:
+            was_ok, self.fault = self.fault is None, detail
+        if was_ok:
+            log.warning("camera failed: %s", detail)
+            self._tell(CameraHealth(False, detail))
+
+    def _report_recovered(self) -> None:
+        with self._health_lock:
+            failed, self.fault = self.fault is not None, None
+        if failed:
+            log.info("camera works again")
+            self._tell(CameraHealth(True))
+
+    def _tell(self, health: CameraHealth) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(health)
+            except Exception:
+                log.exception("camera health listener failed")
+
+    def _deliver(self, unit: EncodedFrame) -> None:
+        """Hand one access unit to the current output (the capture thread calls this)."""
+        output = self.output
+        if output is None:
+            return
+        self.frames_captured += 1
+        self.keyframes_sent += unit.keyframe
+        self._last_picture = time.monotonic()
+        if self.fault is not None:
+            self._report_recovered()
+        output.output_frame(unit)
+
+
+class SupervisedCamera(Camera):
+    """A camera whose capture sessions run on a thread that survives their failures.
+
+    A back-end implements `_session`: open the device, capture and `_deliver`
+    until `stopping` is set, close; raise on failure. A failed session is
+    reported (health) and retried after 1, 2, 4 … `retry_max` seconds.
+    """
+
+    retry_initial = 1.0
+    retry_max = 30.0
+    stall_timeout = 3.0  # a running session without a picture for this long has failed
+
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        fps: float,
+        bitrate: int,
+        bounds: BitrateBounds | None = None,
+    ) -> None:
+        super().__init__(width, height, fps, bitrate, bounds)
+        self._thread: threading.Thread | None = None
+        self._closing: threading.Thread | None = None  # a stopped session still closing
+        self._stopping = threading.Event()
+        self.sessions = 0  # opened so far (1 + reopen attempts)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, output: FrameOutput) -> None:
+        self.output = output  # a running camera is handed over, starting with a keyframe
+        self.request_keyframe()
+        if self.running:
+            return
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(
+            target=self._supervise, args=(self._stopping, self._closing),
+            name=type(self).__name__, daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop capturing. Waits briefly (the event loop calls this); a device that takes
+        longer to close finishes on its own thread, and the next start waits for it."""
+        thread, self._thread = self._thread, None
+        self.output = None  # nothing more is delivered from now on
+        self._stopping.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=0.5)
+            self._closing = thread if thread.is_alive() else None
+
+    @abstractmethod
+    def _session(self, stopping: threading.Event) -> None:
+        """One capture session: open, deliver until `stopping`, close; raise on failure."""
+
+    def _supervise(self, stopping: threading.Event, closing: threading.Thread | None) -> None:
+        if closing is not None:
+            closing.join()  # the previous session still holds the device
+        delay = self.retry_initial
+        while not stopping.is_set():
+            self.sessions += 1
+            self._last_picture = time.monotonic()
+            try:
+                self._session(stopping)
+                return
+            except Exception as exc:  # a camera must never take the service down
+                detail = str(exc) or type(exc).__name__
+                if not isinstance(exc, CameraError):
+                    log.exception("%s: capture failed", type(self).__name__)
+                self._report_failure(detail)
+            stopping.wait(delay)
+            delay = min(delay * 2, self.retry_max)
+
+    def _wait_while_pictures_come(self, stopping: threading.Event) -> None:
+        """For sessions whose device delivers on its own threads: watch for stalls."""
+        while not stopping.wait(0.25):
+            quiet = time.monotonic() - self._last_picture
+            if quiet > self.stall_timeout:
+                raise CameraError(f"no picture from the camera for {quiet:.0f} s")
+
+
+class SimulatedCamera(SupervisedCamera):
     """The moving test pattern (capture time in the picture), encoded by x264.
 
     Captures on its own thread at `fps`, stamping each picture with
     `time.time()` just before it is drawn, like a sensor's exposure time.
+    `unplug()` makes it fail like a camera pulled out (health listeners hear
+    it, capture retries), `plug_in()` brings it back.
     """
+
+    retry_initial = 0.2
+    retry_max = 2.0
 
     def __init__(
         self,
@@ -231,34 +458,13 @@ class SimulatedCamera(Camera):
         self._encoder = LibavH264Encoder(
             width, height, fps, self.bitrate, keyframe_interval, self.bounds.maximum
         )
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self.frames_captured = 0
-        self.keyframes_sent = 0
+        self.present = True
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+    def unplug(self) -> None:
+        self.present = False
 
-    def start(self, output: FrameOutput) -> None:
-        if self.running:
-            if output is self.output:
-                return
-            self.stop()  # one consumer at a time: hand the camera over
-        self.output = output
-        self._stopping.clear()
-        self._encoder.request_keyframe()
-        self._thread = threading.Thread(
-            target=self._capture_loop, args=(output,), name="sim-camera", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        thread, self._thread = self._thread, None
-        self.output = None
-        if thread is not None:
-            self._stopping.set()
-            thread.join(timeout=2.0)
+    def plug_in(self) -> None:
+        self.present = True
 
     def request_keyframe(self) -> None:
         self._encoder.request_keyframe()
@@ -282,16 +488,19 @@ class SimulatedCamera(Camera):
         capture_time = frame.opaque if isinstance(frame.opaque, float) else time.time()
         return self._encoder.encode(frame, capture_time)
 
-    def _capture_loop(self, output: FrameOutput) -> None:
+    def _session(self, stopping: threading.Event) -> None:
+        if not self.present:
+            raise CameraError("simulated camera: not connected")
+        self._encoder.request_keyframe()  # a new session starts decodable
         interval = 1.0 / self.fps
         next_at = time.monotonic()
-        while not self._stopping.is_set():
+        while not stopping.is_set():
+            if not self.present:
+                raise CameraError("simulated camera: disconnected")
             try:
                 for unit in self.encode(self.capture_frame()):
-                    self.frames_captured += 1
-                    self.keyframes_sent += unit.keyframe
-                    output.output_frame(unit)
-            except Exception:  # a stand-in camera must not take the service down
+                    self._deliver(unit)
+            except Exception:  # one bad picture is not a failed camera
                 self.errors += 1
                 if self.errors in (1, 10) or self.errors % 1000 == 0:
                     log.exception("simulated camera: frame failed (%d so far)", self.errors)
@@ -300,4 +509,4 @@ class SimulatedCamera(Camera):
             if delay < -interval:  # fell behind (CPU starved): skip, don't burst
                 next_at = time.monotonic()
                 delay = 0.0
-            self._stopping.wait(max(0.0, delay))
+            stopping.wait(max(0.0, delay))

@@ -8,7 +8,7 @@ digital silence, so no room sound can leave the box without audio rights.
 source gets a small jitter buffer that starts playing after a prebuffer
 sized from the measured arrival jitter. The sender's clock never runs at
 exactly the speaker's rate: the buffer plays a hair faster or slower (at
-most 0.1 %, inaudible) to hold its fill level, so an hour's drift neither
+most 0.5 %, inaudible) to hold its fill level, so an hour's drift neither
 adds latency nor forces a skip; only a burst beyond a bound is dropped. The mixer is paced by
 the speaker, and every chunk handed to it is also given to playback
 listeners: that exact PCM is the echo canceller's far-end reference.
@@ -17,6 +17,7 @@ listeners: that exact PCM is the echo canceller's far-end reference.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import fractions
 import logging
@@ -26,11 +27,10 @@ from dataclasses import dataclass, field
 
 import av
 import numpy as np
-from aiortc import MediaStreamTrack
+from aiortc import MediaStreamTrack, RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError
 
 from appliance.devices.audio import (
-    CHUNK_MS,
     CHUNK_SAMPLES,
     SAMPLE_RATE,
     Microphone,
@@ -148,15 +148,23 @@ class SourceStats:
     rate_adjust_ppm: float = 0.0  # drift compensation now: >0 plays faster than it arrives
 
 
-#: Drift compensation, a PI controller on the smoothed fill level: the
-#: integral learns the sender's clock offset, the proportional part answers
-#: jitter; the rate never moves more than MAX_RATE_ADJUST, and corrections
-#: below RATE_DEADBAND are not worth resampling for.
+#: Drift compensation. The sender's clock against the speaker's is measured
+#: directly — samples received per sample played over the last DRIFT_WINDOW_S —
+#: so bursts, stalls and rebuffering cannot fake it (within ±MAX_CLOCK_OFFSET).
+#: On top, a proportional term holds the fill level at its set point, and a
+#: steeper one beyond CATCH_UP_BEYOND_S works off a backlog (after a burst, at
+#: the start) in seconds. The rate never moves more than MAX_RATE_ADJUST (0.5 %:
+#: 9 cents of pitch, unheard in speech); below RATE_DEADBAND it is left alone.
+DRIFT_WINDOW_S = 30
+DRIFT_MIN_WINDOW_S = 5  # measure this long before trusting the estimate
 DRIFT_GAIN = 0.05  # per second, per second of level error
-DRIFT_INTEGRAL_GAIN = 0.005  # per second², per second of level error
-MAX_RATE_ADJUST = 1e-3
+CATCH_UP_BEYOND_S = 0.005
+CATCH_UP_GAIN = 0.5
+MAX_CLOCK_OFFSET = 5e-4  # no sound card's crystal is off by more than 500 ppm
+MAX_RATE_ADJUST = 5e-3
 RATE_DEADBAND = 2e-5
 LEVEL_SMOOTHING = 100  # chunks (1 s) of fill-level averaging
+LATE_PEAK_DECAY = 0.5 ** (1 / 1000)  # a stall is remembered with a half-life of 1000 arrivals
 
 
 def cubic_resample(history: Samples, phase: float, ratio: float, count: int) -> Samples:
@@ -180,10 +188,13 @@ class AudioJitterBuffer:
     """Samples from one remote source, bounded so it can never add latency.
 
     Plays only after buffering `target` samples; `target` follows the
-    measured arrival jitter (between min and max). While playing, the
-    average fill level is held at `target` by resampling each chunk very
-    slightly (drift compensation); audio beyond target + headroom (a burst)
-    is dropped from the oldest end.
+    measured arrival jitter and the longest recent stall, remembered with a
+    20-second half-life (for 20 ms packets) so a recurring one is bridged
+    (between min and max). While playing, the average fill level is held at
+    `set_point` by resampling each chunk very slightly, at the measured ratio
+    of the sender's clock to the speaker's plus a correction for the level
+    (drift compensation); audio beyond target + headroom (a burst) is dropped
+    from the oldest end.
     """
 
     min_target: int
@@ -192,16 +203,23 @@ class AudioJitterBuffer:
     data: Samples = field(default_factory=lambda: np.zeros(0, np.int16))
     playing: bool = False
     jitter: float = 0.0  # smoothed arrival jitter, samples
+    late_peak: float = 0.0  # the longest recent arrival delay, decaying, samples
     stats: SourceStats = field(default_factory=SourceStats)
     _last: tuple[float, int] | None = None  # (arrival time, samples) of the last push
     _level: float = 0.0  # smoothed fill level while playing, samples
     _phase: float = 0.0  # fractional read position into `data`
     _previous: int = 0  # the sample just before `data` (for interpolation)
-    _drift: float = 0.0  # the controller's integral: the sender's learned clock offset
+    _ticks: int = 0  # take() calls: the speaker's clock
+    _received: int = 0  # samples pushed: the sender's clock
+    _arrivals: collections.deque[tuple[float, int]] = field(  # (arrival, received)
+        default_factory=lambda: collections.deque(maxlen=DRIFT_WINDOW_S * 100))
+    _takes: collections.deque[tuple[float, int]] = field(  # (time, ticks)
+        default_factory=lambda: collections.deque(maxlen=DRIFT_WINDOW_S * 100))
+    _offset: float = 0.0  # clock_offset, refreshed once a second
 
     @property
     def target(self) -> int:
-        want = CHUNK_SAMPLES + int(3 * self.jitter)
+        want = CHUNK_SAMPLES + int(max(3 * self.jitter, self.late_peak))
         return max(self.min_target, min(self.max_target, want))
 
     @property
@@ -213,6 +231,8 @@ class AudioJitterBuffer:
 
     def push(self, samples: Samples, arrival: float) -> None:
         self._update_jitter(samples.size, arrival)
+        self._received += samples.size
+        self._arrivals.append((arrival, self._received))
         self.data = np.concatenate([self.data, samples])
         bound = self.target + self.headroom
         if self.data.size > bound:
@@ -222,8 +242,13 @@ class AudioJitterBuffer:
             self.stats.dropped_samples += excess
         self.stats.frames_in += 1
 
-    def take(self) -> Samples | None:
-        """The next 10 ms, or None while (re)buffering."""
+    def take(self, now: float | None = None) -> Samples | None:
+        """The next 10 ms, or None while (re)buffering. Call it every 10 ms of the speaker;
+        `now` is the time on the clock `push()` arrivals use (default: monotonic)."""
+        self._ticks += 1
+        self._takes.append((time.monotonic() if now is None else now, self._ticks))
+        if self._ticks % 100 == 0:
+            self._offset = self._measure_clock_offset()
         if not self.playing:
             if self.data.size < self.target:
                 return None
@@ -255,13 +280,32 @@ class AudioJitterBuffer:
         self.data = self.data[consumed:]
         return chunk
 
+    @property
+    def clock_offset(self) -> float:
+        """How much faster the sender's clock runs than the speaker's (0 until measured)."""
+        return self._offset
+
+    def _measure_clock_offset(self) -> float:
+        """Sender samples per second over speaker samples per second, both measured on
+        the local clock over the window (least-squares slopes: packet-sized steps, a
+        burst or a stall inside the window barely move them)."""
+        if len(self._arrivals) < 3 or len(self._takes) < DRIFT_MIN_WINDOW_S * 100:
+            return 0.0
+        arrivals = np.array(self._arrivals, dtype=np.float64).T
+        takes = np.array(self._takes, dtype=np.float64).T
+        if np.ptp(arrivals[0]) < DRIFT_MIN_WINDOW_S or np.ptp(takes[0]) == 0:
+            return 0.0
+        sent_rate = np.polyfit(arrivals[0], arrivals[1], 1)[0]
+        played_rate = np.polyfit(takes[0], takes[1], 1)[0] * CHUNK_SAMPLES
+        offset = float(sent_rate / played_rate) - 1
+        return max(-MAX_CLOCK_OFFSET, min(MAX_CLOCK_OFFSET, offset))
+
     def _rate_ratio(self) -> float:
         """Input samples per output sample: >1 drains a buffer that is filling up."""
         error = (self._level - self.set_point) / SAMPLE_RATE  # seconds too full
-        limit = MAX_RATE_ADJUST
-        self._drift += DRIFT_INTEGRAL_GAIN * error * CHUNK_MS / 1000
-        self._drift = max(-limit, min(limit, self._drift))
-        adjust = max(-limit, min(limit, self._drift + DRIFT_GAIN * error))
+        excess = max(0.0, abs(error) - CATCH_UP_BEYOND_S) * (1 if error > 0 else -1)
+        adjust = self.clock_offset + DRIFT_GAIN * error + CATCH_UP_GAIN * excess
+        adjust = max(-MAX_RATE_ADJUST, min(MAX_RATE_ADJUST, adjust))
         if abs(adjust) < RATE_DEADBAND:
             adjust = 0.0
         self.stats.rate_adjust_ppm = adjust * 1e6
@@ -274,7 +318,26 @@ class AudioJitterBuffer:
             deviation = abs((arrival - previous_arrival) * SAMPLE_RATE - previous_count)
             if deviation < 4 * self.max_target:  # a longer gap is a pause, not jitter
                 self.jitter += (deviation - self.jitter) / 16
+                # Stalls recur (a busy network or CPU): remember the longest for a while,
+                # so the next one is bridged instead of played as a gap, then dropped.
+                self.late_peak = max(self.late_peak * LATE_PEAK_DECAY, deviation)
         self._last = (arrival, count)
+
+
+def shorten_audio_prefetch(receiver: RTCRtpReceiver, packets: int = 1) -> bool:
+    """Let an aiortc audio receiver hand packets on as soon as it can; True if it took.
+
+    aiortc 1.16 holds 4 Opus packets (80 ms) in its own jitter buffer before the
+    first reaches the track; `AudioJitterBuffer` already absorbs the jitter,
+    adaptively, so those are ~60 ms of mouth-to-ear for nothing (one packet
+    stays: aiortc knows a packet is complete when the next begins). aiortc has
+    no API for it; this is the one place that sets its private `_prefetch`.
+    """
+    buffer = getattr(receiver, "_RTCRtpReceiver__jitter_buffer", None)
+    if receiver.track.kind != "audio" or not hasattr(buffer, "_prefetch"):
+        return False
+    buffer._prefetch = packets  # type: ignore[union-attr]
+    return True
 
 
 PlaybackListener = Callable[[Samples], None]

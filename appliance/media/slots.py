@@ -4,6 +4,12 @@ aiortc decodes every received frame into an unbounded queue; a renderer that
 reads slower than the sender sends would fall further behind forever. A
 `FrameSlot` drains its track continuously and keeps only the newest decoded
 frame; the screen converts and scales it at most once per shown frame.
+
+A slot also notices when pictures stop coming while the track is live (a lost
+keyframe, a subscriber that joined mid-stream, a decoder that gave up) and
+asks the far end for a keyframe, backing off while the stall lasts. aiortc
+only does that itself when its decoder raises; `receiver_keyframe_requester`
+turns the track's RTCRtpReceiver into the request function.
 """
 
 from __future__ import annotations
@@ -13,14 +19,44 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import av
 import numpy as np
 import numpy.typing as npt
-from aiortc import MediaStreamTrack
+from aiortc import MediaStreamTrack, RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError
 
 log = logging.getLogger(__name__)
+
+KeyframeRequester = Callable[[], bool]  # True if a request went out
+
+STALL_AFTER_S = 1.0  # no new picture for this long while live: ask for a keyframe
+MAX_STALL_BACKOFF_S = 8.0  # while a stall lasts, requests slow down to this interval
+_sending: set[asyncio.Task[None]] = set()  # PLIs on their way (keeps the tasks alive)
+
+
+def receiver_keyframe_requester(receiver: RTCRtpReceiver) -> KeyframeRequester:
+    """A function sending an RTCP PLI for the stream `receiver` gets most recently.
+
+    aiortc 1.16 has no public API to request a keyframe as a receiver; its own
+    `RTCRtpReceiver._send_rtcp_pli(media_ssrc)` is what it uses after a decode
+    error. This is the one place the appliance calls it. The media SSRC comes
+    from the public `getSynchronizationSources()`; with no packets in the last
+    10 s there is nobody to ask, and the function returns False.
+    """
+
+    def request() -> bool:
+        sources = receiver.getSynchronizationSources()
+        if not sources:
+            return False
+        ssrc = max(sources, key=lambda source: source.timestamp).source
+        task = asyncio.ensure_future(receiver._send_rtcp_pli(ssrc))
+        _sending.add(task)
+        task.add_done_callback(_sending.discard)
+        return True
+
+    return request
 
 
 class FrameSlot:
@@ -31,11 +67,22 @@ class FrameSlot:
     (version, size) and may be called from a render thread.
     """
 
-    def __init__(self, track: MediaStreamTrack, name: str = "") -> None:
+    def __init__(
+        self,
+        track: MediaStreamTrack,
+        name: str = "",
+        *,
+        request_keyframe: KeyframeRequester | None = None,
+        stall_after: float = STALL_AFTER_S,
+    ) -> None:
         if track.kind != "video":
             raise ValueError(f"FrameSlot needs a video track, got {track.kind!r}")
         self.track = track
         self.name = name
+        self.request_keyframe = request_keyframe  # may also be set after construction
+        self.stall_after = stall_after
+        self.keyframe_requests = 0  # sent because of stalls
+        self.stalls = 0  # times pictures stopped for longer than stall_after
         self.version = 0
         self.frames_received = 0
         self.keyframes_received = 0
@@ -47,19 +94,48 @@ class FrameSlot:
         self._cache: dict[tuple[int, int], tuple[int, npt.NDArray[np.uint8]]] = {}
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self._last_picture = time.monotonic()  # or when draining started
 
     def start(self) -> None:
-        """Begin draining the track (idempotent)."""
+        """Begin draining the track and watching for stalls (idempotent)."""
         if self._task is None:
+            self._last_picture = time.monotonic()
             self._task = asyncio.ensure_future(self._drain())
+            self._watch = asyncio.ensure_future(self._watch_stalls())
 
     async def stop(self) -> None:
         """Stop draining; the last frame stays readable."""
-        task, self._task = self._task, None
-        if task is not None:
+        tasks = [t for t in (self._task, self._watch) if t is not None]
+        self._task = self._watch = None
+        for task in tasks:
             task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def _watch_stalls(self) -> None:
+        """Ask for a keyframe when no picture came for `stall_after` (then 2×, 4×, … 8 s)."""
+        interval = self.stall_after
+        last_request = 0.0
+        stalled = False
+        while not self.ended and self.track.readyState == "live":
+            await asyncio.sleep(self.stall_after / 4)
+            now = time.monotonic()
+            quiet = now - self._last_picture
+            if quiet < self.stall_after:
+                interval, stalled = self.stall_after, False
+                continue
+            if not stalled:
+                stalled, last_request = True, self._last_picture
+                self.stalls += 1
+            if now - last_request >= interval and self.request_keyframe is not None:
+                last_request = now
+                interval = min(interval * 2, MAX_STALL_BACKOFF_S)
+                if self.request_keyframe():
+                    self.keyframe_requests += 1
+                    log.info("video %r: no picture for %.1f s, asked for a keyframe",
+                             self.name, quiet)
 
     @property
     def frame(self) -> av.VideoFrame | None:
@@ -121,5 +197,6 @@ class FrameSlot:
             self.keyframes_received += bool(frame.key_frame)
             self.size = (frame.width, frame.height)
             self.received_at = time.time()
+            self._last_picture = time.monotonic()
         async with self._changed:
             self._changed.notify_all()

@@ -109,3 +109,52 @@ async def test_wait_for_frames_times_out_and_reports_an_ended_track() -> None:
 def test_slot_needs_a_video_track() -> None:
     with pytest.raises(ValueError, match="video track"):
         FrameSlot(AudioStreamTrack())
+
+
+class Requests:
+    """A keyframe requester that records when it was called."""
+
+    def __init__(self, answer: bool = True) -> None:
+        self.times: list[float] = []
+        self.answer = answer
+
+    def __call__(self) -> bool:
+        self.times.append(asyncio.get_running_loop().time())
+        return self.answer
+
+
+async def test_a_stalled_track_asks_for_keyframes_backing_off_until_pictures_return() -> None:
+    track, requests = GatedTrack(), Requests()
+    slot = FrameSlot(track, request_keyframe=requests, stall_after=0.2)
+    slot.start()
+    began = asyncio.get_running_loop().time()
+    await asyncio.sleep(0.35)  # nothing since the start: a stall already
+    assert len(requests.times) == 1 and requests.times[0] - began >= 0.2
+    for _ in range(10):  # pictures flowing: no requests
+        track.gate.put_nowait(None)
+        await asyncio.sleep(0.05)
+    assert len(requests.times) == 1
+    await asyncio.sleep(1.8)  # a stall: asks at once, then after 0.4 s, 0.8 s, ...
+    gaps = np.diff(requests.times[1:4])
+    assert len(requests.times) in (4, 5) and all(g >= i for g, i in zip(gaps, [0.4, 0.8],
+                                                                           strict=True))
+    assert slot.keyframe_requests == len(requests.times) and slot.stalls == 2
+    track.stop()  # an ended track is not a stall
+    track.gate.put_nowait(None)
+    await asyncio.sleep(0.5)
+    assert slot.ended and slot.keyframe_requests == len(requests.times)
+    await slot.stop()
+
+
+async def test_a_slot_without_a_requester_or_a_far_end_only_counts_the_stall() -> None:
+    track = GatedTrack()
+    quiet = FrameSlot(track, stall_after=0.1)
+    nobody = FrameSlot(track, request_keyframe=Requests(answer=False), stall_after=0.1)
+    quiet.start()
+    nobody.start()
+    await asyncio.sleep(0.3)
+    assert quiet.stalls == nobody.stalls == 1
+    assert quiet.keyframe_requests == nobody.keyframe_requests == 0  # nothing went out
+    await quiet.stop()
+    await nobody.stop()
+    track.stop()

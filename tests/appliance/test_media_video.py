@@ -23,12 +23,13 @@ from aiortc.mediastreams import MediaStreamError
 
 from appliance.devices.camera import BitrateBounds, SimulatedCamera
 from appliance.media.loopback import connect, local_peer_connection
-from appliance.media.slots import FrameSlot
+from appliance.media.slots import FrameSlot, receiver_keyframe_requester
 from appliance.media.testpattern import read_timestamp
 from appliance.media.video import (
     MAX_QUEUED_FRAMES,
     EncodedVideoTrack,
     add_encoded_video_track,
+    h264_preferences,
 )
 
 netns = pytest.mark.netns
@@ -201,6 +202,71 @@ async def test_frame_slot_shows_a_live_track_and_survives_its_end() -> None:
         while not slot.ended:
             await asyncio.sleep(0.01)
     assert slot.rgb() is not None  # the last frame stays readable
+
+
+class HeldTrack(MediaStreamTrack):
+    """The camera track, with a hand that can stop the sender mid-stream."""
+
+    kind = "video"
+
+    def __init__(self, inner: EncodedVideoTrack) -> None:
+        super().__init__()
+        self.inner = inner
+        self.flowing = asyncio.Event()
+        self.flowing.set()
+
+    async def recv(self) -> av.Packet:
+        await self.flowing.wait()
+        return await self.inner.recv()
+
+    def stop(self) -> None:
+        super().stop()
+        self.inner.stop()
+
+
+@netns
+@needs_netns
+@pytest.mark.parametrize("wired", [True, False], ids=["with-requester", "without"])
+async def test_a_receiver_whose_pictures_stop_asks_the_sender_for_a_keyframe(wired: bool) -> None:
+    camera = SimulatedCamera(320, 180, FPS, 300_000, keyframe_interval=30.0)
+    inner = EncodedVideoTrack(camera)
+    held = HeldTrack(inner)
+    sender_pc, receiver_pc = local_peer_connection(), local_peer_connection()
+    transceiver = sender_pc.addTransceiver(held, direction="sendonly")
+    transceiver.setCodecPreferences(h264_preferences())
+    inner.bind_sender(transceiver.sender)
+    slots: list[FrameSlot] = []
+
+    @receiver_pc.on("track")
+    def on_track(track: MediaStreamTrack) -> None:
+        receiver = next(t.receiver for t in receiver_pc.getTransceivers()
+                        if t.receiver.track is track)
+        requester = receiver_keyframe_requester(receiver) if wired else None
+        slots.append(FrameSlot(track, request_keyframe=requester, stall_after=0.5))
+        slots[-1].start()
+
+    try:
+        await connect(sender_pc, receiver_pc)
+        async with asyncio.timeout(5):
+            while not slots:
+                await asyncio.sleep(0.01)
+        slot = slots[0]
+        await slot.wait_for_frames(10, timeout=10)
+        before = inner.keyframe_requests
+        held.flowing.clear()  # the far end's pictures stop arriving
+        await asyncio.sleep(1.5)
+        assert slot.stalls == 1
+        if wired:  # an RTCP PLI went over the wire and reached the camera's track
+            assert slot.keyframe_requests >= 1 and inner.keyframe_requests > before
+        else:  # aiortc itself stays silent: nothing else would have asked
+            assert slot.keyframe_requests == 0 and inner.keyframe_requests == before
+        held.flowing.set()
+        await slot.wait_for_frames(slot.frames_received + 5, timeout=10)
+    finally:
+        await sender_pc.close()
+        await receiver_pc.close()
+        for slot in slots:
+            await slot.stop()
 
 
 # -- the track on its own ----------------------------------------------------

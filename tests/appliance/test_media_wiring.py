@@ -1,0 +1,107 @@
+"""Settings to device back-ends: the one mapping, for every back-end the file can name."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from appliance.config import Settings, validate_text
+from appliance.devices.alsa import AlsaMicrophone, AlsaSpeaker
+from appliance.devices.audio import NullSpeaker, SimulatedMicrophone, WavSpeaker
+from appliance.devices.camera import SimulatedCamera
+from appliance.devices.camera_picamera2 import Picamera2Camera
+from appliance.devices.camera_v4l2 import V4l2Camera
+from appliance.media.aec import EchoCancelledMicrophone, ProcessingStages
+from appliance.media.audio import RemoteAudioMixer
+from appliance.wiring import attach_echo_reference, build_camera, build_microphone, build_speaker
+
+BASE = """
+[room]
+name = "Room 1"
+[bridge]
+url = "https://salon.example.org"
+room = "testbim"
+"""
+
+
+def settings(extra: str) -> Settings:
+    parsed, problems = validate_text(BASE + extra)
+    assert parsed is not None, problems
+    return parsed
+
+
+def test_simulated_devices_for_tests_and_demos(tmp_path: Path) -> None:
+    s = settings('[camera]\nbackend = "simulated"\nwidth = 640\nheight = 360\n'
+                 'bitrate_min_kbps = 100\nbitrate_max_kbps = 900\n'
+                 '[audio]\nmic_backend = "simulated"\nspeaker_backend = "wav"\n'
+                 f'speaker_wav = "{tmp_path / "out.wav"}"\n')
+    camera = build_camera(s)
+    assert isinstance(camera, SimulatedCamera) and (camera.width, camera.height) == (640, 360)
+    assert (camera.bounds.minimum, camera.bounds.maximum) == (100_000, 900_000)
+    assert isinstance(build_microphone(s), SimulatedMicrophone)  # a test tone is not processed
+    speaker = build_speaker(s, tmp_path)
+    assert isinstance(speaker, WavSpeaker) and speaker.path == tmp_path / "out.wav"
+    assert build_camera(settings('[camera]\nbackend = "none"\n')) is None
+
+
+def test_pi_camera_and_usb_camera_get_their_tuning() -> None:
+    pi = build_camera(settings('[camera]\nbackend = "picamera2"\ncamera_index = 1\n'
+                               'rotation = 180\nhflip = true\nexposure = "short"\nfps = 25\n'))
+    assert isinstance(pi, Picamera2Camera)
+    assert (pi.camera_index, pi.rotation, pi.hflip, pi.vflip, pi.exposure, pi.fps) == (
+        1, 180, True, False, "short", 25)
+    usb = build_camera(settings('[camera]\nbackend = "v4l2"\ndevice = "/dev/video2"\n'
+                                'v4l2_format = "mjpeg"\nkeyframe_interval_s = 4.0\n'))
+    assert isinstance(usb, V4l2Camera)
+    assert (usb.device, usb.input_format, usb.keyframe_interval) == ("/dev/video2", "mjpeg", 4.0)
+    assert not usb.running and not pi.running  # nothing opens before the camera is wanted
+
+
+@pytest.mark.parametrize(
+    ("audio", "stages"),
+    [
+        ("", ProcessingStages(True, True, True)),
+        ("array_has_aec = true\necho_cancellation = false\n", ProcessingStages(False, True, True)),
+        ("noise_suppression = false\nhigh_pass = false\n", ProcessingStages(True, False, False)),
+    ],
+)
+def test_an_alsa_array_goes_through_the_configured_processing(
+    audio: str, stages: ProcessingStages
+) -> None:
+    s = settings('[audio]\nmic_backend = "alsa"\nmic_pcm = "hw:CARD=ArrayUAC10,DEV=0"\n'
+                 'mic_channels = 6\nmic_format = "S24_LE"\nmic_rate = 16000\n'
+                 f'mic_channels_used = [0]\n{audio}')
+    mic = build_microphone(s)
+    assert isinstance(mic, EchoCancelledMicrophone) and mic.stages == stages
+    array = mic.microphone
+    assert isinstance(array, AlsaMicrophone)
+    assert (array.pcm, array.channels, array.sample_format, array.rate, array.channels_used) == (
+        "hw:CARD=ArrayUAC10,DEV=0", 6, "S24_LE", 16000, (0,))
+
+
+def test_an_array_without_any_processing_is_used_as_it_is() -> None:
+    s = settings('[audio]\nmic_backend = "alsa"\narray_has_aec = true\n'
+                 'echo_cancellation = false\nnoise_suppression = false\nhigh_pass = false\n')
+    assert isinstance(build_microphone(s), AlsaMicrophone)
+
+
+async def test_the_echo_canceller_hears_exactly_what_the_mixer_plays(tmp_path: Path) -> None:
+    s = settings('[audio]\nmic_backend = "alsa"\nspeaker_backend = "alsa"\n'
+                 'speaker_pcm = "hw:0"\nspeaker_rate = 44100\n')
+    speaker = build_speaker(s, tmp_path)
+    assert isinstance(speaker, AlsaSpeaker) and (speaker.pcm, speaker.rate) == ("hw:0", 44100)
+    mic = build_microphone(s)
+    assert isinstance(mic, EchoCancelledMicrophone)
+    mixer = RemoteAudioMixer(NullSpeaker())
+    attach_echo_reference(mic, mixer)
+    assert mic.speaker is mixer.speaker
+    mixer.start()
+    await asyncio.sleep(0.1)
+    assert mic.processor is not None and mic.processor.reverse_chunks == 0  # mic closed
+    mic.start()  # no sound card here: the array reports a fault, the reference still flows
+    await asyncio.sleep(0.3)
+    mic.stop()
+    await mixer.stop()
+    assert mic.processor.reverse_chunks >= 15

@@ -1,0 +1,75 @@
+"""Mouth-to-ear audio and capture-to-decoded video through two aiortc peers; prints JSON.
+
+    scripts/in-netns .venv/bin/python tests/bench/bench_media_call.py [--seconds S]
+
+The appliance's send path (simulated camera H.264 passthrough, a clicking
+microphone and two humming ones whose clocks are ±200 ppm off) to the
+appliance's receive path (FrameSlot, RemoteAudioMixer with drift
+compensation, a simulated speaker), over the netns veth — no Janus, no browser
+(tests/bench/bench_call.py measures those). See tests/bench/media_call.py for
+what the delays include. Also the process CPU and RSS over the run. Twice:
+with aiortc's audio prefetch shortened (`shorten_audio_prefetch`) and without.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.bench.media_call import MediaCall, cpu_seconds, rss_mib, sample_for, stats
+
+
+async def run(seconds: float, short_prefetch: bool) -> dict[str, object]:
+    call = MediaCall(short_prefetch=short_prefetch)
+    await call.start()
+    await sample_for(call, 3.0)  # let the jitter buffers and the decoder settle
+    call.video_delays_ms.clear()
+    call.loop_lag_ms.clear()
+    settled_clicks = len(call.detector.heard)
+    cpu, wall = cpu_seconds(), time.monotonic()
+    await sample_for(call, seconds)
+    cpu_share = (cpu_seconds() - cpu) / (time.monotonic() - wall)
+    mouth_to_ear = call.mouth_to_ear_ms()[settled_clicks:]
+    audio = call.audio_state()
+    await call.stop()
+    return {
+        "mouth_to_ear_ms": stats(mouth_to_ear),
+        "video_capture_to_decoded_ms": stats(call.video_delays_ms),
+        "audio": audio,
+        "event_loop_lag_ms": stats(call.loop_lag_ms),
+        "process_cpu_cores": round(cpu_share, 3),
+        "rss_mib": round(rss_mib(), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30.0)
+    args = parser.parse_args()
+    if os.environ.get("SALON_IN_NETNS") != "1":
+        raise SystemExit("bench_media_call: run it under scripts/in-netns (aioice skips lo)")
+    result = {
+        "benchmark": "media_call",
+        "seconds": args.seconds,
+        "host": {"machine": platform.machine(), "cpus": os.cpu_count(),
+                 "python": platform.python_version()},
+        "loadavg_1m_before": round(os.getloadavg()[0], 2),
+        # The appliance's receive path with aiortc's 4-packet audio prefetch cut to one
+        # (`shorten_audio_prefetch`), then aiortc as it comes, side by side.
+        "short_prefetch": asyncio.run(run(args.seconds, short_prefetch=True)),
+        "aiortc_default_prefetch": asyncio.run(run(args.seconds, short_prefetch=False)),
+        "loadavg_1m_after": round(os.getloadavg()[0], 2),
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
