@@ -24,12 +24,13 @@ from appliance.conference import client as conf
 from appliance.config import Settings
 from appliance.config_schema import DisplaySettings
 from appliance.devices.buttons import ButtonName, TerminalKeys
+from appliance.devices.camera import CameraHealth
 from appliance.devices.controls import ControlPanel
 from appliance.devices.display import QUIT_KEY, open_display
 from appliance.diagnostics import DiagnosedScreenDriver
-from appliance.local_media import RoomMedia
+from appliance.local_media import RoomMedia, SelfView
 from appliance.media.audio import RemoteAudioMixer
-from appliance.media.slots import FrameSlot
+from appliance.media.slots import FrameSlot, receiver_keyframe_requester
 from appliance.screen.layout import LayoutSettings
 from appliance.screen.model import ConfigProblem, NoticeQueue, ScreenRole
 from appliance.screen.render import Renderer, ScreenDriver
@@ -74,7 +75,8 @@ class Receivers:
             self.mixer.remove_track(mixer_key(track))
         for track, s in current.items():
             if s.kind == "video" and track not in self.slots:
-                slot = FrameSlot(track, name=s.participant)
+                slot = FrameSlot(track, name=s.participant,
+                                 request_keyframe=receiver_keyframe_requester(s.receiver))
                 slot.start()
                 self.slots[track] = slot
             elif s.kind == "audio" and track not in self.owner:
@@ -305,7 +307,8 @@ class Appliance:
 
     async def render_loop(self, driver: ScreenDriver) -> None:
         while self.read_keys():
-            frames = self.receivers.frames_by_participant()
+            frames: dict[str, Any] = {**self.receivers.frames_by_participant(),
+                                      view.SELF_ID: self.self_view}
             model = view.screen_model(self.screen_inputs())
             driver.update(model, frames)
             if self.panels is not None:
@@ -321,6 +324,13 @@ class Appliance:
             if self.controls is not None:
                 self.controls.key(key)
         return True
+
+    def _camera_health(self, health: CameraHealth) -> None:
+        self.runtime.health.set_device(
+            "camera", "ok" if health.ok else "error", backend=self.s.camera.backend,
+            detail=health.detail)
+        self.dispatch(room.CameraRecovered() if health.ok else room.CameraFailed(
+            detail=health.detail))
 
     def open_controls(self) -> None:
         """Buttons and LEDs on one pin factory; a press reaches the room as an event on
@@ -366,7 +376,11 @@ class Appliance:
             self.panels = ScreenDriver(
                 Renderer((d.width, d.height), self.s.room.language, role=ScreenRole.PANELS),
                 second)
-        self.media = RoomMedia(build_camera(self.s), build_microphone(self.s))
+        camera = build_camera(self.s)
+        if camera is not None:  # a failing camera puts the room into audio only, and back
+            camera.add_health_listener(self._camera_health, asyncio.get_running_loop())
+        self.media = RoomMedia(camera, build_microphone(self.s))
+        self.self_view = SelfView(camera)
         self.receivers = Receivers(
             RemoteAudioMixer(build_speaker(self.s, self.state_dir),
                              volume=self.s.audio.volume / 100))

@@ -6,7 +6,10 @@ and the mic keep running."""
 from __future__ import annotations
 
 import logging
+import time
 
+import numpy as np
+import numpy.typing as npt
 from aiortc import MediaStreamTrack, RTCRtpSender
 
 from appliance.devices.audio import Microphone
@@ -15,6 +18,29 @@ from appliance.media.audio import MicrophoneTrack
 from appliance.media.video import EncodedVideoTrack
 
 log = logging.getLogger("salon.media")
+
+
+class SelfView:
+    """The self-view tile's frame source: the camera's own preview, a few times a second
+    (the screen converts nothing; the camera back-end draws at tile size)."""
+
+    PERIOD_S = 0.2
+
+    def __init__(self, camera: Camera | None) -> None:
+        self.camera = camera
+        self._version = 0
+        self._at = 0.0
+
+    @property
+    def version(self) -> int:
+        now = time.monotonic()
+        if now - self._at >= self.PERIOD_S:
+            self._at = now
+            self._version += 1
+        return self._version
+
+    def rgb(self, width: int, height: int) -> npt.NDArray[np.uint8] | None:
+        return self.camera.preview_rgb(width, height) if self.camera is not None else None
 
 
 class RoomMedia:

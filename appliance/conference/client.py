@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import aiohttp
-from aiortc import MediaStreamTrack
+from aiortc import MediaStreamTrack, RTCRtpReceiver
 
 from appliance.conference.peers import PublisherPeer, SubscriberPeer
 from bridge import protocol as p
@@ -36,6 +36,7 @@ class RemoteStream:
     kind: str
     participant: str
     track: MediaStreamTrack
+    receiver: RTCRtpReceiver  # to ask the sender for a keyframe
 
 
 # ---- events the client reports --------------------------------------------------
@@ -426,8 +427,8 @@ class BridgeClient:
         await self._send(p.Resubscribe(type="resubscribe"))
 
     def _report_streams(self) -> None:
-        tracks = self._subscriber.tracks_by_mid() if self._subscriber else {}
+        receivers = self._subscriber.receivers_by_mid() if self._subscriber else {}
         self.on_event(RemoteMediaChanged([
-            RemoteStream(s.mid, s.kind, s.participant, tracks[s.mid])
-            for s in self._streams if s.mid in tracks
+            RemoteStream(s.mid, s.kind, s.participant, receivers[s.mid].track, receivers[s.mid])
+            for s in self._streams if s.mid in receivers
         ]))

@@ -14,6 +14,7 @@ from aiortc import (
     RTCBundlePolicy,
     RTCConfiguration,
     RTCPeerConnection,
+    RTCRtpReceiver,
     RTCSessionDescription,
     sdp,
 )
@@ -110,8 +111,8 @@ class SubscriberPeer:
         pin_remote_ssrcs(self.pc, offer_sdp)  # after the answer: only then is BUNDLE applied
         return self.pc.localDescription.sdp
 
-    def tracks_by_mid(self) -> dict[str, MediaStreamTrack]:
-        return {t.mid: t.receiver.track for t in self.pc.getTransceivers()
+    def receivers_by_mid(self) -> dict[str, RTCRtpReceiver]:
+        return {t.mid: t.receiver for t in self.pc.getTransceivers()
                 if t.mid is not None and t.receiver.track is not None}
 
     async def close(self) -> None:

@@ -286,6 +286,12 @@ class Camera(ABC):
     @abstractmethod
     def request_keyframe(self) -> None: ...
 
+    def preview_rgb(self, width: int, height: int) -> npt.NDArray[np.uint8] | None:
+        """The room's own picture at tile size for its self-view, where the back-end has
+        one without decoding (picamera2's lores stream; the simulated pattern). None
+        shows the placeholder — always so while the camera is off."""
+        return None
+
     def set_bitrate(self, bps: int) -> int:
         """Ask for a new bitrate; returns the one applied (within `bounds`)."""
         self.bitrate = self.bounds.clamp(bps)
@@ -455,10 +461,18 @@ class SimulatedCamera(SupervisedCamera):
     ) -> None:
         super().__init__(width, height, fps, bitrate, bounds)
         self._pattern = TestPattern(width, height)
+        self._preview: TestPattern | None = None  # the self-view's, at tile size
         self._encoder = LibavH264Encoder(
             width, height, fps, self.bitrate, keyframe_interval, self.bounds.maximum
         )
         self.present = True
+
+    def preview_rgb(self, width: int, height: int) -> npt.NDArray[np.uint8] | None:
+        if not self.running:
+            return None
+        if self._preview is None or self._preview.width != width or self._preview.height != height:
+            self._preview = TestPattern(width, height)
+        return self._preview.render_rgb(time.time() * 1000)
 
     def unplug(self) -> None:
         self.present = False
