@@ -29,13 +29,18 @@ from appliance.devices.controls import ControlPanel
 from appliance.devices.display import QUIT_KEY, open_display
 from appliance.diagnostics import DiagnosedScreenDriver
 from appliance.local_media import RoomMedia, SelfView
-from appliance.media.audio import RemoteAudioMixer
+from appliance.media.audio import RemoteAudioMixer, shorten_audio_prefetch
 from appliance.media.slots import FrameSlot, receiver_keyframe_requester
 from appliance.screen.layout import LayoutSettings
 from appliance.screen.model import ConfigProblem, NoticeQueue, ScreenRole
 from appliance.screen.render import Renderer, ScreenDriver
 from appliance.service.runtime import ServiceRuntime
-from appliance.wiring import build_camera, build_microphone, build_speaker
+from appliance.wiring import (
+    attach_echo_reference,
+    build_camera,
+    build_microphone,
+    build_speaker,
+)
 from bridge import protocol as p
 
 log = logging.getLogger("salon.appliance")
@@ -80,6 +85,7 @@ class Receivers:
                 slot.start()
                 self.slots[track] = slot
             elif s.kind == "audio" and track not in self.owner:
+                shorten_audio_prefetch(s.receiver)  # the mixer's jitter buffer suffices
                 self.mixer.add_track(track, key=mixer_key(track))
             self.owner[track] = s.participant
 
@@ -384,6 +390,8 @@ class Appliance:
         self.receivers = Receivers(
             RemoteAudioMixer(build_speaker(self.s, self.state_dir),
                              volume=self.s.audio.volume / 100))
+        # The echo canceller's reference: exactly the PCM the speaker is handed.
+        attach_echo_reference(self.media.microphone, self.receivers.mixer)
         h = self.runtime.health
         h.set_device("camera", "simulated" if self.s.camera.backend == "simulated" else "ok",
                      backend=self.s.camera.backend)
