@@ -29,18 +29,15 @@ from appliance.devices.controls import ControlPanel
 from appliance.devices.display import QUIT_KEY, open_display
 from appliance.diagnostics import DiagnosedScreenDriver
 from appliance.local_media import RoomMedia, SelfView
-from appliance.media.audio import RemoteAudioMixer, shorten_audio_prefetch
+from appliance.media.audio import RemoteAudioMixer
+from appliance.media.audio_health import audio_report
+from appliance.media.jitter import hand_audio_packets_on
 from appliance.media.slots import FrameSlot, receiver_keyframe_requester
 from appliance.screen.layout import LayoutSettings
 from appliance.screen.model import ConfigProblem, NoticeQueue, ScreenRole
 from appliance.screen.render import Renderer, ScreenDriver
 from appliance.service.runtime import ServiceRuntime
-from appliance.wiring import (
-    attach_echo_reference,
-    build_camera,
-    build_microphone,
-    build_speaker,
-)
+from appliance.wiring import build_camera, build_room_audio
 from bridge import protocol as p
 
 log = logging.getLogger("salon.appliance")
@@ -85,7 +82,7 @@ class Receivers:
                 slot.start()
                 self.slots[track] = slot
             elif s.kind == "audio" and track not in self.owner:
-                shorten_audio_prefetch(s.receiver)  # the mixer's jitter buffer suffices
+                hand_audio_packets_on(s.receiver)  # the mixer's jitter buffer does it right
                 self.mixer.add_track(track, key=mixer_key(track))
             self.owner[track] = s.participant
 
@@ -385,13 +382,11 @@ class Appliance:
         camera = build_camera(self.s)
         if camera is not None:  # a failing camera puts the room into audio only, and back
             camera.add_health_listener(self._camera_health, asyncio.get_running_loop())
-        self.media = RoomMedia(camera, build_microphone(self.s))
+        # The echo canceller's reference is wired in: exactly the PCM the speaker is handed.
+        microphone, mixer = build_room_audio(self.s, self.state_dir)
+        self.media = RoomMedia(camera, microphone)
         self.self_view = SelfView(camera)
-        self.receivers = Receivers(
-            RemoteAudioMixer(build_speaker(self.s, self.state_dir),
-                             volume=self.s.audio.volume / 100))
-        # The echo canceller's reference: exactly the PCM the speaker is handed.
-        attach_echo_reference(self.media.microphone, self.receivers.mixer)
+        self.receivers = Receivers(mixer)
         h = self.runtime.health
         h.set_device("camera", "simulated" if self.s.camera.backend == "simulated" else "ok",
                      backend=self.s.camera.backend)
@@ -410,6 +405,8 @@ class Appliance:
                 svc.server.screen_png = self.display.snapshot_png
             names = lambda: {pid: x.name for pid, x in self.others.items()}  # noqa: E731
             svc.health.sections["media"] = lambda: self.receivers.report(names())
+            svc.health.sections["audio"] = lambda: audio_report(
+                self.media.microphone, self.receivers.mixer, self.s.audio)
             # On the appliance's own loopback only: lets an admin open the phone page too.
             svc.health.sections["companion"] = lambda: {"url": self.companion_url}
             driver = DiagnosedScreenDriver(self.renderer, self.display)

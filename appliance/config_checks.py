@@ -170,6 +170,15 @@ def check_camera(camera: CameraSettings, rep: Reporter) -> None:
         if value % 2:
             rep.add(f"camera.{key}", f"{value} is odd; H.264 needs even picture sizes",
                     "an even number", f"{key} = {value + 1}")
+    if camera.backend == "picamera2" and camera.rotation in (90, 270):
+        # libcamera's Transform only flips (the ISP cannot turn a picture a quarter turn)
+        # and Picamera2Camera refuses such a session: the room would stay audio-only.
+        rep.add("camera.rotation", f"a Pi camera module (backend \"picamera2\") cannot "
+                f"turn its picture {camera.rotation} degrees: libcamera only flips it",
+                "rotation = 0 or 180 (with hflip/vflip as needed)",
+                "mount the camera upright or upside down (rotation = 180); for a camera "
+                "mounted sideways use a USB camera (backend = \"v4l2\"), which turns "
+                "its picture in software")
 
 
 def check_audio(audio: AudioSettings, raw: Any, rep: Reporter, *, local_files: bool) -> None:

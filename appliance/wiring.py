@@ -79,6 +79,16 @@ def build_speaker(s: Settings, state_dir: Path) -> Speaker:
         f"speaker back-end {a.speaker_backend!r} is not available in this build")
 
 
+def build_room_audio(s: Settings, state_dir: Path) -> tuple[Microphone | None, RemoteAudioMixer]:
+    """The room microphone and the mixer playing the remote participants into the speaker,
+    with the echo canceller's far-end reference wired: exactly the PCM the speaker is
+    handed (the mixer is not started)."""
+    microphone = build_microphone(s)
+    mixer = RemoteAudioMixer(build_speaker(s, state_dir), volume=s.audio.volume / 100)
+    attach_echo_reference(microphone, mixer)
+    return microphone, mixer
+
+
 def attach_echo_reference(microphone: Microphone | None, mixer: RemoteAudioMixer) -> None:
     """Give an echo-cancelled microphone exactly what the mixer hands the speaker."""
     if isinstance(microphone, EchoCancelledMicrophone):

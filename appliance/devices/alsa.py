@@ -292,11 +292,17 @@ class AlsaMicrophone(Microphone):
         self._worker: _DeviceThread | None = None
         self._handover: _ToLoop | None = None
         self.overruns = 0  # ALSA overruns: we were too slow to read, audio lost
+        self.read_errors = 0  # reads that got no audio in READ_TIMEOUT_S (silence was sent)
         self.granted: tuple[int, str, int, int, int] | None = None  # what the device settled on
 
     @property
     def fault(self) -> str | None:
         return self._device.fault
+
+    @property
+    def reopens(self) -> int:
+        """Times the device failed and was opened again."""
+        return self._device.reopens
 
     @property
     def dropped_chunks(self) -> int:
@@ -329,6 +335,7 @@ class AlsaMicrophone(Microphone):
         assert self._handover is not None
         chunk = await self._handover.get(READ_TIMEOUT_S)
         if chunk is None:
+            self.read_errors += 1
             raise AudioDeviceError(self.fault or f"ALSA capture {self.pcm!r}: no audio")
         return chunk
 
@@ -406,6 +413,16 @@ class AlsaSpeaker(Speaker):
     @property
     def fault(self) -> str | None:
         return self._device.fault
+
+    @property
+    def running(self) -> bool:
+        """Whether the playback thread holds (or keeps reopening) the device."""
+        return self._worker is not None
+
+    @property
+    def reopens(self) -> int:
+        """Times the device failed and was opened again."""
+        return self._device.reopens
 
     @property
     def output_latency(self) -> float:

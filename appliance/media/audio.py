@@ -4,30 +4,26 @@
 but only while live: otherwise the device is closed and the track sends
 digital silence, so no room sound can leave the box without audio rights.
 
-`RemoteAudioMixer` plays every remote participant through one speaker. Each
-source gets a small jitter buffer that starts playing after a prebuffer
-sized from the measured arrival jitter. The sender's clock never runs at
-exactly the speaker's rate: the buffer plays a hair faster or slower (at
-most 0.5 %, inaudible) to hold its fill level, so an hour's drift neither
-adds latency nor forces a skip; only a burst beyond a bound is dropped. The mixer is paced by
-the speaker, and every chunk handed to it is also given to playback
-listeners: that exact PCM is the echo canceller's far-end reference.
+`RemoteAudioMixer` plays every remote participant through one speaker, each
+through its own `AudioJitterBuffer` (appliance.media.jitter: samples placed by
+timestamp, lost packets concealed, drift followed by resampling, so latency
+cannot grow). The mixer is paced by the speaker, and every chunk handed to it is
+also given to playback listeners: that exact PCM is the echo canceller's
+far-end reference.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import fractions
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import av
 import numpy as np
-from aiortc import MediaStreamTrack, RTCRtpReceiver
+from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from appliance.devices.audio import (
@@ -37,6 +33,7 @@ from appliance.devices.audio import (
     Samples,
     Speaker,
 )
+from appliance.media.jitter import AudioJitterBuffer, SourceStats
 
 log = logging.getLogger(__name__)
 
@@ -138,206 +135,12 @@ class MicrophoneTrack(MediaStreamTrack):
         return np.zeros(FRAME_SAMPLES, np.int16)
 
 
-@dataclass
-class SourceStats:
-    frames_in: int = 0
-    underruns: int = 0
-    dropped_samples: int = 0
-    target_samples: int = 0
-    buffered_samples: int = 0
-    rate_adjust_ppm: float = 0.0  # drift compensation now: >0 plays faster than it arrives
-
-
-#: Drift compensation. The sender's clock against the speaker's is measured
-#: directly — samples received per sample played over the last DRIFT_WINDOW_S —
-#: so bursts, stalls and rebuffering cannot fake it (within ±MAX_CLOCK_OFFSET).
-#: On top, a proportional term holds the fill level at its set point, and a
-#: steeper one beyond CATCH_UP_BEYOND_S works off a backlog (after a burst, at
-#: the start) in seconds. The rate never moves more than MAX_RATE_ADJUST (0.5 %:
-#: 9 cents of pitch, unheard in speech); below RATE_DEADBAND it is left alone.
-DRIFT_WINDOW_S = 30
-DRIFT_MIN_WINDOW_S = 5  # measure this long before trusting the estimate
-DRIFT_GAIN = 0.05  # per second, per second of level error
-CATCH_UP_BEYOND_S = 0.005
-CATCH_UP_GAIN = 0.5
-MAX_CLOCK_OFFSET = 5e-4  # no sound card's crystal is off by more than 500 ppm
-MAX_RATE_ADJUST = 5e-3
-RATE_DEADBAND = 2e-5
-LEVEL_SMOOTHING = 100  # chunks (1 s) of fill-level averaging
-LATE_PEAK_DECAY = 0.5 ** (1 / 1000)  # a stall is remembered with a half-life of 1000 arrivals
-
-
-def cubic_resample(history: Samples, phase: float, ratio: float, count: int) -> Samples:
-    """`count` samples read from `history` at positions 1 + phase + k·ratio (Catmull-Rom).
-
-    `history[0]` is the sample before the current one; the caller makes sure
-    `history` reaches two samples past the last position.
-    """
-    pos = 1 + phase + np.arange(count) * ratio
-    i = pos.astype(np.int64)
-    f = pos - i
-    x = history.astype(np.float64)
-    p0, p1, p2, p3 = x[i - 1], x[i], x[i + 1], x[i + 2]
-    cubic = 3 * (p1 - p2) + p3 - p0
-    y = p1 + 0.5 * f * (p2 - p0 + f * (2 * p0 - 5 * p1 + 4 * p2 - p3 + f * cubic))
-    return np.clip(np.rint(y), -32768, 32767).astype(np.int16)
-
-
-@dataclass
-class AudioJitterBuffer:
-    """Samples from one remote source, bounded so it can never add latency.
-
-    Plays only after buffering `target` samples; `target` follows the
-    measured arrival jitter and the longest recent stall, remembered with a
-    20-second half-life (for 20 ms packets) so a recurring one is bridged
-    (between min and max). While playing, the average fill level is held at
-    `set_point` by resampling each chunk very slightly, at the measured ratio
-    of the sender's clock to the speaker's plus a correction for the level
-    (drift compensation); audio beyond target + headroom (a burst) is dropped
-    from the oldest end.
-    """
-
-    min_target: int
-    max_target: int
-    headroom: int
-    data: Samples = field(default_factory=lambda: np.zeros(0, np.int16))
-    playing: bool = False
-    jitter: float = 0.0  # smoothed arrival jitter, samples
-    late_peak: float = 0.0  # the longest recent arrival delay, decaying, samples
-    stats: SourceStats = field(default_factory=SourceStats)
-    _last: tuple[float, int] | None = None  # (arrival time, samples) of the last push
-    _level: float = 0.0  # smoothed fill level while playing, samples
-    _phase: float = 0.0  # fractional read position into `data`
-    _previous: int = 0  # the sample just before `data` (for interpolation)
-    _ticks: int = 0  # take() calls: the speaker's clock
-    _received: int = 0  # samples pushed: the sender's clock
-    _arrivals: collections.deque[tuple[float, int]] = field(  # (arrival, received)
-        default_factory=lambda: collections.deque(maxlen=DRIFT_WINDOW_S * 100))
-    _takes: collections.deque[tuple[float, int]] = field(  # (time, ticks)
-        default_factory=lambda: collections.deque(maxlen=DRIFT_WINDOW_S * 100))
-    _offset: float = 0.0  # clock_offset, refreshed once a second
-
-    @property
-    def target(self) -> int:
-        want = CHUNK_SAMPLES + int(max(3 * self.jitter, self.late_peak))
-        return max(self.min_target, min(self.max_target, want))
-
-    @property
-    def set_point(self) -> int:
-        """The fill level drift compensation holds (measured before each take): a
-        chunk above `target`, so the saw-tooth of 20 ms arrivals against 10 ms
-        takes never touches bottom while the controller learns a sender's clock."""
-        return self.target + CHUNK_SAMPLES
-
-    def push(self, samples: Samples, arrival: float) -> None:
-        self._update_jitter(samples.size, arrival)
-        self._received += samples.size
-        self._arrivals.append((arrival, self._received))
-        self.data = np.concatenate([self.data, samples])
-        bound = self.target + self.headroom
-        if self.data.size > bound:
-            excess = self.data.size - min(bound, self.set_point)
-            self.data = self.data[excess:]
-            self._previous, self._level = 0, float(self.data.size)
-            self.stats.dropped_samples += excess
-        self.stats.frames_in += 1
-
-    def take(self, now: float | None = None) -> Samples | None:
-        """The next 10 ms, or None while (re)buffering. Call it every 10 ms of the speaker;
-        `now` is the time on the clock `push()` arrivals use (default: monotonic)."""
-        self._ticks += 1
-        self._takes.append((time.monotonic() if now is None else now, self._ticks))
-        if self._ticks % 100 == 0:
-            self._offset = self._measure_clock_offset()
-        if not self.playing:
-            if self.data.size < self.target:
-                return None
-            self.playing = True
-            self._level, self._phase, self._previous = float(self.data.size), 0.0, 0
-        self._level += (self.data.size - self._level) / LEVEL_SMOOTHING
-        ratio = self._rate_ratio()
-        exact = ratio == 1.0 and self._phase == 0.0
-        advance = self._phase + CHUNK_SAMPLES * ratio
-        consumed = int(advance)
-        if self.data.size < max(consumed, CHUNK_SAMPLES):
-            self.stats.underruns += 1
-            self.playing = False
-            chunk = np.zeros(CHUNK_SAMPLES, np.int16)
-            chunk[: self.data.size] = self.data[:CHUNK_SAMPLES]
-            self.data = self.data[:0]
-            return chunk
-        if exact:
-            chunk = self.data[:CHUNK_SAMPLES]
-        else:
-            # Two samples of look-ahead past the last position; at the very end of
-            # the buffer the last one is held (a sub-sample error, not a gap).
-            reach = int(1 + self._phase + (CHUNK_SAMPLES - 1) * ratio) + 2
-            history = np.concatenate([[self._previous], self.data[:reach]]).astype(np.int16)
-            history = np.pad(history, (0, reach + 1 - history.size), mode="edge")
-            chunk = cubic_resample(history, self._phase, ratio, CHUNK_SAMPLES)
-            self._phase = advance - consumed
-        self._previous = int(self.data[consumed - 1])
-        self.data = self.data[consumed:]
-        return chunk
-
-    @property
-    def clock_offset(self) -> float:
-        """How much faster the sender's clock runs than the speaker's (0 until measured)."""
-        return self._offset
-
-    def _measure_clock_offset(self) -> float:
-        """Sender samples per second over speaker samples per second, both measured on
-        the local clock over the window (least-squares slopes: packet-sized steps, a
-        burst or a stall inside the window barely move them)."""
-        if len(self._arrivals) < 3 or len(self._takes) < DRIFT_MIN_WINDOW_S * 100:
-            return 0.0
-        arrivals = np.array(self._arrivals, dtype=np.float64).T
-        takes = np.array(self._takes, dtype=np.float64).T
-        if np.ptp(arrivals[0]) < DRIFT_MIN_WINDOW_S or np.ptp(takes[0]) == 0:
-            return 0.0
-        sent_rate = np.polyfit(arrivals[0], arrivals[1], 1)[0]
-        played_rate = np.polyfit(takes[0], takes[1], 1)[0] * CHUNK_SAMPLES
-        offset = float(sent_rate / played_rate) - 1
-        return max(-MAX_CLOCK_OFFSET, min(MAX_CLOCK_OFFSET, offset))
-
-    def _rate_ratio(self) -> float:
-        """Input samples per output sample: >1 drains a buffer that is filling up."""
-        error = (self._level - self.set_point) / SAMPLE_RATE  # seconds too full
-        excess = max(0.0, abs(error) - CATCH_UP_BEYOND_S) * (1 if error > 0 else -1)
-        adjust = self.clock_offset + DRIFT_GAIN * error + CATCH_UP_GAIN * excess
-        adjust = max(-MAX_RATE_ADJUST, min(MAX_RATE_ADJUST, adjust))
-        if abs(adjust) < RATE_DEADBAND:
-            adjust = 0.0
-        self.stats.rate_adjust_ppm = adjust * 1e6
-        return 1.0 + adjust
-
-    def _update_jitter(self, count: int, arrival: float) -> None:
-        # RFC 3550 interarrival jitter: immune to clock drift between the ends.
-        if self._last is not None:
-            previous_arrival, previous_count = self._last
-            deviation = abs((arrival - previous_arrival) * SAMPLE_RATE - previous_count)
-            if deviation < 4 * self.max_target:  # a longer gap is a pause, not jitter
-                self.jitter += (deviation - self.jitter) / 16
-                # Stalls recur (a busy network or CPU): remember the longest for a while,
-                # so the next one is bridged instead of played as a gap, then dropped.
-                self.late_peak = max(self.late_peak * LATE_PEAK_DECAY, deviation)
-        self._last = (arrival, count)
-
-
-def shorten_audio_prefetch(receiver: RTCRtpReceiver, packets: int = 1) -> bool:
-    """Let an aiortc audio receiver hand packets on as soon as it can; True if it took.
-
-    aiortc 1.16 holds 4 Opus packets (80 ms) in its own jitter buffer before the
-    first reaches the track; `AudioJitterBuffer` already absorbs the jitter,
-    adaptively, so those are ~60 ms of mouth-to-ear for nothing (one packet
-    stays: aiortc knows a packet is complete when the next begins). aiortc has
-    no API for it; this is the one place that sets its private `_prefetch`.
-    """
-    buffer = getattr(receiver, "_RTCRtpReceiver__jitter_buffer", None)
-    if receiver.track.kind != "audio" or not hasattr(buffer, "_prefetch"):
-        return False
-    buffer._prefetch = packets  # type: ignore[union-attr]
-    return True
+def samples_pts(frame: av.AudioFrame) -> int | None:
+    """A decoded frame's timestamp in 48 kHz samples (None if it has none, or another
+    rate: the resampler then shifts samples and it simply follows what came before)."""
+    if frame.pts is None or frame.time_base is None or frame.sample_rate != SAMPLE_RATE:
+        return None
+    return int(frame.pts * frame.time_base * SAMPLE_RATE)
 
 
 PlaybackListener = Callable[[Samples], None]
@@ -406,6 +209,12 @@ class RemoteAudioMixer:
             s.stats.dropped_samples for s in self._sources.values()
         )
 
+    @property
+    def concealed_samples(self) -> int:
+        return self._retired.concealed_samples + sum(
+            s.stats.concealed_samples for s in self._sources.values()
+        )
+
     # -- playback --------------------------------------------------------
     def add_playback_listener(self, listener: PlaybackListener) -> None:
         """Call `listener(chunk)` with every 10 ms exactly as handed to the speaker."""
@@ -450,7 +259,7 @@ class RemoteAudioMixer:
             await self.speaker.play(chunk)
 
     async def _read_track(self, key: str, track: MediaStreamTrack) -> None:
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        to_mono = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
         try:
             while True:
                 frame = await track.recv()
@@ -458,8 +267,11 @@ class RemoteAudioMixer:
                 source = self._sources.get(key)
                 if source is None or not isinstance(frame, av.AudioFrame):
                     continue
-                for out in resampler.resample(frame):
-                    source.push(out.to_ndarray().reshape(-1).astype(np.int16), arrival)
+                pts = samples_pts(frame)
+                for out in to_mono.resample(frame):
+                    samples = out.to_ndarray().reshape(-1).astype(np.int16)
+                    source.push(samples, arrival, pts)
+                    pts = None if pts is None else pts + samples.size
         except MediaStreamError:
             pass
         finally:
@@ -473,3 +285,5 @@ class RemoteAudioMixer:
         self._retired.underruns += stats.underruns
         self._retired.dropped_samples += stats.dropped_samples
         self._retired.frames_in += stats.frames_in
+        self._retired.concealed_samples += stats.concealed_samples
+        self._retired.late_samples += stats.late_samples

@@ -97,6 +97,8 @@ CASES: dict[str, tuple[str, int | None, str, str]] = {
     "odd_width": ("camera.width", 14, "1279 is odd", "width = 1280"),
     "rotation_not_right_angle": ("camera.rotation", 14, "45 is not one of",
                                  "one of 0, 90, 180, 270"),
+    "picamera2_rotation_90": ("camera.rotation", 15, "cannot turn its picture 90 degrees",
+                              "rotation = 0 or 180"),
     "mic_channel_missing": ("audio.mic_channels_used[1]", 15, "channel 2 does not exist",
                             "from 0 to 1"),
     "health_public_host": ("health.host", 14, '"0.0.0.0" is not a loopback address',
@@ -425,6 +427,22 @@ def test_check_config_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert check_config_main([str(inline)]) == 0
     assert check_config_main(["--strict", str(inline)]) == 1
     assert check_config_main(["--no-such-flag"]) == 2
+
+
+def test_a_pi_camera_turned_a_quarter_is_refused_but_a_usb_camera_turns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The default back-end is picamera2: rotation alone names it.
+    config = _write(tmp_path / "salon.toml", MINIMAL + "\n[camera]\nrotation = 270\n")
+    assert check_config_main([str(config)]) == 1
+    out = capsys.readouterr().out
+    assert (f"{config}:9: error: camera.rotation: a Pi camera module (backend \"picamera2\") "
+            "cannot turn its picture 270 degrees") in out
+    assert "expected: rotation = 0 or 180" in out and 'backend = "v4l2"' in out
+    for ok in ('rotation = 180\nvflip = true', 'backend = "v4l2"\nrotation = 90',
+               'backend = "simulated"\nrotation = 270'):
+        settings, problems = validate_text(MINIMAL + f"\n[camera]\n{ok}\n")
+        assert settings is not None and problems == [], format_problems(problems)
 
 
 def test_check_config_needs_only_pydantic_and_the_standard_library() -> None:

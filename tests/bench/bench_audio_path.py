@@ -41,7 +41,7 @@ from appliance.devices.alsa import (
 )
 from appliance.devices.audio import CHUNK_SAMPLES, SAMPLE_RATE
 from appliance.media.aec import AudioProcessor, ProcessingStages
-from appliance.media.audio import AudioJitterBuffer
+from appliance.media.jitter import AudioJitterBuffer
 from appliance.media.roomsim import EchoPath, level_db, room_response, speech_like
 
 FAR_LEVEL, NEAR_LEVEL = 3000.0, 1500.0

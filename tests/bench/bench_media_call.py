@@ -7,8 +7,13 @@ microphone and two humming ones whose clocks are ±200 ppm off) to the
 appliance's receive path (FrameSlot, RemoteAudioMixer with drift
 compensation, a simulated speaker), over the netns veth — no Janus, no browser
 (tests/bench/bench_call.py measures those). See tests/bench/media_call.py for
-what the delays include. Also the process CPU and RSS over the run. Twice:
-with aiortc's audio prefetch shortened (`shorten_audio_prefetch`) and without.
+what the delays include. Also the process CPU and RSS over the run.
+
+Side by side, on a clean network and with --loss % of UDP packets dropped
+(nftables in the netns): the appliance's audio receive path (every packet
+straight to its jitter buffer, `hand_audio_packets_on`) against aiortc's own
+audio jitter buffer in front of it (4 packets prefetched; after a loss it holds
+up to 15 packets for the rest of the call).
 """
 
 from __future__ import annotations
@@ -24,11 +29,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.bench.media_call import MediaCall, cpu_seconds, rss_mib, sample_for, stats
+from tests.bench.media_call import (
+    MediaCall,
+    cpu_seconds,
+    rss_mib,
+    sample_for,
+    stats,
+    udp_loss,
+)
 
 
-async def run(seconds: float, short_prefetch: bool) -> dict[str, object]:
-    call = MediaCall(short_prefetch=short_prefetch)
+async def run(seconds: float, audio_packets: str, loss: float) -> dict[str, object]:
+    with udp_loss(loss):
+        return await measure(MediaCall(audio_packets=audio_packets), seconds)  # type: ignore[arg-type]
+
+
+async def measure(call: MediaCall, seconds: float) -> dict[str, object]:
     await call.start()
     await sample_for(call, 3.0)  # let the jitter buffers and the decoder settle
     call.video_delays_ms.clear()
@@ -53,6 +69,7 @@ async def run(seconds: float, short_prefetch: bool) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--loss", type=float, default=1.0, help="%% of UDP packets dropped")
     args = parser.parse_args()
     if os.environ.get("SALON_IN_NETNS") != "1":
         raise SystemExit("bench_media_call: run it under scripts/in-netns (aioice skips lo)")
@@ -62,10 +79,11 @@ def main() -> None:
         "host": {"machine": platform.machine(), "cpus": os.cpu_count(),
                  "python": platform.python_version()},
         "loadavg_1m_before": round(os.getloadavg()[0], 2),
-        # The appliance's receive path with aiortc's 4-packet audio prefetch cut to one
-        # (`shorten_audio_prefetch`), then aiortc as it comes, side by side.
-        "short_prefetch": asyncio.run(run(args.seconds, short_prefetch=True)),
-        "aiortc_default_prefetch": asyncio.run(run(args.seconds, short_prefetch=False)),
+        "loss_percent": args.loss,
+        "runs": {
+            f"{packets}, {loss} % loss": asyncio.run(run(args.seconds, packets, loss))
+            for loss in (0.0, args.loss) for packets in ("appliance", "aiortc")
+        },
         "loadavg_1m_after": round(os.getloadavg()[0], 2),
     }
     print(json.dumps(result, indent=2))

@@ -11,18 +11,24 @@ Mouth to ear: the time a click's chunk left the microphone's `read()` to the
 time the mixer handed the chunk where it starts to the speaker (plus the
 speaker's output latency, zero for the simulated one). Video: capture time
 drawn into the picture to the moment the receiving slot stored the decoded frame.
+
+`udp_loss(percent)` drops that share of the netns' UDP packets at random
+(nftables), as a lossy network would.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import resource
 import statistics
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -42,7 +48,8 @@ from appliance.devices.audio import (
     Speaker,
 )
 from appliance.devices.camera import SimulatedCamera
-from appliance.media.audio import MicrophoneTrack, RemoteAudioMixer, shorten_audio_prefetch
+from appliance.media.audio import MicrophoneTrack, RemoteAudioMixer
+from appliance.media.jitter import hand_audio_packets_on
 from appliance.media.loopback import connect
 from appliance.media.slots import FrameSlot
 from appliance.media.testpattern import read_timestamp
@@ -131,7 +138,9 @@ class MediaCall:
     height: int = 720
     fps: int = 30
     drifting_sources_ppm: tuple[float, ...] = (200.0, -200.0)
-    short_prefetch: bool = True  # shorten_audio_prefetch on every audio receiver
+    # "appliance": packets straight to the mixer's jitter buffer (hand_audio_packets_on),
+    # as the appliance does; "aiortc": aiortc's own audio jitter buffer in front of it.
+    audio_packets: Literal["appliance", "aiortc"] = "appliance"
     speaker: Speaker = field(default_factory=NullSpeaker)
     slots: list[FrameSlot] = field(default_factory=list)
     video_delays_ms: list[float] = field(default_factory=list)
@@ -162,10 +171,10 @@ class MediaCall:
                 slot.start()
                 self.slots.append(slot)
             else:
-                if self.short_prefetch:
+                if self.audio_packets == "appliance":
                     receiver = next(t.receiver for t in self.receiver.getTransceivers()
                                     if t.receiver.track is track)
-                    shorten_audio_prefetch(receiver)
+                    hand_audio_packets_on(receiver)
                 self.mixer.add_track(track, key=f"source-{len(self.mixer.sources)}")
 
         await connect(self.sender, self.receiver)
@@ -190,6 +199,7 @@ class MediaCall:
             "rate_adjust_ppm": {k: round(s.rate_adjust_ppm) for k, s in sources.items()},
             "underruns": self.mixer.underruns,
             "dropped_ms": round(self.mixer.dropped_samples / 48, 1),
+            "concealed_ms": round(self.mixer.concealed_samples / 48, 1),
         }
 
     def mouth_to_ear_ms(self) -> list[float]:
@@ -201,6 +211,23 @@ class MediaCall:
             await slot.stop()
         await self.sender.close()
         await self.receiver.close()
+
+
+@contextlib.contextmanager
+def udp_loss(percent: float) -> Iterator[None]:
+    """Drop `percent` % of this network namespace's UDP packets at random while inside."""
+    if percent <= 0:
+        yield
+        return
+    rule = (f"add table inet salon_loss\n"
+            f"add chain inet salon_loss out {{ type filter hook output priority 0; }}\n"
+            f"add rule inet salon_loss out meta l4proto udp "
+            f"numgen random mod 10000 lt {round(percent * 100)} drop\n")
+    subprocess.run(["nft", "-f", "-"], input=rule, text=True, check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["nft", "delete", "table", "inet", "salon_loss"], check=True)
 
 
 def stats(values: list[float]) -> dict[str, float | None]:

@@ -1,12 +1,13 @@
 """A long simulated call: does latency or memory grow? Prints per-minute figures and JSON.
 
-    scripts/in-netns .venv/bin/python tests/bench/soak_call.py [--minutes 60]
+    scripts/in-netns .venv/bin/python tests/bench/soak_call.py [--minutes 60] [--loss 1]
 
 Not part of `make bench` (it takes an hour by default). The call is
 tests/bench/media_call.py's: the appliance's H.264 passthrough camera at
 1280×720@30 and three microphones (one clicking for mouth-to-ear, two whose
 sample clocks are +200 and −200 ppm off) through two aiortc peers into the
 appliance's receive path (FrameSlot, RemoteAudioMixer with drift compensation).
+--loss drops that % of UDP packets at random (nftables in the netns).
 
 Every minute (stderr): video capture→decoded p50/p95, audio mouth-to-ear
 p50/p95, each source's jitter-buffer fill and rate adjustment, underruns and
@@ -33,7 +34,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.bench.media_call import MediaCall, cpu_seconds, percentile, rss_mib, sample_for
+from tests.bench.media_call import (
+    MediaCall,
+    cpu_seconds,
+    percentile,
+    rss_mib,
+    sample_for,
+    udp_loss,
+)
 
 FIGURES = ("video_p50_ms", "audio_p50_ms", "audio_buffered_ms", "rss_mib")
 
@@ -54,6 +62,7 @@ def minute_record(call: MediaCall, minute: int, clicks_before: int, cpu_before: 
         "rate_adjust_ppm": audio["rate_adjust_ppm"],
         "underruns_total": audio["underruns"],
         "dropped_ms_total": audio["dropped_ms"],
+        "concealed_ms_total": audio["concealed_ms"],
         "loop_lag_p99_ms": _round(percentile(call.loop_lag_ms, 0.99)),
         "rss_mib": round(rss_mib(), 1),
         "gc_objects": len(gc.get_objects()),
@@ -98,6 +107,7 @@ async def soak(minutes: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=int, default=60)
+    parser.add_argument("--loss", type=float, default=0.0, help="%% of UDP packets dropped")
     args = parser.parse_args()
     if os.environ.get("SALON_IN_NETNS") != "1":
         raise SystemExit("soak_call: run it under scripts/in-netns (aioice skips lo)")
@@ -105,11 +115,13 @@ def main() -> None:
     result = {
         "benchmark": "soak_call",
         "minutes": args.minutes,
+        "loss_percent": args.loss,
         "host": {"machine": platform.machine(), "cpus": os.cpu_count(),
                  "python": platform.python_version()},
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-        **asyncio.run(soak(args.minutes)),
     }
+    with udp_loss(args.loss):
+        result.update(asyncio.run(soak(args.minutes)))
     print(json.dumps(result))
 
 
