@@ -17,10 +17,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from aiortc import MediaStreamTrack
+from aiortc import MediaStreamTrack, RTCPeerConnection
 
 from appliance import meeting_data, room, view
 from appliance.conference import client as conf
+from appliance.conference.link import LinkMonitor, report_to
 from appliance.config import Settings
 from appliance.config_schema import DisplaySettings
 from appliance.devices.buttons import ButtonName, TerminalKeys
@@ -30,8 +31,9 @@ from appliance.devices.display import QUIT_KEY, open_display
 from appliance.diagnostics import DiagnosedScreenDriver
 from appliance.local_media import RoomMedia, SelfView
 from appliance.media.audio import RemoteAudioMixer
-from appliance.media.audio_health import audio_report
+from appliance.media.audio_health import audio_report, mixer_totals, watch_audio_faults
 from appliance.media.jitter import hand_audio_packets_on
+from appliance.media.metrics import MediaMetrics
 from appliance.media.slots import FrameSlot, receiver_keyframe_requester
 from appliance.screen.layout import LayoutSettings
 from appliance.screen.model import ConfigProblem, NoticeQueue, ScreenRole
@@ -67,11 +69,14 @@ class Receivers:
     mixer: RemoteAudioMixer
     slots: dict[MediaStreamTrack, FrameSlot] = field(default_factory=dict)
     owner: dict[MediaStreamTrack, str] = field(default_factory=dict)  # track -> participant
+    retired_video_frames: int = 0  # received by slots that have gone
 
     def update(self, streams: list[conf.RemoteStream]) -> None:
         current = {s.track: s for s in streams}
         for track in [t for t in self.slots if t not in current]:
-            retire(self.slots.pop(track))
+            slot = self.slots.pop(track)
+            self.retired_video_frames += slot.frames_received
+            retire(slot)
         for track in [t for t in self.owner if t not in current]:
             self.owner.pop(track)
             self.mixer.remove_track(mixer_key(track))
@@ -85,6 +90,11 @@ class Receivers:
                 hand_audio_packets_on(s.receiver)  # the mixer's jitter buffer does it right
                 self.mixer.add_track(track, key=mixer_key(track))
             self.owner[track] = s.participant
+
+    def frames_received(self) -> dict[str, int]:
+        """Decoded frames since start, by kind, over every track the room has had."""
+        video = self.retired_video_frames + sum(s.frames_received for s in self.slots.values())
+        return {"video": video, "audio": mixer_totals(self.mixer).frames_in}
 
     def frames_by_participant(self) -> dict[str, FrameSlot]:
         return {self.owner[t]: slot for t, slot in self.slots.items() if t in self.owner}
@@ -229,6 +239,7 @@ class Appliance:
             self.dispatch(room.Removed(reason=event.reason))
         elif isinstance(event, conf.BridgeError):
             log.warning("bridge error %s: %s", event.code, event.message)
+            self.runtime.health.record_error(f"bridge: {event.code}: {event.message}")
 
     async def companion_loop(self) -> None:
         """Keep a fresh phone-companion link (shown as a QR code) while in the meeting."""
@@ -332,6 +343,8 @@ class Appliance:
         self.runtime.health.set_device(
             "camera", "ok" if health.ok else "error", backend=self.s.camera.backend,
             detail=health.detail)
+        if not health.ok:
+            self.runtime.health.record_error(f"camera: {health.detail}")
         self.dispatch(room.CameraRecovered() if health.ok else room.CameraFailed(
             detail=health.detail))
 
@@ -392,7 +405,10 @@ class Appliance:
                      backend=self.s.camera.backend)
         h.set_device("microphone", "ok", backend=self.s.audio.mic_backend)
         h.set_device("speaker", "ok", backend=self.s.audio.speaker_backend)
+        watch_audio_faults(h, microphone, mixer)  # an ALSA device is "error" while it fails
         h.set_device("display", "ok", backend=d.backend)
+        h.registry.register(MediaMetrics(self.media.frames_sent, self.receivers.frames_received,
+                                         mixer))
 
     async def run(self) -> None:
         async with self.runtime as svc:
@@ -421,12 +437,19 @@ class Appliance:
             svc.ready(self.status_line())
             companion = (asyncio.create_task(self.companion_loop())
                          if self.s.companion.enabled else None)
+            link = asyncio.create_task(
+                LinkMonitor().run(self.peer_connections, report_to(svc.health)))
             try:
                 await self.render_loop(driver)
             finally:
+                link.cancel()
                 if companion is not None:
                     companion.cancel()
                 await self.shutdown()
+
+    def peer_connections(self) -> tuple[RTCPeerConnection | None, RTCPeerConnection | None]:
+        """The bridge client's (publishing, receiving) PeerConnections, while it has them."""
+        return self.client.peer_connections() if self.client is not None else (None, None)
 
     async def shutdown(self) -> None:
         self.stop_client()

@@ -14,7 +14,7 @@ from aiortc import MediaStreamTrack, RTCRtpSender
 
 from appliance.devices.audio import Microphone
 from appliance.devices.camera import Camera
-from appliance.media.audio import MicrophoneTrack
+from appliance.media.audio import FRAME_SAMPLES, MicrophoneTrack
 from appliance.media.video import EncodedVideoTrack
 
 log = logging.getLogger("salon.media")
@@ -53,6 +53,7 @@ class RoomMedia:
         self.camera_sending = False
         self.video: EncodedVideoTrack | None = None
         self.audio: MicrophoneTrack | None = None
+        self._retired_frames = {"video": 0, "audio": 0}  # sent by tracks that have stopped
 
     def new_tracks(self) -> tuple[MediaStreamTrack | None, MediaStreamTrack | None]:
         self.stop_tracks()
@@ -81,7 +82,19 @@ class RoomMedia:
         if self.video is not None:
             self.video.request_keyframe()
 
+    def frames_sent(self) -> dict[str, int]:
+        """Frames handed to aiortc since start, by kind (every publish's tracks)."""
+        now = self._track_frames()
+        return {kind: self._retired_frames[kind] + now[kind] for kind in now}
+
+    def _track_frames(self) -> dict[str, int]:
+        video = self.video.frames_sent if self.video is not None else 0
+        # MicrophoneTrack counts the samples it has sent (silence too), 20 ms a frame.
+        audio = self.audio._samples_sent // FRAME_SAMPLES if self.audio is not None else 0
+        return {"video": video, "audio": audio}
+
     def stop_tracks(self) -> None:
+        self._retired_frames = self.frames_sent()
         for track in (self.video, self.audio):
             if track is not None:
                 track.stop()

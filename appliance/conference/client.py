@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import aiohttp
-from aiortc import MediaStreamTrack, RTCRtpReceiver
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver
 
 from appliance.conference.peers import PublisherPeer, SubscriberPeer
 from bridge import protocol as p
@@ -386,6 +386,11 @@ class BridgeClient:
             raise SessionLost(f"bridge said bye: {m.reason}")
 
     # ---- media ----------------------------------------------------------------
+
+    def peer_connections(self) -> tuple[RTCPeerConnection | None, RTCPeerConnection | None]:
+        """(publishing, receiving) PeerConnections as they are now (for link statistics)."""
+        return (self._publisher.pc if self._publisher else None,
+                self._subscriber.pc if self._subscriber else None)
 
     async def _publish(self) -> None:
         if self._publisher is not None:

@@ -57,15 +57,21 @@ class RealtimePacer:
         self._anchor = time.monotonic()
         self._ticks = 0
 
+    def resync(self) -> int:
+        """If the next deadline is more than `max_late` past, move the clock so it is now;
+        returns the periods skipped (what a device would have lost, or played as silence)."""
+        late = time.monotonic() - (self._anchor + (self._ticks + 1) * self.period)
+        if late <= self.max_late:
+            return 0
+        self.overruns += 1
+        self._anchor += late
+        return int(late / self.period)
+
     async def wait(self) -> None:
+        """Sleep until the next period (at once while catching up)."""
+        self.resync()
         self._ticks += 1
-        deadline = self._anchor + self._ticks * self.period
-        delay = deadline - time.monotonic()
-        if delay < -self.max_late:
-            self.overruns += 1
-            self.reset()
-            self._ticks = 1
-            delay = 0.0
+        delay = self._anchor + self._ticks * self.period - time.monotonic()
         await asyncio.sleep(max(0.0, delay))
 
 
@@ -232,7 +238,9 @@ class NullSpeaker(Speaker):
 
 
 class WavSpeaker(Speaker):
-    """Writes everything played to a 48 kHz mono 16-bit WAV file, paced in real time."""
+    """Writes everything played to a 48 kHz mono 16-bit WAV file, paced in real time
+    (a stall of the player beyond half a second is written as the silence a device
+    would have played)."""
 
     def __init__(self, path: str | Path) -> None:
         super().__init__()
@@ -263,5 +271,10 @@ class WavSpeaker(Speaker):
         if self._wav is None:
             self.start()
         assert self._wav is not None
+        # After a long stall a device has played silence meanwhile: so does the file,
+        # which keeps its timeline the wall clock's.
+        skipped = self._pacer.resync()
+        if skipped:
+            self._wav.writeframes(bytes(2 * CHUNK_SAMPLES * skipped))
         self._wav.writeframes(chunk.astype("<i2").tobytes())
         await self._pacer.wait()

@@ -2,6 +2,7 @@
 canceller are doing, read from the counters the devices keep themselves.
 
     health.sections["audio"] = lambda: audio_report(microphone, mixer, settings.audio)
+    watch_audio_faults(health, microphone, mixer)  # devices.microphone / .speaker
 
 Nothing here counts anything: a figure appears only where a device knows it
 (an ALSA capture knows its overruns, a WAV file has none), so a missing key
@@ -10,6 +11,7 @@ means "not measurable with this back-end", never zero.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from appliance.config_schema import AudioSettings
@@ -24,6 +26,8 @@ from appliance.devices.audio import (
 )
 from appliance.media.aec import EchoCancelledMicrophone
 from appliance.media.audio import RemoteAudioMixer
+from appliance.media.jitter import SourceStats
+from appliance.service.health import HealthState
 
 Report = dict[str, Any]
 
@@ -75,16 +79,52 @@ def speaker_report(speaker: Speaker) -> Report:
 
 
 def mixer_report(mixer: RemoteAudioMixer) -> Report:
+    """Totals since start, over every source the mixer has played (gone ones too)."""
     sources = mixer.sources
+    totals = mixer_totals(mixer)
     return {
         "sources": len(sources),
-        "underruns": mixer.underruns,
-        "dropped_ms": round(mixer.dropped_samples * 1000 / SAMPLE_RATE, 1),
+        "underruns": totals.underruns,
+        "dropped_ms": _ms(totals.dropped_samples),  # a burst beyond the buffer's room
+        "concealed_ms": _ms(totals.concealed_samples),  # lost or late audio filled in
+        "late_ms": _ms(totals.late_samples),  # came after its place was concealed
         "chunks_played": mixer.chunks_played,
         "clipped_samples": mixer.clipped_samples,
-        "buffered_ms": {key: round(s.buffered_samples * 1000 / SAMPLE_RATE, 1)
-                        for key, s in sources.items()},
+        "buffered_ms": {key: _ms(s.buffered_samples) for key, s in sources.items()},
     }
+
+
+#: The SourceStats fields that only ever grow (the others describe a source now).
+TOTALS = ("frames_in", "underruns", "dropped_samples", "concealed_samples", "late_samples")
+
+
+def mixer_totals(mixer: RemoteAudioMixer) -> SourceStats:
+    """The mixer's counters summed over its sources and the ones that have gone, so a
+    total never goes back when a participant leaves or the connection is rebuilt."""
+    # The mixer keeps the gone sources' totals itself (`_retired`) but exposes only
+    # some of them as properties.
+    parts = [mixer._retired, *mixer.sources.values()]
+    return SourceStats(**{f.name: sum(getattr(part, f.name) for part in parts)
+                          for f in fields(SourceStats) if f.name in TOTALS})
+
+
+def watch_audio_faults(health: HealthState, microphone: Microphone | None,
+                       mixer: RemoteAudioMixer) -> None:
+    """/healthz "devices": the microphone and the speaker are "error" while they fail."""
+    health.watch_fault("microphone", lambda: audio_fault(microphone))
+    health.watch_fault("speaker", lambda: audio_fault(mixer.speaker))
+
+
+def audio_fault(device: Microphone | Speaker | None) -> str | None:
+    """Why the room's microphone or speaker is not working, None while it works (only
+    ALSA devices know; a file or a test tone cannot fail this way)."""
+    if isinstance(device, EchoCancelledMicrophone):
+        device = device.microphone
+    return device.fault if isinstance(device, AlsaMicrophone | AlsaSpeaker) else None
+
+
+def _ms(samples: int) -> float:
+    return round(samples * 1000 / SAMPLE_RATE, 1)
 
 
 def echo_canceller_report(microphone: Microphone | None, settings: AudioSettings) -> Report:

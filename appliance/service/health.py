@@ -2,8 +2,11 @@
 
 The app owns one HealthState and updates it as things happen; the state keeps the
 Prometheus metrics in step, in a registry of its own (so tests and two instances
-never collide in prometheus-client's global one). HealthServer serves both on a
-local port only: the appliance exposes nothing to the room's network by default.
+never collide in prometheus-client's global one). What the devices and the media
+path count themselves is read when asked (a device's `fault`, the media counters
+registered as collectors), so a figure can never fall behind the thing it describes.
+HealthServer serves both on a local port only: the appliance exposes nothing to the
+room's network by default.
 """
 
 from __future__ import annotations
@@ -11,8 +14,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +29,22 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 # "*_created" timestamps per counter are noise for a single appliance.
 disable_created_metrics()
 
-__all__ = ["DEVICES", "DeviceHealth", "HealthServer", "HealthState", "cpu_temperature_c"]
+__all__ = ["DEVICES", "DeviceHealth", "FaultProbe", "HealthServer", "HealthState",
+           "cpu_temperature_c"]
 
 # The devices /healthz always lists, "unknown" until the app says otherwise.
 DEVICES = ("camera", "microphone", "speaker", "display", "buttons")
 # Device states that make /healthz answer 503.
 _BAD_DEVICE_STATES = frozenset({"error", "missing"})
 THERMAL_ROOT = Path("/sys/class/thermal")
+LINK_FIGURES = ("rtt_ms", "packet_loss_sent", "packet_loss_received")
 
 
 @dataclass
@@ -45,6 +52,10 @@ class DeviceHealth:
     state: str = "unknown"  # ok | simulated | off | error | missing | unknown
     backend: str = ""  # picamera2, v4l2, alsa, pygame-kmsdrm, gpiozero, sim...
     detail: str = ""
+
+
+# Why a device is not working right now, None while it works (e.g. AlsaSpeaker.fault).
+FaultProbe = Callable[[], str | None]
 
 
 @dataclass
@@ -69,14 +80,16 @@ class HealthState:
         self.room = ""
         self.display_name = ""
         self.devices: dict[str, DeviceHealth] = {name: DeviceHealth() for name in DEVICES}
+        self._faults: dict[str, FaultProbe] = {}
         self.watchdog_reasons: list[str] = []
         self.last_error: _Error | None = None
-        self.link: dict[str, float | None] = {"rtt_ms": None, "packet_loss": None}
+        self.link: dict[str, float | None] = dict.fromkeys(LINK_FIGURES)
         # Extra /healthz sections computed on request (e.g. "media": what is received).
         self.sections: dict[str, Callable[[], Any]] = {}
         self._thermal_root = thermal_root
         self.registry = CollectorRegistry()
         self._metrics = _Metrics(self.registry, version)
+        self.registry.register(_ReadOnScrape(self))
         if cpu_temperature_c(thermal_root) is not None:  # only where the kernel has a sensor
             Gauge("salon_cpu_temperature_celsius", "SoC temperature", registry=self.registry
                   ).set_function(lambda: cpu_temperature_c(thermal_root) or 0.0)
@@ -108,7 +121,13 @@ class HealthState:
         device.state, device.detail = state, detail
         if backend is not None:
             device.backend = backend
-        self._metrics.device_up.labels(name).set(1 if state in ("ok", "simulated") else 0)
+
+    def watch_fault(self, name: str, fault: FaultProbe) -> None:
+        """Ask `fault()` whenever health is reported: while it names a fault the device
+        is "error" with the fault as detail (/healthz answers 503); when it returns None
+        the state set by `set_device` shows again."""
+        self.devices.setdefault(name, DeviceHealth())
+        self._faults[name] = fault
 
     def record_error(self, message: str, *, wall_clock: float | None = None) -> None:
         self.last_error = _Error(message, time.time() if wall_clock is None else wall_clock)
@@ -117,21 +136,12 @@ class HealthState:
     def count_reconnect(self) -> None:
         self._metrics.reconnects.inc()
 
-    def count_frames(self, direction: str, kind: str, n: int = 1) -> None:
-        """direction: "sent" | "received"; kind: "video" | "audio"."""
-        counter = self._metrics.frames_sent if direction == "sent" else self._metrics.frames_recv
-        counter.labels(kind).inc(n)
-
-    def count_audio_underrun(self, n: int = 1) -> None:
-        self._metrics.underruns.inc(n)
-
-    def set_link(self, *, rtt_ms: float | None, packet_loss: float | None) -> None:
-        """Latest RTCP figures: round-trip time and loss ratio (0..1)."""
-        self.link = {"rtt_ms": rtt_ms, "packet_loss": packet_loss}
-        if rtt_ms is not None:
-            self._metrics.rtt.set(rtt_ms / 1000)
-        if packet_loss is not None:
-            self._metrics.loss.set(packet_loss)
+    def set_link(self, *, rtt_ms: float | None, packet_loss_sent: float | None,
+                 packet_loss_received: float | None) -> None:
+        """The latest RTCP figures (None: not measured now): round-trip time to the media
+        server, and the loss ratios (0..1) of what the room sends and of what it receives."""
+        self.link = {"rtt_ms": rtt_ms, "packet_loss_sent": packet_loss_sent,
+                     "packet_loss_received": packet_loss_received}
 
     def set_watchdog_reasons(self, reasons: list[str]) -> None:
         """Wire to Watchdog.on_change so /healthz says why pings stopped."""
@@ -141,26 +151,39 @@ class HealthState:
     def uptime_s(self) -> float:
         return self._clock() - self._started
 
+    def device_health(self) -> dict[str, DeviceHealth]:
+        """Every device as it is now: what the app set, overridden by a current fault."""
+        devices = {name: replace(d) for name, d in self.devices.items()}
+        for name, probe in self._faults.items():
+            fault = _probe(probe)
+            if fault is not None:
+                devices[name] = replace(devices[name], state="error", detail=fault)
+        return devices
+
     @property
     def ok(self) -> bool:
+        return self._ok(self.device_health())
+
+    def _ok(self, devices: dict[str, DeviceHealth]) -> bool:
         return (
             self.config_valid
             and self.meeting_state != "error"
             and not self.watchdog_reasons
-            and not any(d.state in _BAD_DEVICE_STATES for d in self.devices.values())
+            and not any(d.state in _BAD_DEVICE_STATES for d in devices.values())
         )
 
     def snapshot(self) -> dict[str, Any]:
         """The /healthz document."""
+        devices = self.device_health()
         return {
-            "ok": self.ok,
+            "ok": self._ok(devices),
             "version": self.version,
             "uptime_s": round(self.uptime_s(), 1),
             "config": {"hash": self.config_hash, "valid": self.config_valid,
                        "source": self.config_source, "error": self.config_error or None},
             "meeting": {"state": self.meeting_state, "room": self.room,
                         "name": self.display_name, **self.link},
-            "devices": {n: vars(d).copy() for n, d in self.devices.items()},
+            "devices": {n: vars(d).copy() for n, d in devices.items()},
             "watchdog": {"healthy": not self.watchdog_reasons, "reasons": self.watchdog_reasons},
             "cpu_temperature_c": cpu_temperature_c(self._thermal_root),
             "last_error": None if self.last_error is None else {
@@ -169,6 +192,13 @@ class HealthState:
             },
             **{name: _section(provide) for name, provide in self.sections.items()},
         }
+
+
+def _probe(probe: FaultProbe) -> str | None:
+    try:
+        return probe()
+    except Exception as exc:  # a broken probe is itself a fault worth seeing
+        return f"health probe failed: {exc!r}"
 
 
 def _section(provide: Callable[[], Any]) -> Any:
@@ -193,18 +223,37 @@ class _Metrics:
         self.config_valid = Gauge("salon_config_valid", "1 when the config in force is valid",
                                   registry=r)
         self.config_info = Info("salon_config", "Config in force", registry=r)
-        self.device_up = Gauge("salon_device_up", "1 when the device works", ["device"],
-                               registry=r)
         self.reconnects = Counter("salon_reconnects", "Reconnections to the bridge", registry=r)
         self.errors = Counter("salon_errors", "Errors recorded", registry=r)
-        self.frames_sent = Counter("salon_frames_sent", "Media frames sent", ["kind"],
-                                   registry=r)
-        self.frames_recv = Counter("salon_frames_received", "Media frames received", ["kind"],
-                                   registry=r)
-        self.underruns = Counter("salon_audio_underruns", "Speaker underruns", registry=r)
-        self.rtt = Gauge("salon_rtt_seconds", "Round-trip time to the media server", registry=r)
-        self.loss = Gauge("salon_packet_loss_ratio", "Packet loss (0..1)", registry=r)
         self.uptime = Gauge("salon_uptime_seconds", "Seconds since start", registry=r)
+
+
+class _ReadOnScrape(Collector):
+    """The figures a HealthState reads at scrape time: device states (faults included)
+    and the link, the latter only while measured."""
+
+    def __init__(self, state: HealthState) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("salon_device_up", "1 when the device works", labels=["device"])
+        for name, device in self.state.device_health().items():
+            up.add_metric([name], 1.0 if device.state in ("ok", "simulated") else 0.0)
+        yield up
+        link = self.state.link
+        rtt = GaugeMetricFamily("salon_rtt_seconds",
+                                "Round-trip time to the media server (RTCP)")
+        if link["rtt_ms"] is not None:
+            rtt.add_metric([], link["rtt_ms"] / 1000)
+        yield rtt
+        loss = GaugeMetricFamily("salon_packet_loss_ratio",
+                                 "Packets lost (0..1): sent, as the media server reports; "
+                                 "received, over the last poll", labels=["direction"])
+        for direction in ("sent", "received"):
+            value = link[f"packet_loss_{direction}"]
+            if value is not None:
+                loss.add_metric([direction], value)
+        yield loss
 
 
 def cpu_temperature_c(root: Path = THERMAL_ROOT) -> float | None:

@@ -41,6 +41,10 @@ def _uptime(seconds: float) -> str:
     return (f"{days}d " if days else "") + f"{hours:02d}:{minutes:02d}:{sec:02d}"
 
 
+def _percent(ratio: float | None) -> str:
+    return "?" if ratio is None else f"{ratio * 100:.1f} %"
+
+
 def format_status(doc: dict[str, Any]) -> str:
     """A few aligned lines: what an admin needs to see first, problems last and loud."""
     config, meeting = doc.get("config", {}), doc.get("meeting", {})
@@ -51,10 +55,11 @@ def format_status(doc: dict[str, Any]) -> str:
         + (f" in {meeting['room']}" if meeting.get("room") else "")
         + (f" as {meeting['name']}" if meeting.get("name") else ""),
     ]
-    if meeting.get("rtt_ms") is not None or meeting.get("packet_loss") is not None:
-        rtt, loss = meeting.get("rtt_ms"), meeting.get("packet_loss")
+    rtt, sent, received = (meeting.get(k) for k in
+                           ("rtt_ms", "packet_loss_sent", "packet_loss_received"))
+    if (rtt, sent, received) != (None, None, None):
         lines.append(f"  network    rtt {'?' if rtt is None else f'{rtt:.0f} ms'}, "
-                     f"loss {'?' if loss is None else f'{loss * 100:.1f} %'}")
+                     f"loss sent {_percent(sent)}, received {_percent(received)}")
     validity = "valid" if config.get("valid") else "INVALID"
     lines.append(f"  config     {validity} ({config.get('source') or '?'}) "
                  f"hash {str(config.get('hash') or '-')[:12]}")

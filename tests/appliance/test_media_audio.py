@@ -179,6 +179,26 @@ async def test_wav_speaker_writes_exactly_what_is_played(tmp_path: Path) -> None
 # -- microphone track ------------------------------------------------------
 
 
+async def test_a_stalled_wav_speaker_writes_the_silence_a_device_would_have_played(
+    tmp_path: Path,
+) -> None:
+    speaker = WavSpeaker(tmp_path / "out.wav")
+    speaker.start()
+    started = time.monotonic()
+    for i in range(40):
+        if i == 20:
+            time.sleep(0.8)  # the whole process stalls, beyond the pacer's half second
+        await speaker.play(np.full(CHUNK_SAMPLES, 1000, np.int16))
+    elapsed = time.monotonic() - started
+    speaker.stop()
+    played = read_wav(speaker.path)
+    # The file's timeline is the wall clock's: 40 chunks and the stall's silence between.
+    assert abs(played.size / SAMPLE_RATE - elapsed) < 0.05
+    assert np.count_nonzero(played) == 40 * CHUNK_SAMPLES
+    silence = played[20 * CHUNK_SAMPLES : -20 * CHUNK_SAMPLES]
+    assert silence.size >= 0.7 * SAMPLE_RATE and not silence.any()
+
+
 async def test_microphone_track_sends_nothing_from_the_room_unless_live() -> None:
     mic = SimulatedMicrophone(tone_hz=440.0)
     track = MicrophoneTrack(mic)  # not live by default

@@ -1,4 +1,5 @@
-"""Lost, late and jumping audio packets on the way from aiortc to the mixer.
+"""Lost, late and jumping audio packets on the way from aiortc to the mixer, and the
+concealment that fills in for them.
 
 Pure tests drive `AudioJitterBuffer` and `AudioPacketsAsTheyCome` directly; the
 netns test sends a tone through two real aiortc peers, loses one RTP packet at
@@ -19,6 +20,7 @@ from aiortc.rtp import RtpPacket
 
 from appliance.devices.audio import CHUNK_SAMPLES, SAMPLE_RATE, NullSpeaker
 from appliance.media.audio import RemoteAudioMixer
+from appliance.media.conceal import CROSS_FADE, FADE_OUT, Concealer, repetition_period
 from appliance.media.jitter import (
     MAX_CONCEAL_SAMPLES,
     AudioJitterBuffer,
@@ -171,3 +173,48 @@ async def test_after_a_lost_packet_the_rest_reach_the_speaker_at_once() -> None:
     stock = await frames_reaching_the_mixer(appliance_hook=False)
     assert stock["packets_seen"] == 100
     assert stock["frames_in"] < 99 - 10
+
+
+# -- concealment -------------------------------------------------------------
+
+
+def tone(hz: float, count: int, start: int = 0, level: float = 8000.0) -> np.ndarray:
+    n = start + np.arange(count)
+    return np.rint(level * np.sin(2 * np.pi * hz * n / SAMPLE_RATE)).astype(np.int16)
+
+
+def largest_step(samples: np.ndarray) -> int:
+    return int(np.max(np.abs(np.diff(samples.astype(np.int32)))))
+
+
+def tone_step(hz: float, level: float = 8000.0) -> float:
+    """The largest sample-to-sample step of a clean tone."""
+    return level * 2 * np.pi * hz / SAMPLE_RATE
+
+
+def test_the_repetition_period_is_found_in_a_voice_like_tone() -> None:
+    assert repetition_period(tone(200, 1920)) in (240, 480, 720)  # 5 ms and its multiples
+    lag = repetition_period(tone(440, 1920))  # 2.27 ms: not a whole number of samples
+    assert min(abs(lag - k * SAMPLE_RATE / 440) for k in range(1, 7)) < 0.5
+
+
+def test_a_concealment_continues_the_sound_and_fades_out_without_a_click() -> None:
+    concealer = Concealer()
+    heard = tone(440, 1920)
+    concealer.heard(heard)
+    filled = concealer.fill(FADE_OUT + 960)
+    joined = np.concatenate([heard, filled])
+    assert largest_step(joined) < tone_step(440) * 1.1 + 30
+    # It sounds like what came before at first, and is silent once the fade is over.
+    assert np.abs(filled[:240].astype(np.int32)).max() > 6000
+    assert not filled[FADE_OUT:].any()
+
+
+def test_the_real_sound_cross_fades_back_in() -> None:
+    concealer = Concealer()
+    concealer.heard(tone(300, 1920))
+    filled = concealer.fill(480)
+    back = concealer.resume(tone(300, 960, start=1920 + 480 + 37))  # not in phase
+    assert not concealer.concealing
+    assert largest_step(np.concatenate([filled, back])) < 2 * tone_step(300) + 100
+    assert np.array_equal(back[CROSS_FADE:], tone(300, 960, start=1920 + 480 + 37)[CROSS_FADE:])

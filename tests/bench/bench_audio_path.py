@@ -13,7 +13,10 @@
 - `capture_cpu_per_10ms`: AlsaMicrophone's conversion of one period (decode
   samples, choose/mix channels, resample to 48 kHz) for a few array formats.
 - `mixer_cpu_per_10ms_per_source`: one remote source's jitter buffer take,
-  without and with drift compensation (cubic resampling).
+  without and with drift compensation (cubic resampling), and with 2 % of the
+  packets lost (push and take, the concealment included).
+- `concealment_cpu`: filling in one lost 20 ms packet (pitch search + waveform
+  substitution).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from appliance.devices.alsa import (
 )
 from appliance.devices.audio import CHUNK_SAMPLES, SAMPLE_RATE
 from appliance.media.aec import AudioProcessor, ProcessingStages
+from appliance.media.conceal import Concealer
 from appliance.media.jitter import AudioJitterBuffer
 from appliance.media.roomsim import EchoPath, level_db, room_response, speech_like
 
@@ -137,20 +141,36 @@ def capture_cost(periods: int = 1000) -> dict[str, Any]:
 
 def mixer_cost(chunks: int = 3000) -> dict[str, Any]:
     result = {}
-    for name, ppm in {"exact": 0.0, "drift_300ppm": 300.0}.items():
+    runs = {"exact": (0.0, 0), "drift_300ppm": (300.0, 0), "loss_2pct": (0.0, 50)}
+    for name, (ppm, lose_every) in runs.items():
         buffer = AudioJitterBuffer(960, 5760, 2880)
         period, pushes, cpu = 0.02 / (1 + ppm * 1e-6), 0, []
         frame = int16(np.sin(np.arange(960) / 7) * 8000)
         for tick in range(chunks):
-            while pushes * period + 0.005 <= tick / 100:
-                buffer.push(frame, arrival=pushes * period)
-                pushes += 1
             started = time.process_time()
+            while pushes * period + 0.005 <= tick / 100:
+                if not lose_every or pushes % lose_every != lose_every - 1:
+                    buffer.push(frame, arrival=pushes * period, pts=pushes * 960)
+                pushes += 1
             buffer.take(tick / 100)
             cpu.append(time.process_time() - started)
         result[name] = ms(cpu[chunks // 2 :]) | {
-            "rate_adjust_ppm": round(buffer.stats.rate_adjust_ppm)}
+            "rate_adjust_ppm": round(buffer.stats.rate_adjust_ppm),
+            "concealed_ms": round(buffer.stats.concealed_samples / 48, 1)}
     return result
+
+
+def concealment_cost(repeats: int = 500) -> dict[str, Any]:
+    speech = int16(speech_like(2.0, seed=1) * 4000)
+    cpu = []
+    for i in range(repeats):
+        concealer = Concealer()
+        at = 960 + (i * 997) % (speech.size - 2000)
+        concealer.heard(speech[at - 960 : at])
+        started = time.process_time()
+        concealer.fill(960)
+        cpu.append(time.process_time() - started)
+    return ms(cpu)
 
 
 def main() -> None:
@@ -170,6 +190,7 @@ def main() -> None:
         },
         "capture_cpu_per_10ms": capture_cost(),
         "mixer_cpu_per_10ms_per_source": mixer_cost(),
+        "concealment_cpu_per_lost_20ms": concealment_cost(),
         "loadavg_1m_after": round(os.getloadavg()[0], 2),
     }
     print(json.dumps(result, indent=2))
