@@ -8,6 +8,10 @@ access unit arrives at `_Output.outputframe` on the encoder's thread, from
 where it goes to the camera's `FrameOutput` untouched (only SPS/PPS are made
 to precede every keyframe, see `ParameterSets`).
 
+The self-view comes from picamera2's second, small "lores" stream (the ISP
+scales it, no decoding): the newest lores picture is kept, at most 15 a
+second, and turned into RGB at tile size only when the screen asks.
+
 Keyframe requests call the encoder's `force_key_frame()`. Bitrate changes
 while recording have no picamera2 API; `_set_encoder_bitrate` is the one
 place that reaches into the encoder for it (the V4L2 bitrate control on the
@@ -27,6 +31,10 @@ import threading
 import time
 from typing import Any, Literal
 
+import av
+import numpy as np
+import numpy.typing as npt
+
 from appliance.devices.camera import BitrateBounds, CameraError, ParameterSets, SupervisedCamera
 
 log = logging.getLogger(__name__)
@@ -34,6 +42,7 @@ log = logging.getLogger(__name__)
 Exposure = Literal["normal", "short", "long"]
 EncoderChoice = Literal["auto", "hardware", "libav"]
 
+PREVIEW_FPS = 15  # the self-view is a small tile: no need for every frame
 VIDIOC_S_CTRL = 0xC008561C  # linux/videodev2.h
 V4L2_CID_MPEG_VIDEO_BITRATE = 0x009909CF
 
@@ -98,6 +107,33 @@ class Picamera2Camera(SupervisedCamera):
         self.keyframe_interval = keyframe_interval
         self.encoder_name: str | None = None  # the encoder class of the current session
         self._encoder: Any = None
+        self.lores_size = lores_size(width, height)
+        self._lores: npt.NDArray[np.uint8] | None = None  # newest YUV420 self-view picture
+        self._lores_at = 0.0
+        self._preview: tuple[npt.NDArray[np.uint8], int, int, npt.NDArray[np.uint8]] | None = None
+
+    def preview_rgb(self, width: int, height: int) -> npt.NDArray[np.uint8] | None:
+        lores = self._lores
+        if lores is None:
+            return None
+        cached = self._preview
+        if cached is not None and cached[0] is lores and cached[1:3] == (width, height):
+            return cached[3]
+        frame = av.VideoFrame.from_ndarray(lores, format="yuv420p")
+        scaled = frame.reformat(width=width, height=height, format="rgb24")
+        rgb = np.asarray(scaled.to_ndarray(), dtype=np.uint8)
+        self._preview = (lores, width, height, rgb)
+        return rgb
+
+    def _keep_lores(self, request: Any) -> None:
+        """picamera2's post_callback, on its camera thread: keep the newest lores picture."""
+        now = time.monotonic()
+        if now - self._lores_at < 1 / PREVIEW_FPS:
+            return
+        self._lores_at = now
+        width, height = self.lores_size
+        # YUV420 as (height·3/2, stride): rows may be padded beyond the width.
+        self._lores = np.ascontiguousarray(request.make_array("lores")[: height * 3 // 2, :width])
 
     def request_keyframe(self) -> None:
         encoder = self._encoder
@@ -127,13 +163,14 @@ class Picamera2Camera(SupervisedCamera):
             camera.configure(self._configuration(camera, libcamera))
             encoder = self._make_encoder(encoders)
             self._encoder = encoder
+            camera.post_callback = self._keep_lores
             camera.start_recording(encoder, _output_class(output_base)(self))
             log.info("camera %d: %dx%d@%g, %s, %d kbit/s", self.camera_index, self.width,
                      self.height, self.fps, self.encoder_name, self.bitrate // 1000)
             try:
                 self._wait_while_pictures_come(stopping)
             finally:
-                self._encoder = None
+                self._encoder, self._lores = None, None
                 camera.stop_recording()
         finally:
             camera.close()
@@ -147,6 +184,7 @@ class Picamera2Camera(SupervisedCamera):
         exposure = {"normal": modes.Normal, "short": modes.Short, "long": modes.Long}
         return camera.create_video_configuration(
             main={"size": (self.width, self.height), "format": "YUV420"},
+            lores={"size": self.lores_size, "format": "YUV420"},  # the self-view
             transform=transform,
             controls={"FrameDurationLimits": (frame_us, frame_us),
                       "AeExposureMode": exposure[self.exposure]},
@@ -180,6 +218,13 @@ class Picamera2Camera(SupervisedCamera):
         unit = units.access_unit(data, pts, anchor[1] + timestamp_us / 1e6)
         if unit is not None:
             self._deliver(unit)
+
+
+def lores_size(width: int, height: int) -> tuple[int, int]:
+    """The self-view stream: a quarter of the picture's width, at most 640, same aspect,
+    even sizes (YUV420)."""
+    w = min(640, width // 4) // 2 * 2
+    return max(2, w), max(2, round(w * height / width / 2) * 2)
 
 
 def _output_class(base: type) -> type:

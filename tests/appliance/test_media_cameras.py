@@ -304,3 +304,38 @@ def test_picamera2_encoder_output_becomes_access_units_on_the_camera_clock() -> 
     steps = np.diff([u.pts for u in frames])
     assert np.all(np.abs(steps - 3000) <= 1)  # 33 333 µs = 3000 ticks of 90 kHz
     assert camera.frames_captured == 40 and camera.keyframes_sent == 2
+
+
+class LoresRequest:
+    """What picamera2 hands its post_callback, as far as the self-view reads it: the lores
+    stream as a YUV420 array of (height·3/2, stride) — the stride padded past the width."""
+
+    def __init__(self, rgb: tuple[int, int, int], width: int, height: int, stride: int) -> None:
+        frame = av.VideoFrame.from_ndarray(
+            np.full((height, width, 3), rgb, np.uint8), format="rgb24").reformat(format="yuv420p")
+        yuv = frame.to_ndarray()  # (height·3/2, width)
+        self.array = np.zeros((yuv.shape[0], stride), np.uint8)
+        self.array[:, width:] = 255  # padding that must not show
+        self.array[:, :width] = yuv
+
+    def make_array(self, name: str) -> np.ndarray:
+        assert name == "lores"
+        return self.array
+
+
+def test_picamera2_self_view_is_the_newest_lores_picture_at_tile_size() -> None:
+    camera = Picamera2Camera(1280, 720, 30, 1_500_000)
+    assert camera.lores_size == (320, 180)
+    assert camera.preview_rgb(160, 90) is None  # nothing captured yet: the placeholder
+    orange, blue = (255, 140, 0), (0, 60, 255)
+    camera._keep_lores(LoresRequest(orange, 320, 180, stride=384))
+    camera._keep_lores(LoresRequest(blue, 320, 180, stride=384))  # within 1/15 s: skipped
+    tile = camera.preview_rgb(160, 90)
+    assert tile is not None and tile.shape == (90, 160, 3)
+    assert np.abs(tile.astype(int) - orange).max() <= 12  # no padding bled in
+    assert camera.preview_rgb(160, 90) is tile  # converted once per picture and size
+    time.sleep(1 / 15)
+    camera._keep_lores(LoresRequest(blue, 320, 180, stride=384))
+    tile = camera.preview_rgb(240, 135)
+    assert tile is not None and tile.shape == (135, 240, 3)
+    assert np.abs(tile.astype(int) - blue).max() <= 12

@@ -36,6 +36,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -122,9 +123,24 @@ def bench_camera(args: argparse.Namespace) -> dict[str, Any]:
     lower = out.since(t1)
     result["kbit_per_s_after_set_bitrate_1000"] = round(
         sum(len(u.data) for _, u in lower) * 8 / (time.monotonic() - t1) / 1000)
+    result["self_view"] = self_view_cost(camera)
     camera.stop()
     result["errors"] = camera.errors
     return result
+
+
+def self_view_cost(camera: Camera, tiles: int = 30) -> dict[str, Any]:
+    """The self-view tile (320×180) from the camera's preview: shown at all, and the CPU of
+    one conversion (picamera2: its lores stream, YUV420 → RGB at tile size)."""
+    spent = []
+    for _ in range(tiles):
+        time.sleep(1 / 10)  # a new preview picture each time (kept at most 15 a second)
+        c0 = cpu()
+        tile = camera.preview_rgb(320, 180)
+        spent.append(cpu() - c0)
+        if tile is None:
+            return {"shown": False}
+    return {"shown": True, "cpu_ms_per_tile": round(statistics.median(spent) * 1000, 3)}
 
 
 def bench_receive(frames: int) -> dict[str, Any]:
