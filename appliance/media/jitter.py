@@ -175,10 +175,9 @@ class AudioJitterBuffer:
             elif gap > 0:  # lost packets: conceal what the expander has not yet played
                 unplayed = gap - min(gap, self._expanded)
                 self.stats.concealed_samples += unplayed
-                filler = self._gap_filler.fill(unplayed)
+                if unplayed:
+                    filler = self._gap_filler.fill(unplayed)
             self._next_pts += max(0, gap) + samples.size
-        elif pts is not None:
-            self._next_pts = pts + samples.size
         self._expanded = 0
         if samples.size == 0:
             return samples
