@@ -31,7 +31,7 @@ from appliance.devices.display import QUIT_KEY, open_display
 from appliance.diagnostics import DiagnosedScreenDriver
 from appliance.local_media import RoomMedia, SelfView
 from appliance.media.audio import RemoteAudioMixer
-from appliance.media.audio_health import audio_report, mixer_totals, watch_audio_faults
+from appliance.media.audio_health import audio_report, watch_audio_faults
 from appliance.media.jitter import hand_audio_packets_on
 from appliance.media.metrics import MediaMetrics
 from appliance.media.slots import FrameSlot, receiver_keyframe_requester
@@ -94,7 +94,7 @@ class Receivers:
     def frames_received(self) -> dict[str, int]:
         """Decoded frames since start, by kind, over every track the room has had."""
         video = self.retired_video_frames + sum(s.frames_received for s in self.slots.values())
-        return {"video": video, "audio": mixer_totals(self.mixer).frames_in}
+        return {"video": video, "audio": self.mixer.totals.frames_in}
 
     def frames_by_participant(self) -> dict[str, FrameSlot]:
         return {self.owner[t]: slot for t, slot in self.slots.items() if t in self.owner}

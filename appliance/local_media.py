@@ -14,7 +14,7 @@ from aiortc import MediaStreamTrack, RTCRtpSender
 
 from appliance.devices.audio import Microphone
 from appliance.devices.camera import Camera
-from appliance.media.audio import FRAME_SAMPLES, MicrophoneTrack
+from appliance.media.audio import MicrophoneTrack
 from appliance.media.video import EncodedVideoTrack
 
 log = logging.getLogger("salon.media")
@@ -89,8 +89,7 @@ class RoomMedia:
 
     def _track_frames(self) -> dict[str, int]:
         video = self.video.frames_sent if self.video is not None else 0
-        # MicrophoneTrack counts the samples it has sent (silence too), 20 ms a frame.
-        audio = self.audio._samples_sent // FRAME_SAMPLES if self.audio is not None else 0
+        audio = self.audio.frames_sent if self.audio is not None else 0
         return {"video": video, "audio": audio}
 
     def stop_tracks(self) -> None:

@@ -76,6 +76,11 @@ class MicrophoneTrack(MediaStreamTrack):
     def live(self) -> bool:
         return self._live
 
+    @property
+    def frames_sent(self) -> int:
+        """Frames handed to aiortc so far (silence too)."""
+        return self._samples_sent // FRAME_SAMPLES
+
     def set_live(self, live: bool) -> None:
         """Open (True) or close (False) the microphone; only live audio leaves the box."""
         self._live = live
@@ -200,20 +205,26 @@ class RemoteAudioMixer:
         return {key: source.stats for key, source in self._sources.items()}
 
     @property
+    def totals(self) -> SourceStats:
+        """Counters summed over every source this mixer has had: they never go back when a
+        participant leaves or the connection is rebuilt."""
+        total = SourceStats()
+        total.accumulate(self._retired)
+        for source in self._sources.values():
+            total.accumulate(source.stats)
+        return total
+
+    @property
     def underruns(self) -> int:
-        return self._retired.underruns + sum(s.stats.underruns for s in self._sources.values())
+        return self.totals.underruns
 
     @property
     def dropped_samples(self) -> int:
-        return self._retired.dropped_samples + sum(
-            s.stats.dropped_samples for s in self._sources.values()
-        )
+        return self.totals.dropped_samples
 
     @property
     def concealed_samples(self) -> int:
-        return self._retired.concealed_samples + sum(
-            s.stats.concealed_samples for s in self._sources.values()
-        )
+        return self.totals.concealed_samples
 
     # -- playback --------------------------------------------------------
     def add_playback_listener(self, listener: PlaybackListener) -> None:
@@ -282,8 +293,4 @@ class RemoteAudioMixer:
                     self._retire(source.stats)
 
     def _retire(self, stats: SourceStats) -> None:
-        self._retired.underruns += stats.underruns
-        self._retired.dropped_samples += stats.dropped_samples
-        self._retired.frames_in += stats.frames_in
-        self._retired.concealed_samples += stats.concealed_samples
-        self._retired.late_samples += stats.late_samples
+        self._retired.accumulate(stats)

@@ -11,7 +11,6 @@ means "not measurable with this back-end", never zero.
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Any
 
 from appliance.config_schema import AudioSettings
@@ -26,7 +25,6 @@ from appliance.devices.audio import (
 )
 from appliance.media.aec import EchoCancelledMicrophone
 from appliance.media.audio import RemoteAudioMixer
-from appliance.media.jitter import SourceStats
 from appliance.service.health import HealthState
 
 Report = dict[str, Any]
@@ -81,7 +79,7 @@ def speaker_report(speaker: Speaker) -> Report:
 def mixer_report(mixer: RemoteAudioMixer) -> Report:
     """Totals since start, over every source the mixer has played (gone ones too)."""
     sources = mixer.sources
-    totals = mixer_totals(mixer)
+    totals = mixer.totals
     return {
         "sources": len(sources),
         "underruns": totals.underruns,
@@ -92,20 +90,6 @@ def mixer_report(mixer: RemoteAudioMixer) -> Report:
         "clipped_samples": mixer.clipped_samples,
         "buffered_ms": {key: _ms(s.buffered_samples) for key, s in sources.items()},
     }
-
-
-#: The SourceStats fields that only ever grow (the others describe a source now).
-TOTALS = ("frames_in", "underruns", "dropped_samples", "concealed_samples", "late_samples")
-
-
-def mixer_totals(mixer: RemoteAudioMixer) -> SourceStats:
-    """The mixer's counters summed over its sources and the ones that have gone, so a
-    total never goes back when a participant leaves or the connection is rebuilt."""
-    # The mixer keeps the gone sources' totals itself (`_retired`) but exposes only
-    # some of them as properties.
-    parts = [mixer._retired, *mixer.sources.values()]
-    return SourceStats(**{f.name: sum(getattr(part, f.name) for part in parts)
-                          for f in fields(SourceStats) if f.name in TOTALS})
 
 
 def watch_audio_faults(health: HealthState, microphone: Microphone | None,

@@ -36,6 +36,14 @@ class SourceStats:
     buffered_samples: int = 0
     rate_adjust_ppm: float = 0.0  # drift compensation now: >0 plays faster than it arrives
 
+    def accumulate(self, other: SourceStats) -> None:
+        """Add `other`'s counters (the fields that only grow) to these."""
+        self.frames_in += other.frames_in
+        self.underruns += other.underruns
+        self.dropped_samples += other.dropped_samples
+        self.concealed_samples += other.concealed_samples
+        self.late_samples += other.late_samples
+
 
 #: Drift compensation. The sender's clock against the speaker's is measured
 #: directly — sender samples (RTP timestamps) per sample played over the last

@@ -19,7 +19,6 @@ from prometheus_client.registry import Collector
 from appliance.devices.alsa import AlsaSpeaker
 from appliance.devices.audio import SAMPLE_RATE
 from appliance.media.audio import RemoteAudioMixer
-from appliance.media.audio_health import mixer_totals
 
 FrameCounts = Callable[[], Mapping[str, int]]  # kind ("video", "audio") -> frames
 
@@ -36,9 +35,9 @@ class MediaMetrics(Collector):
                        "Media frames the room handed aiortc to send (audio: 20 ms each)",
                        self.frames_sent())
         yield _by_kind("salon_frames_received",
-                       "Media frames received and decoded (video: pictures; audio: decoded "
-                       "packets that reached the mixer)", self.frames_received())
-        totals = mixer_totals(self.mixer)
+                       "Media frames received and decoded (video: pictures; audio: packets "
+                       "the mixer placed, not those too late to play)", self.frames_received())
+        totals = self.mixer.totals
         underruns = CounterMetricFamily(
             "salon_audio_underruns", "Audio running dry: stage mixer, a remote participant's "
             "jitter buffer; stage speaker, the ALSA device (recovered)", labels=["stage"])

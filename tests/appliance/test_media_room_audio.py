@@ -11,7 +11,8 @@ the way the room does it (`RoomMedia.set_mic_live`), and what leaves the box is
 what its `MicrophoneTrack` delivers.
 
 The /healthz "audio" section (`audio_report`) is read through a real
-HealthServer over these devices and the simulated ones.
+HealthServer over these devices and the simulated ones; so are the "devices"
+entries of a microphone and a speaker whose PCMs do not exist (503) until they do.
 """
 
 from __future__ import annotations
@@ -31,15 +32,16 @@ import numpy as np
 import pytest
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
+from prometheus_client.parser import text_string_to_metric_families
 
 from appliance.config import Settings, validate_text
 from appliance.devices.alsa import AlsaMicrophone, AlsaSpeaker, encode_samples
 from appliance.devices.alsa_files import AlsaFileDevices, alsa_file_devices
-from appliance.devices.audio import CHUNK_SAMPLES, SAMPLE_RATE, Samples
+from appliance.devices.audio import CHUNK_SAMPLES, SAMPLE_RATE, NullSpeaker, Samples
 from appliance.local_media import RoomMedia
 from appliance.media.aec import EchoCancelledMicrophone
 from appliance.media.audio import RemoteAudioMixer
-from appliance.media.audio_health import audio_report
+from appliance.media.audio_health import audio_report, watch_audio_faults
 from appliance.media.roomsim import EchoPath, level_db, room_response, speech_like
 from appliance.service.health import HealthServer, HealthState
 from appliance.wiring import build_room_audio
@@ -326,6 +328,8 @@ async def test_healthz_reports_the_alsa_devices_the_mix_and_the_echo_canceller(
     mix = running["mixer"]
     assert mix["sources"] == 1 and set(mix["buffered_ms"]) == {"burst"}
     assert mix["dropped_ms"] > 0 and mix["underruns"] >= 1 and mix["chunks_played"] > 0
+    # The burst ran the buffer dry: a concealment played on; nothing came late.
+    assert mix["concealed_ms"] > 0 and mix["late_ms"] == 0
     aec = running["echo_canceller"]
     assert aec["echo_cancellation"] == "on" and aec["chunks_processed"] >= 50
     assert aec["reference_chunks"] > 0 and aec["delay_hint_ms"] > 0
@@ -379,6 +383,102 @@ async def test_healthz_audio_with_the_simulated_devices(tmp_path: Path) -> None:
     assert report["speaker"]["path"] == str(tmp_path / "out.wav")
     assert report["speaker"]["chunks_played"] >= 5
     assert report["mixer"]["sources"] == 0 and report["mixer"]["underruns"] == 0
+    assert report["mixer"]["concealed_ms"] == 0 and report["mixer"]["late_ms"] == 0
     # A test tone is never processed: nothing would cancel, suppress or filter it.
     assert report["echo_canceller"] == {"echo_cancellation": "off",
                                         "noise_suppression": False, "high_pass": False}
+
+
+class SwappingTrack(BurstTrack):
+    """A burst whose network swaps two packets in every four: the third comes after the
+    fourth."""
+
+    async def recv(self) -> av.AudioFrame:
+        frame = await super().recv()
+        index = self.sent // 960 - 1
+        if index % 4 in (2, 3):
+            frame.pts = (index ^ 1) * 960
+        return frame
+
+
+async def test_late_and_concealed_audio_stay_counted_after_the_source_leaves() -> None:
+    mixer = RemoteAudioMixer(NullSpeaker())
+    mixer.add_track(SwappingTrack(frames=40), key="far")
+    # A packet that comes after its place was played is no frame in: 30 of the 40.
+    await until(lambda: mixer.totals.frames_in == 30, "the burst reached the mixer")
+    live = audio_report(None, mixer, settings("").audio)["mixer"]
+    mixer.remove_track("far")
+    gone = audio_report(None, mixer, settings("").audio)["mixer"]
+    await mixer.stop()
+    # Ten swaps: each time the fourth packet's place is concealed and the third comes
+    # after it, its 20 ms late.
+    assert live["late_ms"] == 10 * 20.0
+    assert live["concealed_ms"] >= live["late_ms"]
+    assert gone["sources"] == 0
+    assert {k: gone[k] for k in ("late_ms", "concealed_ms", "dropped_ms", "underruns")} == {
+        k: live[k] for k in ("late_ms", "concealed_ms", "dropped_ms", "underruns")}
+
+
+async def healthz(server: HealthServer) -> tuple[int, Any, dict[str, float]]:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(server.url + "/healthz") as r:
+            status, doc = r.status, await r.json()
+        async with session.get(server.url + "/metrics") as r:
+            up = {s.labels["device"]: s.value
+                  for family in text_string_to_metric_families(await r.text())
+                  for s in family.samples if s.name == "salon_device_up"}
+    return status, doc, up
+
+
+async def test_a_microphone_and_a_speaker_without_a_pcm_make_healthz_503_until_they_work(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "in.raw").write_bytes(np.full(SAMPLE_RATE * 20, 1000, "<i2").tobytes())
+    alsa = alsa_file_devices(tmp_path / "alsa", capture_file=tmp_path / "in.raw")
+    full_config = alsa.config_path.read_text()
+    alsa.config_path.write_text("# no sound devices yet\n")
+    s = settings(f'mic_backend = "alsa"\nmic_pcm = "{alsa.capture_pcm}"\n'
+                 f'speaker_backend = "alsa"\nspeaker_pcm = "{alsa.playback_pcm}"\n')
+    microphone, mixer = build_room_audio(s, tmp_path)
+    assert isinstance(microphone, EchoCancelledMicrophone)
+    array, speaker = microphone.microphone, mixer.speaker
+    assert isinstance(array, AlsaMicrophone) and isinstance(speaker, AlsaSpeaker)
+    array.clock = "software"  # the file plugin has no clock of its own
+    clock_the_speaker(mixer)
+    state = HealthState("1.0")
+    state.set_config(digest="x", valid=True, source="boot")
+    state.set_device("microphone", "ok", backend="alsa")
+    state.set_device("speaker", "ok", backend="alsa")
+    watch_audio_faults(state, microphone, mixer)  # as the appliance does
+    server = HealthServer(state, port=0)
+    await server.start()
+    try:
+        with alsa.active():
+            mixer.start()
+            microphone.start()
+            await until(lambda: bool(array.fault and speaker.fault), "both devices report a fault")
+            broken = await healthz(server)
+            empty = alsa.config_path.stat().st_mtime
+            alsa.config_path.write_text(full_config)
+            # libasound re-reads its configuration when the file's mtime (in seconds) moves.
+            os.utime(alsa.config_path, (empty + 2, empty + 2))
+            await until(lambda: not (array.fault or speaker.fault), "both devices reopened",
+                        timeout=30)
+            working = await healthz(server)
+    finally:
+        microphone.stop()
+        await mixer.stop()
+        await server.stop()
+
+    status, doc, up = broken
+    assert status == 503 and doc["ok"] is False
+    for device, pcm in (("microphone", alsa.capture_pcm), ("speaker", alsa.playback_pcm)):
+        assert doc["devices"][device]["state"] == "error"
+        assert doc["devices"][device]["backend"] == "alsa"
+        assert pcm in doc["devices"][device]["detail"]
+        assert up[device] == 0
+    status, doc, up = working
+    assert status == 200 and doc["ok"] is True
+    for device in ("microphone", "speaker"):
+        assert doc["devices"][device] == {"state": "ok", "backend": "alsa", "detail": ""}
+        assert up[device] == 1

@@ -10,6 +10,7 @@ counters and the link figures through /metrics and /healthz.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -252,10 +253,10 @@ async def call(media: RoomMedia, receivers: Receivers) -> tuple[RTCPeerConnectio
                                                                  RTCPeerConnection]:
     """The room's fresh tracks to its receive path over two real aiortc peers."""
     sender, receiver = local_peer_connection(), local_peer_connection()
-    video, audio = media.new_tracks()
-    assert video is not None and audio is not None
-    sender.addTransceiver(audio, direction="sendonly")
-    add_encoded_video_track(sender, video)
+    media.new_tracks()
+    assert media.video is not None and media.audio is not None
+    sender.addTransceiver(media.audio, direction="sendonly")
+    add_encoded_video_track(sender, media.video)
     streams: list[RemoteStream] = []
 
     @receiver.on("track")
@@ -321,7 +322,7 @@ async def test_media_counters_and_the_link_follow_a_real_call_across_a_reconnect
                 floor = receivers.frames_received()
                 sender, receiver = peers[:] = await call(media, receivers)
                 try:
-                    await until(lambda: frames_beyond(receivers, floor, 30),
+                    await until(functools.partial(frames_beyond, receivers, floor, 30),
                                 "pictures and audio received")
                     await until(lambda: lossy_link_measured(state),
                                 "the link measured, the loss seen from both ends")
