@@ -34,7 +34,7 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from prometheus_client.parser import text_string_to_metric_families
 
-from appliance.config import Settings, validate_text
+from appliance.config import Settings
 from appliance.devices.alsa import AlsaMicrophone, AlsaSpeaker, encode_samples
 from appliance.devices.alsa_files import AlsaFileDevices, alsa_file_devices
 from appliance.devices.audio import CHUNK_SAMPLES, SAMPLE_RATE, NullSpeaker, Samples
@@ -46,23 +46,13 @@ from appliance.media.roomsim import EchoPath, level_db, room_response, speech_li
 from appliance.service.health import HealthServer, HealthState
 from appliance.wiring import build_room_audio
 from tests.appliance.test_media_aec import FarEndTrack
+from tests.appliance.test_media_wiring import settings as provisioned
 
 SECONDS = 6.0
 FAR_LEVEL = 3000.0
 
-BASE = """
-[room]
-name = "Room 1"
-[bridge]
-url = "https://salon.example.org"
-room = "testbim"
-"""
-
-
 def settings(audio: str) -> Settings:
-    parsed, problems = validate_text(BASE + "[audio]\n" + audio)
-    assert parsed is not None, problems
-    return parsed
+    return provisioned("[audio]\n" + audio)
 
 
 def alsa_audio(alsa: AlsaFileDevices, extra: str = "") -> Settings:
