@@ -219,6 +219,9 @@ class AudioSettings(Section):
     """Channel indexes averaged into the mono signal sent; empty means all."""
     tone_hz: float = Field(default=440.0, ge=20, le=20000)
     """Simulated microphone: the tone's frequency."""
+    mic_signal: Literal["tone", "ticks"] = "tone"
+    """Simulated microphone: the tone steadily, or ticks (a 5 ms burst of it at every
+    whole second of the wall clock, for measuring mouth-to-ear latency)."""
     mic_wav: str | None = None
     """Simulated microphone: loop this WAV file instead of the tone."""
     speaker_backend: SpeakerBackend = "alsa"

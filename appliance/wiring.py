@@ -57,7 +57,8 @@ def build_microphone(s: Settings) -> Microphone | None:
     as configured (attach the speaker's reference with `attach_echo_reference`)."""
     a = s.audio
     if a.mic_backend == "simulated":  # a test signal: noise suppression would eat a tone
-        return SimulatedMicrophone(tone_hz=None if a.mic_wav else a.tone_hz, wav_path=a.mic_wav)
+        return SimulatedMicrophone(tone_hz=None if a.mic_wav else a.tone_hz, wav_path=a.mic_wav,
+                                   ticks=a.mic_signal == "ticks")
     if a.mic_backend == "alsa":
         array = AlsaMicrophone(a.mic_pcm, channels=a.mic_channels, sample_format=a.mic_format,
                                rate=a.mic_rate, channels_used=a.mic_channels_used)

@@ -8,8 +8,9 @@ mixer, echo canceller) never knows whether it talks to ALSA or a stand-in:
 - `Speaker.play(chunk)` takes 10 ms and returns when the device can take the
   next one, so whoever feeds it runs at the speaker's clock.
 
-Back-ends here: `SimulatedMicrophone` (a tone or a WAV file, paced in real
-time), `WavSpeaker` (writes what is played), `NullSpeaker`. The ALSA back-ends
+Back-ends here: `SimulatedMicrophone` (a tone, ticks on the wall clock's whole
+seconds, or a WAV file, paced in real time), `WavSpeaker` (writes what is played,
+on the wall clock's timeline), `NullSpeaker`. The ALSA back-ends
 (`appliance.devices.alsa`: pyalsaaudio, any array format, channel choice) and
 the echo-cancelled wrapper (`appliance.media.aec`) implement the same classes.
 """
@@ -17,6 +18,8 @@ the echo-cancelled wrapper (`appliance.media.aec`) implement the same classes.
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import time
 import wave
 from abc import ABC, abstractmethod
@@ -29,6 +32,9 @@ import numpy.typing as npt
 SAMPLE_RATE = 48_000
 CHUNK_MS = 10
 CHUNK_SAMPLES = SAMPLE_RATE * CHUNK_MS // 1000  # 480
+TICK_MS = 5  # a tick of the simulated microphone: this long a burst of its tone
+
+log = logging.getLogger(__name__)
 
 Samples = npt.NDArray[np.int16]
 
@@ -57,15 +63,23 @@ class RealtimePacer:
         self._anchor = time.monotonic()
         self._ticks = 0
 
+    @property
+    def period_end(self) -> float:
+        """When (time.monotonic()) the period last waited for ended."""
+        return self._anchor + self._ticks * self.period
+
     def resync(self) -> int:
-        """If the next deadline is more than `max_late` past, move the clock so it is now;
-        returns the periods skipped (what a device would have lost, or played as silence)."""
+        """If the next deadline is more than `max_late` past, skip the whole periods
+        since, so that the period about to start began less than one ago (the clock
+        stays on its grid); returns how many (what a device would have lost, or played
+        as silence)."""
         late = time.monotonic() - (self._anchor + (self._ticks + 1) * self.period)
         if late <= self.max_late:
             return 0
         self.overruns += 1
-        self._anchor += late
-        return int(late / self.period)
+        skipped = int(late / self.period) + 1
+        self._anchor += skipped * self.period
+        return skipped
 
     async def wait(self) -> None:
         """Sleep until the next period (at once while catching up)."""
@@ -172,6 +186,9 @@ class SimulatedMicrophone(Microphone):
     """A sine tone or a looping audio file, delivered in real time.
 
     `level` is the peak amplitude as a fraction of full scale (tone only).
+    `ticks` sends, instead of the steady tone, a `TICK_MS` burst of it starting
+    at each whole second of the wall clock (time.time()), placed to the sample in
+    the period captured then: a far end that hears one knows when it was said.
     `clock_ppm` makes its sample clock run that many parts per million fast
     (negative: slow), like a real device's crystal against the receiver's.
     """
@@ -182,6 +199,7 @@ class SimulatedMicrophone(Microphone):
         wav_path: str | Path | None = None,
         *,
         level: float = 0.25,
+        ticks: bool = False,
         clock_ppm: float = 0.0,
     ) -> None:
         super().__init__()
@@ -199,6 +217,8 @@ class SimulatedMicrophone(Microphone):
         self._peak = max(0.0, min(1.0, level)) * 32767
         self._position = 0  # samples generated so far (tone) or file offset
         self._pacer = RealtimePacer(period=CHUNK_MS / 1000 / (1 + clock_ppm * 1e-6))
+        self.ticks = ticks and self.tone_hz is not None
+        self._tick_rest: Samples | None = None  # the end of a tick begun in the last chunk
 
     def start(self) -> None:
         if not self._running:
@@ -207,7 +227,9 @@ class SimulatedMicrophone(Microphone):
 
     async def _read_chunk(self) -> Samples:
         await self._pacer.wait()
-        return self._next_tone() if self._samples is None else self._next_file(self._samples)
+        if self._samples is not None:
+            return self._next_file(self._samples)
+        return self._next_tick() if self.ticks else self._next_tone()
 
     def _next_tone(self) -> Samples:
         assert self.tone_hz is not None
@@ -216,6 +238,32 @@ class SimulatedMicrophone(Microphone):
         phase = 2 * np.pi * ((self.tone_hz * n) % SAMPLE_RATE) / SAMPLE_RATE
         self._position += CHUNK_SAMPLES
         return np.rint(self._peak * np.sin(phase)).astype(np.int16)
+
+    def _next_tick(self) -> Samples:
+        """The period that just ended, silent but for a tick begun at a whole second."""
+        chunk = np.zeros(CHUNK_SAMPLES, np.int16)
+        if self._tick_rest is not None:
+            chunk[: self._tick_rest.size] = self._tick_rest
+            self._tick_rest = None
+        # The period's place on the wall clock, from the pacer's deadline rather than
+        # the time we woke: a late read delays the tick's delivery, not its moment.
+        end = self._pacer.period_end + (time.time() - time.monotonic())
+        begin = end - self._pacer.period
+        second = math.ceil(begin)
+        if second < end:
+            at = min(CHUNK_SAMPLES - 1, int((second - begin) * SAMPLE_RATE))
+            tick = self._tick()
+            chunk[at : at + tick.size] = tick[: CHUNK_SAMPLES - at]
+            if at + tick.size > CHUNK_SAMPLES:
+                self._tick_rest = tick[CHUNK_SAMPLES - at :]
+        self._position += CHUNK_SAMPLES
+        return chunk
+
+    def _tick(self) -> Samples:
+        assert self.tone_hz is not None
+        n = np.arange(SAMPLE_RATE * TICK_MS // 1000)
+        return np.rint(self._peak * np.sin(2 * np.pi * self.tone_hz * n / SAMPLE_RATE)).astype(
+            np.int16)
 
     def _next_file(self, samples: Samples) -> Samples:
         idx = (self._position + np.arange(CHUNK_SAMPLES)) % samples.size
@@ -240,13 +288,16 @@ class NullSpeaker(Speaker):
 class WavSpeaker(Speaker):
     """Writes everything played to a 48 kHz mono 16-bit WAV file, paced in real time
     (a stall of the player beyond half a second is written as the silence a device
-    would have played)."""
+    would have played). Sample n of the file is played at `started_at` + n / 48000 s
+    (wall clock, also logged when the file is opened): a measurement can tell when
+    the room heard something."""
 
     def __init__(self, path: str | Path) -> None:
         super().__init__()
         self.path = Path(path)
         self._wav: wave.Wave_write | None = None
         self._pacer = RealtimePacer()
+        self.started_at: float | None = None
 
     def start(self) -> None:
         if self._wav is not None:
@@ -261,6 +312,9 @@ class WavSpeaker(Speaker):
         wav.setframerate(SAMPLE_RATE)
         self._wav = wav
         self._pacer.reset()
+        self.started_at = time.time()
+        log.info("speaker: recording to %s, its first sample played at wall clock %.6f",
+                 self.path, self.started_at)
 
     def stop(self) -> None:
         wav, self._wav = self._wav, None

@@ -56,7 +56,7 @@ def microphone_report(microphone: Microphone | None) -> Report | None:
             "reopens": device.reopens, "granted": _granted(device.granted),
         }
     elif isinstance(device, SimulatedMicrophone):
-        report["source"] = "tone" if device.tone_hz is not None else "file"
+        report["source"] = "file" if device.tone_hz is None else "ticks" if device.ticks else "tone"
     return report
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import math
 import os
 import time
 import wave
@@ -139,6 +140,29 @@ async def test_simulated_microphone_delivers_its_tone_in_real_time() -> None:
     assert mic.chunks_read == 50
 
 
+async def test_simulated_microphone_ticks_at_the_wall_clocks_whole_seconds() -> None:
+    mic = SimulatedMicrophone(tone_hz=2000.0, level=0.5, ticks=True)
+    began = time.time()
+    mic.start()  # sample n of what it says is captured at `began` + n / 48000 s
+    chunks, read_at = [], []
+    for _ in range(230):
+        chunks.append(await mic.read())
+        read_at.append(time.time())
+    samples = np.concatenate(chunks)
+    loud = np.flatnonzero(np.abs(samples) > 0.1 * 0.5 * 32767)
+    onsets = loud[np.insert(np.diff(loud) > SAMPLE_RATE // 2, 0, True)]
+    seconds = range(math.ceil(began), math.floor(began + samples.size / SAMPLE_RATE) + 1)
+    assert len(onsets) == len(seconds) >= 2  # one tick per whole second, nothing else
+    for onset, second in zip(onsets, seconds, strict=True):
+        # placed to the sample (the threshold is crossed within the sine's first samples)
+        assert began + onset / SAMPLE_RATE == pytest.approx(second, abs=CHUNK_SAMPLES / SAMPLE_RATE)
+        assert read_at[onset // CHUNK_SAMPLES] >= second  # never heard before it was said
+        tick = samples[onset : onset + SAMPLE_RATE // 100]
+        assert np.count_nonzero(tick[240:]) == 0  # 5 ms long
+        assert peak_hz(tick[:240]) == pytest.approx(2000, abs=200)
+        assert np.abs(tick).max() == pytest.approx(0.5 * 32767, rel=0.01)
+
+
 async def test_microphone_from_a_wav_file_of_any_format(tmp_path: Path) -> None:
     rate = 16_000
     t = np.arange(rate) / rate
@@ -184,14 +208,19 @@ async def test_a_stalled_wav_speaker_writes_the_silence_a_device_would_have_play
 ) -> None:
     speaker = WavSpeaker(tmp_path / "out.wav")
     speaker.start()
+    assert speaker.started_at is not None
     started = time.monotonic()
     for i in range(40):
         if i == 20:
             time.sleep(0.8)  # the whole process stalls, beyond the pacer's half second
-        await speaker.play(np.full(CHUNK_SAMPLES, 1000, np.int16))
+            resumed_at = time.time()
+        await speaker.play(np.full(CHUNK_SAMPLES, 1000 + i, np.int16))
     elapsed = time.monotonic() - started
     speaker.stop()
     played = read_wav(speaker.path)
+    # ... and says when each sample played: the chunk after the stall when it was handed over
+    heard_at = speaker.started_at + np.flatnonzero(played == 1020)[0] / SAMPLE_RATE
+    assert heard_at == pytest.approx(resumed_at, abs=CHUNK_SAMPLES / SAMPLE_RATE)
     # The file's timeline is the wall clock's: 40 chunks and the stall's silence between.
     assert abs(played.size / SAMPLE_RATE - elapsed) < 0.05
     assert np.count_nonzero(played) == 40 * CHUNK_SAMPLES

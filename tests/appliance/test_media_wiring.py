@@ -40,7 +40,12 @@ def test_simulated_devices_for_tests_and_demos(tmp_path: Path) -> None:
     camera = build_camera(s)
     assert isinstance(camera, SimulatedCamera) and (camera.width, camera.height) == (640, 360)
     assert (camera.bounds.minimum, camera.bounds.maximum) == (100_000, 900_000)
-    assert isinstance(build_microphone(s), SimulatedMicrophone)  # a test tone is not processed
+    mic = build_microphone(s)
+    assert isinstance(mic, SimulatedMicrophone) and not mic.ticks  # a tone is not processed
+    ticking = build_microphone(settings('[audio]\nmic_backend = "simulated"\ntone_hz = 2000\n'
+                                        'mic_signal = "ticks"\n'))
+    assert isinstance(ticking, SimulatedMicrophone) and ticking.ticks
+    assert ticking.tone_hz == 2000
     speaker = build_speaker(s, tmp_path)
     assert isinstance(speaker, WavSpeaker) and speaker.path == tmp_path / "out.wav"
     assert build_camera(settings('[camera]\nbackend = "none"\n')) is None

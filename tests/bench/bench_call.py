@@ -1,12 +1,16 @@
-"""A two-party call at 1280×720@30 through real parts: start-up, latency both ways, CPU/RAM.
+"""A call at 1280×720@30 through real parts: start-up, video and audio latency both ways,
+CPU/RAM, and the same audio figure between two browsers in the same run.
 
     scripts/in-netns .venv/bin/python tests/bench/bench_call.py [--steady S] [--latency S]
+        [--audio S]
 
 One run, one room: the real bridge with its Janus, Debian's Chromium (Playwright)
 publishing the test pattern from a canvas (`testPatternStream` of
 bridge/web/static/testpattern.js, swapped in for the camera by an init script so
-the product page stays untouched; audio is Chromium's fake microphone), then a
-simulated `salon-appliance` joining that room. Measured, in this order:
+the product page stays untouched) and, as its microphone, ticks at whole wall-clock
+seconds (tests/bench/call_audio.py), then a simulated `salon-appliance` joining that
+room, its simulated microphone ticking too (`mic_signal = "ticks"`, 2 kHz).
+Measured, in this order:
 
 1. `start_to_first_remote_frame_s`: from launching the appliance process to its
    screen first showing the browser's video (the appliance's wall clock, read from
@@ -22,6 +26,22 @@ simulated `salon-appliance` joining that room. Measured, in this order:
      (also against the frame's receiveTime, which splits network from decode+render);
    - browser→appliance: the appliance's capture→shown figure for the browser's
      tile (DiagnosedScreenDriver), polled at 10 Hz, one sample per shown frame.
+4. Mouth-to-ear audio latency (one tick a second per sender; call_audio.py says how
+   each end times them). A second page (audio only: it ticks at 3 kHz, half a second
+   after the first page's 2 kHz, so the appliance's mix tells them apart) joins first:
+   - appliance→browser: tick said at the second (placed to the sample in the mic's
+     10 ms period) → onset heard by the first page through WebAudio. `render` is when
+     the AudioWorklet quantum holding it ran; `output` adds what the page's AudioContext
+     reports until its output device plays that frame (its own buffer, which the
+     <video> element's playout does not share). No loudspeaker or DAC is included.
+   - browser→appliance: the first page's tick (when its render quantum ran) → the
+     sample of the appliance's WAV speaker that plays it (the file keeps the wall
+     clock: sample n at the logged start + n/48 kHz), i.e. up to handing the period to
+     the device; a real device adds its output buffer (`speaker.output_latency`).
+   - browser→browser: the second page's tick → the first page, timed as the appliance's
+     ticks are, so the appliance is compared with a browser in the same call.
+   Senders differ slightly: the appliance's capture period (≤10 ms) is inside its figure;
+   a page's WebAudio ticker is not a microphone (no capture buffer, no audio processing).
 
 Prints a human table on stderr and one JSON object as the last line of stdout.
 Numbers only: nothing here asserts a timing.
@@ -31,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import platform
@@ -50,16 +71,22 @@ from playwright.async_api import Browser, Page
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.bench import call_audio
 from tests.support.browser import chromium, join_room, tile_video_state
 from tests.support.procs import Appliance, BridgeProcess, wait_until
 
 ROOM = "bench"
 BROWSER_NAME = "Bench Browser"
+PEER_NAME = "Bench Browser Two"
 APPLIANCE_NAME = "BENCH ROOM – ANKARA MEM"
 SIZE = (1280, 720)
 FPS = 30
+APPLIANCE_TICK_HZ = 2000.0
+PAGE_TICK = (2000.0, 0)  # Hz, ms after the whole second
+PEER_TICK = (3000.0, 500)
 
-# Replaces the page's camera with the test pattern; keeps the fake microphone.
+# Replaces the page's camera with the test pattern (the ticking microphone, added after,
+# replaces its audio).
 PATTERN_CAMERA = """(() => {
   const md = navigator.mediaDevices;
   if (!md) return;
@@ -407,24 +434,120 @@ def stopping(*procs: Any) -> Iterator[None]:
                 proc.stop()
 
 
-async def join_with_pattern(browser: Browser, bridge: BridgeProcess) -> Page:
-    """The product page joining the room, with the pattern as its camera."""
-    context = await browser.new_context()
-    await context.add_init_script(PATTERN_CAMERA)
+async def join_ticking(browser: Browser, bridge: BridgeProcess, name: str,
+                       tick: tuple[float, int], pattern: bool) -> Page:
+    """The product page joining the room, with ticks as its microphone and the pattern
+    as its camera (or no camera)."""
+    context = await browser.new_context(**call_audio.CONTEXT_OPTIONS)
+    if pattern:
+        await context.add_init_script(PATTERN_CAMERA)
+    for script in call_audio.init_scripts(*tick, with_video=pattern):
+        await context.add_init_script(script)
     # The e2e tests' join (kept in step with the web client), on a context that has
-    # the init script: a BrowserContext opens pages just as a Browser does.
-    return await join_room(cast(Browser, context), bridge.room_url(ROOM), BROWSER_NAME)
+    # the init scripts: a BrowserContext opens pages just as a Browser does.
+    return await join_room(cast(Browser, context), bridge.room_url(ROOM), name)
 
 
-async def call(tmp: Path, settle_s: float, steady_s: float, latency_s: float) -> dict[str, Any]:
+def rounded(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: round(v, 1) if isinstance(v, float) else v for k, v in d.items()}
+
+
+def audio_receive(s0: dict[str, Any], s1: dict[str, Any]) -> dict[str, Any]:
+    """The page's jitter buffer for one sender, and its audio device's playout delay."""
+    i0, i1 = s0.get("inbound", {}), s1.get("inbound", {})
+    p0, p1 = s0.get("playout", {}), s1.get("playout", {})
+    emitted = "jitterBufferEmittedCount"
+    return {"jitter_buffer_ms": per_unit(i1, i0, "jitterBufferDelay", emitted),
+            "jitter_buffer_target_ms": per_unit(i1, i0, "jitterBufferTargetDelay", emitted),
+            "playout_delay_ms": per_unit(p1, p0, "totalPlayoutDelay", "totalSamplesCount")}
+
+
+def heard_minus_said(onsets: list[dict[str, float]], said: list[float]) -> dict[str, Any]:
+    """Latency of each tick the page heard (its first onset), at render and at the
+    page's output, in ms; `extra` counts onsets beyond the first per tick."""
+    out_at = {o["render"]: o["out"] for o in onsets}
+    first = call_audio.first_heard(list(out_at), said)
+    return {"render": [h - tick for tick, h in first.items()],
+            "output": [out_at[h] - tick for tick, h in first.items()],
+            "extra": len(onsets) - len(first)}
+
+
+def suspect(receive: dict[str, Any], latencies: list[float]) -> bool:
+    """Whether latencies may have wrapped past a second: the jitter buffer alone was close
+    to it, or ticks came out of order (a wrap turns a rise into a drop)."""
+    buffered = receive.get("jitter_buffer_ms") or 0.0
+    drops = sum(1 for a, b in itertools.pairwise(latencies) if a - b > 500)
+    return bool(buffered > 700 or drops)
+
+
+async def audio_latency(page: Page, peer: Page, appliance: Appliance,
+                        seconds: float) -> dict[str, Any]:
+    names = [APPLIANCE_NAME, PEER_NAME]
+    stats_0 = {n: await call_audio.audio_stats(page, n) for n in names}
+    listener = await call_audio.start_listening(page, names)
+    since, load_0 = time.time(), os.getloadavg()
+    buffered: dict[str, list[float]] = {}  # the appliance's mix: jitter buffer per sender
+    while time.time() - since < seconds:
+        mixer = health(appliance).get("audio", {}).get("mixer", {})
+        for key, ms in (mixer.get("buffered_ms") or {}).items():
+            buffered.setdefault(key, []).append(ms)
+        await asyncio.sleep(1.0)
+    until = time.time()
+    heard = await call_audio.stop_listening(page)
+    stats_1 = {n: await call_audio.audio_stats(page, n) for n in names}
+    said_page = [t["at"] for t in await call_audio.ticks_said(page)]
+    said_peer = await call_audio.ticks_said(peer)
+    started = call_audio.speaker_started_at(appliance.log_path.read_text(errors="replace"))
+    # The last tick may still be on its way: the file is read a moment after the window.
+    await asyncio.sleep(1.0)
+    by_appliance = [1000 * t for t in call_audio.wav_onsets(
+        appliance.speaker_wav, started, PAGE_TICK[0], since, until + 1.0)]
+    onsets = heard["onsets"]
+    from_appliance = onsets.get(APPLIANCE_NAME, [])
+    to_page = heard_minus_said(from_appliance, call_audio.whole_seconds_before(
+        [o["render"] for o in from_appliance]))
+    from_peer = heard_minus_said(onsets.get(PEER_NAME, []), [t["at"] for t in said_peer])
+    to_appliance = call_audio.latencies_ms(by_appliance, said_page)
+    extra = {"appliance_to_browser": to_page["extra"], "browser_to_browser": from_peer["extra"],
+             "browser_to_appliance": len(by_appliance) - len(to_appliance)}
+    receive = {n: audio_receive(stats_0[n], stats_1[n]) for n in names}
+    lags = [t["at"] - t["due"] for t in said_peer + await call_audio.ticks_said(page)]
+    return {
+        "window_s": round(until - since, 1),
+        "appliance_to_browser_ms": stats(to_page["render"]),
+        "appliance_to_browser_output_ms": stats(to_page["output"]),
+        "browser_to_appliance_ms": stats(to_appliance),
+        "browser_to_browser_ms": stats(from_peer["render"]),
+        "browser_to_browser_output_ms": stats(from_peer["output"]),
+        # Ticks come once a second: a latency over 1 s reads as itself minus 1 s. The page's
+        # jitter buffer alone near that (a loaded machine) makes its figures suspect.
+        "aliased_over_1s_suspected": {
+            "appliance_to_browser": suspect(receive[APPLIANCE_NAME], to_page["render"]),
+            "browser_to_browser": suspect(receive[PEER_NAME], from_peer["render"])},
+        "extra_onsets": extra,  # heard again after the first (concealment), not counted
+        "samples_ms": {"appliance_to_browser": [round(v) for v in to_page["render"]],
+                       "browser_to_browser": [round(v) for v in from_peer["render"]],
+                       "browser_to_appliance": [round(v) for v in to_appliance]},
+        "page_tick_render_lag_ms": stats(lags),
+        "page_listener": rounded({**listener, "output_latency_ms": heard["output_latency_ms"]}),
+        "page_receive": receive,
+        "appliance_buffered_ms_p50": {k: round(float(np.median(v)), 1)
+                                      for k, v in buffered.items()},
+        "loadavg_1m_start_end": [round(load_0[0], 2), round(os.getloadavg()[0], 2)],
+    }
+
+
+async def call(tmp: Path, settle_s: float, steady_s: float, latency_s: float,
+               audio_s: float) -> dict[str, Any]:
     log("starting the bridge and Janus")
     bridge = BridgeProcess(tmp, rooms=[(ROOM, "Bench room")])
     with stopping(bridge):
         async with chromium() as browser:
-            page = await join_with_pattern(browser, bridge)
+            page = await join_ticking(browser, bridge, BROWSER_NAME, PAGE_TICK, pattern=True)
             log("browser in the room; launching the appliance")
             launched = time.time()
-            appliance = Appliance(tmp, bridge, APPLIANCE_NAME, room=ROOM)
+            appliance = Appliance(tmp, bridge, APPLIANCE_NAME, room=ROOM,
+                                  tone_hz=APPLIANCE_TICK_HZ, mic_signal="ticks")
             with stopping(appliance):
                 first = await poll(lambda: diagnostics(appliance).get(
                     "first_remote_frame_shown_at"), 60, "the appliance showing the browser")
@@ -439,7 +562,21 @@ async def call(tmp: Path, settle_s: float, steady_s: float, latency_s: float) ->
                 resources = await steady_state(page, appliance, bridge, steady_s)
                 log(f"latency: sampling both directions for {latency_s:.0f} s")
                 lat = await latency(page, appliance, latency_s)
-    return {"start_to_first_remote_frame_s": start_s, "latency": lat, "resources": resources}
+                log("audio: a second page joins")
+                peer = await join_ticking(browser, bridge, PEER_NAME, PEER_TICK, pattern=False)
+                await poll(lambda: len(health(appliance).get("audio", {}).get("mixer", {})
+                                       .get("buffered_ms") or {}) >= 2,
+                           30, "the appliance mixing both pages")
+                for _ in range(120):
+                    state = await tile_video_state(page, PEER_NAME)
+                    if state and "audio" in state["tracks"]:
+                        break
+                    await asyncio.sleep(0.25)
+                await asyncio.sleep(settle_s)
+                log(f"audio: mouth-to-ear latency for {audio_s:.0f} s")
+                audio = await audio_latency(page, peer, appliance, audio_s)
+    return {"start_to_first_remote_frame_s": start_s, "latency": lat, "audio": audio,
+            "resources": resources}
 
 
 def table(result: dict[str, Any]) -> str:
@@ -470,6 +607,22 @@ def table(result: dict[str, Any]) -> str:
                 f"(others {m['others_percent_of_one_core']}, steal "
                 f"{m['steal_percent_of_one_core']}), load {m['loadavg_1m_start_end']}")
     rows.append(f"  fps received: {res['fps_received']}")
+    a = result["audio"]
+    rows.append(f"  mouth-to-ear audio latency (ms) over {a['window_s']} s, load "
+                f"{a['loadavg_1m_start_end']}      p50      p95      n")
+    for label, key in (("appliance -> browser (render)", "appliance_to_browser_ms"),
+                       ("  (to the page's audio output)", "appliance_to_browser_output_ms"),
+                       ("browser -> browser (render)", "browser_to_browser_ms"),
+                       ("  (to the page's audio output)", "browser_to_browser_output_ms"),
+                       ("browser -> appliance (speaker)", "browser_to_appliance_ms")):
+        s = a[key]
+        rows.append(f"    {label:<34}{s['p50']!s:>7}  {s['p95']!s:>7}  {s['n']:>5}")
+    rows.append(f"  onsets heard again (not counted): {a['extra_onsets']}; over 1 s "
+                f"(aliased) suspected: {a['aliased_over_1s_suspected']}")
+    rows.append(f"  page receive {a['page_receive']}")
+    rows.append(f"  page listener {a['page_listener']}; tick render lag "
+                f"{a['page_tick_render_lag_ms']}")
+    rows.append(f"  appliance mix buffered p50 {a['appliance_buffered_ms_p50']}")
     return "\n".join(rows)
 
 
@@ -478,11 +631,14 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=5.0, help="seconds before measuring")
     parser.add_argument("--steady", type=float, default=30.0, help="CPU/RAM interval, s")
     parser.add_argument("--latency", type=float, default=20.0, help="latency sampling, s")
+    parser.add_argument("--audio", type=float, default=40.0,
+                        help="audio latency window, s (one tick a second per sender)")
     args = parser.parse_args()
     if os.environ.get("SALON_IN_NETNS") != "1":
         sys.exit("bench_call: run inside scripts/in-netns (media needs the private netns)")
     with tempfile.TemporaryDirectory(prefix="salon-bench-call-") as tmp:
-        measured = asyncio.run(call(Path(tmp), args.settle, args.steady, args.latency))
+        measured = asyncio.run(call(Path(tmp), args.settle, args.steady, args.latency,
+                                    args.audio))
     result = {"benchmark": "call", "size": list(SIZE), "fps": FPS,
               "machine": platform.machine(), "python": platform.python_version(), **measured}
     print(table(result), file=sys.stderr)

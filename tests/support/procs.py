@@ -184,7 +184,7 @@ class ApplianceProcess(Proc):
 
 def appliance_toml(bridge_url: str, room: str, name: str, health_port: int, speaker_wav: Path,
                    tone_hz: float = 1000.0, width: int = 1280, height: int = 720,
-                   extra: str = "") -> str:
+                   extra: str = "", mic_signal: str = "tone") -> str:
     return f"""\
 [room]
 name = "{name}"
@@ -205,6 +205,7 @@ fps = 30
 [audio]
 mic_backend = "simulated"
 tone_hz = {tone_hz}
+mic_signal = "{mic_signal}"
 speaker_backend = "wav"
 speaker_wav = "{speaker_wav}"
 [display]
@@ -223,13 +224,13 @@ class Appliance(ApplianceProcess):
 
     def __init__(self, tmp: Path, bridge: BridgeProcess, name: str, room: str = "testbim",
                  tone_hz: float = 1000.0, extra: str = "",
-                 size: tuple[int, int] = (1280, 720)) -> None:
+                 size: tuple[int, int] = (1280, 720), mic_signal: str = "tone") -> None:
         self.name = name
         self.health_port = free_port()
         self.speaker_wav = tmp / f"{name.replace(' ', '_')}-speaker.wav"
         super().__init__(tmp, name.replace(" ", "_"), appliance_toml(
             bridge.url, room, name, self.health_port, self.speaker_wav, tone_hz,
-            width=size[0], height=size[1], extra=extra))
+            width=size[0], height=size[1], extra=extra, mic_signal=mic_signal))
 
     def health(self) -> Any:
         return get_json(f"http://127.0.0.1:{self.health_port}/healthz")
