@@ -4,7 +4,8 @@ CPU/RAM, and the same audio figure between two browsers in the same run.
     scripts/in-netns .venv/bin/python tests/bench/bench_call.py [--steady S] [--latency S]
         [--audio S]
 
-One run, one room: the real bridge with its Janus, Debian's Chromium (Playwright)
+One run, one room (the appliance at the nice value its systemd unit gives it,
+`--appliance-nice`, -5): the real bridge with its Janus, Debian's Chromium (Playwright)
 publishing the test pattern from a canvas (`testPatternStream` of
 bridge/web/static/testpattern.js, swapped in for the camera by an init script so
 the product page stays untouched) and, as its microphone, ticks at whole wall-clock
@@ -538,7 +539,7 @@ async def audio_latency(page: Page, peer: Page, appliance: Appliance,
 
 
 async def call(tmp: Path, settle_s: float, steady_s: float, latency_s: float,
-               audio_s: float) -> dict[str, Any]:
+               audio_s: float, nice: int) -> dict[str, Any]:
     log("starting the bridge and Janus")
     bridge = BridgeProcess(tmp, rooms=[(ROOM, "Bench room")])
     with stopping(bridge):
@@ -547,7 +548,7 @@ async def call(tmp: Path, settle_s: float, steady_s: float, latency_s: float,
             log("browser in the room; launching the appliance")
             launched = time.time()
             appliance = Appliance(tmp, bridge, APPLIANCE_NAME, room=ROOM,
-                                  tone_hz=APPLIANCE_TICK_HZ, mic_signal="ticks")
+                                  tone_hz=APPLIANCE_TICK_HZ, mic_signal="ticks", nice=nice)
             with stopping(appliance):
                 first = await poll(lambda: diagnostics(appliance).get(
                     "first_remote_frame_shown_at"), 60, "the appliance showing the browser")
@@ -633,13 +634,16 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=20.0, help="latency sampling, s")
     parser.add_argument("--audio", type=float, default=40.0,
                         help="audio latency window, s (one tick a second per sender)")
+    parser.add_argument("--appliance-nice", type=int, default=-5,
+                        help="the appliance's nice value (the systemd unit's Nice=-5)")
     args = parser.parse_args()
     if os.environ.get("SALON_IN_NETNS") != "1":
         sys.exit("bench_call: run inside scripts/in-netns (media needs the private netns)")
     with tempfile.TemporaryDirectory(prefix="salon-bench-call-") as tmp:
         measured = asyncio.run(call(Path(tmp), args.settle, args.steady, args.latency,
-                                    args.audio))
+                                    args.audio, args.appliance_nice))
     result = {"benchmark": "call", "size": list(SIZE), "fps": FPS,
+              "appliance_nice": args.appliance_nice,
               "machine": platform.machine(), "python": platform.python_version(), **measured}
     print(table(result), file=sys.stderr)
     print(json.dumps(result))

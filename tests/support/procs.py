@@ -169,13 +169,15 @@ class BridgeProcess(Proc):
 class ApplianceProcess(Proc):
     """``salon-appliance run`` on simulated devices, observed through its health port."""
 
-    def __init__(self, tmp: Path, name: str, config_text: str) -> None:
+    def __init__(self, tmp: Path, name: str, config_text: str, nice: int = 0) -> None:
         self.dir = tmp / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config = self.dir / "salon.toml"
         self.config.write_text(config_text)
+        # `nice`: the CPU priority the systemd unit gives it (Nice=), for benchmarks.
+        niced = ["nice", "-n", str(nice)] if nice else []
         super().__init__(
-            [str(BIN / "salon-appliance"), "run", "--config", str(self.config),
+            [*niced, str(BIN / "salon-appliance"), "run", "--config", str(self.config),
              "--state-dir", str(self.dir / "state")],
             self.dir / "appliance.log", env={"SDL_VIDEODRIVER": "dummy",
                                              "SDL_AUDIODRIVER": "dummy"},
@@ -224,13 +226,14 @@ class Appliance(ApplianceProcess):
 
     def __init__(self, tmp: Path, bridge: BridgeProcess, name: str, room: str = "testbim",
                  tone_hz: float = 1000.0, extra: str = "",
-                 size: tuple[int, int] = (1280, 720), mic_signal: str = "tone") -> None:
+                 size: tuple[int, int] = (1280, 720), mic_signal: str = "tone",
+                 nice: int = 0) -> None:
         self.name = name
         self.health_port = free_port()
         self.speaker_wav = tmp / f"{name.replace(' ', '_')}-speaker.wav"
         super().__init__(tmp, name.replace(" ", "_"), appliance_toml(
             bridge.url, room, name, self.health_port, self.speaker_wav, tone_hz,
-            width=size[0], height=size[1], extra=extra, mic_signal=mic_signal))
+            width=size[0], height=size[1], extra=extra, mic_signal=mic_signal), nice=nice)
 
     def health(self) -> Any:
         return get_json(f"http://127.0.0.1:{self.health_port}/healthz")
