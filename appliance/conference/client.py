@@ -191,6 +191,9 @@ class BridgeClient:
                     try:
                         reason = await self._session(http)
                     except (TimeoutError, aiohttp.ClientError, OSError, SessionLost) as exc:
+                        task = asyncio.current_task()
+                        if task is not None and task.cancelling():  # told to leave meanwhile
+                            raise asyncio.CancelledError from exc
                         reason = str(exc) or type(exc).__name__
                     await self._teardown()
                     delay = self.backoff.next_delay()
@@ -202,10 +205,12 @@ class BridgeClient:
 
     async def _session(self, http: aiohttp.ClientSession) -> str:
         """One connection's life; returns why it ended."""
-        ws = await asyncio.wait_for(  # bounds reaching the bridge, not the session
-            http.ws_connect(self.url, heartbeat=HEARTBEAT_S, max_msg_size=0,
-                            timeout=aiohttp.ClientWSTimeout(ws_close=5.0)),
-            self.connect_timeout_s)
+        # Bounds reaching the bridge, not the session. asyncio.timeout, not wait_for: on
+        # 3.11 wait_for can swallow a cancel that lands as the connection fails, and the
+        # room would go on reconnecting after it was told to leave.
+        async with asyncio.timeout(self.connect_timeout_s):
+            ws = await http.ws_connect(self.url, heartbeat=HEARTBEAT_S, max_msg_size=0,
+                                       timeout=aiohttp.ClientWSTimeout(ws_close=5.0))
         async with ws:
             self._ws = ws
             self._inbox = asyncio.Queue()
@@ -297,7 +302,8 @@ class BridgeClient:
         self._replies[rid] = fut
         try:
             await self._send(message.model_copy(update={"id": rid}))
-            reply = await asyncio.wait_for(fut, timeout)
+            async with asyncio.timeout(timeout):
+                reply = await fut
         finally:
             self._replies.pop(rid, None)
         if isinstance(reply, p.Error):
