@@ -22,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 
 from appliance.service.health import HealthServer, HealthState
+from appliance.service.heap import trim_heap_periodically
 from appliance.service.notify import Notifier
 from appliance.service.watchdog import Watchdog, hang_hook
 
@@ -62,6 +63,7 @@ class ServiceRuntime:
         )
         self.state_dir = state_dir if state_dir is not None else state_directory()
         self._hook: asyncio.Task[None] | None = None
+        self._trimmer: asyncio.Task[None] | None = None
         self.last_status = ""
 
     async def start(self) -> None:
@@ -80,6 +82,8 @@ class ServiceRuntime:
         self.watchdog.start()
         self._hook = asyncio.get_running_loop().create_task(
             hang_hook(self.state_dir), name="test-hang-hook")
+        self._trimmer = asyncio.get_running_loop().create_task(
+            trim_heap_periodically(), name="heap-trim")
 
     def ready(self, status: str) -> None:
         """Call once the devices are open and the first join attempt has started."""
@@ -95,10 +99,11 @@ class ServiceRuntime:
 
     async def stop(self, status: str = "stopping") -> None:
         self.notifier.stopping(status)
-        if self._hook is not None:
-            self._hook.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._hook
+        for task in (self._hook, self._trimmer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.watchdog.stop()
         if self.server is not None:
             await self.server.stop()
