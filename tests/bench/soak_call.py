@@ -7,7 +7,9 @@ tests/bench/media_call.py's: the appliance's H.264 passthrough camera at
 1280×720@30 and three microphones (one clicking for mouth-to-ear, two whose
 sample clocks are +200 and −200 ppm off) through two aiortc peers into the
 appliance's receive path (FrameSlot, RemoteAudioMixer with drift compensation).
---loss drops that % of UDP packets at random (nftables in the netns).
+--loss drops that % of UDP packets at random (nftables in the netns). The heap is
+trimmed every 30 s as the appliance's service runtime does (appliance/service/heap.py);
+--no-trim leaves it to glibc, for comparison.
 
 Every minute (stderr): video capture→decoded p50/p95, audio mouth-to-ear
 p50/p95, each source's jitter-buffer fill and rate adjustment, underruns and
@@ -34,6 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from appliance.service.heap import trim_heap_periodically
 from tests.bench.media_call import (
     MediaCall,
     cpu_seconds,
@@ -87,9 +90,10 @@ def trend(series: list[dict[str, Any]], key: str) -> dict[str, float | None]:
             "slope_per_hour": round(slope, 2)}
 
 
-async def soak(minutes: int) -> dict[str, Any]:
+async def soak(minutes: int, trim: bool) -> dict[str, Any]:
     call = MediaCall()
     await call.start()
+    trimmer = asyncio.create_task(trim_heap_periodically()) if trim else None
     await sample_for(call, 5.0)  # settle before the first minute counts
     series = []
     for minute in range(1, minutes + 1):
@@ -100,6 +104,8 @@ async def soak(minutes: int) -> dict[str, Any]:
         record = minute_record(call, minute, clicks, cpu, wall)
         series.append(record)
         print(json.dumps(record), file=sys.stderr, flush=True)
+    if trimmer is not None:
+        trimmer.cancel()
     await call.stop()
     return {"series": series, "trends": {key: trend(series, key) for key in FIGURES}}
 
@@ -108,6 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=int, default=60)
     parser.add_argument("--loss", type=float, default=0.0, help="%% of UDP packets dropped")
+    parser.add_argument("--no-trim", action="store_true", help="leave freed heap to glibc")
     args = parser.parse_args()
     if os.environ.get("SALON_IN_NETNS") != "1":
         raise SystemExit("soak_call: run it under scripts/in-netns (aioice skips lo)")
@@ -116,12 +123,13 @@ def main() -> None:
         "benchmark": "soak_call",
         "minutes": args.minutes,
         "loss_percent": args.loss,
+        "heap_trim": not args.no_trim,
         "host": {"machine": platform.machine(), "cpus": os.cpu_count(),
                  "python": platform.python_version()},
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
     }
     with udp_loss(args.loss):
-        result.update(asyncio.run(soak(args.minutes)))
+        result.update(asyncio.run(soak(args.minutes, trim=not args.no_trim)))
     print(json.dumps(result))
 
 
