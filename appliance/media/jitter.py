@@ -31,7 +31,7 @@ class SourceStats:
     underruns: int = 0
     dropped_samples: int = 0
     concealed_samples: int = 0  # lost or late audio filled in
-    late_samples: int = 0  # arrived after their place had been played (concealed)
+    late_samples: int = 0  # older than what was already placed (duplicate, reordered): dropped
     target_samples: int = 0
     buffered_samples: int = 0
     rate_adjust_ppm: float = 0.0  # drift compensation now: >0 plays faster than it arrives
@@ -97,9 +97,8 @@ class AudioJitterBuffer:
     of the sender's clock to the speaker's plus a correction for the level
     (drift compensation); audio beyond target + headroom (a burst) is dropped
     from the oldest end. Samples pushed with their timestamp (`pts`, in samples)
-    keep their place: a gap left by lost packets is concealed, and when the next
-    packet is late the speaker is fed a concealment rather than a gap, the late
-    audio then only fills what is left of its place.
+    keep their place: a gap left by lost packets is concealed, and a buffer that
+    runs dry feeds the speaker a fading concealment while it rebuffers (`_run_dry`).
     """
 
     min_target: int
@@ -117,10 +116,10 @@ class AudioJitterBuffer:
     _ticks: int = 0  # take() calls: the speaker's clock
     _sent: int = 0  # where the sender's clock stood at the end of the last push, samples
     _next_pts: int | None = None  # the timestamp of the sample after `data`'s last
-    _gap_filler: Concealer = field(default_factory=Concealer)  # knows what was pushed
-    _expander: Concealer = field(default_factory=Concealer)  # knows what was played
+    _gap_filler: Concealer = field(default_factory=Concealer)  # fills gaps as they arrive
+    _expander: Concealer = field(default_factory=Concealer)  # plays on when running dry
     _expanded: int = 0  # samples played by the expander since the last push
-    _arrivals: collections.deque[tuple[float, int]] = field(  # (arrival, received)
+    _arrivals: collections.deque[tuple[float, int]] = field(  # (arrival, sender time)
         default_factory=lambda: collections.deque(maxlen=DRIFT_WINDOW_S * 100))
     _takes: collections.deque[tuple[float, int]] = field(  # (time, ticks)
         default_factory=lambda: collections.deque(maxlen=DRIFT_WINDOW_S * 100))
@@ -215,9 +214,7 @@ class AudioJitterBuffer:
         if self.data.size < consumed:  # a hair short for the resampler: play it as it is
             ratio, self._phase, advance, consumed = 1.0, 0.0, CHUNK_SAMPLES, CHUNK_SAMPLES
         chunk = self._read(ratio, advance, consumed)
-        chunk = self._expander.resume(chunk)
-        self._expander.heard(chunk)
-        return chunk
+        return self._expander.resume(chunk)
 
     def _read(self, ratio: float, advance: float, consumed: int) -> Samples:
         """The next chunk out of `data`, resampled by `ratio` unless it is exactly 1."""
@@ -246,7 +243,8 @@ class AudioJitterBuffer:
         self.data, self._phase = self.data[:0], 0.0
         self.stats.underruns += 1
         self.playing = False
-        self._expander.heard(have)
+        # Dry, the last sample pushed is the last played: repeat what the gap filler heard.
+        self._expander.history = self._gap_filler.history
         missing = CHUNK_SAMPLES - have.size
         self.stats.concealed_samples += missing
         self._expanded += missing

@@ -48,7 +48,7 @@ class MediaMetrics(Collector):
         yield underruns
         for name, doc, samples in (
             ("concealed", "Remote audio lost or late, filled in", totals.concealed_samples),
-            ("late", "Remote audio that came after its place had been concealed",
+            ("late", "Remote audio older than what was already placed (dropped)",
              totals.late_samples),
             ("dropped", "Remote audio dropped to keep latency bounded (bursts)",
              totals.dropped_samples),
