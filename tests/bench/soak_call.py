@@ -45,7 +45,9 @@ from tests.bench.media_call import (
     sample_for,
     udp_loss,
 )
+from tests.bench.memory_breakdown import memory_breakdown
 
+ALLOCATOR_ENV = ("LD_PRELOAD", "GLIBC_TUNABLES", "PYTHONMALLOC")
 FIGURES = ("video_p50_ms", "audio_p50_ms", "audio_buffered_ms", "rss_mib")
 
 
@@ -68,6 +70,7 @@ def minute_record(call: MediaCall, minute: int, clicks_before: int, cpu_before: 
         "concealed_ms_total": audio["concealed_ms"],
         "loop_lag_p99_ms": _round(percentile(call.loop_lag_ms, 0.99)),
         "rss_mib": round(rss_mib(), 1),
+        **memory_breakdown(),
         "gc_objects": len(gc.get_objects()),
         "cpu_cores": round((cpu_seconds() - cpu_before) / (time.monotonic() - wall_before), 3),
         "loadavg_1m": round(os.getloadavg()[0], 2),
@@ -124,6 +127,8 @@ def main() -> None:
         "minutes": args.minutes,
         "loss_percent": args.loss,
         "heap_trim": not args.no_trim,
+        "allocator_env": {k: v for k, v in os.environ.items()
+                          if k in ALLOCATOR_ENV or k.startswith("MALLOC_")},
         "host": {"machine": platform.machine(), "cpus": os.cpu_count(),
                  "python": platform.python_version()},
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
