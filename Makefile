@@ -37,7 +37,7 @@ $(VENV_STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip wheel 2>&1 | grep -v WARNING || true
 	@$(PY) -m pip install -q -e '.[dev]' systemd-python 2>&1 | grep -v WARNING || true
-	@$(PY) -c "import aiortc, av, pygame, gpiozero, alsaaudio, livekit, playwright"
+	@$(PY) -c "import aiortc, av, pygame, gpiozero, alsaaudio, livekit, playwright, uvloop"
 	@rm -f $(VENV)/.stamp-* && touch $@
 
 lint: setup

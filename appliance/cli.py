@@ -23,7 +23,7 @@ except PackageNotFoundError:
 
 def _run(args: argparse.Namespace) -> int:
     from appliance.config import load_with_fallback
-    from appliance.service.runtime import state_directory
+    from appliance.service.runtime import run_event_loop, state_directory
     from bridge.logs import setup_logging
 
     setup_logging("salon-appliance")
@@ -37,7 +37,7 @@ def _run(args: argparse.Namespace) -> int:
 
         return show_config_problems(loaded.problems, VERSION)
     setup_logging("salon-appliance", loaded.settings.logging.level.upper())
-    return asyncio.run(_serve(loaded, state_dir))
+    return run_event_loop(_serve(loaded, state_dir))
 
 
 async def _serve(loaded: object, state_dir: Path) -> int:

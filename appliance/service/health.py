@@ -26,6 +26,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Info,
+    ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
@@ -90,6 +91,8 @@ class HealthState:
         self.registry = CollectorRegistry()
         self._metrics = _Metrics(self.registry, version)
         self.registry.register(_ReadOnScrape(self))
+        # process_resident_memory_bytes & co.: a slow leak shows in the field as a slope.
+        ProcessCollector(registry=self.registry)
         if cpu_temperature_c(thermal_root) is not None:  # only where the kernel has a sensor
             Gauge("salon_cpu_temperature_celsius", "SoC temperature", registry=self.registry
                   ).set_function(lambda: cpu_temperature_c(thermal_root) or 0.0)

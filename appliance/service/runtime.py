@@ -18,17 +18,34 @@ import contextlib
 import faulthandler
 import logging
 import os
+from collections.abc import Coroutine
 from pathlib import Path
 from types import TracebackType
+from typing import Any, TypeVar
+
+import uvloop
 
 from appliance.service.health import HealthServer, HealthState
-from appliance.service.heap import trim_heap_periodically
 from appliance.service.notify import Notifier
 from appliance.service.watchdog import Watchdog, hang_hook
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_HEALTH_PORT", "ServiceRuntime", "state_directory"]
+__all__ = ["DEFAULT_HEALTH_PORT", "ServiceRuntime", "run_event_loop", "state_directory"]
+
+T = TypeVar("T")
+
+
+def run_event_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run the service's coroutine on uvloop, not asyncio's own loop.
+
+    asyncio reads every datagram into a fresh 256 KiB buffer and then shrinks it to
+    the packet; with packets queued between aioice and aiortc, the survivors pin the
+    freed space and glibc's heap grows through a long call (by ~1 MiB a minute when the
+    CPU is short). uvloop reads into one buffer and copies out only the packet, and
+    costs less CPU per packet (docs/performance.md, "Memory in a long call").
+    """
+    return uvloop.run(main)
 
 DEFAULT_HEALTH_PORT = 8765
 
@@ -63,7 +80,6 @@ class ServiceRuntime:
         )
         self.state_dir = state_dir if state_dir is not None else state_directory()
         self._hook: asyncio.Task[None] | None = None
-        self._trimmer: asyncio.Task[None] | None = None
         self.last_status = ""
 
     async def start(self) -> None:
@@ -82,8 +98,6 @@ class ServiceRuntime:
         self.watchdog.start()
         self._hook = asyncio.get_running_loop().create_task(
             hang_hook(self.state_dir), name="test-hang-hook")
-        self._trimmer = asyncio.get_running_loop().create_task(
-            trim_heap_periodically(), name="heap-trim")
 
     def ready(self, status: str) -> None:
         """Call once the devices are open and the first join attempt has started."""
@@ -99,11 +113,10 @@ class ServiceRuntime:
 
     async def stop(self, status: str = "stopping") -> None:
         self.notifier.stopping(status)
-        for task in (self._hook, self._trimmer):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        if self._hook is not None:
+            self._hook.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._hook
         await self.watchdog.stop()
         if self.server is not None:
             await self.server.stop()

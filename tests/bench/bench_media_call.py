@@ -19,7 +19,6 @@ up to 15 packets for the rest of the call).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -29,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from appliance.service.runtime import run_event_loop
 from tests.bench.media_call import (
     MediaCall,
     cpu_seconds,
@@ -81,7 +81,7 @@ def main() -> None:
         "loadavg_1m_before": round(os.getloadavg()[0], 2),
         "loss_percent": args.loss,
         "runs": {
-            f"{packets}, {loss} % loss": asyncio.run(run(args.seconds, packets, loss))
+            f"{packets}, {loss} % loss": run_event_loop(run(args.seconds, packets, loss))
             for loss in (0.0, args.loss) for packets in ("appliance", "aiortc")
         },
         "loadavg_1m_after": round(os.getloadavg()[0], 2),

@@ -14,6 +14,9 @@ it by who holds the pages:
 
 A live-memory leak shows as `malloc_used_mib` or `pymalloc_used_mib` growing; an
 allocator holding freed memory as `malloc_free_mib` or arenas outgrowing use.
+
+`fix_mmap_threshold` sets up glibc as a comparison in bench_heap.py and soak_call.py
+does (not as the appliance runs: see docs/performance.md, "Memory in a long call").
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import tempfile
 from pathlib import Path
 
 MIB = 1024 * 1024
+M_MMAP_THRESHOLD = -3  # glibc's <malloc.h>
 _MAP_HEADER = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$")
 
 
@@ -34,6 +38,17 @@ class _MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in (
         "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
         "uordblks", "fordblks", "keepcost")]
+
+
+def fix_mmap_threshold(threshold: int) -> bool:
+    """mallopt(M_MMAP_THRESHOLD, threshold): blocks this big or bigger are mapped from the
+    kernel for their life, and glibc no longer raises the threshold as it frees them."""
+    name = ctypes.util.find_library("c")
+    mallopt = getattr(ctypes.CDLL(name), "mallopt", None) if name else None
+    if mallopt is None:
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(M_MMAP_THRESHOLD, threshold))
 
 
 def smaps_rss_mib() -> dict[str, float]:
@@ -71,6 +86,38 @@ def malloc_books_mib() -> dict[str, float]:
             "malloc_free_mib": round(info.fordblks / MIB, 1)}
 
 
+def malloc_arenas_mib() -> list[dict[str, float]]:
+    """Per glibc arena (0 is the main thread's heap): memory it holds and how much is free.
+
+    From malloc_info(3)'s XML; a thread arena (the codec and executor threads') whose
+    `system` grows while `free` grows with it is fragmentation, not live memory.
+    """
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    if libc is None or not hasattr(libc, "malloc_info") or not hasattr(libc, "open_memstream"):
+        return []
+    buf, size = ctypes.c_char_p(), ctypes.c_size_t()
+    libc.open_memstream.restype = ctypes.c_void_p
+    libc.open_memstream.argtypes = [ctypes.POINTER(ctypes.c_char_p),
+                                    ctypes.POINTER(ctypes.c_size_t)]
+    libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    libc.fclose.argtypes = [ctypes.c_void_p]
+    stream = libc.open_memstream(ctypes.byref(buf), ctypes.byref(size))
+    libc.malloc_info(0, stream)
+    libc.fclose(stream)
+    xml = (buf.value or b"").decode()
+    libc.free.argtypes = [ctypes.c_char_p]
+    libc.free(buf)
+    arenas = []
+    for heap in re.findall(r'<heap nr="\d+">(.*?)</heap>', xml, re.S):
+        free = sum(int(n) for n in re.findall(r'<total type="(?:fast|rest)" count="\d+" '
+                                              r'size="(\d+)"', heap))
+        system = re.search(r'<system type="current" size="(\d+)"', heap)
+        arenas.append({"system_mib": round(int(system[1]) / MIB, 1) if system else 0.0,
+                       "free_mib": round(free / MIB, 1)})
+    return arenas
+
+
 def pymalloc_stats() -> dict[str, float]:
     """From sys._debugmallocstats, which writes to the C-level stderr."""
     if not hasattr(sys, "_debugmallocstats"):
@@ -94,5 +141,6 @@ def pymalloc_stats() -> dict[str, float]:
             "pymalloc_used_mib": round(int(used[1].replace(",", "")) / MIB, 1)}
 
 
-def memory_breakdown() -> dict[str, float]:
-    return {**smaps_rss_mib(), **malloc_books_mib(), **pymalloc_stats()}
+def memory_breakdown() -> dict[str, object]:
+    return {**smaps_rss_mib(), **malloc_books_mib(), **pymalloc_stats(),
+            "malloc_arenas": malloc_arenas_mib()}

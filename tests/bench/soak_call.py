@@ -8,8 +8,9 @@ tests/bench/media_call.py's: the appliance's H.264 passthrough camera at
 sample clocks are +200 and −200 ppm off) through two aiortc peers into the
 appliance's receive path (FrameSlot, RemoteAudioMixer with drift compensation).
 --loss drops that % of UDP packets at random (nftables in the netns). The heap is
-trimmed every 30 s as the appliance's service runtime does (appliance/service/heap.py);
---no-trim leaves it to glibc, for comparison.
+allocator is glibc's, as the appliance runs; --mmap-threshold-kib N fixes glibc's mmap
+threshold instead, for comparison (bench_heap.py). Each minute's memory is split by
+who holds it (tests/bench/memory_breakdown.py).
 
 Every minute (stderr): video capture→decoded p50/p95, audio mouth-to-ear
 p50/p95, each source's jitter-buffer fill and rate adjustment, underruns and
@@ -36,7 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from appliance.service.heap import trim_heap_periodically
+from appliance.service.runtime import run_event_loop
 from tests.bench.media_call import (
     MediaCall,
     cpu_seconds,
@@ -45,7 +46,7 @@ from tests.bench.media_call import (
     sample_for,
     udp_loss,
 )
-from tests.bench.memory_breakdown import memory_breakdown
+from tests.bench.memory_breakdown import fix_mmap_threshold, memory_breakdown
 
 ALLOCATOR_ENV = ("LD_PRELOAD", "GLIBC_TUNABLES", "PYTHONMALLOC")
 FIGURES = ("video_p50_ms", "audio_p50_ms", "audio_buffered_ms", "rss_mib")
@@ -69,6 +70,7 @@ def minute_record(call: MediaCall, minute: int, clicks_before: int, cpu_before: 
         "dropped_ms_total": audio["dropped_ms"],
         "concealed_ms_total": audio["concealed_ms"],
         "loop_lag_p99_ms": _round(percentile(call.loop_lag_ms, 0.99)),
+        "loop_lag_max_ms": _round(max(call.loop_lag_ms, default=None)),
         "rss_mib": round(rss_mib(), 1),
         **memory_breakdown(),
         "gc_objects": len(gc.get_objects()),
@@ -93,10 +95,9 @@ def trend(series: list[dict[str, Any]], key: str) -> dict[str, float | None]:
             "slope_per_hour": round(slope, 2)}
 
 
-async def soak(minutes: int, trim: bool) -> dict[str, Any]:
+async def soak(minutes: int) -> dict[str, Any]:
     call = MediaCall()
     await call.start()
-    trimmer = asyncio.create_task(trim_heap_periodically()) if trim else None
     await sample_for(call, 5.0)  # settle before the first minute counts
     series = []
     for minute in range(1, minutes + 1):
@@ -107,8 +108,6 @@ async def soak(minutes: int, trim: bool) -> dict[str, Any]:
         record = minute_record(call, minute, clicks, cpu, wall)
         series.append(record)
         print(json.dumps(record), file=sys.stderr, flush=True)
-    if trimmer is not None:
-        trimmer.cancel()
     await call.stop()
     return {"series": series, "trends": {key: trend(series, key) for key in FIGURES}}
 
@@ -117,7 +116,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=int, default=60)
     parser.add_argument("--loss", type=float, default=0.0, help="%% of UDP packets dropped")
-    parser.add_argument("--no-trim", action="store_true", help="leave freed heap to glibc")
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
+                        help="event loop (uvloop: the appliance's, appliance.service.runtime)")
+    parser.add_argument("--mmap-threshold-kib", type=int, default=0,
+                        help="fix glibc's mmap threshold (0: glibc's own, as the appliance runs)")
     args = parser.parse_args()
     if os.environ.get("SALON_IN_NETNS") != "1":
         raise SystemExit("soak_call: run it under scripts/in-netns (aioice skips lo)")
@@ -126,7 +128,9 @@ def main() -> None:
         "benchmark": "soak_call",
         "minutes": args.minutes,
         "loss_percent": args.loss,
-        "heap_trim": not args.no_trim,
+        "loop": args.loop,
+        "mmap_threshold_kib": args.mmap_threshold_kib if args.mmap_threshold_kib and
+        fix_mmap_threshold(args.mmap_threshold_kib * 1024) else None,
         "allocator_env": {k: v for k, v in os.environ.items()
                           if k in ALLOCATOR_ENV or k.startswith("MALLOC_")},
         "host": {"machine": platform.machine(), "cpus": os.cpu_count(),
@@ -134,7 +138,8 @@ def main() -> None:
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
     }
     with udp_loss(args.loss):
-        result.update(asyncio.run(soak(args.minutes, trim=not args.no_trim)))
+        run = run_event_loop if args.loop == "uvloop" else asyncio.run
+        result.update(run(soak(args.minutes)))
     print(json.dumps(result))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,26 @@ async def test_cpu_temperature_from_the_thermal_zone(tmp_path: Path) -> None:
         await server.stop()
     assert values[("salon_cpu_temperature_celsius", ())] == pytest.approx(51.234)
     assert doc["cpu_temperature_c"] == pytest.approx(51.234)
+
+
+async def test_process_memory_follows_what_the_process_holds(
+    served: tuple[HealthServer, aiohttp.ClientSession]
+) -> None:
+    server, session = served
+
+    async def resident_mib() -> float:
+        async with session.get(server.url + "/metrics") as response:
+            values = metric_values(await response.text())
+        assert values[("process_cpu_seconds_total", ())] > 0
+        return values[("process_resident_memory_bytes", ())] / 2**20
+
+    before = await resident_mib()
+    held = bytearray(os.urandom(1)) * (96 * 2**20)  # 96 MiB, every page touched
+    during = await resident_mib()
+    del held
+    after = await resident_mib()
+    assert during - before > 80
+    assert during - after > 80  # a large block goes straight back to the kernel
 
 
 async def test_no_temperature_metric_without_a_sensor(tmp_path: Path) -> None:
