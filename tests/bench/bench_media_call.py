@@ -53,7 +53,7 @@ async def measure(call: MediaCall, seconds: float) -> dict[str, object]:
     cpu, wall = cpu_seconds(), time.monotonic()
     await sample_for(call, seconds)
     cpu_share = (cpu_seconds() - cpu) / (time.monotonic() - wall)
-    mouth_to_ear = call.mouth_to_ear_ms()[settled_clicks:]
+    mouth_to_ear = call.mouth_to_ear_ms(since=settled_clicks)
     audio = call.audio_state()
     await call.stop()
     return {
