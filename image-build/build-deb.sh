@@ -83,9 +83,14 @@ for v in $(seq 17 "$glibc_max"); do platforms+=(--platform "manylinux_2_${v}_$ma
 wheels=$cache/$arch-$pytag
 mkdir -p "$wheels"
 log "fetching $extra wheels for $arch/$pytag into $wheels"
+# pip download keeps a file already in the directory over the one it is given, so a
+# salon wheel cached by an earlier build (same version, older dependencies) would decide
+# what gets fetched: only the wheels it depends on belong in the cache.
+rm -f "$wheels"/salon-*.whl
 pip download --quiet --only-binary=:all: "${platforms[@]}" \
     --python-version "$pyver" --implementation cp --abi "$pytag" --abi abi3 --abi none \
     -d "$wheels" "$salon_whl[$extra]" >&2
+rm -f "$wheels"/salon-*.whl
 
 # 3. The venv, assembled without running the target's Python.
 mkdir -p "$site" "$stage$venv/bin"
