@@ -95,41 +95,36 @@ print(json.dumps({"longest_wait_ms_without": without, "longest_wait_ms_during_tr
 """
 
 
-PACKET_CASES = {"asyncio": ["asyncio"], "asyncio, fixed": ["asyncio", "--mmap-threshold-kib",
-                                                            "128"],
-                "appliance (uvloop)": ["appliance"]}
+PACKETS = ["-m", "tests.support.packets_in_bursts"]
+PACKET_CASES = {"asyncio": [*PACKETS, "asyncio"],
+                "asyncio, fixed": [*PACKETS, "asyncio", "--mmap-threshold-kib", "128"],
+                "appliance (uvloop)": [*PACKETS, "appliance"]}
+VIDEO_CASES = {"glibc": ["-c", VIDEO, "glibc"], "fixed": ["-c", VIDEO, "fixed"]}
 
 
-def run(script: str, *args: str) -> dict[str, float]:
-    command = ["-m", script] if script.startswith("tests.") else ["-c", script]
-    done = subprocess.run([sys.executable, *command, *args], cwd=REPO, check=True,
+def run(args: list[str]) -> dict[str, float]:
+    """One case in a fresh interpreter; its JSON line."""
+    done = subprocess.run([sys.executable, *args], cwd=REPO, check=True,
                           capture_output=True, text=True, timeout=300,
                           env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
     result: dict[str, float] = json.loads(done.stdout)
     return result
 
 
-def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
-    return {key: round(statistics.median(r[key] for r in runs), 2) for key in runs[0]
-            if isinstance(runs[0][key], int | float)}
-
-
-def side_by_side(script: str) -> dict[str, dict[str, float]]:
-    runs: dict[str, list[dict[str, float]]] = {"glibc": [], "fixed": []}
+def alternately(cases: dict[str, list[str]]) -> dict[str, dict[str, float]]:
+    """Each case ROUNDS times, taking turns (so a noisy moment hits all alike); medians."""
+    runs: dict[str, list[dict[str, float]]] = {case: [] for case in cases}
     for _ in range(ROUNDS):
-        for allocator in runs:
-            runs[allocator].append(run(script, allocator))
-    return {allocator: median_of(r) for allocator, r in runs.items()}
+        for case, args in cases.items():
+            runs[case].append(run(args))
+    return {case: {key: round(statistics.median(r[key] for r in case_runs), 2)
+                   for key in case_runs[0] if isinstance(case_runs[0][key], int | float)}
+            for case, case_runs in runs.items()}
 
 
 def main() -> None:
-    packet_runs: dict[str, list[dict[str, float]]] = {case: [] for case in PACKET_CASES}
-    for _ in range(ROUNDS):
-        for case, args in PACKET_CASES.items():
-            packet_runs[case].append(run("tests.support.packets_in_bursts", *args))
-    packets = {case: median_of(r) for case, r in packet_runs.items()}
-    video = side_by_side(VIDEO)
-    stall = median_of([run(TRIM_STALL) for _ in range(ROUNDS)])
+    packets, video = alternately(PACKET_CASES), alternately(VIDEO_CASES)
+    stall = alternately({"trim": ["-c", TRIM_STALL]})["trim"]
     print("packets (median of 3)   heap growth   CPU per datagram", file=sys.stderr)
     for case, p in packets.items():
         print(f"  {case:<20} {p['heap_growth_mib']:>8.1f} MiB {p['cpu_us_per_datagram']:>10.1f} µs",

@@ -27,6 +27,7 @@ import os
 import re
 import sys
 import tempfile
+from functools import cache
 from pathlib import Path
 
 MIB = 1024 * 1024
@@ -40,11 +41,16 @@ class _MallInfo2(ctypes.Structure):
         "uordblks", "fordblks", "keepcost")]
 
 
+@cache
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    return ctypes.CDLL(name) if name else None
+
+
 def fix_mmap_threshold(threshold: int) -> bool:
     """mallopt(M_MMAP_THRESHOLD, threshold): blocks this big or bigger are mapped from the
     kernel for their life, and glibc no longer raises the threshold as it frees them."""
-    name = ctypes.util.find_library("c")
-    mallopt = getattr(ctypes.CDLL(name), "mallopt", None) if name else None
+    mallopt = getattr(_libc(), "mallopt", None)
     if mallopt is None:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
@@ -76,8 +82,7 @@ def _map_kind(size: int, path: str) -> str | None:
 
 
 def malloc_books_mib() -> dict[str, float]:
-    name = ctypes.util.find_library("c")
-    mallinfo2 = getattr(ctypes.CDLL(name), "mallinfo2", None) if name else None
+    mallinfo2 = getattr(_libc(), "mallinfo2", None)
     if mallinfo2 is None:
         return {}
     mallinfo2.restype = _MallInfo2
@@ -92,8 +97,7 @@ def malloc_arenas_mib() -> list[dict[str, float]]:
     From malloc_info(3)'s XML; a thread arena (the codec and executor threads') whose
     `system` grows while `free` grows with it is fragmentation, not live memory.
     """
-    name = ctypes.util.find_library("c")
-    libc = ctypes.CDLL(name) if name else None
+    libc = _libc()
     if libc is None or not hasattr(libc, "malloc_info") or not hasattr(libc, "open_memstream"):
         return []
     buf, size = ctypes.c_char_p(), ctypes.c_size_t()

@@ -7,8 +7,9 @@ tests/bench/media_call.py's: the appliance's H.264 passthrough camera at
 1280×720@30 and three microphones (one clicking for mouth-to-ear, two whose
 sample clocks are +200 and −200 ppm off) through two aiortc peers into the
 appliance's receive path (FrameSlot, RemoteAudioMixer with drift compensation).
---loss drops that % of UDP packets at random (nftables in the netns). The heap is
-allocator is glibc's, as the appliance runs; --mmap-threshold-kib N fixes glibc's mmap
+--loss drops that % of UDP packets at random (nftables in the netns). The call runs on
+the appliance's event loop (uvloop; --loop asyncio for comparison) and glibc's
+allocator as the appliance uses it; --mmap-threshold-kib N fixes glibc's mmap
 threshold instead, for comparison (bench_heap.py). Each minute's memory is split by
 who holds it (tests/bench/memory_breakdown.py).
 
@@ -126,14 +127,15 @@ def main() -> None:
     args = parser.parse_args()
     if os.environ.get("SALON_IN_NETNS") != "1":
         raise SystemExit("soak_call: run it under scripts/in-netns (aioice skips lo)")
+    threshold_fixed = bool(args.mmap_threshold_kib) and fix_mmap_threshold(
+        args.mmap_threshold_kib * 1024)
     started = time.time()
     result = {
         "benchmark": "soak_call",
         "minutes": args.minutes,
         "loss_percent": args.loss,
         "loop": args.loop,
-        "mmap_threshold_kib": args.mmap_threshold_kib if args.mmap_threshold_kib and
-        fix_mmap_threshold(args.mmap_threshold_kib * 1024) else None,
+        "mmap_threshold_kib": args.mmap_threshold_kib if threshold_fixed else None,
         "allocator_env": {k: v for k, v in os.environ.items()
                           if k in ALLOCATOR_ENV or k.startswith("MALLOC_")},
         "host": {"machine": platform.machine(), "cpus": os.cpu_count(),

@@ -22,21 +22,9 @@ import time
 from typing import Any
 
 from appliance.service.runtime import run_event_loop
-from tests.bench.memory_breakdown import fix_mmap_threshold
+from tests.bench.memory_breakdown import fix_mmap_threshold, smaps_rss_mib
 
 BURSTS, BURST, PAYLOAD_BYTES, KEEP_EVERY = 300, 50, 1200, 25
-
-
-def heap_rss_kib() -> int:
-    rss, in_heap = 0, False
-    with open("/proc/self/smaps") as smaps:
-        for line in smaps:
-            fields = line.split()
-            if "-" in fields[0] and not fields[0].endswith(":"):
-                in_heap = line.rstrip().endswith("[heap]")
-            elif in_heap and line.startswith("Rss:"):
-                rss += int(fields[1])
-    return rss
 
 
 class Queueing(asyncio.DatagramProtocol):
@@ -60,7 +48,7 @@ async def call_in_miniature() -> dict[str, Any]:
     picture = bytes(1_400_000)
     del picture  # the first freed picture: glibc raises its mmap threshold past it
     payload, kept, received = os.urandom(PAYLOAD_BYTES), [], 0
-    before, cpu = heap_rss_kib(), time.process_time()
+    before, cpu = smaps_rss_mib()["heap_rss_mib"], time.process_time()
     for _ in range(BURSTS):
         protocol.burst_in.clear()
         for _ in range(BURST):
@@ -73,7 +61,7 @@ async def call_in_miniature() -> dict[str, Any]:
     cpu = time.process_time() - cpu
     transport.close()
     sender.close()
-    return {"heap_growth_mib": round((heap_rss_kib() - before) / 1024, 2),
+    return {"heap_growth_mib": round(smaps_rss_mib()["heap_rss_mib"] - before, 1),
             "cpu_us_per_datagram": round(cpu / (BURSTS * BURST) * 1e6, 2),
             "kept": len(kept), "received_bytes": received, "picture_bytes": len(picture),
             "loop": type(loop).__module__}
