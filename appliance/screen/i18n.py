@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from appliance.screen.model import Language, Notice
+from appliance.screen.i18n_config import CONFIG
+from appliance.screen.model import Language, Notice, Phrase
 
 LANGUAGES: tuple[Language, ...] = ("tr", "en")
 
@@ -153,6 +154,17 @@ def notice(n: Notice, language: Language) -> str:
     if entry is None:
         return n.text or n.key
     return _format(entry[language], dict(n.args))
+
+
+def phrase(text: Phrase, language: Language) -> str:
+    """A validator phrase (catalogue i18n_config.CONFIG) in `language`; phrases among
+    its arguments are translated too. An unknown key shows the key, never crashes."""
+    entry = CONFIG.get(text.key)
+    if entry is None:
+        return text.key
+    args = {name: phrase(value, language) if isinstance(value, Phrase) else value
+            for name, value in text.args}
+    return _format(entry[language], args)
 
 
 def file_size(size_bytes: int, language: Language) -> str:

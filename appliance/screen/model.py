@@ -37,13 +37,25 @@ class ScreenRole(StrEnum):
 
 
 @dataclass(frozen=True)
+class Phrase:
+    """A sentence the screen translates: a catalogue key (i18n) and its arguments, which
+    are plain values or phrases themselves ("{value} is {kind}, not {expected}")."""
+
+    key: str
+    args: tuple[tuple[str, str | int | Phrase], ...] = ()
+
+
+@dataclass(frozen=True)
 class ConfigProblem:
-    """One thing wrong with the provisioning file, located for the admin."""
+    """One thing wrong with the provisioning file, located for the admin. `text` is the
+    validator's message as a phrase (shown in the screen's language); `message` is its
+    English wording, used when there is no phrase."""
 
     file: str
     message: str
     line: int | None = None
     field: str | None = None
+    text: Phrase | None = None
 
 
 @dataclass(frozen=True)
