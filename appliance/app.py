@@ -440,7 +440,8 @@ class Appliance:
             if self.config_problems:  # logged by the CLI, which read the file
                 self._config_screen_until = time.monotonic() + CONFIG_PROBLEMS_SHOWN_S
                 self.dispatch(room.ConfigFailed(using_last_good=self.using_last_good))
-            self.dispatch(room.Started(policy=self.s.join.policy))
+            self.dispatch(room.Started(policy=self.s.join.policy,
+                                       camera_on_grant=self.s.camera.start_on_grant))
             svc.ready(self.status_line())
             companion = (asyncio.create_task(self.companion_loop())
                          if self.s.companion.enabled else None)

@@ -214,6 +214,9 @@ class CameraSettings(Section):
     hflip: bool = False
     vflip: bool = False
     exposure: Literal["normal", "short", "long"] = "normal"
+    start_on_grant: bool = False
+    """true: the camera goes live as soon as the host grants camera rights; false: it
+    waits for a press of the camera button in the room (nobody is put on camera unawares)."""
 
 
 class AudioSettings(Section):

@@ -66,6 +66,7 @@ class Participant:
     talking: bool = False
     hand_position: int | None = None  # 1 = first in the hand queue
     is_self: bool = False
+    hand_raised: bool = False  # the hand is up; its place may not be known yet
     muted: bool = False  # has the right but the mic is off (room button or host)
     camera_on: bool = True  # publishing video; False draws the "camera off" placeholder
 

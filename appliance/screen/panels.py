@@ -8,12 +8,12 @@ from appliance.screen import i18n
 from appliance.screen.layout import Box, MeetingLayout, TextStyle
 from appliance.screen.model import ChatMessage, Language, Notice, Participant, ScreenModel
 from appliance.screen.text import Painter
-from appliance.screen.widgets import Color, Theme, mic, panel, qr_surface, to_rect
+from appliance.screen.widgets import Color, Theme, camera, mic, panel, qr_surface, to_rect
 
 WARNING_NOTICES = {"speaking_while_muted", "muted_by_host", "hand_lowered_by_host",
                    "audio_revoked", "camera_revoked", "connection_poor", "need_audio_right",
                    "need_camera_right"}
-GOOD_NOTICES = {"audio_granted", "camera_granted"}
+GOOD_NOTICES = {"audio_granted", "camera_granted", "camera_granted_press"}
 
 
 # A raised index finger: how Turkish classrooms ask for the floor ("parmak kaldırmak").
@@ -40,10 +40,10 @@ def _radius(p: Painter) -> int:
 
 def draw_header(s: pygame.Surface, p: Painter, box: Box, model: ScreenModel,
                 lang: Language) -> None:
-    """Room and meeting on the left; the room's own mic / hand state on the right."""
+    """Room and meeting on the left; the room's own hand, camera and mic on the right."""
     u = p.metrics.unit
     y = box.y + u
-    chip_left = _room_state_chip(s, p, box, model, lang)
+    chip_left = _room_state_chips(s, p, box, model, lang)
     room = p.draw(s, model.room_name, TextStyle.HEADING, Theme.TEXT, box.x, y, "header",
                   bold=True, max_w=min(chip_left - box.x - 2 * u, box.w // 2))
     if model.meeting_title:
@@ -53,35 +53,54 @@ def draw_header(s: pygame.Surface, p: Painter, box: Box, model: ScreenModel,
                "header", max_w=chip_left - x - 2 * u)
 
 
-def _room_state_chip(s: pygame.Surface, p: Painter, box: Box, model: ScreenModel,
-                     lang: Language) -> int:
-    """Draw the chip at the header's right end; return its left edge."""
+Chip = tuple[str, Color, str]  # text, colour, icon ("", "mic", "mic_muted", "camera")
+
+
+def room_state_chips(me: Participant, camera_live: bool, lang: Language) -> list[Chip]:
+    """What the room itself is doing, right to left, for as long as it lasts: its mic
+    (or how to ask for the floor), its camera while it sends, its raised hand."""
+    chips: list[Chip] = []
+    if me.has_audio_right:
+        chips.append((i18n.ui("mic_muted", lang), Theme.MUTED, "mic_muted") if me.muted
+                     else (i18n.ui("mic_live", lang), Theme.TALKING, "mic"))
+    elif not me.hand_raised:
+        chips.append((i18n.ui("no_audio_right", lang), Theme.TEXT_DIM, ""))
+    if camera_live:
+        chips.append((i18n.ui("camera_live", lang), Theme.ACCENT, "camera"))
+    if me.hand_raised:
+        text = (i18n.ui("hand_queue", lang, n=me.hand_position) if me.hand_position
+                else i18n.ui("hand_up", lang))
+        chips.append((f"{HAND} {text}", Theme.HAND, ""))
+    return chips
+
+
+def _room_state_chips(s: pygame.Surface, p: Painter, box: Box, model: ScreenModel,
+                      lang: Language) -> int:
+    """Draw the chips at the header's right end; return the left edge of the last."""
     me = model.me
     if me is None:
         return box.right
     u = p.metrics.unit
     style = TextStyle.BODY
-    if me.hand_position is not None and not me.has_audio_right:
-        text, color, icon = i18n.ui("hand_queue", lang, n=me.hand_position), Theme.HAND, False
-    elif not me.has_audio_right:
-        text, color, icon = i18n.ui("no_audio_right", lang), Theme.TEXT_DIM, False
-    elif me.muted:
-        text, color, icon = i18n.ui("mic_muted", lang), Theme.MUTED, True
-    else:
-        text, color, icon = i18n.ui("mic_live", lang), Theme.TALKING, True
     line = p.line_h(style)
-    icon_w = line * 2 // 3 + 2 * u if icon else 0
-    w = p.width(text, style, bold=True) + icon_w + 4 * u
     h = p.line_h(TextStyle.HEADING)
-    chip = Box(box.right - w, box.y + (box.h - h) // 2, w, h)
-    pygame.draw.rect(s, color, to_rect(chip), border_radius=h // 2)
-    x = chip.x + 2 * u
-    if icon:
-        mic(s, Box(x, chip.y + (h - line) // 2 + u // 2, line * 2 // 3, line - u),
-            Theme.ON_LIGHT, crossed=me.muted, behind=color)
-        x += icon_w
-    p.draw(s, text, style, Theme.ON_LIGHT, x, chip.y + (h - line) // 2, "header", bold=True)
-    return chip.x
+    right = box.right
+    for text, color, icon in room_state_chips(me, model.self_view.camera_on, lang):
+        icon_w = line * 2 // 3 + 2 * u if icon else 0
+        w = p.width(text, style, bold=True) + icon_w + 4 * u
+        chip = Box(right - w, box.y + (box.h - h) // 2, w, h)
+        pygame.draw.rect(s, color, to_rect(chip), border_radius=h // 2)
+        x = chip.x + 2 * u
+        glyph = Box(x, chip.y + (h - line) // 2 + u // 2, line * 2 // 3, line - u)
+        if icon.startswith("mic"):
+            mic(s, glyph, Theme.ON_LIGHT, crossed=icon == "mic_muted", behind=color)
+        elif icon == "camera":
+            camera(s, Box(glyph.x, glyph.y + glyph.h // 4, glyph.w, glyph.w * 3 // 4),
+                   Theme.ON_LIGHT)
+        p.draw(s, text, style, Theme.ON_LIGHT, x + icon_w, chip.y + (h - line) // 2, "header",
+               bold=True)
+        right = chip.x - 2 * u
+    return right + 2 * u
 
 
 MAX_NOTICE_LINES = 3

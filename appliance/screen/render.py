@@ -28,7 +28,8 @@ from appliance.screen.layout import (
 )
 from appliance.screen.model import Language, Participant, Phase, ScreenModel, ScreenRole
 from appliance.screen.text import DrawnText, Painter
-from appliance.screen.widgets import Theme, camera_off, initials, mic, to_rect
+from appliance.screen.widgets import Theme, initials, mic, to_rect
+from appliance.screen.widgets import camera as camera_icon
 
 SELF_FRAME_KEY = "self"  # frames key for the room's own camera when the model has no self
 
@@ -249,8 +250,8 @@ class Renderer:
             return
         x = cx - (icon + (u if icon else 0) + text_w) // 2
         if icon:
-            camera_off(self.surface, Box(x, top + (line - icon) // 2, icon, icon * 3 // 4),
-                       Theme.TEXT_DIM)
+            camera_icon(self.surface, Box(x, top + (line - icon) // 2, icon, icon * 3 // 4),
+                        Theme.TEXT_DIM, crossed=True)
             x += icon + u
         self.painter.draw(self.surface, text, TextStyle.SMALL, Theme.TEXT_DIM, x, top, area,
                           max_w=text_w)

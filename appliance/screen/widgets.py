@@ -61,8 +61,8 @@ def mic(target: pygame.Surface, box: Box, color: Color, crossed: bool = False,
                          stroke + 1)
 
 
-def camera_off(target: pygame.Surface, box: Box, color: Color) -> None:
-    """A camera body with a slash, for the "camera off" placeholder."""
+def camera(target: pygame.Surface, box: Box, color: Color, crossed: bool = False) -> None:
+    """A camera body and lens; with a slash for "camera off"."""
     stroke = max(2, box.h // 14)
     body = pygame.Rect(box.x, box.y + box.h // 5, box.w * 2 // 3, box.h * 3 // 5)
     pygame.draw.rect(target, color, body, stroke, border_radius=stroke * 2)
@@ -70,7 +70,8 @@ def camera_off(target: pygame.Surface, box: Box, color: Color) -> None:
             (box.right, body.top + stroke), (box.right, body.bottom - stroke),
             (body.right + stroke, body.centery + stroke)]
     pygame.draw.polygon(target, color, lens)
-    pygame.draw.line(target, color, (box.x, box.y), (box.right, box.bottom), stroke)
+    if crossed:
+        pygame.draw.line(target, color, (box.x, box.y), (box.right, box.bottom), stroke)
 
 
 def initials(name: str) -> str:

@@ -320,19 +320,34 @@ def assert_qr_matches(renderer: Renderer, url: str) -> None:
 
 
 def test_header_shows_room_state() -> None:
+    """The room's own mic, raised hand and live camera, each as long as it lasts, side by
+    side at the header's right end (the hand with its place once the bridge gives it)."""
     me = Participant("room", "Oda", is_self=True)
+    live = SelfView(enabled=False, camera_on=True)
     cases = [
-        (me, "Söz Hakkı İste"),
-        (replace(me, hand_position=3), "Söz sırası 3"),
-        (replace(me, has_audio_right=True, muted=True), "Mikrofon kapalı"),
-        (replace(me, has_audio_right=True), "Mikrofon açık"),
+        (me, False, ["Söz Hakkı İste"]),
+        (replace(me, hand_raised=True), False, ["☝ Söz istendi"]),
+        (replace(me, hand_raised=True, hand_position=3), False, ["☝ Söz sırası 3"]),
+        (replace(me, has_audio_right=True, muted=True), False, ["Mikrofon kapalı"]),
+        (replace(me, has_audio_right=True), False, ["Mikrofon açık"]),
+        (replace(me, has_audio_right=True, hand_raised=True, hand_position=1), True,
+         ["☝ Söz sırası 1", "Kamera açık", "Mikrofon açık"]),
+        (me, True, ["Kamera açık", "Söz Hakkı İste"]),
     ]
-    for person, label in cases:
+    for person, camera_live, labels in cases:
         renderer = Renderer(HD, "tr")
-        renderer.render(meeting((*remote(1), person)), {})
-        drawn = find(renderer, label)
-        assert drawn.area == "header" and drawn.rect.right > HD[0] * 3 // 4
-        assert_glyphs_on_screen(renderer, drawn)
+        model = replace(meeting((*remote(1), person), meeting_title="Zümre toplantısı"),
+                        room_name="Öğretmenler Odası – Çankaya Atatürk Anadolu Lisesi")
+        renderer.render(replace(model, self_view=live) if camera_live else model, {})
+        chips = [find(renderer, label) for label in labels]
+        assert [c.rect.x for c in chips] == sorted(c.rect.x for c in chips)  # in this order
+        assert all(c.area == "header" and c.rect.right > HD[0] // 2 for c in chips)
+        assert chips[-1].rect.right > HD[0] * 9 // 10
+        for drawn in chips:
+            assert_glyphs_on_screen(renderer, drawn)
+        assert_text_sound(renderer)
+        if not camera_live:
+            assert "Kamera açık" not in joined(renderer, "header")
 
 
 def test_two_screens_split_people_and_panels() -> None:

@@ -207,6 +207,7 @@ backend = "simulated"
 width = {width}
 height = {height}
 fps = 30
+start_on_grant = true  # unattended test rooms: the media tests measure their picture
 [audio]
 mic_backend = "simulated"
 tone_hz = {tone_hz}
