@@ -18,8 +18,8 @@ NOTICES: Mapping[str, Mapping[Language, str]] = {
     "audio_granted": {"tr": "Ses Hakları Verildi", "en": "Audio rights granted"},
     "audio_revoked": {"tr": "Ses hakları geri alındı", "en": "Audio rights withdrawn"},
     "camera_granted": {"tr": "Kamera Hakkı Verildi", "en": "Camera rights granted"},
-    "camera_granted_press": {"tr": "Kamera Hakkı Verildi — açmak için kamera düğmesine basın",
-                             "en": "Camera rights granted — press the camera button to go live"},
+    "camera_granted_press": {"tr": "Kamera Hakkı Verildi — kamera düğmesiyle açın",
+                             "en": "Camera rights granted — press the camera button"},
     "camera_revoked": {"tr": "Kamera hakkı geri alındı", "en": "Camera rights withdrawn"},
     "muted_by_host": {"tr": "Sesiniz yönetici tarafından kapatıldı",
                       "en": "Muted by the host"},
@@ -65,7 +65,7 @@ NOTICES: Mapping[str, Mapping[Language, str]] = {
     "config_error": {"tr": "Ayar dosyasında hata", "en": "Error in the settings file"},
     "config_invalid_using_last_good": {
         "tr": "Ayar dosyası hatalı — son geçerli ayarlar kullanılıyor",
-        "en": "Settings file invalid — running the last good settings"},
+        "en": "Settings file invalid — last good settings in use"},
 }
 
 # Progress and reasons on the start-up / connecting / reconnecting screens.

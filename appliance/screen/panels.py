@@ -5,10 +5,19 @@ from __future__ import annotations
 import pygame
 
 from appliance.screen import i18n
-from appliance.screen.layout import Box, MeetingLayout, TextStyle
+from appliance.screen.layout import MAX_NOTICE_LINES, Box, MeetingLayout, TextStyle, qr_code_box
 from appliance.screen.model import ChatMessage, Language, Notice, Participant, ScreenModel
 from appliance.screen.text import Painter
-from appliance.screen.widgets import Color, Theme, camera, mic, panel, qr_surface, to_rect
+from appliance.screen.widgets import (
+    Color,
+    Theme,
+    camera,
+    mic,
+    panel,
+    qr_modules,
+    qr_surface,
+    to_rect,
+)
 
 WARNING_NOTICES = {"speaking_while_muted", "muted_by_host", "hand_lowered_by_host",
                    "audio_revoked", "camera_revoked", "connection_poor", "need_audio_right",
@@ -103,12 +112,11 @@ def _room_state_chips(s: pygame.Surface, p: Painter, box: Box, model: ScreenMode
     return right + 2 * u
 
 
-MAX_NOTICE_LINES = 3
 MAX_QUESTION_LINES = 2
 
 
-def notice_lines(p: Painter, n: Notice, lang: Language, column_w: int) -> list[str]:
-    return p.wrap(i18n.notice(n, lang), TextStyle.BODY, column_w - 5 * p.metrics.unit,
+def notice_lines(p: Painter, n: Notice, lang: Language, box_w: int) -> list[str]:
+    return p.wrap(i18n.notice(n, lang), TextStyle.BODY, box_w - 5 * p.metrics.unit,
                   MAX_NOTICE_LINES, bold=True)
 
 
@@ -211,7 +219,9 @@ def _chat(s: pygame.Surface, p: Painter, box: Box, model: ScreenModel,
     used = 0
     for message in reversed(model.chat):
         indent = 2 * u if message.private_to_room else 0
-        lines = p.wrap(message.text, TextStyle.BODY, inner.w - indent, 3)
+        room = (inner.bottom - top - used - small) // body
+        lines = p.wrap(message.text, TextStyle.BODY, inner.w - indent,
+                       3 if fitting else max(1, min(3, room)))  # the newest, cut if need be
         height = small + len(lines) * body + u
         if used + height - u > inner.bottom - top:
             break
@@ -253,23 +263,20 @@ def _files(s: pygame.Surface, p: Painter, box: Box, model: ScreenModel,
 
 
 def _qr(s: pygame.Surface, p: Painter, box: Box, url: str, lang: Language) -> None:
-    """The companion link's QR code on the right, what it is for on the left."""
+    """The code, sized for 3 m (see layout), and what it is for: above it in a narrow
+    column, beside it with a line more in a wide one."""
     u = p.metrics.unit
     panel(s, box, _radius(p))
-    side = box.h - 2 * u
-    x = box.right - side - u
-    s.blit(qr_surface(url, side), (x, box.y + u))
-    inner = Box(box.x + 2 * u, box.y + 2 * u, x - box.x - 4 * u, box.h - 4 * u)
-    body, small = p.line_h(TextStyle.BODY), p.line_h(TextStyle.SMALL)
-    title = p.wrap(i18n.ui("companion_title", lang), TextStyle.BODY, inner.w, 2, bold=True)
-    room = (inner.h - len(title) * body) // small
-    detail = p.wrap(i18n.ui("companion", lang), TextStyle.SMALL, inner.w, room) if room else []
-    if detail and detail[-1].endswith("…"):
-        detail = []  # half a sentence reads worse than none
-    height = len(title) * body + len(detail) * small
-    y = p.draw_lines(s, title, TextStyle.BODY, Theme.TEXT, inner.x,
-                     inner.y + (inner.h - height) // 2, "qr", bold=True)
-    p.draw_lines(s, detail, TextStyle.SMALL, Theme.TEXT_DIM, inner.x, y, "qr")
+    code = qr_code_box(box, qr_modules(url), p.metrics)
+    s.blit(qr_surface(url, code.w), (code.x, code.y))
+    beside = code.y < box.y + 2 * u + p.line_h(TextStyle.BODY)
+    text_w = (code.x if beside else box.right) - box.x - 4 * u
+    y = p.draw_lines(s, p.wrap(i18n.ui("companion_title", lang), TextStyle.BODY, text_w,
+                               2 if beside else 1, bold=True),
+                     TextStyle.BODY, Theme.TEXT, box.x + 2 * u, box.y + 2 * u, "qr", bold=True)
+    if beside:
+        detail = p.wrap(i18n.ui("companion", lang), TextStyle.SMALL, text_w, 3)
+        p.draw_lines(s, detail, TextStyle.SMALL, Theme.TEXT_DIM, box.x + 2 * u, y + u, "qr")
 
 
 def _participants(s: pygame.Surface, p: Painter, box: Box,

@@ -80,7 +80,7 @@ def test_the_rooms_screen_says_when_its_camera_is_live() -> None:
     r.bridge_says(camera_right=True)
     header, notices = r.screen(1.5)
     assert not room.camera_sending(r.state) and "Kamera açık" not in header
-    assert "Kamera Hakkı Verildi — açmak için kamera düğmesine basın" in " ".join(notices)
+    assert "Kamera Hakkı Verildi — kamera düğmesiyle açın" in " ".join(notices)
     r.step(room.ButtonPressed("camera"), 2.0)  # somebody in the room goes live
     header, _ = r.screen(2.0 + NOTICE_S + 30.0)
     assert room.camera_sending(r.state) and "Kamera açık" in header
