@@ -36,7 +36,7 @@ from appliance.media.jitter import hand_audio_packets_on
 from appliance.media.metrics import MediaMetrics
 from appliance.media.slots import FrameSlot, receiver_keyframe_requester
 from appliance.screen.layout import LayoutSettings
-from appliance.screen.model import ConfigProblem, NoticeQueue, ScreenRole
+from appliance.screen.model import ConfigProblem, NoticeQueue, Phase, ScreenRole
 from appliance.screen.render import Renderer, ScreenDriver
 from appliance.service.runtime import ServiceRuntime
 from appliance.wiring import build_camera, build_room_audio
@@ -324,7 +324,14 @@ class Appliance:
             frames: dict[str, Any] = {**self.receivers.frames_by_participant(),
                                       view.SELF_ID: self.self_view}
             model = view.screen_model(self.screen_inputs())
-            driver.update(model, frames)
+            try:
+                driver.update(model, frames)
+            except Exception:
+                if model.phase is not Phase.CONFIG_ERROR:
+                    raise
+                # A bad file must never stop the room: on to its own screen.
+                log.exception("cannot draw the configuration problems")
+                self._config_screen_until = 0.0
             if self.panels is not None:
                 self.panels.update(model, frames)
             self.runtime.watchdog.beat("screen")
@@ -433,7 +440,8 @@ class Appliance:
             if self.config_problems:  # logged by the CLI, which read the file
                 self._config_screen_until = time.monotonic() + CONFIG_PROBLEMS_SHOWN_S
                 self.dispatch(room.ConfigFailed(using_last_good=self.using_last_good))
-            self.dispatch(room.Started(policy=self.s.join.policy))
+            self.dispatch(room.Started(policy=self.s.join.policy,
+                                       camera_on_grant=self.s.camera.start_on_grant))
             svc.ready(self.status_line())
             companion = (asyncio.create_task(self.companion_loop())
                          if self.s.companion.enabled else None)

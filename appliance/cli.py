@@ -43,12 +43,11 @@ def _run(args: argparse.Namespace) -> int:
 async def _serve(loaded: object, state_dir: Path) -> int:
     from appliance.app import Appliance
     from appliance.config import LoadResult
-    from appliance.screen.model import ConfigProblem
+    from appliance.config_screen import screen_problems
 
     assert isinstance(loaded, LoadResult) and loaded.settings is not None
-    problems = tuple(ConfigProblem(file=str(x.file), message=x.message, line=x.line,
-                                   field=x.field_path or None)
-                     for x in loaded.problems if x.severity == "error")  # warnings are logged
+    problems = screen_problems(  # warnings are logged
+        [x for x in loaded.problems if x.severity == "error"])
     app = Appliance(loaded.settings, state_dir, version=VERSION, config_problems=problems,
                     using_last_good=loaded.using_last_good,
                     config_hash=loaded.config_hash or "")

@@ -28,11 +28,12 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from appliance.config_checks import run_checks
-from appliance.config_report import ConfigError, ConfigProblem, Reporter, format_problems
+from appliance.config_report import ConfigError, ConfigProblem, Reporter, format_problems, say
 from appliance.config_schema import BASE_DIR_KEY, Settings
 
 __all__ = [
     "DEFAULT_SEARCH_PATH",
+    "MAX_CONFIG_BYTES",
     "ConfigError",
     "ConfigProblem",
     "LastGoodStore",
@@ -54,6 +55,9 @@ DEFAULT_SEARCH_PATH: tuple[Path, ...] = (
     Path("/boot/firmware/salon.toml"),
     Path("/etc/salon/appliance.toml"),
 )
+#: Nine times the fully commented example file: anything bigger is not a provisioning
+#: file (or is damaged), and is never read whole.
+MAX_CONFIG_BYTES = 64 * 1024
 
 
 def config_hash(text: str) -> str:
@@ -72,27 +76,37 @@ def find_config_file(path: str | os.PathLike[str] | None = None,
             return candidate
     searched = ", ".join(str(p) for p in search_path)
     raise ConfigError([ConfigProblem(
-        searched, None, "", "no provisioning file found", f"one of: {searched}",
+        searched, None, "", say("no_file"), f"one of: {searched}",
         "copy config/appliance.example.toml to /boot/firmware/salon.toml and edit it")])
 
 
 def read_config_text(path: Path) -> str:
-    """The file's text; unreadable or non-UTF-8 files raise ConfigError."""
+    """The file's text; unreadable, oversized or non-UTF-8 files raise ConfigError.
+    At most MAX_CONFIG_BYTES (and one more, to tell) are read."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+            size = max(os.fstat(handle.fileno()).st_size, len(data))
     except FileNotFoundError:
-        problem = ConfigProblem(str(path), None, "", "file not found", "an existing file")
+        problem = ConfigProblem(str(path), None, "", say("file_not_found"), "an existing file")
         raise ConfigError([problem]) from None
     except OSError as exc:
-        problem = ConfigProblem(str(path), None, "", f"cannot read: {exc.strerror}",
+        problem = ConfigProblem(str(path), None, "", say("cannot_read", reason=str(exc.strerror)),
                                 "a file readable by the service")
         raise ConfigError([problem]) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        limit = f"{MAX_CONFIG_BYTES // 1024} KiB"
+        problem = ConfigProblem(
+            str(path), None, "", say("too_large", size=size, limit=limit),
+            f"a provisioning file of at most {limit}",
+            "check the path; copy config/appliance.example.toml and edit it")
+        raise ConfigError([problem])
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         problem = ConfigProblem(
-            str(path), line, "", f"the file is not UTF-8 (byte 0x{data[exc.start]:02x})",
+            str(path), line, "", say("not_utf8", byte=f"0x{data[exc.start]:02x}"),
             "UTF-8 text", "save it as UTF-8 (Notepad: Save as, Encoding: UTF-8)")
         raise ConfigError([problem]) from None
 
@@ -103,6 +117,14 @@ def validate_text(text: str, *, file: str = "<config>", base_dir: Path | None = 
     and every problem, warnings included. `local_files=False` skips the checks of
     files on this disk (password_file, ca_file, mic_wav) for checking elsewhere."""
     rep = Reporter(file, text)
+    if "\0" in text:  # what a power cut leaves at the end of a file on a FAT card
+        line = text.count("\n", 0, text.index("\0")) + 1
+        rep.add("", say("nul_bytes", count=text.count("\0"), line=line), "plain text",
+                "copy a good provisioning file onto the card again (check-config it first)",
+                line=line)
+        return None, rep.problems
+    if rep.too_deep():
+        return None, rep.problems
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -118,7 +140,7 @@ def validate_text(text: str, *, file: str = "<config>", base_dir: Path | None = 
         assert isinstance(model, type) and issubclass(model, BaseModel)
         if name not in raw and info.is_required():
             needed = ", ".join(k for k, f in model.model_fields.items() if f.is_required())
-            rep.add(name, f"the [{name}] table is missing", f"a [{name}] table with {needed}")
+            rep.add(name, say("table_missing", table=name), f"a [{name}] table with {needed}")
             continue
         try:
             tables[name] = model.model_validate(raw.get(name, {}), context=context)
@@ -240,7 +262,7 @@ def load_with_fallback(path: str | os.PathLike[str] | None,
     except Exception as exc:  # a loader bug must not stop the room from running
         log.exception("unexpected error while loading the config")
         settings, problems = None, [ConfigProblem(
-            str(source or path or "config"), None, "", f"internal error: {exc!r}")]
+            str(source or path or "config"), None, "", say("internal_error", detail=repr(exc)))]
     if settings is not None and source is not None and file_hash is not None:
         try:
             store.save(text, source)
@@ -262,7 +284,8 @@ def _fall_back(store: LastGoodStore, problems: list[ConfigProblem], file_hash: s
                                                local_files=local_files)
     except Exception as exc:
         log.exception("unexpected error while loading the last good config")
-        settings, old_problems = None, [ConfigProblem(label, None, "", f"internal error: {exc!r}")]
+        settings, old_problems = None, [
+            ConfigProblem(label, None, "", say("internal_error", detail=repr(exc)))]
     if settings is None:
         return LoadResult(None, problems + old_problems, False, file_hash, source)
     return LoadResult(settings, problems, True, last.hash, last.source)

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from appliance.config_report import Reporter
+from appliance.config_report import Reporter, say
 from appliance.config_schema import (
     AudioSettings,
     BridgeSettings,
@@ -70,13 +70,14 @@ def check_pins(buttons: ButtonsSettings | None, leds: LedsSettings | None,
     for path, pin in used:
         if pin in first_use:
             other = first_use[pin]
-            rep.add(path, f"GPIO {pin} is already used by {other} (line "
-                    f"{rep.lines.line_of(other)})", "a BCM pin used by one button or LED only",
+            rep.add(path, say("pin_used_twice", pin=pin, other=other,
+                              line=str(rep.lines.line_of(other))),
+                    "a BCM pin used by one button or LED only",
                     "pick a free pin between 2 and 27")
             continue
         first_use[pin] = path
         if pin in I2S_PINS:
-            rep.warn(path, f"GPIO {pin} is an I2S audio pin", "a pin outside 18-21",
+            rep.warn(path, say("pin_i2s", pin=pin), "a pin outside 18-21",
                      "fine unless a HAT microphone or DAC uses I2S; otherwise move it")
 
 
@@ -84,14 +85,14 @@ def check_button_wiring(buttons: ButtonsSettings, rep: Reporter) -> None:
     for name, spec in buttons.configured().items():
         base = f"buttons.{name}"
         if spec.pull == "off" and spec.active_low is None:
-            rep.add(f"{base}.active_low", "with pull = \"off\" the active level must be given",
+            rep.add(f"{base}.active_low", say("button_level_missing"),
                     "active_low = true or false", at=f"{base}.pull")
         elif spec.pull == "up" and spec.active_low is False:
-            rep.add(f"{base}.active_low", "a pulled-up button is pressed when low",
+            rep.add(f"{base}.active_low", say("button_pulled_up"),
                     "active_low = true (or leave it out)",
                     "use pull = \"off\" with an external resistor for an active-high button")
         elif spec.pull == "down" and spec.active_low is True:
-            rep.add(f"{base}.active_low", "a pulled-down button is pressed when high",
+            rep.add(f"{base}.active_low", say("button_pulled_down"),
                     "active_low = false (or leave it out)")
 
 
@@ -102,13 +103,13 @@ def check_mic_led(leds: LedsSettings, rep: Reporter) -> None:
     colours = [c for c in ("red", "green", "blue") if getattr(mic, c) is not None]
     expected = "pin = N for a single LED, or red = N, green = N (blue = N) for an RGB LED"
     if mic.pin is not None and colours:
-        rep.add("leds.mic.pin", "the mic LED has both a single pin and colour pins", expected,
+        rep.add("leds.mic.pin", say("mic_led_both"), expected,
                 "keep either pin or red/green/blue")
     elif mic.pin is None and not colours:
-        rep.add("leds.mic", "the mic LED has no pins", expected)
+        rep.add("leds.mic", say("mic_led_none"), expected)
     elif mic.pin is None and (mic.red is None or mic.green is None):
         missing = "red" if mic.red is None else "green"
-        rep.add(f"leds.mic.{missing}", f"an RGB mic LED needs a {missing} pin", expected,
+        rep.add(f"leds.mic.{missing}", say("mic_led_colour", colour=missing), expected,
                 at="leds.mic")
 
 
@@ -116,17 +117,16 @@ def check_join(join: JoinSettings, room: RoomSettings | None, rep: Reporter,
                *, local_files: bool) -> None:
     if join.mode == "device":
         if join.user is None:
-            rep.add("join.user", "mode = \"device\" needs the device account's user name",
+            rep.add("join.user", say("device_needs_user"),
                     "user = \"...\"", "or use mode = \"guest\"", at="join.mode")
         if join.password is None and join.password_file is None:
-            rep.add("join.password_file", "mode = \"device\" needs the account's password",
+            rep.add("join.password_file", say("device_needs_password"),
                     "password_file = \"/etc/salon/device-password\"", at="join.mode")
         if join.password is not None and join.password_file is not None:
-            rep.add("join.password", "both password and password_file are set",
+            rep.add("join.password", say("both_passwords"),
                     "only one of them", "remove the inline password")
         elif join.password is not None:
-            rep.warn("join.password", "an inline password can be read by anyone holding "
-                     "the SD card", "password_file = \"...\"",
+            rep.warn("join.password", say("inline_password"), "password_file = \"...\"",
                      "put it in a file only the service can read (chmod 600) and use "
                      "password_file")
         if join.password_file is not None and local_files:
@@ -134,11 +134,11 @@ def check_join(join: JoinSettings, room: RoomSettings | None, rep: Reporter,
     else:
         for key in ("user", "password", "password_file"):
             if getattr(join, key) is not None:
-                rep.warn(f"join.{key}", f"{key} is ignored with mode = \"guest\"")
+                rep.warn(f"join.{key}", say("ignored_for_guest", key=key))
         name = join.guest_name or (room.name if room is not None else "")
         if any(c.islower() for c in name):
             path = "join.guest_name" if join.guest_name else "room.name"
-            rep.warn(path, "guests write their name in capitals, a dash and the province",
+            rep.warn(path, say("guest_name_format"),
                      "e.g. \"BEHİÇ ÇELEBİ – ANKARA MEM\"",
                      f"\"{turkish_upper(name)}\"")
 
@@ -150,12 +150,12 @@ def turkish_upper(text: str) -> str:
 def check_bridge(bridge: BridgeSettings, join: JoinSettings | None, rep: Reporter,
                  *, local_files: bool) -> None:
     if bridge.reconnect_initial_s > bridge.reconnect_max_s:
-        rep.add("bridge.reconnect_initial_s", "the first reconnect delay exceeds the maximum",
+        rep.add("bridge.reconnect_initial_s", say("reconnect_delays"),
                 f"at most reconnect_max_s ({bridge.reconnect_max_s:g})")
     host = bridge.url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
     if (bridge.url.startswith("http://") and join is not None and join.mode == "device"
             and host not in ("localhost", "127.0.0.1", "::1")):
-        rep.warn("bridge.url", "the device password would cross the network unencrypted",
+        rep.warn("bridge.url", say("password_unencrypted"),
                  "an https:// URL", "use https://" + bridge.url.removeprefix("http://"))
     if bridge.ca_file is not None and local_files:
         check_plain_file(bridge.ca_file, "bridge.ca_file", rep)
@@ -163,18 +163,17 @@ def check_bridge(bridge: BridgeSettings, join: JoinSettings | None, rep: Reporte
 
 def check_camera(camera: CameraSettings, rep: Reporter) -> None:
     if camera.bitrate_min_kbps > camera.bitrate_max_kbps:
-        rep.add("camera.bitrate_min_kbps", "the minimum bitrate exceeds the maximum",
+        rep.add("camera.bitrate_min_kbps", say("bitrate_bounds"),
                 f"at most bitrate_max_kbps ({camera.bitrate_max_kbps})")
     for key in ("width", "height"):
         value = getattr(camera, key)
         if value % 2:
-            rep.add(f"camera.{key}", f"{value} is odd; H.264 needs even picture sizes",
+            rep.add(f"camera.{key}", say("odd_size", value=value),
                     "an even number", f"{key} = {value + 1}")
     if camera.backend == "picamera2" and camera.rotation in (90, 270):
         # libcamera's Transform only flips (the ISP cannot turn a picture a quarter turn)
         # and Picamera2Camera refuses such a session: the room would stay audio-only.
-        rep.add("camera.rotation", f"a Pi camera module (backend \"picamera2\") cannot "
-                f"turn its picture {camera.rotation} degrees: libcamera only flips it",
+        rep.add("camera.rotation", say("picamera_rotation", rotation=camera.rotation),
                 "rotation = 0 or 180 (with hflip/vflip as needed)",
                 "mount the camera upright or upside down (rotation = 180); for a camera "
                 "mounted sideways use a USB camera (backend = \"v4l2\"), which turns "
@@ -186,61 +185,61 @@ def check_audio(audio: AudioSettings, raw: Any, rep: Reporter, *, local_files: b
     for index, channel in enumerate(audio.mic_channels_used):
         path = f"audio.mic_channels_used[{index}]"
         if not 0 <= channel < audio.mic_channels:
-            rep.add(path, f"channel {channel} does not exist",
+            rep.add(path, say("channel_missing", channel=channel),
                     f"a channel index from 0 to {audio.mic_channels - 1} (mic_channels = "
                     f"{audio.mic_channels})")
         elif channel in seen:
-            rep.add(path, f"channel {channel} is listed twice", "each channel once")
+            rep.add(path, say("channel_twice", channel=channel), "each channel once")
         seen.add(channel)
     if audio.speaker_backend == "wav" and audio.speaker_wav is None:
-        rep.add("audio.speaker_wav", "speaker_backend = \"wav\" needs a file to record to",
+        rep.add("audio.speaker_wav", say("wav_needs_file"),
                 "speaker_wav = \"/path/to/out.wav\"", at="audio.speaker_backend")
     if audio.mic_backend == "simulated" and audio.mic_wav is not None and local_files:
         check_plain_file(audio.mic_wav, "audio.mic_wav", rep)
     explicit_aec = isinstance(raw, dict) and raw.get("echo_cancellation") is True
     if audio.array_has_aec and explicit_aec:
-        rep.warn("audio.echo_cancellation", "ignored: array_has_aec = true switches the "
-                 "software echo canceller off", "echo_cancellation = false")
+        rep.warn("audio.echo_cancellation", say("aec_ignored"), "echo_cancellation = false")
 
 
 def check_plain_file(path: str, field: str, rep: Reporter) -> None:
     if not Path(path).is_file():
-        rep.add(field, f"file not found: {path}", "an existing file",
+        rep.add(field, say("file_missing", path=path), "an existing file",
                 "check-config --offline skips this check on another computer")
 
 
 def check_secret_file(path: str, field: str, rep: Reporter) -> None:
     """The password file exists, only the service can read it, and it is not empty."""
     if CREDENTIALS_VAR in path.replace("{", "").replace("}", ""):
-        rep.add(field, "CREDENTIALS_DIRECTORY is not set", "running under systemd with "
+        rep.add(field, say("credentials_unset"), "running under systemd with "
                 "LoadCredential=", "or point password_file at the file itself")
         return
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        rep.add(field, f"password file not found: {path}", "an existing file readable only "
+        rep.add(field, say("password_file_missing", path=path), "an existing file readable only "
                 "by the service", "create it (chmod 600), or run check-config --offline "
                 "on another computer")
         return
     except OSError as exc:
-        rep.add(field, f"cannot look at {path}: {exc.strerror}", "a readable file")
+        rep.add(field, say("cannot_inspect", path=path, reason=str(exc.strerror)),
+                "a readable file")
         return
     mode = stat.S_IMODE(info.st_mode)
     if not stat.S_ISREG(info.st_mode):
-        rep.add(field, f"{path} is not a regular file", "a file holding the password")
+        rep.add(field, say("not_regular_file", path=path), "a file holding the password")
         return
     if mode & stat.S_IROTH:
-        rep.add(field, f"{path} is readable by every user (mode {mode:04o})",
+        rep.add(field, say("readable_by_all", path=path, mode=f"{mode:04o}"),
                 "a file only the service can read", f"chmod 600 {path}")
     elif mode & stat.S_IRGRP:
-        rep.warn(field, f"{path} is readable by its group (mode {mode:04o})",
+        rep.warn(field, say("readable_by_group", path=path, mode=f"{mode:04o}"),
                  "a file only the service can read", f"chmod 600 {path}")
     try:
         with open(path, "rb") as handle:
             content = handle.read(4096)
     except PermissionError:
-        rep.add(field, f"{path} is not readable by this user (uid {os.geteuid()})",
+        rep.add(field, say("unreadable", path=path, uid=os.geteuid()),
                 "a file the service user owns", f"chown <service user> {path}; chmod 600 {path}")
         return
     if not content.strip():
-        rep.add(field, f"{path} is empty", "the device password on the first line")
+        rep.add(field, say("empty_file", path=path), "the device password on the first line")

@@ -2,6 +2,10 @@
 
 `KeyLines` maps dotted field paths to the line of that key (or table) in the
 TOML text; `Reporter` turns pydantic and TOML errors into `ConfigProblem`s.
+Each message is a `Phrase` (a key of the screen's catalogue, appliance.screen.i18n_config,
+and its arguments): printed in English, shown on the room's screen in its language.
+Nothing secret is echoed: password values never, and a URL's user name and password
+are masked wherever a problem quotes one.
 Standard library and pydantic only (see appliance.config_schema).
 """
 
@@ -21,21 +25,39 @@ from typing import Any, Literal
 import annotated_types
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from appliance.screen.i18n import phrase
+from appliance.screen.model import Phrase
+
 Severity = Literal["error", "warning"]
 SECRET_KEYS = frozenset({"password"})
+PhraseArg = str | int | Phrase
+#: Deeper than any provisioning file needs (table, inline table, list): refused before
+#: parsing, as tomllib recurses once per level and a few hundred overflow Python's stack.
+MAX_NESTING = 32
+
+
+def say(phrase_key: str, /, **args: PhraseArg) -> Phrase:
+    """The phrase `phrase_key` of the catalogue with its arguments."""
+    return Phrase(phrase_key, tuple(args.items()))
 
 
 @dataclass(frozen=True)
 class ConfigProblem:
-    """One thing wrong with a provisioning file."""
+    """One thing wrong with a provisioning file. `text` says what, as a phrase;
+    `expected` and `suggestion` are English, for the admin at check-config."""
 
     file: str
     line: int | None
     field_path: str
-    message: str
+    text: Phrase
     expected: str = ""
     suggestion: str = ""
     severity: Severity = "error"
+
+    @property
+    def message(self) -> str:
+        """What is wrong, in English."""
+        return phrase(self.text, "en")
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
@@ -79,14 +101,16 @@ def _split_key(dotted: str) -> tuple[str, ...]:
     return tuple(m.group(1) or m.group(2) or m.group(3) or "" for m in _PART.finditer(dotted))
 
 
-def _scan(text: str, depth: int, multiline: str) -> tuple[int, str]:
-    """Bracket depth and open multi-line string delimiter after `text`."""
+def _scan(text: str, depth: int, multiline: str) -> tuple[int, str, int]:
+    """Bracket depth and open multi-line string delimiter after `text`, and the deepest
+    bracket depth within it."""
+    deepest = depth
     i = 0
     while i < len(text):
         if multiline:
             end = text.find(multiline, i)
             if end < 0:
-                return depth, multiline
+                return depth, multiline, deepest
             i, multiline = end + 3, ""
             continue
         if text.startswith(('"""', "'''"), i):
@@ -101,30 +125,37 @@ def _scan(text: str, depth: int, multiline: str) -> tuple[int, str]:
             break
         elif char in "[{":
             depth += 1
+            deepest = max(deepest, depth)
         elif char in "]}":
             depth -= 1
         i += 1
-    return depth, multiline
+    return depth, multiline, deepest
 
 
 class KeyLines:
-    """Line numbers (1-based) of keys and table headers in TOML text."""
+    """Line numbers (1-based) of keys and table headers in TOML text, and how deep its
+    values nest (`deepening`: each new greatest depth and the line reaching it)."""
 
     def __init__(self, text: str) -> None:
         self._line_of: dict[tuple[str, ...], int] = {}
         self._path_at: dict[int, tuple[str, ...]] = {}
+        self.deepening: list[tuple[int, int]] = []
         table: tuple[str, ...] = ()
         depth, multiline = 0, ""
         for number, line in enumerate(text.splitlines(), start=1):
             if depth > 0 or multiline:
-                depth, multiline = _scan(line, depth, multiline)
-                continue
-            if header := _TABLE.match(line):
+                depth, multiline, deepest = _scan(line, depth, multiline)
+            elif header := _TABLE.match(line):
                 table = _split_key(header.group(1))
                 self._remember(table, number)
+                continue
             elif key := _KEY.match(line):
                 self._remember(table + _split_key(key.group(1)), number)
-                depth, multiline = _scan(key.group(2), 0, "")
+                depth, multiline, deepest = _scan(key.group(2), 0, "")
+            else:
+                continue
+            if deepest > (self.deepening[-1][0] if self.deepening else 0):
+                self.deepening.append((deepest, number))
 
     def _remember(self, path: tuple[str, ...], number: int) -> None:
         self._line_of.setdefault(path, number)
@@ -159,6 +190,32 @@ def join_path(loc: Sequence[str | int]) -> str:
     return text
 
 
+# --- what problems may quote --------------------------------------------------------
+
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/\s\"'@]+@")
+_BARE_CREDENTIALS = re.compile(r"(?<![\w.%+-])[\w.%+-]+:[^/\s\"'@]+@(?=[\w\[])")
+MASK = "***@"
+
+
+def redact(text: str) -> str:
+    """`text` with the user name and password of any URL in it masked."""
+    return _BARE_CREDENTIALS.sub(MASK, _URL_CREDENTIALS.sub(MASK, text))
+
+
+def _redact_phrase(text: Phrase) -> Phrase:
+    return Phrase(text.key, tuple(
+        (name, _redact_phrase(value) if isinstance(value, Phrase)
+         else redact(value) if isinstance(value, str) else value)
+        for name, value in text.args))
+
+
+def excerpt(source: str, limit: int = 60) -> str:
+    """A line of the file as a problem may quote it: control characters escaped (a
+    damaged file can hold anything), cut to `limit` characters."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in source.strip())
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
 # --- describing values and fields ---------------------------------------------------
 
 
@@ -177,17 +234,18 @@ def toml_value(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def kind_of(value: object) -> str:
-    for types_, name in (
-        (bool, "a boolean"), (int, "an integer"), (float, "a number"), (str, "a string"),
-        (list, "a list"), (dict, "a table"), ((datetime, date, time), "a date/time"),
+def kind_of(value: object) -> Phrase:
+    for types_, key in (
+        (bool, "kind_bool"), (int, "kind_int"), (float, "kind_float"), (str, "kind_str"),
+        (list, "kind_list"), (dict, "kind_table"), ((datetime, date, time), "kind_datetime"),
     ):
         if isinstance(value, types_):
-            return name
-    return type(value).__name__
+            return say(key)
+    return say("type_other", name=type(value).__name__)
 
 
-def _range(metadata: Sequence[object]) -> str:
+def _ranged(base: str, metadata: Sequence[object]) -> Phrase:
+    """`base` ("type_int", "type_number") with the bounds the schema gives."""
     low = high = None
     for item in metadata:
         if isinstance(item, annotated_types.Ge):
@@ -195,36 +253,36 @@ def _range(metadata: Sequence[object]) -> str:
         elif isinstance(item, annotated_types.Le):
             high = item.le
     if low is not None and high is not None:
-        return f" from {low} to {high}"
+        return say(f"{base}_range", low=str(low), high=str(high))
     if low is not None:
-        return f" of at least {low}"
-    return f" of at most {high}" if high is not None else ""
+        return say(f"{base}_min", low=str(low))
+    return say(f"{base}_max", high=str(high)) if high is not None else say(base)
 
 
-def describe_type(annotation: object, metadata: Sequence[object] = ()) -> str:
+def describe_type(annotation: object, metadata: Sequence[object] = ()) -> Phrase:
     """Plain words for what a field accepts, straight from the schema."""
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
         inner = [a for a in args if a is not type(None)]
-        return describe_type(inner[0], metadata) if len(inner) == 1 else "a value"
+        return describe_type(inner[0], metadata) if len(inner) == 1 else say("type_any")
     if origin is typing.Annotated:
         return describe_type(args[0], [*metadata, *args[1:]])
     if origin is Literal:
-        return "one of " + ", ".join(toml_value(a) for a in args)
+        return say("type_choice", choices=", ".join(toml_value(a) for a in args))
     if origin is list:
-        return f"a list of {describe_type(args[0]).removeprefix('a ').removeprefix('an ')}s"
+        return say("type_int_list" if args == (int,) else "type_list")
     if annotation is bool:
-        return "true or false"
+        return say("type_bool")
     if annotation is int:
-        return "an integer" + _range(metadata)
+        return _ranged("type_int", metadata)
     if annotation is float:
-        return "a number" + _range(metadata)
+        return _ranged("type_number", metadata)
     if annotation in (str, SecretStr):
-        return "a quoted string"
+        return say("type_string")
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return "a table"
-    return str(annotation)
+        return say("type_table")
+    return say("type_other", name=str(annotation))
 
 
 def model_at(model: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel] | None:
@@ -243,7 +301,7 @@ def model_at(model: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel
     return model
 
 
-def describe_field(model: type[BaseModel], loc: Sequence[str | int]) -> str:
+def describe_field(model: type[BaseModel], loc: Sequence[str | int]) -> Phrase | None:
     """What the field at `loc` accepts (for a list item: what one item accepts)."""
     keys = list(loc)
     item = bool(keys) and isinstance(keys[-1], int)
@@ -252,7 +310,7 @@ def describe_field(model: type[BaseModel], loc: Sequence[str | int]) -> str:
     owner = model_at(model, keys) if keys else None
     field = owner.model_fields.get(str(keys[-1])) if owner else None
     if field is None:
-        return ""
+        return None
     annotation: object = field.annotation
     if item and typing.get_origin(annotation) is list:
         annotation = typing.get_args(annotation)[0]
@@ -280,18 +338,30 @@ class Reporter:
     def has_errors(self) -> bool:
         return any(p.severity == "error" for p in self.problems)
 
-    def add(self, path: str, message: str, expected: str = "", suggestion: str = "",
+    def add(self, path: str, text: Phrase, expected: str | Phrase = "", suggestion: str = "",
             *, severity: Severity = "error", at: str | None = None,
             line: int | None = None) -> None:
         """Record a problem at `path`; `at` names another key whose line is meant."""
         if line is None:
             line = self.lines.line_of(at if at is not None else path)
+        if isinstance(expected, Phrase):
+            expected = phrase(expected, "en")
         self.problems.append(ConfigProblem(
-            self.file, line, path, message, expected, suggestion, severity))
+            self.file, line, path, _redact_phrase(text), redact(expected), redact(suggestion),
+            severity))
 
-    def warn(self, path: str, message: str, expected: str = "", suggestion: str = "",
+    def warn(self, path: str, text: Phrase, expected: str = "", suggestion: str = "",
              *, at: str | None = None) -> None:
-        self.add(path, message, expected, suggestion, severity="warning", at=at)
+        self.add(path, text, expected, suggestion, severity="warning", at=at)
+
+    def too_deep(self) -> bool:
+        """Report values nested deeper than MAX_NESTING; True if they are."""
+        line = next((n for depth, n in self.lines.deepening if depth > MAX_NESTING), None)
+        if line is None:
+            return False
+        self.add(self.lines.path_at(line), say("too_deep", limit=MAX_NESTING),
+                 f"tables and lists at most {MAX_NESTING} levels deep", line=line)
+        return True
 
     def syntax_error(self, exc: tomllib.TOMLDecodeError, text: str) -> None:
         found = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
@@ -300,8 +370,8 @@ class Reporter:
         message = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
         source = lines[line - 1] if 0 < line <= len(lines) else ""
         if source.strip() and not _secret_line(source):
-            message += f": {source.strip()}"
-        self.add(self.lines.path_at(line), f"TOML syntax error: {message}", "valid TOML",
+            message += f": {excerpt(source)}"
+        self.add(self.lines.path_at(line), say("toml_syntax", detail=message), "valid TOML",
                  _syntax_hint(str(exc), source), line=line)
 
     def validation_error(self, exc: ValidationError, prefix: tuple[str, ...],
@@ -314,33 +384,36 @@ class Reporter:
                           error: Any) -> None:
         path, kind, value = join_path(loc), error["type"], error.get("input")
         secret = any(p in SECRET_KEYS for p in loc if isinstance(p, str))
-        shown = "the value" if secret else toml_value(value)
+        shown: PhraseArg = say("secret_value") if secret else toml_value(value)
         ctx = error.get("ctx") or {}
-        expected = describe_field(root, loc)
+        described = describe_field(root, loc)
+        expected: str | Phrase = described or ""
         suggestion = ""
         if kind == "salon_invalid":
-            message, expected, suggestion = error["msg"], ctx["expected"], ctx["suggestion"]
+            text, expected, suggestion = ctx["phrase"], ctx["expected"], ctx["suggestion"]
         elif kind == "extra_forbidden":
             self.unknown_key(root, loc)
             return
         elif kind == "missing":
-            message = f"required key {loc[-1]!s} is missing"
+            text = say("key_missing", key=str(loc[-1]))
         elif kind in ("model_type", "dict_type", "model_attributes_type"):
-            message = f"{loc[-1]} must be a table, not {kind_of(value)}"
+            text = say("not_a_table", key=str(loc[-1]), kind=kind_of(value))
             expected = f"a [{path}] table or {loc[-1]} = {{ key = value, ... }}"
         elif kind == "literal_error":
-            message = f"{shown} is not one of the allowed values"
+            text = say("not_allowed", value=shown)
             choices = re.findall(r"'([^']*)'", ctx.get("expected", ""))
             match = nearest(str(value), choices) if isinstance(value, str) else None
             suggestion = f"did you mean {toml_value(match)}?" if match else ""
         elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-            message = f"{shown} is out of range"
+            text = say("out_of_range", value=shown)
         elif kind in ("string_too_short", "string_too_long", "too_short", "too_long"):
-            message = f"{shown} is too {'short' if 'short' in kind else 'long'}"
+            text = say("too_short" if "short" in kind else "too_long", value=shown)
         else:
-            message = f"{shown} is {kind_of(value)}, not {expected or 'what is expected'}"
-            suggestion = "" if secret else _type_hint(value, expected)
-        self.add(path, message, expected, suggestion)
+            text = say("wrong_type", value=shown, kind=kind_of(value),
+                       expected=described or say("type_any"))
+            english = phrase(described, "en") if described else ""
+            suggestion = "" if secret else _type_hint(value, english)
+        self.add(path, text, expected, suggestion)
 
     def unknown_key(self, root: type[BaseModel], loc: tuple[str | int, ...]) -> None:
         key, owner = str(loc[-1]), model_at(root, loc)
@@ -354,7 +427,7 @@ class Reporter:
             suggestion = f"did you mean {match}?"
         else:
             suggestion = ""
-        self.add(path, f"unknown key {key}", "one of: " + ", ".join(known), suggestion)
+        self.add(path, say("unknown_key", key=key), "one of: " + ", ".join(known), suggestion)
 
 
 def _table_has(annotation: object, key: str) -> bool:

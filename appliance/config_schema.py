@@ -22,6 +22,9 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from appliance.config_report import say
+from appliance.screen.model import Phrase
+
 Language = Literal["tr", "en"]
 JoinMode = Literal["device", "guest"]
 JoinPolicy = Literal["power-on", "button"]
@@ -41,10 +44,12 @@ SampleRate = Literal[16000, 32000, 44100, 48000]
 BASE_DIR_KEY = "base_dir"
 
 
-def invalid(message: str, expected: str, suggestion: str = "") -> PydanticCustomError:
-    """A validation error the loader turns into a ConfigProblem with these parts."""
+def invalid(text: Phrase, expected: str, suggestion: str = "") -> PydanticCustomError:
+    """A validation error the loader turns into a ConfigProblem with these parts (`text`
+    a phrase of the screen's catalogue, appliance.screen.i18n_config)."""
     return PydanticCustomError(
-        "salon_invalid", message, {"expected": expected, "suggestion": suggestion}
+        "salon_invalid", text.key,
+        {"phrase": text, "expected": expected, "suggestion": suggestion},
     )
 
 
@@ -87,7 +92,7 @@ class RoomSettings(Section):
     @classmethod
     def _printable(cls, value: str) -> str:
         if not value.strip() or any(ord(c) < 32 for c in value):
-            raise invalid("the room name must be visible text on one line",
+            raise invalid(say("room_name_invisible"),
                           "a non-empty quoted string without line breaks")
         return value.strip()
 
@@ -112,18 +117,23 @@ class BridgeSettings(Section):
     def _http_url(cls, value: str) -> str:
         expected = "an http:// or https:// URL with a host, e.g. \"https://salon.example.org\""
         parts = urlsplit(value.strip())
+        url = quoted(value)  # the loader masks any user name and password in it
         if parts.scheme not in ("http", "https"):
             hint = f"url = {quoted('https://' + value.strip())}" if "://" not in value else ""
-            raise invalid(f"{quoted(value)} is not an http or https URL", expected, hint)
+            raise invalid(say("url_not_http", url=url), expected, hint)
         if not parts.hostname:
-            raise invalid(f"{quoted(value)} has no host name", expected)
+            raise invalid(say("url_no_host", url=url), expected)
+        if parts.username is not None or parts.password is not None:
+            raise invalid(say("url_credentials", url=url), expected,
+                          "remove them: a device account signs in with [join] user and "
+                          "password_file")
         if parts.query or parts.fragment:
-            raise invalid(f"{quoted(value)} must not have a query or fragment", expected,
+            raise invalid(say("url_query", url=url), expected,
                           f"url = {quoted(f'{parts.scheme}://{parts.netloc}{parts.path}')}")
         try:
             _ = parts.port
         except ValueError:
-            raise invalid(f"{quoted(value)} has an invalid port", expected) from None
+            raise invalid(say("url_bad_port", url=url), expected) from None
         return value.strip().rstrip("/")
 
     @field_validator("room")
@@ -133,15 +143,15 @@ class BridgeSettings(Section):
         slug = value.strip()
         if "://" in slug:
             tail = urlsplit(slug).path.strip("/").split("/")[-1]
-            raise invalid("room is the room's address, not a full URL", expected,
+            raise invalid(say("room_full_url"), expected,
                           f"put the site in url and room = \"{tail}\"")
         if slug.startswith("/"):
-            raise invalid("room is written without the leading '/'", expected,
+            raise invalid(say("room_leading_slash"), expected,
                           f"room = \"{slug.strip('/')}\"")
         ok = slug and len(slug) <= 64 and slug[0].isalnum() and all(
             c.isascii() and (c.isalnum() or c in "-_") for c in slug)
         if not ok:
-            raise invalid(f"{quoted(value)} is not a room address", expected)
+            raise invalid(say("room_bad_address", value=quoted(value)), expected)
         return slug
 
     @field_validator("ca_file")
@@ -204,6 +214,9 @@ class CameraSettings(Section):
     hflip: bool = False
     vflip: bool = False
     exposure: Literal["normal", "short", "long"] = "normal"
+    start_on_grant: bool = False
+    """true: the camera goes live as soon as the host grants camera rights; false: it
+    waits for a press of the camera button in the room (nobody is put on camera unawares)."""
 
 
 class AudioSettings(Section):
@@ -344,7 +357,7 @@ class HealthSettings(Section):
         except ValueError:
             loopback = False
         if not loopback:
-            raise invalid(f"{quoted(value)} is not a loopback address",
+            raise invalid(say("not_loopback", value=quoted(value)),
                           "a loopback address such as \"127.0.0.1\"",
                           "health is reached through SSH; keep host = \"127.0.0.1\"")
         return value

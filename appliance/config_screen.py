@@ -5,29 +5,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from appliance.config import ConfigProblem
-
-if TYPE_CHECKING:
-    from appliance.screen.model import ScreenModel
+from appliance.screen import model as sm
 
 LANGUAGE: Final = "tr"  # no config says otherwise
+log = logging.getLogger("salon.appliance")
 
 
-def problems_screen(problems: Sequence[ConfigProblem], version: str) -> ScreenModel:
+def screen_problems(problems: Sequence[ConfigProblem]) -> tuple[sm.ConfigProblem, ...]:
+    """The validator's problems as the screen shows them: its very words (the phrase,
+    translated there), with file, line and field."""
+    return tuple(sm.ConfigProblem(file=str(p.file), message=p.message, line=p.line,
+                                  field=p.field_path or None, text=p.text)
+                 for p in problems)
+
+
+def problems_screen(problems: Sequence[ConfigProblem], version: str) -> sm.ScreenModel:
     """The config-problem screen: where (file, line), which field, what is wrong."""
-    from appliance.screen import model as sm
-
-    return sm.ScreenModel(
-        phase=sm.Phase.CONFIG_ERROR, version=version,
-        config_problems=tuple(sm.ConfigProblem(file=str(p.file), message=p.message,
-                                               line=p.line, field=p.field_path or None)
-                              for p in problems),
-    )
+    return sm.ScreenModel(phase=sm.Phase.CONFIG_ERROR, version=version,
+                          config_problems=screen_problems(problems))
 
 
 async def _show(problems: Sequence[ConfigProblem], version: str) -> None:
@@ -40,7 +42,7 @@ async def _show(problems: Sequence[ConfigProblem], version: str) -> None:
     w, h = display.size
     size = (int(w), int(h))
     driver = ScreenDriver(Renderer(size, LANGUAGE), display)
-    screen = problems_screen(problems, version)
+    screens = [problems_screen(problems, version), problems_screen((), version)]
     async with ServiceRuntime(version) as svc:
         if svc.server is not None:  # the default health port: no config says otherwise
             svc.server.screen_png = display.snapshot_png
@@ -48,7 +50,12 @@ async def _show(problems: Sequence[ConfigProblem], version: str) -> None:
         svc.ready("no usable configuration: " + (str(problems[0]) if problems else "none found"))
         try:
             while True:
-                driver.update(screen)
+                if screens:
+                    try:
+                        driver.update(screens[0])
+                    except Exception:  # never a crash loop: /healthz tells the rest
+                        log.exception("cannot draw the configuration problems")
+                        screens.pop(0)  # then the bare problem screen, then none
                 svc.watchdog.beat("screen")
                 await asyncio.sleep(1.0)
         finally:

@@ -13,6 +13,10 @@ Safety rules, enforced only here:
 - rights, host mute and hand come from the bridge: they are dropped whenever the
   session ends and restored only from the bridge's own events after (re)join
   (`Admitted` carries the bridge's snapshot); events of a lost session are ignored;
+- a camera right alone never puts the room on camera: the camera goes live by a
+  press in the room, or at the grant only if provisioning says so ([camera]
+  start_on_grant); the room's choice lasts while the right does (across a
+  reconnect too) and goes with it;
 - as on the bridge, the host mutes and the room may unmute itself (mute button);
   the room reports its mute only while it holds audio rights;
 - when something stops, its media switch comes first in the command list.
@@ -37,7 +41,8 @@ NoticeLevel = Literal["info", "warning", "error"]
 Notice = Literal[
     "joined", "rejoined", "waiting_in_lobby", "connection_lost", "removed_by_host",
     "left_meeting", "meeting_ended",
-    "audio_granted", "audio_revoked", "camera_granted", "camera_revoked",
+    "audio_granted", "audio_revoked", "camera_granted", "camera_granted_press",
+    "camera_revoked",
     "muted_by_host", "unmuted_by_host", "hand_raised", "hand_lowered", "hand_lowered_by_host",
     "mic_muted", "mic_unmuted", "camera_started", "camera_stopped",
     "camera_failed", "camera_recovered", "speaking_while_muted",
@@ -63,8 +68,11 @@ class RoomState:
     """Place in the host's queue while the hand is up (1 = next), if the bridge says."""
     muted_by_room: bool = False
     muted_by_host: bool = False
-    camera_on: bool = True
-    """The room's own choice; the camera still needs rights to send."""
+    camera_on: bool = False
+    """The room switched its camera on for the right it holds (a press, or the grant
+    with `camera_on_grant`); the camera still needs that right to send."""
+    camera_on_grant: bool = False
+    """Provisioning's [camera] start_on_grant: a granted camera right goes live at once."""
     camera_failed: bool = False
     attempt: int = 0
     """Connection attempt the bridge client is on (0 once joined)."""
@@ -103,6 +111,7 @@ class Started(Event):
     """Config loaded; join now (policy "power-on") or wait for a long press."""
 
     policy: JoinPolicy = "power-on"
+    camera_on_grant: bool = False
 
 
 @dataclass(frozen=True)
@@ -362,10 +371,20 @@ def _notice(key: Notice, level: NoticeLevel = "info") -> ShowNotice:
 
 
 def _drop_session(state: RoomState, connection: Connection, reason: str = "") -> RoomState:
-    """Forget everything the bridge granted; keep the room's own choices."""
+    """Forget everything the bridge granted; keep the room's own choices, its camera
+    only across a reconnect (the same right, restored by the bridge's snapshot)."""
     return replace(state, connection=connection, audio_right=False, camera_right=False,
                    hand_raised=False, hand_position=None, muted_by_host=False,
+                   camera_on=state.camera_on and connection == "reconnecting",
                    last_error=reason or state.last_error)
+
+
+def _camera_choice(state: RoomState, camera_right: bool) -> bool:
+    """The room's camera choice once it holds `camera_right`: kept while the right
+    lasts, set by provisioning when the right is new, off without it."""
+    if not camera_right:
+        return False
+    return state.camera_on or (not state.camera_right and state.camera_on_grant)
 
 
 def _not_in_meeting(state: RoomState) -> Result:
@@ -381,7 +400,7 @@ def _join(state: RoomState) -> Result:
 def _on_started(state: RoomState, event: Started) -> Result:
     if state.connection not in ("starting", "config_error"):
         return state, []
-    state = replace(state, policy=event.policy)
+    state = replace(state, policy=event.policy, camera_on_grant=event.camera_on_grant)
     if event.policy == "power-on":
         return _join(state)
     return replace(state, connection="left"), [_notice("hold_to_join")]
@@ -417,7 +436,7 @@ def _on_admitted(state: RoomState, event: Admitted) -> Result:
     return replace(
         state, connection="in_meeting", attempt=0, last_error="",
         audio_right=event.audio_right, camera_right=event.camera_right,
-        hand_raised=event.hand_raised,
+        camera_on=_camera_choice(state, event.camera_right), hand_raised=event.hand_raised,
         hand_position=event.hand_position if event.hand_raised else None,
         muted_by_host=event.muted_by_host), notices
 
@@ -425,7 +444,8 @@ def _on_admitted(state: RoomState, event: Admitted) -> Result:
 def _on_rights(state: RoomState, event: RightsChanged) -> Result:
     if state.connection not in JOINED:
         return state, []
-    new = replace(state, audio_right=event.audio, camera_right=event.camera)
+    new = replace(state, audio_right=event.audio, camera_right=event.camera,
+                  camera_on=_camera_choice(state, event.camera))
     out: list[Command] = []
     if event.audio and not state.audio_right:
         out.append(_notice("audio_granted"))
@@ -435,7 +455,8 @@ def _on_rights(state: RoomState, event: RightsChanged) -> Result:
     elif state.audio_right and not event.audio:
         out.append(_notice("audio_revoked"))
     if event.camera != state.camera_right:
-        out.append(_notice("camera_granted" if event.camera else "camera_revoked"))
+        granted: Notice = "camera_granted" if new.camera_on else "camera_granted_press"
+        out.append(_notice(granted if event.camera else "camera_revoked"))
     return new, out
 
 

@@ -46,11 +46,23 @@ class ViewInputs:
     companion_url: str | None = None
 
 
-def _tile(x: p.Participant, is_self: bool = False) -> sm.Participant:
+def _tile(x: p.Participant) -> sm.Participant:
     return sm.Participant(
-        id=SELF_ID if is_self else x.id, name=x.name, has_audio_right=x.audio_right,
-        talking=x.talking, hand_position=x.hand_position, is_self=is_self,
+        id=x.id, name=x.name, has_audio_right=x.audio_right, talking=x.talking,
+        hand_position=x.hand_position, hand_raised=x.hand_position is not None,
         muted=x.mic_muted, camera_on=x.camera_on,
+    )
+
+
+def _room_itself(x: p.Participant, s: room.RoomState) -> sm.Participant:
+    """This room as its own screen shows it: hand, rights, mute and camera as the state
+    machine holds them, so the screen says them at once and for as long as they last
+    (notices fade; the bridge's echo comes later)."""
+    return sm.Participant(
+        id=SELF_ID, name=x.name, has_audio_right=s.audio_right, talking=x.talking,
+        hand_position=s.hand_position if s.hand_raised else None,
+        hand_raised=s.hand_raised, is_self=True,
+        muted=s.muted_by_room or s.muted_by_host, camera_on=room.camera_sending(s),
     )
 
 
@@ -63,7 +75,7 @@ def screen_model(v: ViewInputs) -> sm.ScreenModel:
     s = v.state
     people = [_tile(x) for x in sorted(v.others.values(), key=lambda x: (x.name, x.id))]
     if v.me is not None:
-        people.append(_tile(v.me, is_self=True))
+        people.append(_room_itself(v.me, s))
     return sm.ScreenModel(
         phase=PHASES[s.connection], version=v.version, room_name=v.room_name,
         meeting_title=v.meeting_title,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from appliance.screen.model import Language, Notice
+from appliance.screen.i18n_config import CONFIG
+from appliance.screen.model import Language, Notice, Phrase
 
 LANGUAGES: tuple[Language, ...] = ("tr", "en")
 
@@ -17,6 +18,8 @@ NOTICES: Mapping[str, Mapping[Language, str]] = {
     "audio_granted": {"tr": "Ses Hakları Verildi", "en": "Audio rights granted"},
     "audio_revoked": {"tr": "Ses hakları geri alındı", "en": "Audio rights withdrawn"},
     "camera_granted": {"tr": "Kamera Hakkı Verildi", "en": "Camera rights granted"},
+    "camera_granted_press": {"tr": "Kamera Hakkı Verildi — kamera düğmesiyle açın",
+                             "en": "Camera rights granted — press the camera button"},
     "camera_revoked": {"tr": "Kamera hakkı geri alındı", "en": "Camera rights withdrawn"},
     "muted_by_host": {"tr": "Sesiniz yönetici tarafından kapatıldı",
                       "en": "Muted by the host"},
@@ -62,7 +65,7 @@ NOTICES: Mapping[str, Mapping[Language, str]] = {
     "config_error": {"tr": "Ayar dosyasında hata", "en": "Error in the settings file"},
     "config_invalid_using_last_good": {
         "tr": "Ayar dosyası hatalı — son geçerli ayarlar kullanılıyor",
-        "en": "Settings file invalid — running the last good settings"},
+        "en": "Settings file invalid — last good settings in use"},
 }
 
 # Progress and reasons on the start-up / connecting / reconnecting screens.
@@ -105,6 +108,7 @@ UI: Mapping[str, Mapping[Language, str]] = {
                    "en": "Rooms join early so the meeting can start on time."},
     "left_title": {"tr": "Toplantıdan ayrıldı", "en": "Left the meeting"},
     "camera_off": {"tr": "Kamera kapalı", "en": "Camera off"},
+    "camera_live": {"tr": "Kamera açık", "en": "Camera live"},
     "no_video": {"tr": "Görüntü bekleniyor", "en": "Waiting for video"},
     "alone": {"tr": "Henüz başka katılımcı yok", "en": "No one else has joined yet"},
     "you": {"tr": "Bu oda", "en": "This room"},
@@ -124,6 +128,7 @@ UI: Mapping[str, Mapping[Language, str]] = {
     "companion": {"tr": "Söz iste, ankete yanıt ver, dosya indir",
                   "en": "Raise hand, answer polls, get files"},
     "hand_queue": {"tr": "Söz sırası {n}", "en": "Hand #{n}"},
+    "hand_up": {"tr": "Söz istendi", "en": "Hand raised"},
     "audio_rights": {"tr": "Ses hakkı", "en": "Audio right"},
     "mic_live": {"tr": "Mikrofon açık", "en": "Mic on"},
     "mic_muted": {"tr": "Mikrofon kapalı", "en": "Mic muted"},
@@ -153,6 +158,17 @@ def notice(n: Notice, language: Language) -> str:
     if entry is None:
         return n.text or n.key
     return _format(entry[language], dict(n.args))
+
+
+def phrase(text: Phrase, language: Language) -> str:
+    """A validator phrase (catalogue i18n_config.CONFIG) in `language`; phrases among
+    its arguments are translated too. An unknown key shows the key, never crashes."""
+    entry = CONFIG.get(text.key)
+    if entry is None:
+        return text.key
+    args = {name: phrase(value, language) if isinstance(value, Phrase) else value
+            for name, value in text.args}
+    return _format(entry[language], args)
 
 
 def file_size(size_bytes: int, language: Language) -> str:

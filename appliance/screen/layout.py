@@ -6,6 +6,18 @@ Reading rule (people sit about 3 m from the screen): the smallest text has a cap
 height of at least 2 % of the screen height (`MIN_CAP_FRACTION`) — 22 px at 1080p,
 14 mm on a 55-inch screen, about 16 arcminutes at 3 m, three times the 5-arcminute
 letter a normal eye just resolves. Body text is 2.5 %, headings 3 %.
+
+Scanning rule for the companion QR code, from 3 m with a phone (`QR_MODULE_FRACTION`):
+a 55-inch 16:9 screen is 685 mm high, 0.634 mm per pixel at 1080p. A phone's main
+camera (about 26 mm equivalent) scanning a 1920x1080 frame, held upright, spreads
+1080 pixels over a 41-degree view: 2.25 m wide at 3 m, about 2.1 mm per camera pixel.
+Decoders need a module of at least 2 camera pixels (ML Kit's input guideline), 4.2 mm;
+with half again for focus, shake, moiré and an angled view, 6.3 mm: 10 pixels at 1080p,
+1/108 of the screen height. A link of about 65 characters is a version-4 code, 33
+modules and a 2-module quiet zone each side: 370 px, 23.5 cm at 1080p (it was 132 px,
+8 cm: 1 camera pixel per module). Modules are whole pixels; the code takes the largest
+that fit its square (7 at 720p could not keep 720p exactly a third of 4K: it gets 6,
+5.7 mm on a 55-inch 720p panel). A 43-inch screen still gives 4.9 mm.
 """
 
 from __future__ import annotations
@@ -22,6 +34,8 @@ MIN_CAP_FRACTION = 0.020
 CAP_PER_EM = 0.729
 LINE_PER_EM = 1.164
 TILE_ASPECT = 16 / 9
+QR_MODULE_FRACTION = 1 / 108  # a QR module's side, as a share of the screen height
+MAX_NOTICE_LINES = 2  # a notice is short; the band above the stage holds two lines
 SELF_VIEW_FRACTION = 0.2  # self-view height in the grid, as a share of the stage
 FILMSTRIP_FRACTION = 0.16  # filmstrip (and self-view) height in speaker view
 
@@ -132,7 +146,7 @@ class PanelNeeds:
     poll_lines: int = 0  # question lines + options; 0: no poll
     chat: bool = False
     files: int = 0
-    qr: bool = False
+    qr_modules: int = 0  # the companion code's side in modules, quiet zone included; 0: none
     participants: int = 0  # rows in the participant list (second screen only)
 
 
@@ -253,14 +267,60 @@ def _speaker_view(
     return [main_area.fit(TILE_ASPECT), *strip], over_box, overflow, me
 
 
-def _side_panels(column: Box, needs: PanelNeeds, m: Metrics, gap: int) -> tuple[
-        tuple[Box, ...], dict[str, Box]]:
-    """Stack notices and poll from the top, QR code and files from the bottom, chat in
-    between. When the column is full, files and then the QR code give way to chat."""
+def qr_side(screen_h: int, modules: int) -> int:
+    """The companion code's square, for scanning from 3 m (see the module docstring)."""
+    return math.ceil(screen_h * modules * QR_MODULE_FRACTION)
+
+
+def _qr_beside(width: int, side: int, m: Metrics) -> bool:
+    """Whether a panel this wide has room for its text beside the code."""
+    return width - side - 6 * m.unit >= 0.4 * width
+
+
+def qr_panel_height(column: Box, modules: int, m: Metrics) -> int:
+    """The code (never smaller than its size for 3 m unless the column is narrower) with
+    its title beside it when the column is wide, above it when not."""
+    pad = 2 * m.unit
+    side = min(qr_side(m.screen_h, modules), column.w - 2 * pad)
+    if _qr_beside(column.w, side, m):
+        return 2 * pad + side
+    return 2 * pad + m.line_px(TextStyle.BODY) + m.unit + side
+
+
+def qr_code_box(panel: Box, modules: int, m: Metrics) -> Box:
+    """Where the code sits in its panel: at the right end beside the title, or centred
+    under it."""
+    pad = 2 * m.unit
+    side = min(qr_side(m.screen_h, modules), panel.w - 2 * pad)
+    if _qr_beside(panel.w, side, m):
+        side = min(side, panel.h - 2 * pad)
+        return Box(panel.right - pad - side, panel.y + pad, side, side)
+    top = panel.y + pad + m.line_px(TextStyle.BODY) + m.unit
+    side = min(side, panel.bottom - pad - top)
+    return Box(panel.x + (panel.w - side) // 2, top, side, side)
+
+
+def _stack_notices(area: Box, needs: PanelNeeds, m: Metrics, gap: int) -> tuple[
+        tuple[Box, ...], Box]:
+    """Notices from the top of `area`, one under another; the rest below them."""
+    pad = 2 * m.unit
+    boxes = []
+    rest = area
+    for lines in needs.notice_lines:
+        box, rest = rest.take_top(lines * m.line_px(TextStyle.BODY) + 2 * pad)
+        boxes.append(box)
+        rest = Box(rest.x, rest.y + gap, rest.w, max(0, rest.h - gap))
+    return tuple(boxes), rest
+
+
+def _side_panels(column: Box, needs: PanelNeeds, m: Metrics, gap: int) -> dict[str, Box]:
+    """The poll from the top, the QR code and files from the bottom, chat in between.
+    The QR code never gives way while a companion code is active (people reach for their
+    phones right when a poll opens or a file comes); when the column is full, files and
+    then chat do."""
     pad = 2 * m.unit
     body = m.line_px(TextStyle.BODY)
     heading = m.line_px(TextStyle.HEADING)
-    notices = []
     rest = column
 
     def below(box: Box) -> Box:
@@ -269,41 +329,57 @@ def _side_panels(column: Box, needs: PanelNeeds, m: Metrics, gap: int) -> tuple[
     def above(box: Box) -> Box:
         return Box(box.x, box.y, box.w, max(0, box.h - gap))
 
-    for lines in needs.notice_lines:
-        box, rest = rest.take_top(lines * body + 2 * pad)
-        notices.append(box)
-        rest = below(rest)
     panels: dict[str, Box] = {}
-    if needs.poll_lines:
+    if needs.qr_modules:
+        panels["qr"], rest = rest.take_bottom(qr_panel_height(column, needs.qr_modules, m))
+        rest = above(rest)
+    if needs.poll_lines and rest.h > 0:
         panels["poll"], rest = rest.take_top(2 * pad + heading + needs.poll_lines * body)
         rest = below(rest)
     chat_min = 2 * pad + heading + m.line_px(TextStyle.SMALL) + 2 * body if needs.chat else 0
-    if needs.qr and rest.h - round(column.h * 0.2) - gap >= chat_min:
-        panels["qr"], rest = rest.take_bottom(round(column.h * 0.2))
-        rest = above(rest)
     if needs.files:
         rows = min(needs.files, 3) + (1 if needs.files > 3 else 0)
         files_h = 2 * pad + heading + rows * body
         if rest.h - files_h - gap >= chat_min:
             panels["files"], rest = rest.take_bottom(files_h)
             rest = above(rest)
-    if needs.chat and rest.h >= 2 * pad + heading + body:
-        panels["chat"] = rest
-    return tuple(notices), panels
+    if needs.chat and rest.h >= 2 * pad + heading + m.unit + m.line_px(TextStyle.SMALL) + body:
+        panels["chat"] = rest  # room for at least one line of the newest message
+    return panels
 
 
 def side_needed(needs: PanelNeeds) -> bool:
-    return bool(needs.notice_lines or needs.poll_lines or needs.chat or needs.files
-                or needs.qr)
+    return bool(needs.poll_lines or needs.chat or needs.files or needs.qr_modules)
 
 
 def side_width(size: tuple[int, int], settings: LayoutSettings, role: ScreenRole) -> int:
-    """Width of the column holding notices and panels (so text can be measured first)."""
+    """Width of the column holding the panels (so text can be measured first)."""
     w, h = size
     m = Metrics(h)
     if role is ScreenRole.PANELS:
         return (w - 6 * m.unit - 2 * m.unit) - (w - 6 * m.unit - 2 * m.unit) // 2
     return round(w * settings.side_fraction)
+
+
+def notice_width(size: tuple[int, int], settings: LayoutSettings, role: ScreenRole) -> int:
+    """Width of one notice's box: half the band above the stage on a single screen, the
+    right column on the panels screen (the people screen has none)."""
+    if role is not ScreenRole.SINGLE:
+        return side_width(size, settings, role)
+    m = Metrics(size[1])
+    stage_w = size[0] - 6 * m.unit - side_width(size, settings, role) - 2 * m.unit
+    return (stage_w - 2 * m.unit) // 2
+
+
+def notice_band_height(m: Metrics) -> int:
+    return MAX_NOTICE_LINES * m.line_px(TextStyle.BODY) + 4 * m.unit
+
+
+def _notice_band(band: Box, needs: PanelNeeds, gap: int) -> tuple[Box, ...]:
+    """Notices side by side at the band's right end, the oldest in the corner."""
+    w = (band.w - gap) // 2
+    return tuple(Box(band.right - (i + 1) * w - i * gap, band.y, w, band.h)
+                 for i in range(min(2, len(needs.notice_lines))))
 
 
 def meeting_layout(
@@ -334,7 +410,11 @@ def meeting_layout(
         side_w = side_width(size, settings, role)
         stage = Box(body.x, body.y, body.w - side_w - gap, body.h)
         column = Box(stage.right + gap, body.y, side_w, body.h)
-        notices, panels = _side_panels(column, needs, m, gap)
+        panels = _side_panels(column, needs, m, gap)
+    if role is ScreenRole.SINGLE:  # always there, so tiles never move for a notice
+        band, stage = stage.take_top(notice_band_height(m))
+        stage = Box(stage.x, stage.y + gap, stage.w, stage.h - gap)
+        notices = _notice_band(band, needs, gap)
     strip_h = round(stage.h * SELF_VIEW_FRACTION)
     mode = Mode.EMPTY if n_remote == 0 else (
         Mode.SPEAKER if n_remote >= settings.speaker_view_from else Mode.GRID)
@@ -361,15 +441,17 @@ def _panels_screen(size: tuple[int, int], header: Box, body: Box, needs: PanelNe
     pad = 2 * m.unit
     heading = m.line_px(TextStyle.HEADING)
     row = m.line_px(TextStyle.BODY)
+    if needs.qr_modules:
+        panels["qr"], rest = left.take_bottom(qr_panel_height(left, needs.qr_modules, m))
+        left = Box(rest.x, rest.y, rest.w, rest.h - gap)
     if needs.files:
         rows = min(needs.files, 4) + (1 if needs.files > 4 else 0)
         panels["files"], rest = left.take_bottom(2 * pad + heading + rows * row)
         left = Box(rest.x, rest.y, rest.w, rest.h - gap)
     panels["participants"] = left
-    notices, right_panels = _side_panels(
-        right, PanelNeeds(notice_lines=needs.notice_lines, poll_lines=needs.poll_lines,
-                          chat=True, qr=needs.qr), m, gap)
-    panels.update(right_panels)
+    notices, right = _stack_notices(right, needs, m, gap)
+    panels.update(_side_panels(right, PanelNeeds(poll_lines=needs.poll_lines, chat=True),
+                               m, gap))
     return MeetingLayout(size, header, None, Mode.EMPTY, (), None, 0, None, notices, panels)
 
 

@@ -37,13 +37,25 @@ class ScreenRole(StrEnum):
 
 
 @dataclass(frozen=True)
+class Phrase:
+    """A sentence the screen translates: a catalogue key (i18n) and its arguments, which
+    are plain values or phrases themselves ("{value} is {kind}, not {expected}")."""
+
+    key: str
+    args: tuple[tuple[str, str | int | Phrase], ...] = ()
+
+
+@dataclass(frozen=True)
 class ConfigProblem:
-    """One thing wrong with the provisioning file, located for the admin."""
+    """One thing wrong with the provisioning file, located for the admin. `text` is the
+    validator's message as a phrase (shown in the screen's language); `message` is its
+    English wording, used when there is no phrase."""
 
     file: str
     message: str
     line: int | None = None
     field: str | None = None
+    text: Phrase | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,7 @@ class Participant:
     talking: bool = False
     hand_position: int | None = None  # 1 = first in the hand queue
     is_self: bool = False
+    hand_raised: bool = False  # the hand is up; its place may not be known yet
     muted: bool = False  # has the right but the mic is off (room button or host)
     camera_on: bool = True  # publishing video; False draws the "camera off" placeholder
 

@@ -5,15 +5,24 @@ from __future__ import annotations
 import pygame
 
 from appliance.screen import i18n
-from appliance.screen.layout import Box, MeetingLayout, TextStyle
+from appliance.screen.layout import MAX_NOTICE_LINES, Box, MeetingLayout, TextStyle, qr_code_box
 from appliance.screen.model import ChatMessage, Language, Notice, Participant, ScreenModel
 from appliance.screen.text import Painter
-from appliance.screen.widgets import Color, Theme, mic, panel, qr_surface, to_rect
+from appliance.screen.widgets import (
+    Color,
+    Theme,
+    camera,
+    mic,
+    panel,
+    qr_modules,
+    qr_surface,
+    to_rect,
+)
 
 WARNING_NOTICES = {"speaking_while_muted", "muted_by_host", "hand_lowered_by_host",
                    "audio_revoked", "camera_revoked", "connection_poor", "need_audio_right",
                    "need_camera_right"}
-GOOD_NOTICES = {"audio_granted", "camera_granted"}
+GOOD_NOTICES = {"audio_granted", "camera_granted", "camera_granted_press"}
 
 
 # A raised index finger: how Turkish classrooms ask for the floor ("parmak kaldırmak").
@@ -40,10 +49,10 @@ def _radius(p: Painter) -> int:
 
 def draw_header(s: pygame.Surface, p: Painter, box: Box, model: ScreenModel,
                 lang: Language) -> None:
-    """Room and meeting on the left; the room's own mic / hand state on the right."""
+    """Room and meeting on the left; the room's own hand, camera and mic on the right."""
     u = p.metrics.unit
     y = box.y + u
-    chip_left = _room_state_chip(s, p, box, model, lang)
+    chip_left = _room_state_chips(s, p, box, model, lang)
     room = p.draw(s, model.room_name, TextStyle.HEADING, Theme.TEXT, box.x, y, "header",
                   bold=True, max_w=min(chip_left - box.x - 2 * u, box.w // 2))
     if model.meeting_title:
@@ -53,43 +62,61 @@ def draw_header(s: pygame.Surface, p: Painter, box: Box, model: ScreenModel,
                "header", max_w=chip_left - x - 2 * u)
 
 
-def _room_state_chip(s: pygame.Surface, p: Painter, box: Box, model: ScreenModel,
-                     lang: Language) -> int:
-    """Draw the chip at the header's right end; return its left edge."""
+Chip = tuple[str, Color, str]  # text, colour, icon ("", "mic", "mic_muted", "camera")
+
+
+def room_state_chips(me: Participant, camera_live: bool, lang: Language) -> list[Chip]:
+    """What the room itself is doing, right to left, for as long as it lasts: its mic
+    (or how to ask for the floor), its camera while it sends, its raised hand."""
+    chips: list[Chip] = []
+    if me.has_audio_right:
+        chips.append((i18n.ui("mic_muted", lang), Theme.MUTED, "mic_muted") if me.muted
+                     else (i18n.ui("mic_live", lang), Theme.TALKING, "mic"))
+    elif not me.hand_raised:
+        chips.append((i18n.ui("no_audio_right", lang), Theme.TEXT_DIM, ""))
+    if camera_live:
+        chips.append((i18n.ui("camera_live", lang), Theme.ACCENT, "camera"))
+    if me.hand_raised:
+        text = (i18n.ui("hand_queue", lang, n=me.hand_position) if me.hand_position
+                else i18n.ui("hand_up", lang))
+        chips.append((f"{HAND} {text}", Theme.HAND, ""))
+    return chips
+
+
+def _room_state_chips(s: pygame.Surface, p: Painter, box: Box, model: ScreenModel,
+                      lang: Language) -> int:
+    """Draw the chips at the header's right end; return the left edge of the last."""
     me = model.me
     if me is None:
         return box.right
     u = p.metrics.unit
     style = TextStyle.BODY
-    if me.hand_position is not None and not me.has_audio_right:
-        text, color, icon = i18n.ui("hand_queue", lang, n=me.hand_position), Theme.HAND, False
-    elif not me.has_audio_right:
-        text, color, icon = i18n.ui("no_audio_right", lang), Theme.TEXT_DIM, False
-    elif me.muted:
-        text, color, icon = i18n.ui("mic_muted", lang), Theme.MUTED, True
-    else:
-        text, color, icon = i18n.ui("mic_live", lang), Theme.TALKING, True
     line = p.line_h(style)
-    icon_w = line * 2 // 3 + 2 * u if icon else 0
-    w = p.width(text, style, bold=True) + icon_w + 4 * u
     h = p.line_h(TextStyle.HEADING)
-    chip = Box(box.right - w, box.y + (box.h - h) // 2, w, h)
-    pygame.draw.rect(s, color, to_rect(chip), border_radius=h // 2)
-    x = chip.x + 2 * u
-    if icon:
-        mic(s, Box(x, chip.y + (h - line) // 2 + u // 2, line * 2 // 3, line - u),
-            Theme.ON_LIGHT, crossed=me.muted, behind=color)
-        x += icon_w
-    p.draw(s, text, style, Theme.ON_LIGHT, x, chip.y + (h - line) // 2, "header", bold=True)
-    return chip.x
+    right = box.right
+    for text, color, icon in room_state_chips(me, model.self_view.camera_on, lang):
+        icon_w = line * 2 // 3 + 2 * u if icon else 0
+        w = p.width(text, style, bold=True) + icon_w + 4 * u
+        chip = Box(right - w, box.y + (box.h - h) // 2, w, h)
+        pygame.draw.rect(s, color, to_rect(chip), border_radius=h // 2)
+        x = chip.x + 2 * u
+        glyph = Box(x, chip.y + (h - line) // 2 + u // 2, line * 2 // 3, line - u)
+        if icon.startswith("mic"):
+            mic(s, glyph, Theme.ON_LIGHT, crossed=icon == "mic_muted", behind=color)
+        elif icon == "camera":
+            camera(s, Box(glyph.x, glyph.y + glyph.h // 4, glyph.w, glyph.w * 3 // 4),
+                   Theme.ON_LIGHT)
+        p.draw(s, text, style, Theme.ON_LIGHT, x + icon_w, chip.y + (h - line) // 2, "header",
+               bold=True)
+        right = chip.x - 2 * u
+    return right + 2 * u
 
 
-MAX_NOTICE_LINES = 3
 MAX_QUESTION_LINES = 2
 
 
-def notice_lines(p: Painter, n: Notice, lang: Language, column_w: int) -> list[str]:
-    return p.wrap(i18n.notice(n, lang), TextStyle.BODY, column_w - 5 * p.metrics.unit,
+def notice_lines(p: Painter, n: Notice, lang: Language, box_w: int) -> list[str]:
+    return p.wrap(i18n.notice(n, lang), TextStyle.BODY, box_w - 5 * p.metrics.unit,
                   MAX_NOTICE_LINES, bold=True)
 
 
@@ -192,7 +219,9 @@ def _chat(s: pygame.Surface, p: Painter, box: Box, model: ScreenModel,
     used = 0
     for message in reversed(model.chat):
         indent = 2 * u if message.private_to_room else 0
-        lines = p.wrap(message.text, TextStyle.BODY, inner.w - indent, 3)
+        room = (inner.bottom - top - used - small) // body
+        lines = p.wrap(message.text, TextStyle.BODY, inner.w - indent,
+                       3 if fitting else max(1, min(3, room)))  # the newest, cut if need be
         height = small + len(lines) * body + u
         if used + height - u > inner.bottom - top:
             break
@@ -234,23 +263,20 @@ def _files(s: pygame.Surface, p: Painter, box: Box, model: ScreenModel,
 
 
 def _qr(s: pygame.Surface, p: Painter, box: Box, url: str, lang: Language) -> None:
-    """The companion link's QR code on the right, what it is for on the left."""
+    """The code, sized for 3 m (see layout), and what it is for: above it in a narrow
+    column, beside it with a line more in a wide one."""
     u = p.metrics.unit
     panel(s, box, _radius(p))
-    side = box.h - 2 * u
-    x = box.right - side - u
-    s.blit(qr_surface(url, side), (x, box.y + u))
-    inner = Box(box.x + 2 * u, box.y + 2 * u, x - box.x - 4 * u, box.h - 4 * u)
-    body, small = p.line_h(TextStyle.BODY), p.line_h(TextStyle.SMALL)
-    title = p.wrap(i18n.ui("companion_title", lang), TextStyle.BODY, inner.w, 2, bold=True)
-    room = (inner.h - len(title) * body) // small
-    detail = p.wrap(i18n.ui("companion", lang), TextStyle.SMALL, inner.w, room) if room else []
-    if detail and detail[-1].endswith("…"):
-        detail = []  # half a sentence reads worse than none
-    height = len(title) * body + len(detail) * small
-    y = p.draw_lines(s, title, TextStyle.BODY, Theme.TEXT, inner.x,
-                     inner.y + (inner.h - height) // 2, "qr", bold=True)
-    p.draw_lines(s, detail, TextStyle.SMALL, Theme.TEXT_DIM, inner.x, y, "qr")
+    code = qr_code_box(box, qr_modules(url), p.metrics)
+    s.blit(qr_surface(url, code.w), (code.x, code.y))
+    beside = code.y < box.y + 2 * u + p.line_h(TextStyle.BODY)
+    text_w = (code.x if beside else box.right) - box.x - 4 * u
+    y = p.draw_lines(s, p.wrap(i18n.ui("companion_title", lang), TextStyle.BODY, text_w,
+                               2 if beside else 1, bold=True),
+                     TextStyle.BODY, Theme.TEXT, box.x + 2 * u, box.y + 2 * u, "qr", bold=True)
+    if beside:
+        detail = p.wrap(i18n.ui("companion", lang), TextStyle.SMALL, text_w, 3)
+        p.draw_lines(s, detail, TextStyle.SMALL, Theme.TEXT_DIM, box.x + 2 * u, y + u, "qr")
 
 
 def _participants(s: pygame.Surface, p: Painter, box: Box,

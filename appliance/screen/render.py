@@ -23,12 +23,14 @@ from appliance.screen.layout import (
     PanelNeeds,
     TextStyle,
     meeting_layout,
+    notice_width,
     order_tiles,
     side_width,
 )
 from appliance.screen.model import Language, Participant, Phase, ScreenModel, ScreenRole
 from appliance.screen.text import DrawnText, Painter
-from appliance.screen.widgets import Theme, camera_off, initials, mic, to_rect
+from appliance.screen.widgets import Theme, initials, mic, qr_modules, to_rect
+from appliance.screen.widgets import camera as camera_icon
 
 SELF_FRAME_KEY = "self"  # frames key for the room's own camera when the model has no self
 
@@ -141,16 +143,17 @@ class Renderer:
     def _meeting(self, model: ScreenModel, frames: Frames, lang: Language) -> None:
         remote = order_tiles(model.remote, model.active_speaker_id)
         column_w = side_width(self.size, self.settings, self.role)
+        notice_w = notice_width(self.size, self.settings, self.role)
         notices = model.notices[:self.settings.max_notices]
         poll = model.poll
         needs = PanelNeeds(
-            notice_lines=tuple(len(panels.notice_lines(self.painter, n, lang, column_w))
+            notice_lines=tuple(len(panels.notice_lines(self.painter, n, lang, notice_w))
                                for n in notices),
             poll_lines=(len(panels.question_lines(self.painter, poll.question, column_w))
                         + len(poll.options)) if poll else 0,
             chat=True,  # always there, so tiles do not move when the first message comes
             files=len(model.files),
-            qr=bool(model.companion_url),
+            qr_modules=qr_modules(model.companion_url) if model.companion_url else 0,
             participants=len(model.participants),
         )
         self_view = (model.self_view.position
@@ -249,8 +252,8 @@ class Renderer:
             return
         x = cx - (icon + (u if icon else 0) + text_w) // 2
         if icon:
-            camera_off(self.surface, Box(x, top + (line - icon) // 2, icon, icon * 3 // 4),
-                       Theme.TEXT_DIM)
+            camera_icon(self.surface, Box(x, top + (line - icon) // 2, icon, icon * 3 // 4),
+                        Theme.TEXT_DIM, crossed=True)
             x += icon + u
         self.painter.draw(self.surface, text, TextStyle.SMALL, Theme.TEXT_DIM, x, top, area,
                           max_w=text_w)

@@ -158,7 +158,8 @@ def _config_error(s: pygame.Surface, p: Painter, model: ScreenModel, lang: Langu
             p.draw(s, i18n.ui("config_field", lang, field=problem.field), TextStyle.SMALL,
                    Theme.ACCENT, cx, cy, "status", bold=True, max_w=card.w - 6 * u)
         cy += small
-        lines = p.wrap(problem.message, TextStyle.BODY, card.w - 6 * u, 2)
+        said = i18n.phrase(problem.text, lang) if problem.text else problem.message
+        lines = p.wrap(said, TextStyle.BODY, card.w - 6 * u, 2)
         p.draw_lines(s, lines, TextStyle.BODY, Theme.TEXT, cx, cy, "status")
         y += card_h + 2 * u
     if len(shown) < len(problems):

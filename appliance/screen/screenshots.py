@@ -53,6 +53,10 @@ NAMES = (
 )
 
 
+# A phone-companion link as the bridge issues it (/c/<24-character code>?room=<address>).
+COMPANION_URL = "https://salon.ankara.meb.gov.tr/c/q3Vb0xT7kLm2Rz9WcYp4Hs1N?room=ogretmenler-odasi"
+
+
 @dataclass(frozen=True)
 class Scene:
     name: str
@@ -92,18 +96,35 @@ def meeting_model(n: int, now: float = 135.0, companion: bool = True) -> ScreenM
                   opened_at=now - 135, answer=1),
         files=(SharedFile("Ölçme_değerlendirme_sunumu_2024.pdf", 2_480_000),
                SharedFile("Sınav_takvimi_çizelgesi.xlsx", 48_300)),
-        companion_url="http://127.0.0.1:8080/r/ogretmenler-odasi?t=9f3ca1" if companion
-        else None,
+        companion_url=COMPANION_URL if companion else None,
         now=now)
 
 
+BROKEN_FILE = f"""\
+[room]
+name = "{ROOM}"
+
+[bridge]
+url = "ftp://bridge.okul.local"
+room = "ogretmenler-odasi"
+
+[camera]
+kamera_yonu = 90
+"""
+
+
+def config_problems() -> tuple[ConfigProblem, ...]:
+    """What the validator itself says about a file with a wrong bridge URL and a key
+    written in Turkish: the config-error screen shows its very words."""
+    from appliance.config import validate_text
+    from appliance.config_screen import screen_problems
+
+    _, problems = validate_text(BROKEN_FILE, file="/boot/firmware/salon.toml")
+    return screen_problems([p for p in problems if p.severity == "error"])
+
+
 def status_scenes() -> list[Scene]:
-    problems = (
-        ConfigProblem("/etc/salon/room.toml", "must be an https:// or http://127.* URL, "
-                      "got 'ftp://bridge.okul.local'", line=7, field="bridge.url"),
-        ConfigProblem("/etc/salon/room.toml", "unknown key 'kamera_yonu'; did you mean "
-                      "'camera.rotation'?", line=15, field="camera.kamera_yonu"),
-    )
+    problems = config_problems()
     return [
         Scene("starting", ScreenModel(
             Phase.STARTING, version="0.1.0", room_name=ROOM,
@@ -131,7 +152,9 @@ def meeting_scenes() -> list[Scene]:
         model = meeting_model(n)
         scenes.append(Scene(f"meeting_{n}", model, frames=portrait_frames(model.participants)))
     full = meeting_model(4)
-    quiet = replace(full, notices=(), poll=None,
+    asking = tuple(replace(x, has_audio_right=False, muted=False, hand_raised=True,
+                           hand_position=3) if x.is_self else x for x in full.participants)
+    quiet = replace(full, notices=(), poll=None, participants=asking,  # this room asks to speak
                     self_view=SelfView(position="top-left", camera_on=False))
     scenes.append(Scene("meeting_4_files", quiet, frames=portrait_frames(quiet.participants)))
     two = meeting_model(6)

@@ -2,10 +2,15 @@
 
 Every string drawn is recorded with its rectangle (`Painter.drawn`), so tests and the
 layout check can see what is on screen and where, and compare those pixels.
+
+Whatever reaches the screen passes `printable` here, at the edge: text comes from files
+and from other people (a damaged provisioning file full of NUL bytes, a chat message),
+and pygame refuses NUL and lone surrogates with an exception.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +23,19 @@ FONT_DIR = Path(__file__).parent / "fonts"
 REGULAR_FONT = FONT_DIR / "DejaVuSans.ttf"
 BOLD_FONT = FONT_DIR / "DejaVuSans-Bold.ttf"
 ELLIPSIS = "…"
+REPLACEMENT = "\ufffd"  # "�": a character that cannot be shown
+_BREAKS = frozenset("\t\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def printable(text: str) -> str:
+    """`text` as the screen can draw it: line breaks and tabs become spaces, other
+    control characters and lone surrogates a replacement mark. One character stands for
+    one, so widths measured and cuts made on either line up."""
+    if text.isprintable():
+        return text
+    return "".join(" " if c in _BREAKS
+                   else REPLACEMENT if unicodedata.category(c) in ("Cc", "Cs") else c
+                   for c in text)
 
 Color = tuple[int, int, int]
 
@@ -60,10 +78,11 @@ class Painter:
         return self.metrics.line_px(style)
 
     def width(self, text: str, style: TextStyle, bold: bool = False) -> int:
-        return int(self.font(style, bold).size(text)[0])
+        return int(self.font(style, bold).size(printable(text))[0])
 
     def surface(self, text: str, style: TextStyle, color: Color,
                 bold: bool = False) -> pygame.Surface:
+        text = printable(text)
         key = (text, style, bold, color)
         cached = self._cache.get(key)
         if cached is not None:
@@ -118,6 +137,7 @@ class Painter:
              align: str = "left") -> Box:
         """Draw one line with its top at y; x is the left edge, or the right edge when
         align="right", or the centre when align="center". Returns the drawn box."""
+        text = printable(text)
         if max_w is not None:
             text = self.fit(text, style, max_w, bold)
         if not text:

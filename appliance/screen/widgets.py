@@ -61,8 +61,8 @@ def mic(target: pygame.Surface, box: Box, color: Color, crossed: bool = False,
                          stroke + 1)
 
 
-def camera_off(target: pygame.Surface, box: Box, color: Color) -> None:
-    """A camera body with a slash, for the "camera off" placeholder."""
+def camera(target: pygame.Surface, box: Box, color: Color, crossed: bool = False) -> None:
+    """A camera body and lens; with a slash for "camera off"."""
     stroke = max(2, box.h // 14)
     body = pygame.Rect(box.x, box.y + box.h // 5, box.w * 2 // 3, box.h * 3 // 5)
     pygame.draw.rect(target, color, body, stroke, border_radius=stroke * 2)
@@ -70,7 +70,8 @@ def camera_off(target: pygame.Surface, box: Box, color: Color) -> None:
             (box.right, body.top + stroke), (box.right, body.bottom - stroke),
             (body.right + stroke, body.centery + stroke)]
     pygame.draw.polygon(target, color, lens)
-    pygame.draw.line(target, color, (box.x, box.y), (box.right, box.bottom), stroke)
+    if crossed:
+        pygame.draw.line(target, color, (box.x, box.y), (box.right, box.bottom), stroke)
 
 
 def initials(name: str) -> str:
@@ -80,13 +81,28 @@ def initials(name: str) -> str:
     return letters.replace("i", "İ").replace("ı", "I").upper()
 
 
+QR_BORDER = 2  # quiet-zone modules each side (white; the panel around it is dark)
+
+
+@lru_cache(maxsize=8)
+def qr_matrix(url: str) -> tuple[tuple[bool, ...], ...]:
+    """The link's QR modules, quiet zone included (error correction M: a screen seen at an
+    angle, with moiré, loses a few)."""
+    code = qrcode.QRCode(border=QR_BORDER, error_correction=qrcode.constants.ERROR_CORRECT_M)
+    code.add_data(url)
+    code.make(fit=True)
+    return tuple(tuple(row) for row in code.get_matrix())
+
+
+def qr_modules(url: str) -> int:
+    """The code's side in modules, quiet zone included."""
+    return len(qr_matrix(url))
+
+
 @lru_cache(maxsize=8)
 def qr_surface(url: str, side: int) -> pygame.Surface:
     """The link as a QR code, black on white with its quiet zone, side×side pixels."""
-    code = qrcode.QRCode(border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
-    code.add_data(url)
-    code.make(fit=True)
-    matrix = code.get_matrix()
+    matrix = qr_matrix(url)
     n = len(matrix)
     small = pygame.Surface((n, n))
     small.fill((255, 255, 255))

@@ -383,7 +383,8 @@ def apply_leds(panel: LedPanel, commands: list[Command]) -> None:
 def test_button_press_reaches_the_leds_through_the_state_machine(
         panel_maker: Callable[..., LedPanel], factory: MockFactory) -> None:
     panel = panel_maker()
-    state = RoomState(connection="in_meeting", audio_right=True, camera_right=True)
+    state = RoomState(connection="in_meeting", audio_right=True, camera_right=True,
+                      camera_on=True)  # switched on in the room
     apply_leds(panel, [MicLed("green"), CameraLed(True), StatusLed("in_meeting")])
     sent: list[Command] = []
 

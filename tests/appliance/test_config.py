@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tracemalloc
 import typing
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from pydantic import BaseModel
 
 from appliance.config import (
+    MAX_CONFIG_BYTES,
     ConfigError,
     ConfigProblem,
     LastGoodStore,
@@ -26,6 +28,7 @@ from appliance.config import (
 )
 from appliance.config_report import KeyLines
 from appliance.config_schema import Settings
+from appliance.screen import i18n
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config" / "appliance.example.toml"
@@ -105,6 +108,14 @@ CASES: dict[str, tuple[str, int | None, str, str]] = {
                            "127.0.0.1"),
     "wav_speaker_without_file": ("audio.speaker_wav", 14, "needs a file to record to",
                                  "speaker_wav = "),
+    "damaged_nul_tail": ("", 8, "the file has 512 NUL bytes, from line 8 on: it is damaged",
+                         "copy a good provisioning file onto the card again"),
+    "damaged_all_nul": ("", 1, "the file has 4096 NUL bytes, from line 1 on",
+                        "copy a good provisioning file onto the card again"),
+    "nested_too_deep": ("camera.fps", 10, "values are nested more than 32 levels deep",
+                        "at most 32 levels deep"),
+    "url_with_password": ("bridge.url", 6, '"https://***@salon.example.org" has a user name '
+                          "or password in it", "[join] user and password_file"),
 }
 # Extra errors some files rightly produce besides the one under test.
 EXTRA_ERRORS = {"key_above_tables": 1}
@@ -210,6 +221,75 @@ def test_secret_never_appears_in_repr_or_problems(tmp_path: Path) -> None:
     _, problems = validate_text(unquoted, file="unquoted.toml")
     assert problems[0].line == 10 and problems[0].field_path == "join.password"
     assert SECRET not in format_problems(problems)
+
+
+def test_a_url_with_a_user_name_and_password_is_refused_and_never_quoted() -> None:
+    secret = "Gizli-Parola-77"
+    site, room = '"https://salon.example.org"', '"testbim"'
+    texts = {
+        "https": MINIMAL.replace(site, f'"https://oda1:{secret}@salon.example.org"'),
+        "ftp": MINIMAL.replace(site, f'"ftp://oda1:{secret}@salon.example.org"'),
+        "no scheme": MINIMAL.replace(site, f'"oda1:{secret}@salon.example.org"'),
+        "unclosed": MINIMAL.replace(site, f'"https://oda1:{secret}@salon.example.org'),
+        "in room": MINIMAL.replace(room, f'"https://oda1:{secret}@salon.example.org/x?a=1"'),
+    }
+    for name, text in texts.items():
+        settings, problems = validate_text(text, file="salon.toml")
+        assert settings is None, name
+        said = format_problems(problems) + " ".join(
+            i18n.phrase(p.text, "tr") for p in problems)
+        assert secret not in said and "oda1" not in said, (name, said)
+    _, problems = validate_text(texts["https"], file="salon.toml")
+    assert [p.message for p in problems] == [
+        '"https://***@salon.example.org" has a user name or password in it']
+
+
+def test_a_huge_file_is_refused_without_reading_it_whole(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    huge = tmp_path / "salon.toml"
+    with huge.open("wb") as handle:  # 100 MB, sparse: nothing to write
+        handle.write(MINIMAL.encode())
+        handle.truncate(100 * 1000 * 1000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError) as caught:
+            load_config(huge)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * MAX_CONFIG_BYTES + 1_000_000, f"{peak} bytes held reading it"
+    assert str(caught.value).startswith(
+        f"{huge}: error: the file has 100000000 bytes, more than the 64 KiB a provisioning "
+        "file may have")
+    assert check_config_main([str(huge)]) == 1
+    assert "100000000 bytes, more than the 64 KiB" in capsys.readouterr().out
+    huge.write_text(MINIMAL + "#" * (MAX_CONFIG_BYTES - len(MINIMAL.encode()) - 1) + "\n")
+    assert load_config(huge).bridge.room == "testbim"  # the cap itself is fine
+
+
+def test_nesting_is_bounded_where_the_parser_would_overflow(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    for value in ("[" * 5000 + "]" * 5000, "{ a = " * 5000 + "1" + " }" * 5000,
+                  "[\n" * 5000 + "]\n" * 5000):
+        config = _write(tmp_path / "deep.toml", MINIMAL + "\n[camera]\nfps = " + value)
+        assert check_config_main([str(config)]) == 1
+        out = capsys.readouterr().out
+        assert f"{config}:" in out and "values are nested more than 32 levels deep" in out
+    fine = MINIMAL + "\n[audio]\nmic_channels_used = " + "[" * 30 + "1" + "]" * 30 + "\n"
+    _, problems = validate_text(fine)
+    assert [p.field_path for p in problems] == ["audio.mic_channels_used[0]"]  # just wrong
+
+
+@pytest.mark.parametrize("name", ["damaged_nul_tail", "damaged_all_nul", "nested_too_deep",
+                                  "url_with_password"])
+def test_a_damaged_file_runs_the_last_good_copy(name: str, tmp_path: Path) -> None:
+    config, state = _write(tmp_path / "salon.toml", MINIMAL), tmp_path / "state"
+    assert load_with_fallback(config, state).ok
+    shutil.copyfile(BROKEN / f"{name}.toml", config)
+    result = load_with_fallback(config, state)
+    assert result.settings is not None and result.using_last_good
+    assert result.settings.bridge.room == "testbim"
+    assert [p.field_path for p in result.problems] == [CASES[name][0]]
 
 
 def test_password_file_is_read_relative_to_the_config(tmp_path: Path) -> None:

@@ -249,3 +249,27 @@ async def test_running_on_the_last_good_config_shows_the_problem_first(
         assert health["config"]["valid"] is False
     finally:
         await rut.stop()
+
+
+async def test_a_problem_screen_that_cannot_be_drawn_never_stops_the_room(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Fault injection: whatever goes wrong drawing the config problems, the room goes on
+    to its own screen (a crash here was a crash loop under systemd)."""
+    from appliance.screen import screens
+
+    def broken(*_: object) -> None:
+        raise ValueError("cannot draw this")
+
+    monkeypatch.setattr(screens, "_config_error", broken)
+    rut = RoomUnderTest(settings_from(unreachable_bridge()), tmp_path)
+    rut.app.config_problems = (ConfigProblem("/boot/firmware/salon.toml", "not a URL"),)
+    rut.app.using_last_good = True
+    await rut.start()
+    try:
+        await until(lambda: i18n.ui("reconnecting_title", "en") in " ".join(
+            t.text for t in rut.app.renderer.texts), 10, "the room's own screen")
+        assert rut.task is not None and not rut.task.done()
+        assert "cannot draw the configuration problems" in caplog.text
+    finally:
+        await rut.stop()

@@ -62,8 +62,8 @@ HAND_UP = replace(MEETING, hand_raised=True, hand_position=2)
 AUDIO = replace(MEETING, audio_right=True)
 ROOM_MUTED = replace(AUDIO, muted_by_room=True)
 HOST_MUTED = replace(AUDIO, muted_by_host=True)
-VIDEO = replace(MEETING, camera_right=True)
-BOTH = replace(MEETING, audio_right=True, camera_right=True)
+VIDEO = replace(MEETING, camera_right=True, camera_on=True)  # switched on in the room
+BOTH = replace(MEETING, audio_right=True, camera_right=True, camera_on=True)
 BOTH_HAND_UP = replace(BOTH, hand_raised=True, hand_position=1)
 CAMERA_OFF = replace(VIDEO, camera_on=False)
 CAMERA_BROKEN = replace(VIDEO, camera_failed=True)
@@ -93,7 +93,8 @@ TRANSITIONS: list[tuple[str, RoomState, Event, dict[str, Any], list[Command]]] =
      {"connection": "connecting", "attempt": 1},
      [MicLed("red"), StatusLed("connecting"), JoinMeeting()]),
     ("config error in a session leaves it", BOTH, ConfigFailed(),
-     {"connection": "config_error", "audio_right": False, "camera_right": False},
+     {"connection": "config_error", "audio_right": False, "camera_right": False,
+      "camera_on": False},
      [SetMicLive(False), SetCameraSending(False), MicLed("off"), CameraLed(False),
       StatusLed("config_error"), LeaveMeeting(), notice("config_error", "error")]),
     ("a second Started is ignored", MEETING, Started("button"), {}, []),
@@ -115,7 +116,7 @@ TRANSITIONS: list[tuple[str, RoomState, Event, dict[str, Any], list[Command]]] =
     ("lobby again is quiet", LOBBY, InLobby(), {}, []),
     ("sent back to the lobby drops rights", BOTH_HAND_UP, InLobby(),
      {"connection": "in_lobby", "audio_right": False, "camera_right": False,
-      "hand_raised": False, "hand_position": None},
+      "hand_raised": False, "hand_position": None, "camera_on": False},
      [SetMicLive(False), SetCameraSending(False), MicLed("red"), HandLed("off"),
       CameraLed(False), StatusLed("lobby"), notice("waiting_in_lobby")]),
     ("admitted without rights", LOBBY, Admitted(), {"connection": "in_meeting"},
@@ -123,7 +124,8 @@ TRANSITIONS: list[tuple[str, RoomState, Event, dict[str, Any], list[Command]]] =
     ("admitted straight from connecting", CONNECTING, Admitted(),
      {"connection": "in_meeting", "attempt": 0},
      [StatusLed("in_meeting"), notice("joined"), ReportCamera(False)]),
-    ("rejoin restores the bridge's rights and hand", RECONNECTING,
+    ("rejoin restores the bridge's rights, the hand and the room's camera",
+     replace(RECONNECTING, camera_on=True),
      Admitted(audio_right=True, camera_right=True, hand_raised=True, hand_position=1),
      {"connection": "in_meeting", "audio_right": True, "camera_right": True,
       "hand_raised": True, "hand_position": 1, "attempt": 0, "last_error": ""},
@@ -142,10 +144,10 @@ TRANSITIONS: list[tuple[str, RoomState, Event, dict[str, Any], list[Command]]] =
       "last_error": ""},
      [StatusLed("in_meeting"), notice("rejoined"), ReportMic(True), ReportCamera(False)]),
     ("a snapshot in the meeting resyncs quietly", BOTH, Admitted(audio_right=True),
-     {"camera_right": False},
+     {"camera_right": False, "camera_on": False},
      [SetCameraSending(False), CameraLed(False), ReportCamera(False)]),
     ("a snapshot stops the camera before opening the mic", VIDEO, Admitted(audio_right=True),
-     {"audio_right": True, "camera_right": False},
+     {"audio_right": True, "camera_right": False, "camera_on": False},
      [SetCameraSending(False), SetMicLive(True), MicLed("green"), CameraLed(False),
       ReportMic(False), ReportCamera(False)]),
     ("admitted after leaving is ignored", IDLE, Admitted(audio_right=True), {}, []),
@@ -170,7 +172,7 @@ TRANSITIONS: list[tuple[str, RoomState, Event, dict[str, Any], list[Command]]] =
     ("disconnect after leaving is ignored", IDLE, Disconnected(), {}, []),
     ("removed by the host", BOTH, Removed("kicked"),
      {"connection": "left", "audio_right": False, "camera_right": False,
-      "last_error": "kicked"},
+      "camera_on": False, "last_error": "kicked"},
      [SetMicLive(False), SetCameraSending(False), MicLed("off"), CameraLed(False),
       StatusLed("off"), LeaveMeeting(), notice("removed_by_host", "warning")]),
     ("meeting ended", MEETING, MeetingLeft("closed"),
@@ -198,23 +200,24 @@ TRANSITIONS: list[tuple[str, RoomState, Event, dict[str, Any], list[Command]]] =
     ("audio granted while host-muted stays silent", replace(MEETING, muted_by_host=True),
      RightsChanged(audio=True, camera=False), {"audio_right": True},
      [notice("audio_granted"), ReportMic(True)]),
-    ("camera granted", AUDIO, RightsChanged(audio=True, camera=True),
-     {"camera_right": True},
-     [SetCameraSending(True), CameraLed(True), notice("camera_granted"), ReportCamera(True)]),
-    ("camera granted while the room keeps it off", replace(AUDIO, camera_on=False),
+    ("camera granted: the camera waits for a press in the room", AUDIO,
      RightsChanged(audio=True, camera=True), {"camera_right": True},
-     [notice("camera_granted")]),
+     [notice("camera_granted_press")]),
+    ("camera granted where provisioning starts it at the grant",
+     replace(AUDIO, camera_on_grant=True), RightsChanged(audio=True, camera=True),
+     {"camera_right": True, "camera_on": True},
+     [SetCameraSending(True), CameraLed(True), notice("camera_granted"), ReportCamera(True)]),
     ("camera revoked", BOTH, RightsChanged(audio=True, camera=False),
-     {"camera_right": False},
+     {"camera_right": False, "camera_on": False},
      [SetCameraSending(False), CameraLed(False), notice("camera_revoked"),
       ReportCamera(False)]),
     ("both revoked", BOTH, RightsChanged(audio=False, camera=False),
-     {"audio_right": False, "camera_right": False},
+     {"audio_right": False, "camera_right": False, "camera_on": False},
      [SetMicLive(False), SetCameraSending(False), MicLed("red"), CameraLed(False),
       notice("audio_revoked"), notice("camera_revoked"), ReportCamera(False)]),
     ("rights in the lobby are held for admission", LOBBY, RightsChanged(True, True),
      {"audio_right": True, "camera_right": True},
-     [notice("audio_granted"), notice("camera_granted")]),
+     [notice("audio_granted"), notice("camera_granted_press")]),
     ("rights of a lost session are ignored", RECONNECTING, RightsChanged(True, True), {}, []),
     ("rights while connecting are ignored", CONNECTING, RightsChanged(True, True), {}, []),
     ("rights after leaving are ignored", IDLE, RightsChanged(True, True), {}, []),
@@ -254,7 +257,7 @@ TRANSITIONS: list[tuple[str, RoomState, Event, dict[str, Any], list[Command]]] =
     ("long press joins", IDLE, HAND_LONG, {"connection": "connecting", "attempt": 1},
      [MicLed("red"), StatusLed("connecting"), JoinMeeting()]),
     ("long press leaves under button policy", BUTTON_MEETING, HAND_LONG,
-     {"connection": "left", "audio_right": False, "camera_right": False},
+     {"connection": "left", "audio_right": False, "camera_right": False, "camera_on": False},
      [SetMicLive(False), SetCameraSending(False), MicLed("off"), CameraLed(False),
       StatusLed("off"), LeaveMeeting(), notice("left_meeting")]),
     ("long press leaves the lobby under button policy", replace(LOBBY, policy="button"),
@@ -362,7 +365,7 @@ def test_a_whole_meeting() -> None:
     for event in script:
         state, _ = step(state, event)
     assert state.connection == "in_meeting" and mic_live(state)
-    assert not camera_sending(state) and not state.camera_on  # the room's choice survives
+    assert camera_sending(state) and state.camera_on  # the room's press survives the cut
 
 
 # --- properties ------------------------------------------------------------------------
@@ -460,3 +463,36 @@ def test_rejoin_never_keeps_rights_the_bridge_did_not_restore(
             break
         state, _ = step(state, event)
         assert not state.audio_right and not state.camera_right and not mic_live(state)
+
+
+@settings(max_examples=400, deadline=None)
+@given(SEQUENCES)
+def test_a_camera_right_alone_never_puts_the_room_on_camera(events: list[Event]) -> None:
+    """Without [camera] start_on_grant, the camera goes live only by a press in the room;
+    the choice lasts while the right does (a reconnect included) and goes with it."""
+    state = RoomState()
+    for event in events:
+        before = state
+        state, commands = step(state, event)
+        pressed = isinstance(event, ButtonPressed) and event.button == "camera"
+        if state.camera_on and not before.camera_on:
+            assert pressed, (before, event)
+        if camera_sending(state) and not camera_sending(before):
+            assert before.camera_on or pressed
+            assert SetCameraSending(True) in commands and CameraLed(True) in commands
+        if not state.camera_right and state.connection != "reconnecting":
+            assert not state.camera_on
+
+
+@settings(max_examples=200, deadline=None)
+@given(SEQUENCES)
+def test_start_on_grant_puts_the_room_on_camera_as_the_right_comes(events: list[Event]) -> None:
+    state, _ = step(RoomState(), Started("power-on", camera_on_grant=True))
+    for event in events:
+        before = state
+        state, commands = step(state, event)
+        fresh = state.camera_right and not before.camera_right
+        if (fresh and isinstance(event, RightsChanged) and not state.camera_failed
+                and state.connection == "in_meeting"):
+            assert camera_sending(state) and SetCameraSending(True) in commands
+            assert notice("camera_granted") in commands

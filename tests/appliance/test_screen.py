@@ -40,6 +40,7 @@ from appliance.screen.layout import (
     TextStyle,
     meeting_layout,
     problems,
+    qr_code_box,
 )
 from appliance.screen.model import (
     ChatMessage,
@@ -234,10 +235,12 @@ def test_notices_top_right_in_order_and_legible() -> None:
     renderer = Renderer(HD, "tr")
     renderer.render(panel_model(), {})
     layout = renderer.layout
-    assert layout is not None and len(layout.notices) == 2
-    first, second = layout.notices
-    assert first.y < second.y and first.x > HD[0] // 2 and first.y < HD[1] // 8
-    assert all(layout.stage and not layout.stage.overlaps(b) for b in layout.notices)
+    assert layout is not None and len(layout.notices) == 2 and layout.stage is not None
+    first, second = layout.notices  # side by side above the stage, the first in the corner
+    assert first.y == second.y < HD[1] // 8 and second.right < first.x
+    assert first.right == layout.stage.right and first.x > HD[0] // 3
+    assert not any(b.overlaps(o) for b in layout.notices
+                   for o in (layout.stage, *layout.panels.values()))
     assert joined(renderer, "notice0") == "Ses Hakları Verildi"
     assert joined(renderer, "notice1") == "Söz isteğiniz yönetici tarafından indirildi"
     for t in texts(renderer, "notice0") + texts(renderer, "notice1"):
@@ -250,7 +253,7 @@ def test_chat_poll_files_and_qr() -> None:
     renderer.render(replace(model, notices=model.notices[:1]), {})
     layout = renderer.layout
     assert layout is not None
-    assert {"poll", "chat", "files", "qr"} <= set(layout.panels)
+    assert {"poll", "chat", "qr"} <= set(layout.panels)  # files give way to the QR code
     chat = joined(renderer, "chat")
     assert "Sohbet" in chat and "Herkes" in chat and "Sunumu yükleyin" in chat
     assert "Telefonla katıl" in joined(renderer, "qr")
@@ -265,6 +268,9 @@ def test_chat_poll_files_and_qr() -> None:
     assert pixel(renderer.surface, layout.panels["poll"].right - 20, answer.rect.center[1]) \
         == Theme.ACCENT
     assert_glyphs_on_screen(renderer, answer)
+    assert_qr_matches(renderer, "http://127.0.0.1:8080/r/oda?t=abc")
+    renderer.render(replace(model, poll=None), {})  # without a poll there is room for files
+    assert renderer.layout is not None and {"chat", "files", "qr"} <= set(renderer.layout.panels)
     assert find(renderer, "Sunum_ölçme.pdf").area == "files"
     assert find(renderer, "2,4 MB").area == "files"
     assert_qr_matches(renderer, "http://127.0.0.1:8080/r/oda?t=abc")
@@ -302,16 +308,16 @@ def assert_qr_matches(renderer: Renderer, url: str) -> None:
     """Sample the middle of every module of the drawn code against the QR matrix."""
     layout = renderer.layout
     assert layout is not None
-    box, u = layout.panels["qr"], renderer.metrics.unit
-    side = box.h - 2 * u
     code = qrcode.QRCode(border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
     code.add_data(url)
     code.make(fit=True)
     matrix = code.get_matrix()
     n = len(matrix)
-    module = side // n
-    x0 = box.right - side - u + (side - n * module) // 2
-    y0 = box.y + u + (side - n * module) // 2
+    square = qr_code_box(layout.panels["qr"], n, renderer.metrics)
+    module = square.w // n
+    assert module >= renderer.size[1] // 108  # whole pixels, sized for 3 m (layout.py)
+    x0 = square.x + (square.w - n * module) // 2
+    y0 = square.y + (square.w - n * module) // 2
     for r, row in enumerate(matrix):
         for c, dark in enumerate(row):
             got = pixel(renderer.surface, x0 + c * module + module // 2,
@@ -320,19 +326,34 @@ def assert_qr_matches(renderer: Renderer, url: str) -> None:
 
 
 def test_header_shows_room_state() -> None:
+    """The room's own mic, raised hand and live camera, each as long as it lasts, side by
+    side at the header's right end (the hand with its place once the bridge gives it)."""
     me = Participant("room", "Oda", is_self=True)
+    live = SelfView(enabled=False, camera_on=True)
     cases = [
-        (me, "Söz Hakkı İste"),
-        (replace(me, hand_position=3), "Söz sırası 3"),
-        (replace(me, has_audio_right=True, muted=True), "Mikrofon kapalı"),
-        (replace(me, has_audio_right=True), "Mikrofon açık"),
+        (me, False, ["Söz Hakkı İste"]),
+        (replace(me, hand_raised=True), False, ["☝ Söz istendi"]),
+        (replace(me, hand_raised=True, hand_position=3), False, ["☝ Söz sırası 3"]),
+        (replace(me, has_audio_right=True, muted=True), False, ["Mikrofon kapalı"]),
+        (replace(me, has_audio_right=True), False, ["Mikrofon açık"]),
+        (replace(me, has_audio_right=True, hand_raised=True, hand_position=1), True,
+         ["☝ Söz sırası 1", "Kamera açık", "Mikrofon açık"]),
+        (me, True, ["Kamera açık", "Söz Hakkı İste"]),
     ]
-    for person, label in cases:
+    for person, camera_live, labels in cases:
         renderer = Renderer(HD, "tr")
-        renderer.render(meeting((*remote(1), person)), {})
-        drawn = find(renderer, label)
-        assert drawn.area == "header" and drawn.rect.right > HD[0] * 3 // 4
-        assert_glyphs_on_screen(renderer, drawn)
+        model = replace(meeting((*remote(1), person), meeting_title="Zümre toplantısı"),
+                        room_name="Öğretmenler Odası – Çankaya Atatürk Anadolu Lisesi")
+        renderer.render(replace(model, self_view=live) if camera_live else model, {})
+        chips = [find(renderer, label) for label in labels]
+        assert [c.rect.x for c in chips] == sorted(c.rect.x for c in chips)  # in this order
+        assert all(c.area == "header" and c.rect.right > HD[0] // 2 for c in chips)
+        assert chips[-1].rect.right > HD[0] * 9 // 10
+        for drawn in chips:
+            assert_glyphs_on_screen(renderer, drawn)
+        assert_text_sound(renderer)
+        if not camera_live:
+            assert "Kamera açık" not in joined(renderer, "header")
 
 
 def test_two_screens_split_people_and_panels() -> None:
@@ -449,7 +470,8 @@ def test_every_screen_fits_at_every_size(size_name: str, language: str) -> None:
 def test_layout_never_overlaps_for_any_head_count_or_self_view(size: tuple[int, int]) -> None:
     positions = ("top-left", "top-right", "bottom-left", "bottom-right", None)
     needs_cases = [PanelNeeds(), PanelNeeds(chat=True),
-                   PanelNeeds(notice_lines=(3, 3), poll_lines=8, chat=True, files=9, qr=True)]
+                   PanelNeeds(notice_lines=(2, 2), poll_lines=8, chat=True, files=9,
+                              qr_modules=45)]
     for n in range(0, 25):
         for position in positions:
             for needs in needs_cases:
@@ -457,12 +479,14 @@ def test_layout_never_overlaps_for_any_head_count_or_self_view(size: tuple[int, 
                     layout = meeting_layout(size, n, needs, LayoutSettings(), role,
                                             position)  # type: ignore[arg-type]
                     assert problems(layout.boxes(), size) == [], (n, position, needs, role)
+                    if needs.qr_modules and role is not ScreenRole.PEOPLE:  # never gives way
+                        assert "qr" in layout.panels, (n, position, needs, role)
                     if role is not ScreenRole.PANELS:
                         assert len(layout.tiles) + layout.overflow_count == n
 
 
 def test_layout_scales_with_the_screen() -> None:
-    needs = PanelNeeds(notice_lines=(1,), poll_lines=4, chat=True, files=2, qr=True)
+    needs = PanelNeeds(notice_lines=(1,), poll_lines=4, chat=True, files=2, qr_modules=37)
     small = meeting_layout((1280, 720), 4, needs)
     big = meeting_layout((3840, 2160), 4, needs)
     for (name, a), (_, b) in zip(small.boxes(), big.boxes(), strict=True):

@@ -206,6 +206,7 @@ async def cut_figures(bridge: BridgeProcess, cuts: int) -> dict[str, Any]:
     in_meeting = lambda d: d["meeting"]["state"] == "in_meeting"  # noqa: E731
     try:
         await poll_health(room, in_meeting, 40)
+        room.press("c")  # on camera (an open floor's right alone does not start it)
         for _ in range(cuts):
             await wait_for(lambda: listener.frames("ROOM C") > 0, 20, "video", interval=0.1)
             await asyncio.sleep(2.0)

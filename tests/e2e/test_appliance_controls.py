@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from appliance import room
 from appliance.conference import client as conf
+from appliance.screen import i18n
 from bridge import protocol as p
 from tests.appliance.controls_harness import (
     CAMERA,
@@ -83,9 +85,11 @@ async def test_buttons_in_an_open_floor_meeting(bridge: BridgeProcess, tmp_path:
 async def buttons_in_an_open_floor_meeting(rut: RoomUnderTest, host: Observer,
                                            listener: MediaListener) -> None:
     await wait_for(lambda: rut.state.connection == "in_meeting", 30, "ROOM A joined")
-    # an open floor grants both rights: the LEDs say live and sending
+    # an open floor grants both rights: the mic is live; the camera waits for a press
     await wait_for(lambda: rut.mic_led() == "green", 5, "the mic LED green")
-    assert rut.led_on(CAMERA_LED) and rut.led_on(STATUS_LED)
+    assert rut.led_on(STATUS_LED) and not rut.led_on(CAMERA_LED)
+    rut.press("camera")
+    await wait_for(lambda: rut.led_on(CAMERA_LED), 5, "the camera LED on")
     await host.until("ROOM A", lambda x: not x["mic_muted"] and x["camera_on"], 10)
     assert await listener.frames_grow("ROOM A", within=20)
     await wait_for(lambda: listener.tone_db("ROOM A", TONE_HZ) > LIVE_DB, 15, "the tone",
@@ -196,19 +200,39 @@ async def test_host_grants_rights_in_a_moderated_meeting(tmp_path: Path) -> None
             assert_no_samples_leave(rut)
 
             assert not await listener.frames_grow("ROOM A", by=3, within=2)
+            # the grant alone puts nobody on camera: the room is told how to go live
+            done: list[room.Command] = []
+            rut.app.on_command = done.append
             await host.set_right("ROOM A", "camera", True, rid=12)
+            await wait_for(lambda: rut.state.camera_right, 5, "the camera right")
+            assert room.ShowNotice("camera_granted_press") in done
+            assert not await listener.frames_grow("ROOM A", by=3, within=3), "unasked video"
+            assert not rut.led_on(CAMERA_LED) and not rut.app.media.camera_sending
+            assert not host.person("ROOM A")["camera_on"]  # type: ignore[index]
+            assert i18n.ui("camera_live", "en") not in screen_text(rut)
+            # a press in the room: LED, the screen's sign, the host's view, the picture
+            rut.press("camera")
             await wait_for(lambda: rut.led_on(CAMERA_LED), 5, "the camera LED on")
+            await wait_for(lambda: i18n.ui("camera_live", "en") in screen_text(rut), 5,
+                           "the camera-live sign on the screen")
             await host.until("ROOM A", lambda x: x["camera_on"], what="camera on")
             assert await listener.frames_grow("ROOM A", within=15)
             rut.press("camera")
             await wait_for(lambda: not rut.led_on(CAMERA_LED), 2, "the camera LED off")
             await host.until("ROOM A", lambda x: not x["camera_on"], what="camera off")
+            await wait_for(lambda: i18n.ui("camera_live", "en") not in screen_text(rut), 5,
+                           "the camera-live sign gone")
             await asyncio.sleep(1.0)
             assert not await listener.frames_grow("ROOM A", by=3, within=3)
     finally:
         await listener.close()
         await host.close()
         bridge.stop()
+
+
+def screen_text(rut: RoomUnderTest) -> str:
+    """Everything the room's screen shows now."""
+    return " ".join(t.text for t in rut.app.renderer.texts)
 
 
 def device_account_toml(bridge: BridgeProcess, tmp: Path, user: str, password: str) -> str:

@@ -133,8 +133,64 @@ async def test_no_good_config_shows_what_to_fix(short_dir: Path) -> None:
         # ...and that screen names the file, the line, the field and what is wrong
         drawn = " ".join(t.text for t in renderer.texts)
         assert f"{room.config}, satır 5" in drawn and "Alan: bridge.url" in drawn
-        assert "is not an http or https URL" in drawn and "Alan: camera.fbs" in drawn
+        # in the screen's language (the validator's own words, translated)
+        assert "bir http ya da https adresi değil" in drawn and "Alan: camera.fbs" in drawn
+        assert "bilinmeyen anahtar: fbs" in drawn
         assert i18n.ui("config_no_good", "tr") in drawn
         assert room.alive()
     finally:
         room.stop()
+
+
+BROKEN = Path(__file__).resolve().parents[1] / "appliance" / "broken_configs"
+SECRET_IN_URL = "Gizli-Parola-77"
+
+
+def damaged_files(good: str) -> dict[str, tuple[bytes, str]]:
+    """What a card can hold after a power cut or a careless edit: file name -> (content,
+    words the screen must show about it)."""
+    nul_line = good.count("\n") + 1
+    url = good.replace("url = \"http://", f"url = \"http://oda1:{SECRET_IN_URL}@")
+    assert url != good
+    padding = "".join(f"# {i:07d} {'-' * 60}\n" for i in range(16_000))  # ~1 MiB of comments
+    return {
+        "nul_tail": (good.encode() + b"\0" * 512,
+                     f"has 512 NUL bytes, from line {nul_line} on"),
+        "all_nul": ((BROKEN / "damaged_all_nul.toml").read_bytes(),
+                    "has 4096 NUL bytes, from line 1 on"),
+        "nested": (good.encode() + b"x = " + b"[" * 5000 + b"]" * 5000 + b"\n",
+                   "nested more than 32 levels deep"),
+        "password_in_url": (url.encode(), "has a user name or password in it"),
+        "huge": ((good + padding).encode(), "more than the 64 KiB a provisioning file"),
+    }
+
+
+async def test_a_damaged_card_never_stops_the_room(bridge: BridgeProcess,
+                                                  short_dir: Path) -> None:
+    """Each damaged file after a good one was saved: the real `salon-appliance run`
+    joins its meeting on the last good copy, shows what is wrong, and stays up."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    good = controls_toml(bridge.url, "testbim", "ROOM A", health_port=port)
+    room = ApplianceProcess(short_dir, "room", good)
+    try:
+        await poll(url, lambda d: d["config"]["source"] == "boot" and d["config"]["valid"],
+                   40, "the good file in use", room)
+    finally:
+        room.stop()
+    for name, (content, words) in damaged_files(good).items():
+        room = ApplianceProcess(short_dir, "room", content)  # the same state directory
+        try:
+            await poll(url, lambda d: d["meeting"]["state"] == "in_meeting"
+                       and d["config"]["source"] == "last-known-good", 40,
+                       f"{name}: joining on the last good file", room)
+            doc = await poll(url, lambda d, w=words: w in " ".join(d["room"]["screen"]), 10,
+                             f"{name}: the problem on the screen", room)
+            screen = " ".join(doc["room"]["screen"])
+            assert str(room.config) in screen and i18n.ui("config_last_good", "en") in screen
+            await asyncio.sleep(2.0)  # it used to fall over here, drawing the problem
+            doc = await poll(url, lambda d: d["meeting"]["state"] == "in_meeting", 5,
+                             f"{name}: still in the meeting", room)
+            assert SECRET_IN_URL not in json.dumps(doc) + room.log_tail(200_000)
+        finally:
+            assert room.stop() == 0, f"{name}: {room.log_tail()}"

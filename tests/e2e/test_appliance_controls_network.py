@@ -73,8 +73,10 @@ async def test_network_cut_reconnects_and_restores_the_room(tmp_path: Path) -> N
         before = await host.until("ROOM A", lambda x: x["client"] == "appliance")
         await host.set_right("ROOM A", "audio", True, rid=2)
         await host.set_right("ROOM A", "camera", True, rid=3)
-        await poll(room, lambda d: d["leds"]["mic"] == "green" and d["leds"]["camera"], 10,
-                   "rights granted")
+        await poll(room, lambda d: d["leds"]["mic"] == "green" and d["room"]["camera_right"],
+                   10, "rights granted")
+        room.press("c")  # the room goes on camera (a grant alone does not)
+        await poll(room, lambda d: d["leds"]["camera"], 10, "the camera live")
         room.press("h")  # raise hand (the room asks to speak anyway)
         await host.until("ROOM A", lambda x: x["hand_position"] == 1, what="raised hand")
         room.press("m")  # the room mutes itself

@@ -169,11 +169,14 @@ class BridgeProcess(Proc):
 class ApplianceProcess(Proc):
     """``salon-appliance run`` on simulated devices, observed through its health port."""
 
-    def __init__(self, tmp: Path, name: str, config_text: str, nice: int = 0) -> None:
+    def __init__(self, tmp: Path, name: str, config_text: str | bytes, nice: int = 0) -> None:
         self.dir = tmp / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config = self.dir / "salon.toml"
-        self.config.write_text(config_text)
+        if isinstance(config_text, bytes):  # e.g. a file a power cut damaged
+            self.config.write_bytes(config_text)
+        else:
+            self.config.write_text(config_text)
         # `nice`: the CPU priority the systemd unit gives it (Nice=), for benchmarks.
         niced = ["nice", "-n", str(nice)] if nice else []
         super().__init__(
@@ -204,6 +207,7 @@ backend = "simulated"
 width = {width}
 height = {height}
 fps = 30
+start_on_grant = true  # unattended test rooms: the media tests measure their picture
 [audio]
 mic_backend = "simulated"
 tone_hz = {tone_hz}
