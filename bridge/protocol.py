@@ -418,7 +418,17 @@ class Error(Outbound):
     message: str
 
 
+# Why the bridge closes a connection (``bye {reason}``). Only ``restarting`` asks the
+# client to come back: reconnect with backoff and resume the seat with its token.
+BYE_RESTARTING = "restarting"
+BYE_REASONS = ("left", "removed", "denied", "replaced", "meeting_ended", "room_left",
+               BYE_RESTARTING)
+
+
 class Bye(Outbound):
+    """The bridge is closing this connection; ``reason`` is one of BYE_REASONS (a client
+    treats one it does not know as a drop)."""
+
     type: Literal["bye"] = "bye"
     reason: str
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from bridge import protocol as p
 from bridge.admin import seed_from_config
@@ -27,6 +27,7 @@ from bridge.meetings.effects import (
     Refusal,
     SendTo,
 )
+from bridge.meetings.messages import REASON_BRIDGE_RESTART
 from bridge.meetings.runner import AsyncMeetings
 from bridge.meetings.service import Meetings
 from bridge.store.db import Store, default_url
@@ -37,6 +38,10 @@ from bridge.web.http_api import add_http_api
 log = logging.getLogger("salon.bridge")
 STATIC = Path(__file__).parent / "static"
 SWEEP_INTERVAL_S = 60.0
+# Stopping: the time clients get to answer the closing handshake, and then the time the
+# handlers get to leave their rooms. Both far inside the unit's TimeoutStopSec (20 s).
+CLOSE_GRACE_S = 1.0
+HANDLERS_GRACE_S = 5.0
 PER_RECIPIENT = ("welcome", "lobby_waiting")  # carry the recipient's own request id, token
 
 try:
@@ -186,6 +191,26 @@ class Bridge:
                 except Exception:
                     log.exception("could not restore media for %s", conn.peer)
 
+    async def send_everyone_off(self, _app: web.Application | None = None) -> None:
+        """Stopping (aiohttp's on_shutdown, after the listener closed): every client is
+        told ``bye restarting`` (come back), then every socket is closed at once with
+        1012 (service restart). The handlers then leave as a drop, so seats, rights and
+        raised hands stay for the clients to resume on the next bridge."""
+        conns = list(self.connections)
+        if not conns:
+            return
+        log.info("stopping: sending %d clients off to come back", len(conns),
+                 extra={"EVENT": "stopping"})
+        for conn in conns:
+            conn.drop_reason = REASON_BRIDGE_RESTART
+        # Everyone hears bye before any socket closes (a close makes its handler leave,
+        # which would tell the others about it first).
+        bye = p.dump(p.Bye(reason=p.BYE_RESTARTING))
+        await _all_within(CLOSE_GRACE_S, [conn.send_text(bye) for conn in conns])
+        await _all_within(CLOSE_GRACE_S, [
+            conn.ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"restarting")
+            for conn in conns])
+
     async def stop(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
@@ -223,6 +248,16 @@ class Bridge:
         })
 
 
+async def _all_within(seconds: float, steps: list[Coroutine[Any, Any, Any]]) -> None:
+    """Run ``steps`` side by side; whatever is not done after ``seconds`` is cancelled
+    (a client that does not answer the closing handshake has its socket cut)."""
+    tasks = [asyncio.ensure_future(step) for step in steps]
+    _done, pending = await asyncio.wait(tasks, timeout=seconds)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def _page(name: str) -> Any:
     async def handler(request: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC / name, headers={
@@ -250,13 +285,14 @@ def create_app(settings: BridgeSettings) -> web.Application:
         await bridge.stop()
 
     app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(bridge.send_everyone_off)
     return app
 
 
 async def serve(settings: BridgeSettings) -> None:
     """Run until cancelled (SIGINT/SIGTERM handled by the caller)."""
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=HANDLERS_GRACE_S)
     await runner.setup()
     site = web.TCPSite(runner, settings.server.host, settings.server.port)
     await site.start()

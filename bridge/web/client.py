@@ -44,6 +44,7 @@ class ClientConnection:
         self.room: LiveRoom | None = None  # set once admitted (media side)
         self.me: LiveParticipant | None = None
         self.join_request: p.RequestId = None
+        self.drop_reason = "disconnected"  # why the seat is left when the socket ends
         self._send_lock = asyncio.Lock()
 
     # ---- sending ------------------------------------------------------------------
@@ -103,7 +104,7 @@ class ClientConnection:
         except TimeoutError:
             log.info("client %s silent for %ss; closing", self.peer, IDLE_TIMEOUT_S)
         finally:
-            await self.leave("disconnected")
+            await self.leave(self.drop_reason)
 
     async def handle_frame(self, data: str | bytes) -> None:
         try:

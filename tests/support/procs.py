@@ -147,13 +147,27 @@ class BridgeProcess(Proc):
             f'[server]\nport = {self.port}\n'
             f'[janus]\nmedia_ip = "{media_ip()}"\n{room_toml}'
         )
+        self.tmp = tmp
+        self.runs = 0
+        self._launch()
+
+    def _launch(self) -> None:
+        self.runs += 1
+        name = "bridge.log" if self.runs == 1 else f"bridge-{self.runs}.log"
         super().__init__([str(BIN / "salon-bridge"), "--config", str(self.config)],
-                         tmp / "bridge.log")
+                         self.tmp / name)
         try:
             wait_until(lambda: self.health()["janus"][0]["up"], 30, "the bridge")
         except TimeoutError:
             self.stop()
             raise RuntimeError("bridge did not start:\n" + self.log_tail()) from None
+
+    def restart(self) -> None:
+        """After the process ended: a new one on the same config, port and state (its
+        output in bridge-N.log)."""
+        assert not self.alive(), "stop the bridge first"
+        self._log.close()
+        self._launch()
 
     def health(self) -> Any:
         return get_json(self.url + "/healthz")
