@@ -225,8 +225,10 @@ class Bridge:
     # ---- routes ----------------------------------------------------------------------
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
-        # Twice the protocol's limit, so an oversized message gets a readable error reply.
-        ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=2 * p.MAX_MESSAGE_BYTES)
+        # Read frames well past the protocol's limit, so an oversized message gets a
+        # readable `too_large` reply; past the hard cap aiohttp closes with 1009 (it
+        # refuses a frame of exactly max_msg_size, hence the + 1).
+        ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=p.MAX_FRAME_BYTES + 1)
         await ws.prepare(request)
         conn = ClientConnection(self, ws, request.remote or "?",
                                 request.headers.get("User-Agent", "")[:120])

@@ -123,6 +123,11 @@ class ClientConnection:
         except JanusError as exc:
             log.warning("janus refused %s from %s: %s", message.type, self.peer, exc)
             await self.send(p.Error(re=message.id, code="media_error", message=exc.reason))
+        except Exception:
+            # A bug must cost this one request, never the client's connection.
+            log.exception("%s from %s failed", message.type, self.peer)
+            await self.send(p.Error(re=message.id, code="internal_error",
+                                    message=f"{message.type}: failed on the server (logged)"))
 
     # ---- requests -------------------------------------------------------------------
 
