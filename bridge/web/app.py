@@ -30,7 +30,7 @@ from bridge.meetings.effects import (
 from bridge.meetings.messages import REASON_BRIDGE_RESTART
 from bridge.meetings.runner import AsyncMeetings
 from bridge.meetings.service import Meetings
-from bridge.store.db import Store, default_url
+from bridge.store.db import Store, default_url, usable_dir
 from bridge.web.client import ClientConnection
 from bridge.web.companion import CompanionCodes
 from bridge.web.http_api import add_http_api
@@ -59,7 +59,8 @@ class Bridge:
 
     def __init__(self, settings: BridgeSettings) -> None:
         self.settings = settings
-        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        usable_dir(settings.state_dir, "state directory")
+        usable_dir(settings.state_dir / "files", "files directory")
         self.store = Store(settings.database_url or default_url(settings.state_dir))
         seed_from_config(self.store, seed_mapping(settings), base_dir=settings.state_dir)
         self.meetings = Meetings(self.store, settings.state_dir / "files")

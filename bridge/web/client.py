@@ -382,7 +382,8 @@ class ClientConnection:
             self.bridge.unregister(self, pid)
             if reason != "replaced":  # the seat lives on in the new connection
                 await self.bridge.revoke_companions(pid)
-            result = await self.bridge.runner.call(self.bridge.meetings.leave, pid, epoch, reason)
+            result = await self.bridge.runner.call_until_done(
+                self.bridge.meetings.leave, pid, epoch, reason)
             await self.bridge.apply(result, None, None)
 
     async def close(self, reason: str) -> None:

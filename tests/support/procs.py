@@ -131,7 +131,7 @@ class BridgeProcess(Proc):
 
     def __init__(self, tmp: Path, rooms: list[tuple[str, str]] | None = None,
                  extra_toml: str = "", *, room_specs: Sequence[RoomSpec] = (),
-                 users: Sequence[UserSpec] = ()) -> None:
+                 users: Sequence[UserSpec] = (), prefix: Sequence[str] = ()) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = tmp / "bridge.toml"
@@ -148,13 +148,14 @@ class BridgeProcess(Proc):
             f'[janus]\nmedia_ip = "{media_ip()}"\n{room_toml}'
         )
         self.tmp = tmp
+        self.prefix = list(prefix)  # e.g. a mount namespace with a small files disk
         self.runs = 0
         self._launch()
 
     def _launch(self) -> None:
         self.runs += 1
         name = "bridge.log" if self.runs == 1 else f"bridge-{self.runs}.log"
-        super().__init__([str(BIN / "salon-bridge"), "--config", str(self.config)],
+        super().__init__([*self.prefix, str(BIN / "salon-bridge"), "--config", str(self.config)],
                          self.tmp / name)
         try:
             wait_until(lambda: self.health()["janus"][0]["up"], 30, "the bridge")

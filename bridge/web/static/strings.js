@@ -250,6 +250,9 @@ export const tr = {
   "err.target_is_host": "Bu, ev sahibine uygulanamaz.",
   "err.not_waiting": "Bu kişi artık beklemiyor.",
   "err.unreachable": "Toplantı sunucusuna ulaşılamıyor.",
+  "err.busy": "Sunucu şu anda meşgul; birazdan yeniden deneyin.",
+  "err.storage_full": "Sunucunun diski dolu; dosya kaydedilemedi.",
+  "err.storage_error": "Sunucu şu anda dosya kaydedemiyor.",
   "err.unknown": "İşlem yapılamadı: {message}",
 };
 
@@ -502,5 +505,8 @@ export const en = {
   "err.target_is_host": "Not applicable to a host.",
   "err.not_waiting": "That guest is no longer waiting.",
   "err.unreachable": "Cannot reach the meeting server.",
+  "err.busy": "The server is busy right now; try again in a moment.",
+  "err.storage_full": "The server's disk is full; the file was not saved.",
+  "err.storage_error": "The server cannot save files right now.",
   "err.unknown": "Could not do that: {message}",
 };
