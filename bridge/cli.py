@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bridge.config import BridgeConfigError, load_bridge_config
 from bridge.logs import setup_logging
+from bridge.store.db import StoreUnavailable
 
 DEFAULT_CONFIG = Path("/etc/salon-bridge/bridge.toml")
 
@@ -50,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     except BridgeConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    except StoreUnavailable as exc:  # e.g. a read-only state directory: one clear line
+        print(f"salon-bridge: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -10,20 +10,41 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 256 * 1024  # an SDP with many m-lines fits comfortably
+# Frames up to this size are read and answered `too_large`; a bigger one closes the
+# socket (1009) as it arrives, so one client cannot make the bridge buffer more.
+MAX_FRAME_BYTES = 4 * 1024 * 1024
+# The one bound on every id a client names (participant, poll): the largest row id any
+# supported database holds (ids are 32-bit INTEGER columns on PostgreSQL).
+MAX_ID = 2**31 - 1
+Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+# A request's own id, echoed back as ``re``: a number a JavaScript client keeps exact,
+# or a short string.
+RequestId = (Annotated[StrictInt, Field(ge=-(2**53 - 1), le=2**53 - 1)]
+             | Annotated[StrictStr, Field(max_length=64)] | None)
 Name = Annotated[str, Field(min_length=1, max_length=64)]
-RequestId = int | str | None
 Sdp = Annotated[str, Field(min_length=10, max_length=200_000)]
 RoomAddress = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 
 
 class Inbound(BaseModel):
-    """Base of client → bridge messages: unknown fields are an error, not ignored."""
+    """Base of client → bridge messages: unknown fields are an error, not ignored, and
+    types are strict (``"1"`` is not a number, ``1`` or ``"yes"`` not a boolean)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     id: RequestId = None
 
 
@@ -34,7 +55,14 @@ class Outbound(BaseModel):
 
 # ---- client → bridge -------------------------------------------------------
 
-ParticipantId = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[0-9]+$")]
+def _within_id_range(value: str) -> str:
+    if not 1 <= int(value) <= MAX_ID:
+        raise ValueError(f"a participant id is between 1 and {MAX_ID}")
+    return value
+
+
+ParticipantId = Annotated[str, Field(min_length=1, max_length=10, pattern=r"^[0-9]+$"),
+                          AfterValidator(_within_id_range)]
 Text = Annotated[str, Field(min_length=1, max_length=4000)]
 
 
@@ -127,7 +155,7 @@ class PollAnswer(Inbound):
     """Anket: pick an option (0-based); may change while the poll is open."""
 
     type: Literal["poll_answer"]
-    poll: int
+    poll: Id
     option: Annotated[int, Field(ge=0, le=63)]
 
 
@@ -177,18 +205,18 @@ class PollCreate(Inbound):
 
 class PollOpen(Inbound):
     type: Literal["poll_open"]
-    poll: int
+    poll: Id
 
 
 class PollClose(Inbound):
     type: Literal["poll_close"]
-    poll: int
+    poll: Id
     results_visible: bool | None = None
 
 
 class PollShowResults(Inbound):
     type: Literal["poll_show_results"]
-    poll: int
+    poll: Id
     visible: bool
 
 
@@ -418,7 +446,17 @@ class Error(Outbound):
     message: str
 
 
+# Why the bridge closes a connection (``bye {reason}``). Only ``restarting`` asks the
+# client to come back: reconnect with backoff and resume the seat with its token.
+BYE_RESTARTING = "restarting"
+BYE_REASONS = ("left", "removed", "denied", "replaced", "meeting_ended", "room_left",
+               BYE_RESTARTING)
+
+
 class Bye(Outbound):
+    """The bridge is closing this connection; ``reason`` is one of BYE_REASONS (a client
+    treats one it does not know as a drop)."""
+
     type: Literal["bye"] = "bye"
     reason: str
 
@@ -451,9 +489,16 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+_request_id_adapter: TypeAdapter[RequestId] = TypeAdapter(RequestId)
+
+
 def _request_id(raw: Any) -> RequestId:
-    rid = raw.get("id") if isinstance(raw, dict) else None
-    return rid if isinstance(rid, int | str) and not isinstance(rid, bool) else None
+    """The id to answer with, if the message has a valid one."""
+    try:
+        return _request_id_adapter.validate_python(raw.get("id") if isinstance(raw, dict)
+                                                   else None)
+    except ValidationError:
+        return None
 
 
 def parse_client_message(text: str | bytes) -> ClientMessage:
@@ -466,6 +511,8 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
         raw = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError("bad_json", f"not JSON: {exc}") from None
+    except RecursionError:
+        raise ProtocolError("bad_json", "JSON nested too deeply") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
         raise ProtocolError("bad_message", "a message is a JSON object with a string 'type'")
     try:

@@ -22,6 +22,9 @@ from bridge import protocol as p
 log = logging.getLogger("salon.conference")
 PING_INTERVAL_S = 20.0
 HEARTBEAT_S = 5.0  # a dead network is noticed after about two of these
+# After `bye restarting` the bridge is back within seconds: retry at least this often.
+RESTART_RETRY_CAP_S = 5.0
+SENT_AWAY = ("removed", "denied", "meeting_ended")  # bye reasons that end the seat
 
 
 class LocalMedia(Protocol):
@@ -133,9 +136,12 @@ class Backoff:
     attempt: int = 0
     rng: random.Random = field(default_factory=random.Random)
 
-    def next_delay(self) -> float:
+    def next_delay(self, cap_s: float | None = None) -> float:
+        """The next wait; ``cap_s`` bounds it lower than usual (the bridge said it is
+        restarting, so it will answer again soon)."""
         self.attempt += 1
-        return self.rng.uniform(0, min(self.cap_s, self.base_s * 2 ** (self.attempt - 1)))
+        cap = self.cap_s if cap_s is None else min(self.cap_s, cap_s)
+        return self.rng.uniform(0, min(cap, self.base_s * 2 ** (self.attempt - 1)))
 
     def reset(self) -> None:
         self.attempt = 0
@@ -179,6 +185,7 @@ class BridgeClient:
         self._replies: dict[int, asyncio.Future[p.ServerMessage]] = {}
         self._inbox: asyncio.Queue[p.ServerMessage] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._restarting = False  # the bridge said `bye restarting`: back soon
 
     # ---- lifecycle ------------------------------------------------------------
 
@@ -196,7 +203,10 @@ class BridgeClient:
                             raise asyncio.CancelledError from exc
                         reason = str(exc) or type(exc).__name__
                     await self._teardown()
-                    delay = self.backoff.next_delay()
+                    if self._restarting:
+                        reason = "the bridge is restarting"
+                    delay = self.backoff.next_delay(
+                        RESTART_RETRY_CAP_S if self._restarting else None)
                     log.warning("disconnected (%s); retrying in %.1fs", reason, delay)
                     self.on_event(Disconnected(reason, delay))
                     await asyncio.sleep(delay)
@@ -220,6 +230,7 @@ class BridgeClient:
             try:
                 first = await self._join()
                 self.backoff.reset()
+                self._restarting = False
                 if isinstance(first, p.Welcome):
                     await self._on_welcome(first)
                 else:
@@ -329,7 +340,20 @@ class BridgeClient:
             if isinstance(re, int) and re in self._replies:
                 self._replies[re].set_result(message)
                 continue
+            if isinstance(message, p.Bye):
+                self._on_bye(message)
+                continue
             self._inbox.put_nowait(message)
+
+    def _on_bye(self, bye: p.Bye) -> None:
+        """Taken at once, not in turn: the socket closes right behind a bye, and the
+        session ends without waiting for the messages queued before it."""
+        log.info("the bridge said bye: %s", bye.reason)
+        if bye.reason == p.BYE_RESTARTING:
+            self._restarting = True  # a drop, not an ending: the seat is resumed soon
+        elif bye.reason in SENT_AWAY:
+            self.token = None
+            self.on_event(SentAway(bye.reason))
 
     async def _handle_in_order(self) -> None:
         """Bridge messages take effect in the order sent: two subscription offers must
@@ -385,11 +409,6 @@ class BridgeClient:
         elif isinstance(m, p.Denied | p.MeetingEnded):
             self.token = None
             self.on_event(SentAway(m.type if isinstance(m, p.Denied) else "meeting_ended"))
-        elif isinstance(m, p.Bye):
-            if m.reason in ("removed", "denied", "meeting_ended"):
-                self.token = None
-                self.on_event(SentAway(m.reason))
-            raise SessionLost(f"bridge said bye: {m.reason}")
 
     # ---- media ----------------------------------------------------------------
 

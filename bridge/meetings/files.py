@@ -6,6 +6,7 @@ uploader's file name is only ever a label in the database, never a path.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import mimetypes
 import os
@@ -21,7 +22,7 @@ from sqlalchemy import select
 
 from bridge.meetings import context as cx
 from bridge.meetings import messages as msg
-from bridge.meetings.effects import FileAdded, FileDownload, FileInfo, Payload, Refused
+from bridge.meetings.effects import FileAdded, FileDownload, FileInfo, Payload, Refusal, Refused
 from bridge.store.models import Participant, StoredFile
 
 STORED_NAME = re.compile(r"[0-9a-f]{32}")
@@ -94,6 +95,15 @@ class FileVault:
         if not STORED_NAME.fullmatch(stored_name):
             raise ValueError(f"not a stored file name: {stored_name!r}")
         return self.root / stored_name
+
+
+def storage_refusal(action: str, exc: OSError) -> Refusal:
+    """An upload the disk could not take, in words for the uploader."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return Refusal("storage_full", f"{action}: the bridge's disk is full; ask its "
+                                       "administrator to free space")
+    return Refusal("storage_error", f"{action}: the bridge cannot store files now "
+                                    f"({exc.strerror or exc})")
 
 
 def read_chunks(source: BinaryIO | bytes) -> Iterable[bytes]:

@@ -315,7 +315,7 @@ def recover(tx: cx.Tx) -> int:
     """At start-up: no connection survived the restart; seats stay for resuming."""
     stale = list(tx.db.scalars(select(Participant).where(Participant.left_at.is_(None))))
     for p in stale:
-        _depart(tx, cx.scope_of(tx, p), p, "bridge_restart", announce=False)
+        _depart(tx, cx.scope_of(tx, p), p, msg.REASON_BRIDGE_RESTART, announce=False)
     return len(stale)
 
 

@@ -43,9 +43,10 @@ REASON_DENIED = "denied"
 REASON_REMOVED = "removed"
 REASON_REPLACED = "replaced"  # the same account signed in again elsewhere
 REASON_MEETING_ENDED = "meeting_ended"
+REASON_BRIDGE_RESTART = "bridge_restart"  # the bridge stopped (or had stopped) meanwhile
 # A connection that dropped (not a leave): the seat keeps its raised hand, which counts
 # in the queue again, at its old place, when the participant comes back.
-DROP_REASONS = frozenset({"disconnected", "bridge_restart", REASON_REPLACED})
+DROP_REASONS = frozenset({"disconnected", REASON_BRIDGE_RESTART, REASON_REPLACED})
 
 
 def iso(at: datetime | None) -> str | None:

@@ -20,6 +20,8 @@ from bridge.meetings.service import Meetings
 
 P = ParamSpec("P")
 R = TypeVar("R")
+BUSY_RETRY_S = 2.0
+BUSY_GIVE_UP_S = 300.0  # then the next start's recovery records it
 
 
 class AsyncMeetings:
@@ -34,6 +36,19 @@ class AsyncMeetings:
         return await loop.run_in_executor(
             self._executor, functools.partial(method, *args, **kwargs)
         )
+
+    async def call_until_done(self, method: Callable[P, R], *args: P.args,
+                              **kwargs: P.kwargs) -> R:
+        """For what the bridge itself must record (a connection's end): a database held
+        by another program (`busy`) is waited out, not lost."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + BUSY_GIVE_UP_S
+        while True:
+            result = await self.call(method, *args, **kwargs)
+            busy = isinstance(result, Refusal) and result.code == "busy"
+            if not busy or loop.time() > give_up:
+                return result
+            await asyncio.sleep(BUSY_RETRY_S)
 
     async def join_account(self, room: str, username: str, password: str) -> Joined | Refusal:
         loop = asyncio.get_running_loop()

@@ -34,16 +34,24 @@ from bridge.meetings.effects import (
     Refusal,
     Refused,
 )
-from bridge.meetings.files import FileTooLarge, FileVault, Received
+from bridge.meetings.files import FileTooLarge, FileVault, Received, storage_refusal
 from bridge.meetings.reports import ReportReady
 from bridge.store.accounts import Passwords, find_account
-from bridge.store.db import Store
+from bridge.store.db import Store, StoreBusy, StoreFull
 from bridge.store.models import Account, Participant
 
 log = logging.getLogger("salon.meetings")
 
 D = TypeVar("D", bound=Done)
 Clock = Callable[[], datetime]
+
+
+def store_refusal(action: str, exc: StoreBusy | StoreFull) -> Refusal:
+    if isinstance(exc, StoreBusy):
+        return Refusal("busy", f"{action}: the database is busy (another program holds "
+                               "it); nothing was changed, try again in a moment")
+    return Refusal("storage_full", f"{action}: the bridge's disk is full; nothing was "
+                                   "changed")
 
 
 def utc_now() -> datetime:
@@ -257,6 +265,9 @@ class Meetings:
         except FileTooLarge as exc:
             log.warning("refused an upload larger than %d bytes", exc.limit)
             return Refusal("file_too_large", f"upload file: larger than {exc.limit} bytes")
+        except OSError as exc:  # the vault removed what it had written
+            log.error("could not store an upload: %s", exc)
+            return storage_refusal("upload file", exc)
 
     def add_file(self, pid: int, original_name: str, received: Received) -> FileAdded | Refusal:
         """Make received bytes a file of the host's room; the bytes are discarded on refusal."""
@@ -327,6 +338,12 @@ class Meetings:
             self._undo(tx)
             self._log_refusal(action, pid, refused)
             return refused.refusal
+        except (StoreBusy, StoreFull) as exc:
+            # Rolled back whole: nothing of the action happened, and the asker is told
+            # so in words it can act on (busy: send it again shortly).
+            self._undo(tx)
+            log.warning("%s by participant %s not done: %s", action, pid, exc)
+            return store_refusal(action, exc)
         except Exception:
             # A bug or a database failure: this action is lost, the service goes on.
             self._undo(tx)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from bridge import protocol as p
 from bridge.admin import seed_from_config
@@ -27,9 +27,10 @@ from bridge.meetings.effects import (
     Refusal,
     SendTo,
 )
+from bridge.meetings.messages import REASON_BRIDGE_RESTART
 from bridge.meetings.runner import AsyncMeetings
 from bridge.meetings.service import Meetings
-from bridge.store.db import Store, default_url
+from bridge.store.db import Store, default_url, usable_dir
 from bridge.web.client import ClientConnection
 from bridge.web.companion import CompanionCodes
 from bridge.web.http_api import add_http_api
@@ -37,6 +38,10 @@ from bridge.web.http_api import add_http_api
 log = logging.getLogger("salon.bridge")
 STATIC = Path(__file__).parent / "static"
 SWEEP_INTERVAL_S = 60.0
+# Stopping: the time clients get to answer the closing handshake, and then the time the
+# handlers get to leave their rooms. Both far inside the unit's TimeoutStopSec (20 s).
+CLOSE_GRACE_S = 1.0
+HANDLERS_GRACE_S = 5.0
 PER_RECIPIENT = ("welcome", "lobby_waiting")  # carry the recipient's own request id, token
 
 try:
@@ -54,7 +59,8 @@ class Bridge:
 
     def __init__(self, settings: BridgeSettings) -> None:
         self.settings = settings
-        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        usable_dir(settings.state_dir, "state directory")
+        usable_dir(settings.state_dir / "files", "files directory")
         self.store = Store(settings.database_url or default_url(settings.state_dir))
         seed_from_config(self.store, seed_mapping(settings), base_dir=settings.state_dir)
         self.meetings = Meetings(self.store, settings.state_dir / "files")
@@ -186,6 +192,26 @@ class Bridge:
                 except Exception:
                     log.exception("could not restore media for %s", conn.peer)
 
+    async def send_everyone_off(self, _app: web.Application | None = None) -> None:
+        """Stopping (aiohttp's on_shutdown, after the listener closed): every client is
+        told ``bye restarting`` (come back), then every socket is closed at once with
+        1012 (service restart). The handlers then leave as a drop, so seats, rights and
+        raised hands stay for the clients to resume on the next bridge."""
+        conns = list(self.connections)
+        if not conns:
+            return
+        log.info("stopping: sending %d clients off to come back", len(conns),
+                 extra={"EVENT": "stopping"})
+        for conn in conns:
+            conn.drop_reason = REASON_BRIDGE_RESTART
+        # Everyone hears bye before any socket closes (a close makes its handler leave,
+        # which would tell the others about it first).
+        bye = p.dump(p.Bye(reason=p.BYE_RESTARTING))
+        await _all_within(CLOSE_GRACE_S, [conn.send_text(bye) for conn in conns])
+        await _all_within(CLOSE_GRACE_S, [
+            conn.ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"restarting")
+            for conn in conns])
+
     async def stop(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
@@ -200,8 +226,10 @@ class Bridge:
     # ---- routes ----------------------------------------------------------------------
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
-        # Twice the protocol's limit, so an oversized message gets a readable error reply.
-        ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=2 * p.MAX_MESSAGE_BYTES)
+        # Read frames well past the protocol's limit, so an oversized message gets a
+        # readable `too_large` reply; past the hard cap aiohttp closes with 1009 (it
+        # refuses a frame of exactly max_msg_size, hence the + 1).
+        ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=p.MAX_FRAME_BYTES + 1)
         await ws.prepare(request)
         conn = ClientConnection(self, ws, request.remote or "?",
                                 request.headers.get("User-Agent", "")[:120])
@@ -221,6 +249,16 @@ class Bridge:
             "janus_pid": self.local_janus.pid if self.local_janus else None,
             "rooms": {a: len(r.participants) for a, r in self.rooms.items() if r.participants},
         })
+
+
+async def _all_within(seconds: float, steps: list[Coroutine[Any, Any, Any]]) -> None:
+    """Run ``steps`` side by side; whatever is not done after ``seconds`` is cancelled
+    (a client that does not answer the closing handshake has its socket cut)."""
+    tasks = [asyncio.ensure_future(step) for step in steps]
+    _done, pending = await asyncio.wait(tasks, timeout=seconds)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _page(name: str) -> Any:
@@ -250,13 +288,14 @@ def create_app(settings: BridgeSettings) -> web.Application:
         await bridge.stop()
 
     app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(bridge.send_everyone_off)
     return app
 
 
 async def serve(settings: BridgeSettings) -> None:
     """Run until cancelled (SIGINT/SIGTERM handled by the caller)."""
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=HANDLERS_GRACE_S)
     await runner.setup()
     site = web.TCPSite(runner, settings.server.host, settings.server.port)
     await site.start()

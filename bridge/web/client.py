@@ -44,6 +44,7 @@ class ClientConnection:
         self.room: LiveRoom | None = None  # set once admitted (media side)
         self.me: LiveParticipant | None = None
         self.join_request: p.RequestId = None
+        self.drop_reason = "disconnected"  # why the seat is left when the socket ends
         self._send_lock = asyncio.Lock()
 
     # ---- sending ------------------------------------------------------------------
@@ -103,7 +104,7 @@ class ClientConnection:
         except TimeoutError:
             log.info("client %s silent for %ss; closing", self.peer, IDLE_TIMEOUT_S)
         finally:
-            await self.leave("disconnected")
+            await self.leave(self.drop_reason)
 
     async def handle_frame(self, data: str | bytes) -> None:
         try:
@@ -122,6 +123,11 @@ class ClientConnection:
         except JanusError as exc:
             log.warning("janus refused %s from %s: %s", message.type, self.peer, exc)
             await self.send(p.Error(re=message.id, code="media_error", message=exc.reason))
+        except Exception:
+            # A bug must cost this one request, never the client's connection.
+            log.exception("%s from %s failed", message.type, self.peer)
+            await self.send(p.Error(re=message.id, code="internal_error",
+                                    message=f"{message.type}: failed on the server (logged)"))
 
     # ---- requests -------------------------------------------------------------------
 
@@ -376,7 +382,8 @@ class ClientConnection:
             self.bridge.unregister(self, pid)
             if reason != "replaced":  # the seat lives on in the new connection
                 await self.bridge.revoke_companions(pid)
-            result = await self.bridge.runner.call(self.bridge.meetings.leave, pid, epoch, reason)
+            result = await self.bridge.runner.call_until_done(
+                self.bridge.meetings.leave, pid, epoch, reason)
             await self.bridge.apply(result, None, None)
 
     async def close(self, reason: str) -> None:

@@ -13,21 +13,62 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.typedefs import Handler
 
 from bridge.meetings.effects import FileAdded, FileDownload, Listing, Refusal
+from bridge.meetings.files import storage_refusal
 from bridge.meetings.reports import ReportReady, activity_csv, attendance_csv
+from bridge.meetings.service import store_refusal
+from bridge.protocol import MAX_ID
+from bridge.store.db import StoreBusy, StoreFull
 
 if TYPE_CHECKING:
     from bridge.web.app import Bridge
 
 CHUNK = 256 * 1024
 STATUS = {"not_host": 403, "not_admitted": 403, "no_such_file": 404, "file_too_large": 413,
-          "unauthorized": 401, "rate_limited": 429}
+          "unauthorized": 401, "rate_limited": 429, "no_such_meeting": 404,
+          "storage_full": 507, "storage_error": 507, "busy": 503}
+NOT_MULTIPART = Refusal("bad_upload", "upload file: send the file as multipart/form-data "
+                                      "with a field named 'file'")
 
 
 def _refused(refusal: Refusal) -> web.Response:
     return web.json_response({"code": refusal.code, "message": refusal.message},
-                             status=STATUS.get(refusal.code, 400))
+                             status=STATUS.get(refusal.code, 400),
+                             headers={"Retry-After": "5"} if refusal.code == "busy" else None)
+
+
+def _row_id(request: web.Request, name: str) -> int | None:
+    """A row id from the path (digits by the route), or None if no row can have it."""
+    value = int(request.match_info[name])
+    return value if value <= MAX_ID else None
+
+
+@web.middleware
+async def store_trouble(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The database busy or full outside a domain action (e.g. reading a token): the
+    same clear answer the actions give."""
+    try:
+        return await handler(request)
+    except (StoreBusy, StoreFull) as exc:
+        return _refused(store_refusal(f"{request.method} {request.path}", exc))
+
+
+async def _upload_part(request: web.Request) -> BodyPartReader | None:
+    """The multipart field 'file' with a file name, or None."""
+    if request.content_type != "multipart/form-data" or "boundary" not in (
+            request.headers.get("Content-Type", "")):
+        return None
+    try:
+        reader = await request.multipart()
+        part = await reader.next()
+        while part is not None and getattr(part, "name", None) != "file":
+            part = await reader.next()
+    except (ValueError, HttpProcessingError):  # a malformed multipart body
+        return None
+    return part if isinstance(part, BodyPartReader) and part.filename else None
 
 
 async def _participant(bridge: Bridge, request: web.Request) -> int:
@@ -53,21 +94,23 @@ def add_http_api(app: web.Application, bridge: Bridge) -> None:
         checked = await call(meetings.check_upload, pid)
         if isinstance(checked, Refusal):
             return _refused(checked)
-        reader = await request.multipart()
-        part = await reader.next()
-        while part is not None and getattr(part, "name", None) != "file":
-            part = await reader.next()
-        if not isinstance(part, BodyPartReader) or not part.filename:
-            raise web.HTTPBadRequest(text="send the file as a multipart field named 'file'")
+        part = await _upload_part(request)
+        if part is None or part.filename is None:
+            return _refused(NOT_MULTIPART)
         filename = part.filename
         limit = meetings.limits.file_max_bytes
-        with tempfile.SpooledTemporaryFile(max_size=4 * 1024**2) as spool:
+        # Spooled on the vault's disk (an unnamed file): a full disk shows here already.
+        with tempfile.SpooledTemporaryFile(max_size=4 * 1024**2,
+                                           dir=str(meetings.vault.incoming)) as spool:
             size = 0
-            while chunk := await part.read_chunk(CHUNK):
-                size += len(chunk)
-                if size > limit:
-                    return _refused(Refusal("file_too_large", f"larger than {limit} bytes"))
-                spool.write(chunk)
+            try:
+                while chunk := await part.read_chunk(CHUNK):
+                    size += len(chunk)
+                    if size > limit:
+                        return _refused(Refusal("file_too_large", f"larger than {limit} bytes"))
+                    spool.write(chunk)
+            except OSError as exc:
+                return _refused(storage_refusal("upload file", exc))
             spool.seek(0)
             received = await call(meetings.receive_file, spool)  # type: ignore[arg-type]
         if isinstance(received, Refusal):
@@ -88,7 +131,10 @@ def add_http_api(app: web.Application, bridge: Bridge) -> None:
 
     async def download(request: web.Request) -> web.StreamResponse:
         pid = await _participant(bridge, request)
-        opened = await call(meetings.open_file, pid, int(request.match_info["file_id"]))
+        file_id = _row_id(request, "file_id")
+        if file_id is None:
+            return _refused(Refusal("no_such_file", "download file: no such file in this room"))
+        opened = await call(meetings.open_file, pid, file_id)
         if isinstance(opened, Refusal):
             return _refused(opened)
         assert isinstance(opened, FileDownload)
@@ -110,8 +156,11 @@ def add_http_api(app: web.Application, bridge: Bridge) -> None:
 
     async def report(request: web.Request) -> web.Response:
         pid = await _participant(bridge, request)
-        which = request.match_info["meeting"]
-        ready = await call(meetings.report, pid, None if which == "current" else int(which))
+        current = request.match_info["meeting"] == "current"
+        meeting = None if current else _row_id(request, "meeting")
+        if meeting is None and not current:
+            return _refused(Refusal("no_such_meeting", "report: no such meeting in this room"))
+        ready = await call(meetings.report, pid, meeting)
         if isinstance(ready, Refusal):
             return _refused(ready)
         assert isinstance(ready, ReportReady)
@@ -126,6 +175,7 @@ def add_http_api(app: web.Application, bridge: Bridge) -> None:
             "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
             "Cache-Control": "private, no-store"})
 
+    app.middlewares.append(store_trouble)
     app.router.add_post("/api/files", upload)
     app.router.add_get("/api/files", list_files)
     app.router.add_get(r"/api/files/{file_id:\d+}", download)

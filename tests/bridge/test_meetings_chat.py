@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, func, select
 
+from bridge.meetings import Refusal
 from bridge.store.models import ChatMessage
 from tests.bridge.test_meetings import World, make_world, ok, received, refused
 
@@ -115,3 +117,26 @@ def test_private_message_needs_a_present_recipient_of_the_same_meeting(world: Wo
         refused(world.meetings.chat(ali.pid, "gizli", to=to), "no_such_recipient")
     ok(world.meetings.leave(host.pid, host.epoch))
     refused(world.meetings.chat(ali.pid, "gizli", to=host.pid), "no_such_recipient")
+
+
+def test_a_full_database_refuses_clearly_and_keeps_no_part_of_the_action(world: World) -> None:
+    """SQLite's own "database or disk is full" (the file may not grow: max_page_count)."""
+    host = world.sign_in("ogretmen")
+
+    def cap_at_todays_size(dbapi: Any, _record: Any) -> None:
+        pages = dbapi.execute("PRAGMA page_count").fetchone()[0]
+        dbapi.execute(f"PRAGMA max_page_count = {pages}")
+
+    world.store.engine.dispose()  # new connections, each capped
+    event.listen(world.store.engine, "connect", cap_at_todays_size)
+    sent, result = 0, None
+    for _ in range(200):
+        world.clock.tick(10)  # within the chat rate limit
+        result = world.meetings.chat(host.pid, "x" * 2000)
+        if isinstance(result, Refusal):
+            break
+        sent += 1
+    assert isinstance(result, Refusal) and result.code == "storage_full", result
+    assert "full" in result.message
+    with world.store.transaction() as db:  # the refused one left nothing behind
+        assert db.scalar(select(func.count()).select_from(ChatMessage)) == sent

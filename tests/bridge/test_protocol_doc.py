@@ -24,3 +24,8 @@ def test_every_message_type_is_documented() -> None:
 
 def test_documented_version_is_the_schema_version() -> None:
     assert f"version {p.PROTOCOL_VERSION}" in DOC
+
+
+def test_every_bye_reason_is_documented() -> None:
+    for reason in p.BYE_REASONS:
+        assert f"`{reason}`" in DOC, f"docs/protocol.md does not explain bye '{reason}'"

@@ -3,6 +3,7 @@ serving everyone else."""
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
 
 from tests.support.procs import BridgeProcess
@@ -69,5 +70,72 @@ async def test_bad_messages_get_errors_and_the_bridge_keeps_serving(bridge: Brid
     left = await good.expect("participant_left")
     assert left["id"] == joined_event["participant"]["id"]
     await good.close()
+    assert bridge.alive()
+    assert bridge.health()["janus"][0]["up"] is True
+
+
+async def test_hostile_values_get_clear_errors_and_the_connection_stays(
+        bridge: BridgeProcess) -> None:
+    """Each of these once escaped as a traceback: a closed socket (1006) or an
+    ``internal_error`` from SQLite (integers beyond 64 bits)."""
+    client = await RawClient.connect(bridge.ws_url)
+    deep = "[" * 100_000 + "]" * 100_000
+    cases: list[tuple[object, str, str]] = [
+        (deep, "bad_json", ""),
+        ('{"type": "ping", "x": ' + deep + "}", "bad_json", ""),
+        ({"type": "ping", "id": True}, "bad_message", "id"),
+        ({"type": "ping", "id": 2**70}, "bad_message", "id"),
+        ({"type": "join", "protocol": "1", "room": "testbim", "name": "x"}, "bad_message",
+         "protocol"),
+        ({"type": "join", "protocol": 1.0, "room": "testbim", "name": "x"}, "bad_message",
+         "protocol"),
+    ]
+    for message, code, field in cases:
+        await client.send(message)  # type: ignore[arg-type]
+        reply = await client.expect("error")
+        assert reply["code"] == code, (str(message)[:60], reply)
+        assert field in reply["message"], reply
+    assert (await client.join("testbim", "Hostile Hilmi", rid=1))["type"] == "welcome"
+    joined_cases: list[tuple[dict[str, object], str, str]] = [
+        ({"type": "poll_answer", "poll": 2**70, "option": 0}, "bad_message", "poll"),
+        ({"type": "poll_answer", "poll": 2**31, "option": 0}, "bad_message", "poll"),
+        ({"type": "poll_answer", "poll": "1", "option": 0}, "bad_message", "poll"),
+        ({"type": "poll_answer", "poll": 1, "option": True}, "bad_message", "option"),
+        ({"type": "chat", "text": "merhaba", "to": "9" * 32}, "bad_message", "to"),
+        ({"type": "chat", "text": "merhaba", "to": "99999999999"}, "bad_message", "to"),
+        ({"type": "set_hand", "raised": "yes"}, "bad_message", "raised"),
+        ({"type": "set_hand", "raised": 1}, "bad_message", "raised"),
+        ({"type": "set_media_state", "mic_muted": "false"}, "bad_message", "mic_muted"),
+        ({"type": "admit", "participant": 1}, "bad_message", "participant"),
+        ({"type": "poll_answer", "poll": 1, "option": 0}, "no_such_poll", ""),
+    ]
+    for rid, (message, code, field) in enumerate(joined_cases, start=10):
+        reply = await client.request(message, rid)
+        assert reply["type"] == "error" and reply["code"] == code, (message, reply)
+        assert field in reply["message"], reply
+    # still the same connection, answering
+    assert (await client.request({"type": "ping"}, 99))["type"] == "pong"
+    await client.close()
+    assert bridge.alive()
+
+
+async def test_every_frame_over_the_limit_up_to_the_hard_cap_gets_too_large(
+        bridge: BridgeProcess) -> None:
+    from bridge.protocol import MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
+
+    client = await RawClient.connect(bridge.ws_url)
+    for size in (MAX_MESSAGE_BYTES + 1, 600 * 1024, 2 * 1024**2, MAX_FRAME_BYTES):
+        await client.send("x" * size)
+        reply = await client.expect("error", timeout=30)
+        assert reply["code"] == "too_large", (size, reply)
+        assert (await client.request({"type": "ping"}, size))["type"] == "pong"
+    await client.close()
+    # beyond the hard cap the socket is closed as "message too big", as documented (a
+    # compressed frame, as browsers send, arrives whole, so the close code is seen)
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(bridge.ws_url, compress=15)
+        await ws.send_str("x" * (MAX_FRAME_BYTES + 1024))
+        closing = await ws.receive(timeout=30)
+        assert closing.type == aiohttp.WSMsgType.CLOSE and ws.close_code == 1009, closing
     assert bridge.alive()
     assert bridge.health()["janus"][0]["up"] is True

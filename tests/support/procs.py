@@ -131,7 +131,7 @@ class BridgeProcess(Proc):
 
     def __init__(self, tmp: Path, rooms: list[tuple[str, str]] | None = None,
                  extra_toml: str = "", *, room_specs: Sequence[RoomSpec] = (),
-                 users: Sequence[UserSpec] = ()) -> None:
+                 users: Sequence[UserSpec] = (), prefix: Sequence[str] = ()) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = tmp / "bridge.toml"
@@ -147,13 +147,28 @@ class BridgeProcess(Proc):
             f'[server]\nport = {self.port}\n'
             f'[janus]\nmedia_ip = "{media_ip()}"\n{room_toml}'
         )
-        super().__init__([str(BIN / "salon-bridge"), "--config", str(self.config)],
-                         tmp / "bridge.log")
+        self.tmp = tmp
+        self.prefix = list(prefix)  # e.g. a mount namespace with a small files disk
+        self.runs = 0
+        self._launch()
+
+    def _launch(self) -> None:
+        self.runs += 1
+        name = "bridge.log" if self.runs == 1 else f"bridge-{self.runs}.log"
+        super().__init__([*self.prefix, str(BIN / "salon-bridge"), "--config", str(self.config)],
+                         self.tmp / name)
         try:
             wait_until(lambda: self.health()["janus"][0]["up"], 30, "the bridge")
         except TimeoutError:
             self.stop()
             raise RuntimeError("bridge did not start:\n" + self.log_tail()) from None
+
+    def restart(self) -> None:
+        """After the process ended: a new one on the same config, port and state (its
+        output in bridge-N.log)."""
+        assert not self.alive(), "stop the bridge first"
+        self._log.close()
+        self._launch()
 
     def health(self) -> Any:
         return get_json(self.url + "/healthz")

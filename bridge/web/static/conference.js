@@ -6,7 +6,8 @@
 // The bridge decides everything (lobby, rights, polls...); this class keeps the room
 // as the bridge last described it and emits an event whenever a part changes:
 //   welcome, lobby-waiting, participants, lobby, chat, polls, files, notice,
-//   media, refused {code, message, request}, problem {message}, ended {reason}, closed.
+//   media, refused {code, message, request}, problem {message}, ended {reason},
+//   restarting (the bridge is restarting: the socket closes, resume the seat), closed.
 // Requests other than join and publish are fire-and-forget here: their effect arrives
 // as a room update (and an "ok"); a refusal arrives as an error carrying the request's id.
 
@@ -186,6 +187,10 @@ export class Conference extends EventTarget {
         this.emit("ended", { reason: "meeting_ended" });
         break;
       case "bye":
+        if (msg.reason === "restarting") {  // come back: the close that follows is a drop
+          this.emit("restarting");
+          break;
+        }
         this.closedByUs = true;
         this.emit("ended", { reason: msg.reason });
         break;

@@ -17,7 +17,8 @@ import { Toolbar } from "./toolbar.js";
 const room = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
 const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
 const SEAT_KEY = `salon.seat.${room}`;
-const RECONNECT_TRIES = 6;
+const RECONNECT_FOR_MS = 120000;  // a drop or a bridge restart: keep trying this long
+const RETRYABLE = ["unreachable", "busy"];  // anything else refused: the seat is gone
 const notices = new Notices($("notices"));
 let ui = null;  // everything tied to one Conference
 let statusKey = "";
@@ -212,6 +213,10 @@ function build(conf) {
   });
   on("problem", (d) => notices.push(t("status.media_problem", d), "error"));
   on("ended", ({ reason }) => { ui.ended = reason; });
+  on("restarting", () => {
+    ui.restarting = true;
+    notices.push(t("notice.restarting"));
+  });
   on("closed", ({ byUs }) => {
     if (!conf.myId) return;  // never got in: enter() tells why
     if (ui.ended || byUs) ended(ui.ended || "left");
@@ -238,15 +243,20 @@ async function enter(way) {
 
 async function reconnect() {
   const token = ui?.conf.token;
+  const waiting = ui.restarting ? "status.restarting" : "status.reconnecting";
   ui.my.stopAll();
-  setStatus("status.reconnecting");
-  for (let i = 0; token && i < RECONNECT_TRIES; i++) {
-    await new Promise((r) => setTimeout(r, Math.min(8000, 500 * 2 ** i)));
+  setStatus(waiting);
+  const giveUpAt = Date.now() + RECONNECT_FOR_MS;
+  for (let i = 0; token && Date.now() < giveUpAt; i++) {
+    // Backoff with jitter: a whole school reconnecting to a restarted bridge spreads out.
+    const delay = Math.min(5000, 500 * 2 ** i) * (0.5 + Math.random() / 2);
+    await new Promise((r) => setTimeout(r, delay));
     try {
       await enter({ token });
       return;
     } catch (e) {
-      if (e.code && e.code !== "unreachable") break;  // refused: the seat is gone
+      if (e.code && !RETRYABLE.includes(e.code)) break;
+      setStatus(waiting);
     }
   }
   ended("disconnected");

@@ -13,6 +13,7 @@ export const tr = {
   "status.lobby": "Bekleme salonundasınız",
   "status.disconnected": "Bağlantı kesildi",
   "status.reconnecting": "Yeniden bağlanıyor…",
+  "status.restarting": "Sunucu yeniden başlatılıyor; birazdan yerinize döneceksiniz…",
   "status.left": "Toplantıdan ayrıldınız",
   "status.media_problem": "Görüntü/ses sorunu: {message}",
 
@@ -217,6 +218,7 @@ export const tr = {
   "notice.file_added": "Yeni dosya: {name}",
   "notice.private_message": "{name} size özel mesaj gönderdi",
   "notice.denied_device": "Cihaza erişilemedi: {message}",
+  "notice.restarting": "Sunucu yeniden başlatılıyor. Sayfayı kapatmayın; kendiliğinden yeniden bağlanacaksınız.",
 
   "err.bad_credentials": "Kullanıcı adı ya da parola yanlış.",
   "err.sign_in_throttled": "Çok sayıda hatalı deneme: bir dakika bekleyip yeniden deneyin.",
@@ -248,6 +250,9 @@ export const tr = {
   "err.target_is_host": "Bu, ev sahibine uygulanamaz.",
   "err.not_waiting": "Bu kişi artık beklemiyor.",
   "err.unreachable": "Toplantı sunucusuna ulaşılamıyor.",
+  "err.busy": "Sunucu şu anda meşgul; birazdan yeniden deneyin.",
+  "err.storage_full": "Sunucunun diski dolu; dosya kaydedilemedi.",
+  "err.storage_error": "Sunucu şu anda dosya kaydedemiyor.",
   "err.unknown": "İşlem yapılamadı: {message}",
 };
 
@@ -263,6 +268,7 @@ export const en = {
   "status.lobby": "In the lobby",
   "status.disconnected": "Disconnected",
   "status.reconnecting": "Reconnecting…",
+  "status.restarting": "The server is restarting; you will be back in your seat shortly…",
   "status.left": "You left the meeting",
   "status.media_problem": "Media problem: {message}",
 
@@ -467,6 +473,7 @@ export const en = {
   "notice.file_added": "New file: {name}",
   "notice.private_message": "{name} sent you a private message",
   "notice.denied_device": "Cannot use the device: {message}",
+  "notice.restarting": "The server is restarting. Keep this page open; you will be reconnected automatically.",
 
   "err.bad_credentials": "Wrong user name or password.",
   "err.sign_in_throttled": "Too many failed attempts: wait a minute and try again.",
@@ -498,5 +505,8 @@ export const en = {
   "err.target_is_host": "Not applicable to a host.",
   "err.not_waiting": "That guest is no longer waiting.",
   "err.unreachable": "Cannot reach the meeting server.",
+  "err.busy": "The server is busy right now; try again in a moment.",
+  "err.storage_full": "The server's disk is full; the file was not saved.",
+  "err.storage_error": "The server cannot save files right now.",
   "err.unknown": "Could not do that: {message}",
 };
