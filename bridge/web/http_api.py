@@ -1,8 +1,9 @@
 """HTTP routes for what does not fit a WebSocket: files (Dosyalar: upload by the host,
 Bilgisayarıma Kaydet for everyone in the room) and reports (Raporlar) for hosts.
 
-Every request carries the participant's room session token (``Authorization: Bearer``,
-or ``?token=`` for plain download links); the meetings domain decides what it may do.
+Every request carries the participant's room session token in ``Authorization: Bearer``
+(never in a URL); a download link carries a single-use ticket instead (bridge/web/
+tickets.py). The meetings domain decides what it may do.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from aiohttp import BodyPartReader, web
 
 from bridge.meetings.effects import FileAdded, FileDownload, Listing, Refusal
 from bridge.meetings.reports import ReportReady, activity_csv, attendance_csv
+from bridge.web.tickets import add_ticket_api
+from bridge.web.tickets import participant as _participant
 
 if TYPE_CHECKING:
     from bridge.web.app import Bridge
@@ -28,21 +31,6 @@ STATUS = {"not_host": 403, "not_admitted": 403, "no_such_file": 404, "file_too_l
 def _refused(refusal: Refusal) -> web.Response:
     return web.json_response({"code": refusal.code, "message": refusal.message},
                              status=STATUS.get(refusal.code, 400))
-
-
-async def _participant(bridge: Bridge, request: web.Request) -> int:
-    code = request.query.get("companion")
-    if code:  # a phone companion: the room it acts for
-        grant = bridge.companion_codes.check(code)
-        if grant is None:
-            raise web.HTTPUnauthorized(text="this companion link has expired")
-        return grant.participant
-    header = request.headers.get("Authorization", "")
-    token = header.removeprefix("Bearer ").strip() or request.query.get("token", "")
-    pid = await bridge.runner.call(bridge.meetings.participant_for_token, token) if token else None
-    if pid is None:
-        raise web.HTTPUnauthorized(text="a room session token is needed")
-    return int(pid)
 
 
 def add_http_api(app: web.Application, bridge: Bridge) -> None:
@@ -126,6 +114,7 @@ def add_http_api(app: web.Application, bridge: Bridge) -> None:
             "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
             "Cache-Control": "private, no-store"})
 
+    add_ticket_api(app, bridge)
     app.router.add_post("/api/files", upload)
     app.router.add_get("/api/files", list_files)
     app.router.add_get(r"/api/files/{file_id:\d+}", download)
