@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from bridge.meetings.effects import Refusal
-from bridge.meetings.ratelimit import Buckets
+from bridge.meetings.ratelimit import Buckets, address_key
 
 R = TypeVar("R")
 
@@ -65,15 +65,17 @@ class MemoryLedger:
         self.by_account = Buckets(limits.account_failures, 1 / limits.account_refill_s)
 
     def allowed(self, address: str, account: str, now: datetime) -> bool:
-        return (self.by_address.available(address, now)
-                and self.by_account.available((address, account), now))
+        key = address_key(address)
+        return (self.by_address.available(key, now)
+                and self.by_account.available((key, account), now))
 
     def failed(self, address: str, account: str, now: datetime) -> None:
-        self.by_address.take(address, now)
-        self.by_account.take((address, account), now)
+        key = address_key(address)
+        self.by_address.take(key, now)
+        self.by_account.take((key, account), now)
 
     def succeeded(self, address: str, account: str, now: datetime) -> None:
-        self.by_account.forget((address, account))
+        self.by_account.forget((address_key(address), account))
 
 
 HASHING_NICENESS = 10
@@ -114,6 +116,7 @@ class SignInGate:
         return self._pending.total()
 
     async def run(self, address: str, check: Callable[[], R]) -> R | Refusal:
+        address = address_key(address)
         if self.pending >= self.pending_max or self._pending[address] >= self.pending_per_address:
             return BUSY
         self._pending[address] += 1

@@ -23,6 +23,8 @@ from ssl import SSLContext
 from aiohttp import web
 from yarl import URL
 
+from bridge.meetings.ratelimit import address_key
+
 log = logging.getLogger("salon.connections")
 END_OF_HEADERS = (b"\r\n\r\n", b"\n\n")
 TOO_MANY = (b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain\r\n"
@@ -40,6 +42,8 @@ class AddressCounter:
         self._warned: dict[str, float] = {}
 
     def open(self, address: str) -> bool:
+        """Counts by `address_key` (an IPv6 client's whole /64); False: at the limit."""
+        address = address_key(address)
         if self._open[address] >= self.limit:
             self._warn(address)
             return False
@@ -47,12 +51,10 @@ class AddressCounter:
         return True
 
     def close(self, address: str) -> None:
+        address = address_key(address)
         self._open[address] -= 1
         if self._open[address] <= 0:
             del self._open[address]
-
-    def count(self, address: str) -> int:
-        return self._open[address]
 
     def _warn(self, address: str) -> None:
         # Once a minute per address: a flood must not flood the journal too.

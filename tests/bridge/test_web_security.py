@@ -1,5 +1,6 @@
 """The bridge's web security decisions without a server: configured origins, trusted
-proxies' X-Forwarded-For, download tickets' expiry, and the sign-in gate's bounds. The
+proxies' X-Forwarded-For, download tickets' expiry, the sign-in gate's bounds, and how
+client addresses are counted (an IPv6 client by its /64). The
 end-to-end behaviour is in tests/e2e/test_web_hardening.py, test_seat_tokens.py and
 test_sign_in_abuse.py."""
 
@@ -7,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
 from bridge.config import BridgeConfigError, BridgeSettings, load_bridge_config
-from bridge.meetings.signin import SignInGate
+from bridge.meetings.signin import MemoryLedger, SignInGate, SignInLimits
+from bridge.web.connections import AddressCounter
 from bridge.web.security import WebSecurity
 from bridge.web.tickets import DownloadTickets
 
@@ -116,3 +119,17 @@ async def test_the_sign_in_gate_bounds_checks_per_address_and_in_all() -> None:
     finally:
         release.set()
         gate.close()
+
+
+def test_an_ipv6_client_is_counted_by_its_64_and_a_mapped_ipv4_as_itself() -> None:
+    ledger = MemoryLedger(SignInLimits(address_failures=2, account_failures=9))
+    now = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    ledger.failed("2001:db8:1:2::10", "ali", now)
+    ledger.failed("2001:db8:1:2:ffff::99", "veli", now)  # the same /64, a fresh address
+    assert not ledger.allowed("2001:db8:1:2::abcd", "ogretmen", now)
+    assert ledger.allowed("2001:db8:1:3::10", "ogretmen", now)  # the next /64
+    counter = AddressCounter(1)
+    assert counter.open("::ffff:192.0.2.7")
+    assert not counter.open("192.0.2.7")
+    counter.close("::ffff:192.0.2.7")
+    assert counter.open("192.0.2.7")
