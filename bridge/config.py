@@ -6,7 +6,14 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    ValidationError,
+    model_validator,
+)
 
 from bridge.admin import RoomSeed, UserSeed
 
@@ -45,6 +52,42 @@ class JanusSettings(Strict):
         return self
 
 
+class SignInSettings(Strict):
+    """Sign-in (Oturum Aç) abuse limits: failures by address and by (address, account),
+    and how many argon2 checks may run at once (docs/operations.md, "Bridge security")."""
+
+    # Password checks at once; 0: half the CPU cores, at least one (the event loop and
+    # the meetings keep the other half).
+    concurrency: Annotated[int, Field(ge=0, le=64)] = 0
+    # Sign-ins from one address waiting or being checked; more are refused at once.
+    pending_per_address: Annotated[int, Field(ge=1, le=10_000)] = 16
+    pending_max: Annotated[int, Field(ge=1, le=100_000)] = 256
+    # Failed sign-ins from one address (any user names): a burst, then one per refill.
+    address_failures: Annotated[int, Field(ge=1, le=10_000)] = 20
+    address_refill_s: Annotated[float, Field(gt=0, le=86_400)] = 6.0
+    # Failed sign-ins from one address for one account: a burst, then one per refill.
+    account_failures: Annotated[int, Field(ge=1, le=10_000)] = 5
+    account_refill_s: Annotated[float, Field(gt=0, le=86_400)] = 12.0
+
+
+class SecuritySettings(Strict):
+    """Web hardening (docs/operations.md, "Bridge security")."""
+
+    # Web origins (scheme://host[:port]) besides server.public_url's whose pages may open
+    # the WebSocket. With neither set, a page must come from the host it connects to.
+    allowed_origins: list[Annotated[str, Field(pattern=r"^https?://[^/?#\s]+$")]] = []
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For names the client.
+    trusted_proxies: list[IPvAnyNetwork] = []
+    # Open TCP connections from one client address (WebSockets through a trusted proxy).
+    max_connections_per_address: Annotated[int, Field(ge=1, le=100_000)] = 200
+    # A connection must send a whole request's headers within this (also the idle
+    # keep-alive limit between requests).
+    header_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    # A file holding a bearer token that unlocks /healthz's detail for remote callers.
+    health_token_file: Path | None = None
+    sign_in: SignInSettings = SignInSettings()
+
+
 class BridgeSettings(Strict):
     state_dir: Path = Path("/var/lib/salon-bridge")
     # SQLAlchemy URL; default: an SQLite file in the state directory.
@@ -52,6 +95,7 @@ class BridgeSettings(Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     server: ServerSettings = ServerSettings()
     janus: JanusSettings = JanusSettings()
+    security: SecuritySettings = SecuritySettings()
     # Rooms and accounts created or updated at every start (the admin CLI does the same).
     rooms: list[RoomSeed] = []
     users: list[UserSeed] = []
@@ -75,6 +119,10 @@ def load_bridge_config(path: Path) -> BridgeSettings:
         raise BridgeConfigError("\n".join(lines)) from None
     if not settings.state_dir.is_absolute():
         settings = settings.model_copy(update={"state_dir": path.parent / settings.state_dir})
+    token = settings.security.health_token_file
+    if token is not None and not token.is_absolute():
+        security = settings.security.model_copy(update={"health_token_file": path.parent / token})
+        settings = settings.model_copy(update={"security": security})
     return settings
 
 

@@ -252,10 +252,13 @@ class BridgeClient:
         }
         if self.token is not None:
             try:
-                return await self._request(p.Join.model_validate({**fields, "token": self.token}))
+                reply = await self._request(p.Join.model_validate({**fields, "token": self.token}))
             except Refused as exc:
                 log.info("could not resume our seat (%s); joining anew", exc.code)
                 self.token = None
+            else:  # the bridge hands out a new token on every resume; the old one is dead
+                self.token = getattr(reply, "token", None) or self.token
+                return reply
         c = self.credentials
         how = {"user": c.user, "password": c.password} if c.user else {"name": c.name}
         reply = await self._request(p.Join.model_validate({**fields, **how}))

@@ -21,6 +21,7 @@ from bridge.meetings.effects import (
     SendTo,
 )
 from bridge.meetings.ratelimit import Buckets
+from bridge.meetings.signin import MemoryLedger, SignInLedger, SignInLimits
 from bridge.store.models import Admission, Event, Meeting, Participant, Room
 
 
@@ -32,8 +33,8 @@ class Limits:
     chat_history: int = 500  # messages a late joiner receives
     actions_burst: int = 30  # any other client action
     actions_per_second: float = 10.0
-    login_burst: int = 5  # failed sign-ins per user name, then
-    login_per_second: float = 1 / 12
+    # Failed sign-ins by address and by (address, account).
+    sign_in: SignInLimits = field(default_factory=SignInLimits)
     file_max_bytes: int = 50 * 1024 * 1024
     poll_max_options: int = 10
     poll_option_chars: int = 200
@@ -47,14 +48,14 @@ class Guards:
 
     chat: Buckets
     actions: Buckets
-    logins: Buckets
+    sign_in: SignInLedger
 
     @classmethod
     def from_limits(cls, limits: Limits) -> Guards:
         return cls(
             chat=Buckets(limits.chat_burst, limits.chat_per_second),
             actions=Buckets(limits.actions_burst, limits.actions_per_second),
-            logins=Buckets(limits.login_burst, limits.login_per_second),
+            sign_in=MemoryLedger(limits.sign_in),
         )
 
 

@@ -4,7 +4,8 @@ A meeting is one occurrence of a room: it starts with the first arrival and
 ends when a host ends it or it has stood empty for `meeting_idle_end`.
 Participants who lose their connection keep their seat (rights, hand, poll
 answers) and may resume it with their session token, even across a bridge
-restart; lobby guests keep their place in the queue the same way.
+restart; lobby guests keep their place in the queue the same way. Every resume
+hands out a new token and the old one stops working.
 """
 
 from __future__ import annotations
@@ -163,7 +164,11 @@ def resume(tx: cx.Tx, address: str, token: str) -> Joined:
         raise Refused("session_expired", "resume: that meeting is over; join again")
     if p.admission in (Admission.DENIED, Admission.REMOVED):
         raise Refused("removed", f"resume: you were {p.admission.value}", security=True)
-    return _reconnect(tx, scope, token)
+    # A new token on every resume: one copied from a shared PC, a log or a proxy stops
+    # working the moment its owner comes back, and the one replayed after that is refused.
+    fresh = secrets.token_urlsafe(32)
+    p.token_hash = token_hash(fresh)
+    return _reconnect(tx, scope, fresh)
 
 
 def _reconnect(tx: cx.Tx, scope: cx.Scope, token: str) -> Joined:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -65,3 +66,21 @@ class Buckets:
         # A full bucket carries no information: dropping it changes nothing.
         for key in [k for k, b in self._buckets.items() if b.full(now)]:
             del self._buckets[key]
+
+
+IPV6_CLIENT_PREFIX = 64
+
+
+def address_key(address: str) -> str:
+    """What limits per client address count by: an IPv4 address (also when IPv4-mapped),
+    or an IPv6 address's /64 — one household or host gets a whole /64 and could otherwise
+    pick a fresh address for every attempt."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, IPV6_CLIENT_PREFIX), strict=False))
+    return str(ip)

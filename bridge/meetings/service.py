@@ -36,6 +36,7 @@ from bridge.meetings.effects import (
 )
 from bridge.meetings.files import FileTooLarge, FileVault, Received, storage_refusal
 from bridge.meetings.reports import ReportReady
+from bridge.meetings.signin import THROTTLED
 from bridge.store.accounts import Passwords, find_account
 from bridge.store.db import Store, StoreBusy, StoreFull
 from bridge.store.models import Account, Participant
@@ -74,7 +75,8 @@ class Meetings:
         self.passwords = passwords or Passwords()
         self.vault = FileVault(files_dir, self.limits.file_max_bytes)
         self.guards = Guards.from_limits(self.limits)
-        self._decoy: str | None = None
+        # Made now, not at the first unknown name: that one would otherwise cost two hashes.
+        self._decoy = self.passwords.hasher.hash(secrets.token_hex(16))
 
     # -- start-up and housekeeping ---------------------------------------------------------
 
@@ -90,32 +92,33 @@ class Meetings:
 
     # -- entering and leaving --------------------------------------------------------------
 
-    def authenticate(self, username: str, password: str) -> Account | Refusal:
-        """Check a sign-in (Oturum Aç). Slow (argon2) and thread-safe."""
+    def authenticate(self, username: str, password: str, address: str = "local"
+                     ) -> Account | Refusal:
+        """Check a sign-in (Oturum Aç) from the client ``address``. Slow (argon2) and
+        thread-safe: run it through a `SignInGate` (AsyncMeetings does)."""
         key = username.strip().lower()
         now = self.clock()
-        # Failures are throttled per user name, and a throttled name is not even checked:
-        # otherwise the throttle would still answer whether a guess was right.
-        if not self.guards.logins.available(key, now):
-            log.warning("refused sign in as %r: too many failed attempts", key)
-            return Refusal("sign_in_throttled", "sign in: too many failed attempts, wait a minute")
+        # Failures are counted by address and by (address, account) — never by account
+        # alone, so nobody elsewhere can lock an account out. A throttled attempt is not
+        # even checked: otherwise the throttle would still answer whether a guess was right.
+        if not self.guards.sign_in.allowed(address, key, now):
+            log.warning("refused sign in as %r from %s: too many failed attempts", key, address,
+                        extra={"EVENT": "sign-in-throttled"})
+            return THROTTLED
         with self.store.transaction() as db:
             account = find_account(db, key)
         # An unknown name costs the same argon2 check, so timing does not reveal names.
-        encoded = account.password_hash if account is not None else self._decoy_hash()
+        encoded = account.password_hash if account is not None else self._decoy
         ok = self.passwords.verify(encoded, password)
         if account is None or not ok or account.disabled:
-            self.guards.logins.take(key, now)
-            log.warning("refused sign in as %r: wrong user name, password, or disabled", key)
+            self.guards.sign_in.failed(address, key, now)
+            log.warning("refused sign in as %r from %s: wrong user name, password, or disabled",
+                        key, address, extra={"EVENT": "sign-in-failed"})
             return Refusal("bad_credentials", "sign in: wrong user name or password")
+        self.guards.sign_in.succeeded(address, key, now)
         if self.passwords.needs_rehash(account.password_hash):
             self._rehash(account.id, password)
         return account
-
-    def _decoy_hash(self) -> str:
-        if self._decoy is None:
-            self._decoy = self.passwords.hasher.hash(secrets.token_hex(16))
-        return self._decoy
 
     def _rehash(self, account_id: int, password: str) -> None:
         with self.store.transaction() as db:
@@ -134,8 +137,9 @@ class Meetings:
 
         return self._run(f"join room {room!r}", None, body)
 
-    def join_account(self, room: str, username: str, password: str) -> Joined | Refusal:
-        account = self.authenticate(username, password)
+    def join_account(self, room: str, username: str, password: str, address: str = "local"
+                     ) -> Joined | Refusal:
+        account = self.authenticate(username, password, address)
         if isinstance(account, Refusal):
             return account
         return self.join_authenticated(room, account.id)

@@ -19,6 +19,7 @@ from bridge.config import BridgeSettings, seed_mapping
 from bridge.gateway import JanusEndpoint, JanusServer, MediaGateway
 from bridge.janus.supervisor import LocalJanus
 from bridge.live import LiveRoom
+from bridge.meetings.context import Limits
 from bridge.meetings.effects import (
     Broadcast,
     Disconnect,
@@ -30,10 +31,14 @@ from bridge.meetings.effects import (
 from bridge.meetings.messages import REASON_BRIDGE_RESTART
 from bridge.meetings.runner import AsyncMeetings
 from bridge.meetings.service import Meetings
+from bridge.meetings.signin import SignInGate, SignInLimits
 from bridge.store.db import Store, default_url, usable_dir
 from bridge.web.client import ClientConnection
 from bridge.web.companion import CompanionCodes
+from bridge.web.connections import AddressCounter, GuardedSite
 from bridge.web.http_api import add_http_api
+from bridge.web.security import WebSecurity, add_security_headers, refuse_origin
+from bridge.web.tickets import DownloadTickets
 
 log = logging.getLogger("salon.bridge")
 STATIC = Path(__file__).parent / "static"
@@ -63,8 +68,16 @@ class Bridge:
         usable_dir(settings.state_dir / "files", "files directory")
         self.store = Store(settings.database_url or default_url(settings.state_dir))
         seed_from_config(self.store, seed_mapping(settings), base_dir=settings.state_dir)
-        self.meetings = Meetings(self.store, settings.state_dir / "files")
-        self.runner = AsyncMeetings(self.meetings)
+        signin = settings.security.sign_in
+        self.meetings = Meetings(self.store, settings.state_dir / "files",
+                                 limits=Limits(sign_in=SignInLimits(
+                                     signin.address_failures, signin.address_refill_s,
+                                     signin.account_failures, signin.account_refill_s)))
+        self.runner = AsyncMeetings(self.meetings, SignInGate(
+            signin.concurrency, signin.pending_per_address, signin.pending_max))
+        self.security = WebSecurity(settings)
+        self.tickets = DownloadTickets()
+        self.websockets = AddressCounter(settings.security.max_connections_per_address)
         self.local_janus: LocalJanus | None = None
         self.gateway: MediaGateway = MediaGateway([])
         self.rooms: dict[str, LiveRoom] = {}
@@ -225,26 +238,42 @@ class Bridge:
 
     # ---- routes ----------------------------------------------------------------------
 
-    async def websocket(self, request: web.Request) -> web.WebSocketResponse:
-        # Read frames well past the protocol's limit, so an oversized message gets a
-        # readable `too_large` reply; past the hard cap aiohttp closes with 1009 (it
-        # refuses a frame of exactly max_msg_size, hence the + 1).
-        ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=p.MAX_FRAME_BYTES + 1)
-        await ws.prepare(request)
-        conn = ClientConnection(self, ws, request.remote or "?",
-                                request.headers.get("User-Agent", "")[:120])
-        self.connections.add(conn)
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        address = self.security.client_address(request)
+        if not self.security.origin_allowed(request):
+            return refuse_origin(request, address)
+        # Through a trusted proxy the TCP cap cannot see clients: count their sockets here.
+        proxied = self.security.is_trusted_proxy(request.remote)
+        if proxied and not self.websockets.open(address):
+            return web.json_response({"code": "too_many_connections", "message":
+                                      "too many connections from your address"}, status=429)
         try:
-            await conn.run()
+            # Read frames well past the protocol's limit, so an oversized message gets a
+            # readable `too_large` reply; past the hard cap aiohttp closes with 1009 (it
+            # refuses a frame of exactly max_msg_size, hence the + 1).
+            ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=p.MAX_FRAME_BYTES + 1)
+            await ws.prepare(request)
+            conn = ClientConnection(self, ws, address,
+                                    request.headers.get("User-Agent", "")[:120])
+            self.connections.add(conn)
+            try:
+                await conn.run()
+            finally:
+                self.connections.discard(conn)
+            return ws
         finally:
-            self.connections.discard(conn)
-        return ws
+            if proxied:
+                self.websockets.close(address)
 
     async def health(self, request: web.Request) -> web.Response:
+        up = all(s.up.is_set() for s in self.gateway.servers)
+        if not self.security.may_see_detail(request):  # no PIDs or rooms for strangers
+            return web.json_response({"status": "ok" if up else "degraded"})
         servers = [{"name": s.endpoint.name, "up": s.up.is_set(), "rooms": len(s.rooms)}
                    for s in self.gateway.servers]
         return web.json_response({
-            "version": VERSION, "protocol": p.PROTOCOL_VERSION, "janus": servers,
+            "status": "ok" if up else "degraded", "version": VERSION,
+            "protocol": p.PROTOCOL_VERSION, "janus": servers,
             "janus_restarts": self.local_janus.restarts if self.local_janus else None,
             "janus_pid": self.local_janus.pid if self.local_janus else None,
             "rooms": {a: len(r.participants) for a, r in self.rooms.items() if r.participants},
@@ -263,10 +292,7 @@ async def _all_within(seconds: float, steps: list[Coroutine[Any, Any, Any]]) -> 
 
 def _page(name: str) -> Any:
     async def handler(request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(STATIC / name, headers={
-            "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; "
-                                       "media-src 'self' blob:; connect-src 'self'",
-            "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"})
+        return web.FileResponse(STATIC / name)  # headers: add_security_headers
     return handler
 
 
@@ -274,6 +300,7 @@ def create_app(settings: BridgeSettings) -> web.Application:
     bridge = Bridge(settings)
     app = web.Application(client_max_size=bridge.meetings.limits.file_max_bytes + 1024**2)
     app["bridge"] = bridge
+    app.on_response_prepare.append(add_security_headers)
     app.router.add_get("/", _page("index.html"))
     app.router.add_get("/r/{room}", _page("room.html"))
     app.router.add_get("/c/{code}", _page("companion.html"))
@@ -295,9 +322,16 @@ def create_app(settings: BridgeSettings) -> web.Application:
 async def serve(settings: BridgeSettings) -> None:
     """Run until cancelled (SIGINT/SIGTERM handled by the caller)."""
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=HANDLERS_GRACE_S)
+    security = settings.security
+    # keepalive_timeout: aiohttp closes a kept-alive connection whose next request's
+    # headers have not come by then; GuardedSite does the same for the first request.
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=HANDLERS_GRACE_S,
+                           keepalive_timeout=security.header_timeout_s)
     await runner.setup()
-    site = web.TCPSite(runner, settings.server.host, settings.server.port)
+    bridge: Bridge = app["bridge"]
+    site = GuardedSite(runner, settings.server.host, settings.server.port,
+                       AddressCounter(security.max_connections_per_address),
+                       security.header_timeout_s, bridge.security.is_trusted_proxy)
     await site.start()
     log.info("bridge listening on http://%s:%s/", settings.server.host, settings.server.port,
              extra={"EVENT": "listening"})

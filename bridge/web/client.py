@@ -226,7 +226,7 @@ class ClientConnection:
         if m.token is not None:
             result = await runner.call(meetings.resume, m.room, m.token)
         elif m.user is not None and m.password is not None:
-            result = await runner.join_account(m.room, m.user, m.password)
+            result = await runner.join_account(m.room, m.user, m.password, self.peer)
         else:
             assert m.name is not None
             result = await runner.call(meetings.join_guest, m.room, m.name)

@@ -1,8 +1,9 @@
 """HTTP routes for what does not fit a WebSocket: files (Dosyalar: upload by the host,
 Bilgisayarıma Kaydet for everyone in the room) and reports (Raporlar) for hosts.
 
-Every request carries the participant's room session token (``Authorization: Bearer``,
-or ``?token=`` for plain download links); the meetings domain decides what it may do.
+Every request carries the participant's room session token in ``Authorization: Bearer``
+(never in a URL); a download link carries a single-use ticket instead (bridge/web/
+tickets.py). The meetings domain decides what it may do.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from bridge.meetings.reports import ReportReady, activity_csv, attendance_csv
 from bridge.meetings.service import store_refusal
 from bridge.protocol import MAX_ID
 from bridge.store.db import StoreBusy, StoreFull
+from bridge.web.tickets import add_ticket_api
+from bridge.web.tickets import participant as _participant
 
 if TYPE_CHECKING:
     from bridge.web.app import Bridge
@@ -69,21 +72,6 @@ async def _upload_part(request: web.Request) -> BodyPartReader | None:
     except (ValueError, HttpProcessingError):  # a malformed multipart body
         return None
     return part if isinstance(part, BodyPartReader) and part.filename else None
-
-
-async def _participant(bridge: Bridge, request: web.Request) -> int:
-    code = request.query.get("companion")
-    if code:  # a phone companion: the room it acts for
-        grant = bridge.companion_codes.check(code)
-        if grant is None:
-            raise web.HTTPUnauthorized(text="this companion link has expired")
-        return grant.participant
-    header = request.headers.get("Authorization", "")
-    token = header.removeprefix("Bearer ").strip() or request.query.get("token", "")
-    pid = await bridge.runner.call(bridge.meetings.participant_for_token, token) if token else None
-    if pid is None:
-        raise web.HTTPUnauthorized(text="a room session token is needed")
-    return int(pid)
 
 
 def add_http_api(app: web.Application, bridge: Bridge) -> None:
@@ -176,6 +164,7 @@ def add_http_api(app: web.Application, bridge: Bridge) -> None:
             "Cache-Control": "private, no-store"})
 
     app.middlewares.append(store_trouble)
+    add_ticket_api(app, bridge)
     app.router.add_post("/api/files", upload)
     app.router.add_get("/api/files", list_files)
     app.router.add_get(r"/api/files/{file_id:\d+}", download)

@@ -223,16 +223,36 @@ def test_wrong_password_and_disabled_account_are_refused_and_logged(
     refused(world.meetings.join_account("testbim", "ali", PASSWORD), "bad_credentials")
 
 
-def test_repeated_wrong_passwords_are_throttled_per_user(world: World) -> None:
-    for _ in range(world.meetings.limits.login_burst):
-        refused(world.meetings.join_account("testbim", "ali", "yanlış-parola"), "bad_credentials")
-    refused(world.meetings.join_account("testbim", "ali", "yanlış-parola"), "sign_in_throttled")
+def test_wrong_passwords_throttle_the_guessing_address_not_the_account(world: World) -> None:
+    limits = world.meetings.limits.sign_in
+    guesser, teacher = "203.0.113.9", "198.51.100.20"
+    for _ in range(limits.account_failures):
+        refused(world.meetings.join_account("testbim", "ali", "yanlış-parola", guesser),
+                "bad_credentials")
+    refused(world.meetings.join_account("testbim", "ali", "yanlış-parola", guesser),
+            "sign_in_throttled")
     # While throttled even the right password is not checked, or guessing would go on.
-    refused(world.meetings.join_account("testbim", "ali", PASSWORD), "sign_in_throttled")
-    # Another user is not affected; and the bucket refills with time.
-    ok(world.meetings.join_account("testbim", "ogretmen", PASSWORD))
-    world.clock.tick(13)
-    ok(world.meetings.join_account("testbim", "ali", PASSWORD))
+    refused(world.meetings.join_account("testbim", "ali", PASSWORD, guesser), "sign_in_throttled")
+    # The account's owner elsewhere is not locked out; the guesser's other names are not
+    # blocked by this account's count (only by the address's own budget, below).
+    ok(world.meetings.join_account("testbim", "ali", PASSWORD, teacher))
+    ok(world.meetings.join_account("testbim", "ogretmen", PASSWORD, guesser))
+    # The (address, account) bucket refills with time.
+    world.clock.tick(limits.account_refill_s + 1)
+    ok(world.meetings.join_account("testbim", "ali", PASSWORD, guesser))
+
+
+def test_an_address_spraying_user_names_runs_out_of_its_own_budget(world: World) -> None:
+    limits = world.meetings.limits.sign_in
+    sprayer, teacher = "203.0.113.9", "198.51.100.20"
+    for i in range(limits.address_failures):
+        refused(world.meetings.join_account("testbim", f"kimse{i}", "parola-123", sprayer),
+                "bad_credentials")
+    refused(world.meetings.join_account("testbim", "ogretmen", PASSWORD, sprayer),
+            "sign_in_throttled")
+    ok(world.meetings.join_account("testbim", "ogretmen", PASSWORD, teacher))
+    world.clock.tick(limits.address_refill_s + 1)
+    ok(world.meetings.join_account("testbim", "ogretmen", PASSWORD, sprayer))
 
 
 def test_unknown_room(world: World) -> None:
@@ -461,6 +481,21 @@ def test_resume_keeps_the_seat_with_its_rights(world: World) -> None:
     assert types(back.joined, host.pid) == ["participant_joined"]
     refused(world.meetings.resume("kurul", guest.token), "bad_token")
     refused(world.meetings.resume("testbim", "forged-token"), "bad_token")
+
+
+def test_every_resume_hands_out_a_new_token_and_the_old_one_is_refused(world: World) -> None:
+    host = world.sign_in("ogretmen")
+    guest = world.admitted_guest(host, "Misafir Bir")
+    ok(world.meetings.leave(guest.pid, guest.epoch, "connection_lost"))
+    back = person(ok(world.meetings.resume("testbim", guest.token)))
+    assert back.token != guest.token and back.pid == guest.pid
+    # The old token (copied from a shared PC, say) takes nothing over any more.
+    refused(world.meetings.resume("testbim", guest.token), "bad_token")
+    assert world.meetings.participant_for_token(guest.token) is None
+    assert world.meetings.participant_for_token(back.token) == guest.pid
+    again = person(ok(world.meetings.resume("testbim", back.token)))  # a reload: again new
+    assert again.token not in (guest.token, back.token)
+    refused(world.meetings.resume("testbim", back.token), "bad_token")
 
 
 def test_lobby_guest_resumes_into_the_lobby_not_the_room(world: World) -> None:

@@ -256,7 +256,8 @@ async def test_a_file_of_another_room_cannot_be_downloaded(bridge: BridgeProcess
         async with aiohttp.ClientSession() as http:
             for token, status in ((welcome_b["token"], 404), ("not-a-session-token", 401),
                                   (welcome_a["token"], 200)):
-                async with http.get(f"{bridge.url}/api/files/{file_id}?token={token}") as r:
+                async with http.get(f"{bridge.url}/api/files/{file_id}",
+                                    headers={"Authorization": f"Bearer {token}"}) as r:
                     body = await r.read()
                     assert r.status == status, (token, r.status, body)
                     assert (b"sirri" in body) == (status == 200)
@@ -291,11 +292,11 @@ async def test_path_traversal_in_file_names_and_urls(bridge: BridgeProcess) -> N
         assert len(stored) >= len(names)  # (and the other tests' files)
         assert all(re.fullmatch(r"[0-9a-f]{32}", n) for n in stored), stored
         assert not (bridge.state_dir.parent / "salon-evil.txt").exists()
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"{bridge.url}/api/files?token={welcome['token']}") as r:
+        bearer = {"Authorization": f"Bearer {welcome['token']}"}
+        async with aiohttp.ClientSession(headers=bearer) as http:
+            async with http.get(f"{bridge.url}/api/files") as r:
                 first = (await r.json())[0]
-            async with http.get(f"{bridge.url}/api/files/{first['id']}?token={welcome['token']}"
-                                ) as r:
+            async with http.get(f"{bridge.url}/api/files/{first['id']}") as r:
                 assert r.headers["Content-Disposition"] == \
                     "attachment; filename*=UTF-8''salon-evil.txt"
                 assert r.headers["Content-Type"] == "application/octet-stream"
@@ -303,7 +304,7 @@ async def test_path_traversal_in_file_names_and_urls(bridge: BridgeProcess) -> N
             for path in ("/api/files/..%2F..%2Fbridge.toml", "/api/files/../../bridge.toml",
                          "/static/../bridge.toml", "/static/..%2F..%2F..%2Fbridge.toml",
                          "/static/%2e%2e/%2e%2e/procs.py"):
-                async with http.get(f"{bridge.url}{path}?token={welcome['token']}") as r:
+                async with http.get(f"{bridge.url}{path}") as r:
                     body = await r.read()
                     assert r.status in (403, 404), (path, r.status)
                     assert b"state_dir" not in body and b"[server]" not in body

@@ -18,9 +18,18 @@ class RawClient:
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def connect(cls, url: str) -> RawClient:
-        http = aiohttp.ClientSession()
-        ws = await http.ws_connect(url)
+    async def connect(cls, url: str, *, source: str | None = None, origin: str | None = None,
+                      headers: dict[str, str] | None = None) -> RawClient:
+        """``source``: the local address to connect from (any 127.x.y.z in a test's network
+        namespace), so the bridge sees distinct clients; ``origin``: as a browser page
+        would send it (none, like the appliance, by default)."""
+        connector = aiohttp.TCPConnector(local_addr=(source, 0)) if source else None
+        http = aiohttp.ClientSession(connector=connector)
+        try:
+            ws = await http.ws_connect(url, origin=origin, headers=headers)
+        except BaseException:
+            await http.close()
+            raise
         return cls(http, ws)
 
     async def _read(self) -> None:
@@ -80,10 +89,10 @@ class RawClient:
         )
 
     async def sign_in(self, room: str, user: str, password: str, rid: int = 1,
-                      client: str = "appliance") -> dict[str, Any]:
+                      client: str = "appliance", timeout: float = 10.0) -> dict[str, Any]:
         """Oturum Aç: join with an account (a room appliance signs in with its device one)."""
         return await self.request({"type": "join", "protocol": 1, "room": room, "user": user,
-                                   "password": password, "client": client}, rid)
+                                   "password": password, "client": client}, rid, timeout)
 
     def drain(self) -> list[dict[str, Any]]:
         """Every message received so far and not yet taken."""

@@ -1,6 +1,8 @@
 // The phone companion: acts for the room appliance that showed its QR code — raise or
 // lower the room's hand, answer a poll, chat, download files. It never holds the
-// room's seat and stops working when the room leaves the meeting.
+// room's seat and stops working when the room leaves the meeting. Files download
+// through single-use tickets: the code goes in a header, never in a download link.
+import { ticketLink } from "./download.js";
 
 const TEXT = {
   tr: {
@@ -74,10 +76,11 @@ function renderFiles() {
   $("files").replaceChildren(...state.files.map((f) => {
     const li = document.createElement("li");
     const a = document.createElement("a");
-    a.href = `/api/files/${f.id}?companion=${encodeURIComponent(code)}`;
+    const path = `/api/files/${encodeURIComponent(f.id)}`;
+    a.href = path;
     a.textContent = `${f.name} — ${t.save}`;
     a.setAttribute("download", f.name);
-    li.append(a);
+    li.append(ticketLink(a, path, () => `Companion ${code}`, f.name, (e) => { $("status").textContent = e.message; }));
     return li;
   }));
 }

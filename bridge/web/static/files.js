@@ -1,6 +1,8 @@
 // Dosyalar: the host uploads presentations and pictures; everyone in the room lists
-// them and saves them (Bilgisayarıma Kaydet) with their room session.
+// them and saves them (Bilgisayarıma Kaydet) with their room session (through a
+// single-use download ticket: no secret in any URL).
 import { h, icon } from "./dom.js";
+import { ticketLink } from "./download.js";
 import { errorText, formatBytes, formatTime, t } from "./i18n.js";
 
 export const FILE_MAX_BYTES = 50 * 1024 * 1024;  // the bridge's limit (Limits.file_max_bytes)
@@ -19,6 +21,7 @@ export class FilesPane {
     this.form.addEventListener("submit", (ev) => { ev.preventDefault(); this.upload(); });
     this.list = h("ul", { class: "file-list" });
     this.empty = h("p", { class: "hint empty" });
+    this.saveError = h("p", { class: "form-error", role: "alert" });
   }
 
   upload() {
@@ -55,8 +58,8 @@ export class FilesPane {
     xhr.send(body);
   }
 
-  downloadUrl(file) {
-    return `/api/files/${encodeURIComponent(file.id)}?token=${encodeURIComponent(this.conf.token)}`;
+  downloadPath(file) {
+    return `/api/files/${encodeURIComponent(file.id)}`;
   }
 
   item(file) {
@@ -67,8 +70,11 @@ export class FilesPane {
         h("span", { class: "name", id: nameId }, file.name),
         h("span", { class: "hint" },
           `${formatBytes(file.size)} · ${t("files.by", { name: file.uploader })} · ${formatTime(file.uploaded_at)}`)),
-      h("a", { class: "button small", href: this.downloadUrl(file), download: file.name, "aria-describedby": nameId },
-        icon("download"), h("span", {}, t("files.save"))));
+      ticketLink(
+        h("a", { class: "button small", href: this.downloadPath(file), download: file.name, "aria-describedby": nameId },
+          icon("download"), h("span", {}, t("files.save"))),
+        this.downloadPath(file), () => `Bearer ${this.conf.token}`, file.name,
+        (e) => { this.saveError.textContent = errorText(e.code, e.message); }));
   }
 
   render() {
@@ -81,7 +87,7 @@ export class FilesPane {
     this.list.replaceChildren(...this.conf.files.map((f) => this.item(f)));
     this.empty.textContent = t("files.none");
     this.empty.hidden = this.conf.files.length > 0;
-    parts.push(this.list, this.empty);
+    parts.push(this.list, this.empty, this.saveError);
     if (parts.some((p) => !p.isConnected) || this.pane.children.length !== parts.length) this.pane.replaceChildren(...parts);
   }
 }

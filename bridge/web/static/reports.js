@@ -1,6 +1,7 @@
 // Raporlar (hosts): a meeting's attendance and activity, downloaded as CSV or shown
 // as a page.
 import { $, h, icon } from "./dom.js";
+import { ticketLink } from "./download.js";
 import { errorText, formatClock, formatDateTime, formatSeconds, has, t } from "./i18n.js";
 
 export class ReportsPane {
@@ -38,17 +39,20 @@ export class ReportsPane {
     this.render();
   }
 
-  csvUrl(kind) {
-    const q = new URLSearchParams({ format: "csv", kind, token: this.conf.token });
+  csvPath(kind) {  // no secret in it: the link downloads through a single-use ticket
+    const q = new URLSearchParams({ format: "csv", kind });
     return `/api/reports/${encodeURIComponent(this.which)}?${q}`;
   }
 
+  csvLink(kind, label) {
+    const path = this.csvPath(kind);
+    return ticketLink(h("a", { class: "button", href: path, download: "" }, icon("download"), h("span", {}, t(label))),
+      path, () => `Bearer ${this.conf.token}`, "", (e) => { this.error.textContent = errorText(e.code, e.message); });
+  }
+
   renderLinks() {
-    this.links.replaceChildren(
-      h("a", { class: "button", href: this.csvUrl("attendance"), download: "" }, icon("download"),
-        h("span", {}, t("reports.attendance_csv"))),
-      h("a", { class: "button", href: this.csvUrl("activity"), download: "" }, icon("download"),
-        h("span", {}, t("reports.activity_csv"))));
+    this.links.replaceChildren(this.csvLink("attendance", "reports.attendance_csv"),
+      this.csvLink("activity", "reports.activity_csv"));
   }
 
   render() {

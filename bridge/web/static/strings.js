@@ -222,6 +222,7 @@ export const tr = {
 
   "err.bad_credentials": "Kullanıcı adı ya da parola yanlış.",
   "err.sign_in_throttled": "Çok sayıda hatalı deneme: bir dakika bekleyip yeniden deneyin.",
+  "err.sign_in_busy": "Sunucu şu an çok meşgul: birkaç saniye sonra yeniden deneyin.",
   "err.room_private": "Bu toplantıya yalnızca oturum açan kullanıcılar girebilir.",
   "err.no_such_room": "Bu adreste bir toplantı odası yok.",
   "err.removed": "Ev sahibi sizi bu toplantıdan çıkardı.",
@@ -477,6 +478,7 @@ export const en = {
 
   "err.bad_credentials": "Wrong user name or password.",
   "err.sign_in_throttled": "Too many failed attempts: wait a minute and try again.",
+  "err.sign_in_busy": "The server is very busy: try again in a few seconds.",
   "err.room_private": "Only signed-in users may join this meeting.",
   "err.no_such_room": "There is no meeting room at this address.",
   "err.removed": "The host removed you from this meeting.",
