@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from bridge.meetings import chat, files, floor, joining, polls, reports
 from bridge.meetings import context as cx
+from bridge.meetings import messages as msg
 from bridge.meetings.context import Guards, Limits
 from bridge.meetings.effects import (
     Done,
@@ -36,7 +37,7 @@ from bridge.meetings.effects import (
 )
 from bridge.meetings.files import FileTooLarge, FileVault, Received
 from bridge.meetings.reports import ReportReady
-from bridge.store.accounts import Passwords, find_account
+from bridge.store.accounts import Passwords, find_account, find_room
 from bridge.store.db import Store
 from bridge.store.models import Account, Participant
 
@@ -81,6 +82,13 @@ class Meetings:
             return joining.sweep(self._tx(db))
 
     # -- entering and leaving --------------------------------------------------------------
+
+    def room_info(self, address: str) -> dict[str, object] | None:
+        """What anyone at a room's address is told before entering (its title, whether
+        guests may come and wait for the host), or None: no room there."""
+        with self.store.transaction() as db:
+            room = find_room(db, address)
+            return None if room is None else msg.room(room)
 
     def authenticate(self, username: str, password: str) -> Account | Refusal:
         """Check a sign-in (Oturum Aç). Slow (argon2) and thread-safe."""

@@ -273,7 +273,7 @@ async function leave() {
 
 // ---- start -------------------------------------------------------------------------
 
-new Entry(enter);
+new Entry(enter).describe(room);
 $("lobby-leave").addEventListener("click", leave);
 $("ended-again").addEventListener("click", () => {
   showView("entry");
