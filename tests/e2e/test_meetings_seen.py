@@ -1,6 +1,7 @@
 """What people see in the web client, checked in Chromium the way a person would see or
 hear it: the meeting's address opens the meeting (and a wrong one says so at once), the
-room's title and what a guest can expect before entering."""
+room's title and what a guest can expect before entering, and a closed poll that still
+shows one's answer."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from tests.support.meetings import (
     in_meeting,
     join_as_guest,
     open_room,
+    open_tab,
+    sign_in,
 )
 from tests.support.procs import BridgeProcess, RoomSpec, UserSpec
 from tests.support.wsclient import RawClient
@@ -171,3 +174,36 @@ async def test_the_entry_page_tells_guests_what_to_expect(bridge: BridgeProcess,
         await expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
     finally:
         await close(page)
+
+
+# ---- Anket: one's own answer stays marked once the poll closes -------------------------
+
+async def test_a_closed_poll_still_shows_ones_own_answer(bridge: BridgeProcess,
+                                                         browser: Browser) -> None:
+    host = await open_room(browser, f"{bridge.url}/anket", "tr")
+    part = await open_room(browser, f"{bridge.url}/anket", "tr")
+    question = "Gezi hangi gün olsun?"
+    try:
+        await sign_in(host, HOST, HOST_PW, "tr")
+        await sign_in(part, PART, PART_PW, "tr")
+        await open_tab(host, "Anket")
+        await host.get_by_label("Soru").fill(question)
+        await host.get_by_label("Seçenekler (her satıra bir seçenek)").fill("Salı\nPerşembe")
+        await host.get_by_role("button", name="Anketi Oluştur").click()
+        card = host.locator("article.poll").filter(has_text=question)
+        await card.get_by_role("button", name="Anketi Aç").click()
+        await open_tab(part, "Anket")
+        await part.get_by_label("Perşembe").check()
+        await expect(part.get_by_text("Yanıtınız kaydedildi.")).to_be_visible()
+        await expect(card.locator(".total")).to_have_text("Toplam 1 yanıt")
+
+        await card.get_by_role("button", name="Anketi Kapat").click()
+        await expect(part.get_by_label("Perşembe")).to_be_disabled()
+        await expect(part.get_by_label("Perşembe")).to_be_checked()
+        await expect(part.get_by_label("Salı")).not_to_be_checked()
+        await card.get_by_role("button", name="Sonuçları Herkese Göster").click()
+        await expect(part.locator("article.poll .total")).to_have_text("Toplam 1 yanıt")
+        await expect(part.get_by_role("radio", name="Perşembe")).to_be_checked()
+    finally:
+        await close(host)
+        await close(part)
