@@ -1,7 +1,9 @@
 """What people see in the web client, checked in Chromium the way a person would see or
 hear it: the meeting's address opens the meeting (and a wrong one says so at once), the
-room's title and what a guest can expect before entering, and a closed poll that still
-shows one's answer."""
+room's title and what a guest can expect before entering, Ses Hakları Verildi in the top
+right corner clear of the participant list, a chat that follows the newest message, a
+closed poll that still shows one's answer, a raised hand read out once, and what a
+turned-away guest or a removed participant is told."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import asyncio
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -20,8 +23,10 @@ from tests.support.meetings import (
     in_lobby,
     in_meeting,
     join_as_guest,
+    notice,
     open_room,
     open_tab,
+    person,
     sign_in,
 )
 from tests.support.procs import BridgeProcess, RoomSpec, UserSpec
@@ -176,6 +181,90 @@ async def test_the_entry_page_tells_guests_what_to_expect(bridge: BridgeProcess,
         await close(page)
 
 
+# ---- Ses Hakları Verildi: top right, clear of the participant list ----------------------
+
+@pytest.mark.parametrize("width", [1280, 1024])
+async def test_the_audio_rights_notice_is_top_right_clear_of_the_people_heading(
+        bridge: BridgeProcess, browser: Browser, width: int) -> None:
+    room = f"{bridge.url}/duyuru{width}"
+    host = await open_room(browser, room, "tr", viewport=(width, 768))
+    part = await open_room(browser, room, "tr", viewport=(width, 768))
+    try:
+        await sign_in(host, HOST, HOST_PW, "tr")
+        await sign_in(part, PART, PART_PW, "tr")
+        await person(host, PART_NAME).get_by_role("button", name="Ses Hakkı Ver").click()
+        shown = notice(part, "Ses Hakları Verildi")
+        await expect(shown).to_be_visible()
+        await asyncio.sleep(0.4)  # its slide-in is over: measure where it rests
+        note = await shown.bounding_box()
+        assert note is not None
+        heading = await box(part, "#people-heading")
+        assert not overlaps(note, heading), (note, heading)
+        assert note["y"] + note["height"] <= heading["y"], "above the list, at the top"
+        # the right side of the window, not its middle
+        assert note["x"] + note["width"] >= width - 150, (note, width)
+        assert note["x"] > width / 2, (note, width)
+        # and over no control: not the language switch, not the toolbar
+        for control in await part.locator("#language, #toolbar button").all():
+            where = await control.bounding_box()
+            if where is not None:
+                assert not overlaps(note, where), (note, where, await control.inner_text())
+    finally:
+        await close(host)
+        await close(part)
+
+
+# ---- Sohbet: the newest message in sight ------------------------------------------------
+
+async def test_the_chat_follows_the_newest_message_with_four_people(bridge: BridgeProcess,
+                                                                    browser: Browser) -> None:
+    room = "sohbet"
+    host = await open_room(browser, f"{bridge.url}/{room}", "tr", viewport=(1280, 800))
+    part = await open_room(browser, f"{bridge.url}/{room}", "tr", viewport=(1280, 800))
+    bots = [await RawClient.connect(bridge.ws_url) for _ in range(2)]
+    try:
+        await sign_in(host, HOST, HOST_PW, "tr")
+        await sign_in(part, PART, PART_PW, "tr")
+        for bot, user in zip(bots, (ALI, VELI), strict=True):
+            assert (await bot.sign_in(room, user, BOT_PW, client="bot"))["type"] == "welcome"
+        await expect(host.locator("#participants > li")).to_have_count(4)
+        for i in range(1, 21):
+            await say(bots[i % 2], f"Mesaj {i}: soru var mı?")
+        last = part.locator(".chat-log .msg").filter(has_text="Mesaj 20:")
+        for page in (host, part):
+            await expect(page.locator(".chat-log .msg")).to_have_count(20)
+            await expect(page.locator(".chat-log .msg").last).to_be_in_viewport()
+        log = await box(part, ".chat-log")
+        # room for a conversation, not a slit: at least four messages at once
+        message = await box(part, ".chat-log .msg")
+        assert log["height"] >= 4 * message["height"], (log, message)
+
+        # read elsewhere meanwhile: back on Sohbet, the newest is in sight
+        await open_tab(part, "Anket")
+        for i in range(21, 26):
+            await say(bots[i % 2], f"Mesaj {i}: ödev yarın")
+        await expect(part.locator(".chat-log .msg")).to_have_count(25)
+        await open_tab(part, "Sohbet")
+        await expect(part.locator(".chat-log .msg").last).to_be_in_viewport()
+        await expect(part.locator(".chat-log .msg").last).to_contain_text("Mesaj 25:")
+
+        # one's own scrolling back is respected; one's own message brings the newest back
+        await part.locator(".chat-log").evaluate("log => { log.scrollTop = 0; }")
+        await say(bots[0], "Mesaj 26: geç kalan")
+        await expect(part.locator(".chat-log .msg")).to_have_count(26)
+        await expect(part.locator(".chat-log .msg").first).to_be_in_viewport()
+        await part.get_by_label("Mesaj").fill("Benim sorum")
+        await part.get_by_role("button", name="Gönder").click()
+        await expect(part.locator(".chat-log .msg").last).to_contain_text("Benim sorum")
+        await expect(part.locator(".chat-log .msg").last).to_be_in_viewport()
+        assert await last.count() == 1
+    finally:
+        await close(host)
+        await close(part)
+        for bot in bots:
+            await bot.close()
+
+
 # ---- Anket: one's own answer stays marked once the poll closes -------------------------
 
 async def test_a_closed_poll_still_shows_ones_own_answer(bridge: BridgeProcess,
@@ -207,3 +296,83 @@ async def test_a_closed_poll_still_shows_ones_own_answer(bridge: BridgeProcess,
     finally:
         await close(host)
         await close(part)
+
+
+# ---- a raised hand is read out once -----------------------------------------------------
+
+async def test_a_raised_hand_is_read_out_once_and_its_place_is_shown(bridge: BridgeProcess,
+                                                                     browser: Browser) -> None:
+    host = await open_room(browser, f"{bridge.url}/el", "tr")
+    part = await open_room(browser, f"{bridge.url}/el", "tr")
+    try:
+        await sign_in(host, HOST, HOST_PW, "tr")
+        await sign_in(part, PART, PART_PW, "tr")
+        await part.get_by_role("button", name="Söz Hakkı İste").click()
+        for page in (host, part):
+            row = person(page, PART_NAME)
+            await expect(row).to_contain_text("Söz istedi, sıra 1")
+            # what a screen reader reads of the row, and the row's text as any tool takes it
+            spoken = await row.aria_snapshot()
+            assert spoken.count("Söz istedi, sıra 1") == 1, spoken
+            assert "sıra 1 1" not in spoken and "sıra 11" not in spoken, spoken
+            text = await row.evaluate("li => li.textContent")
+            assert text.count("Söz istedi, sıra 1") == 1 and "sıra 11" not in text, text
+            # the place is still shown beside the hand
+            place = row.locator(".hand-place")
+            shown = await place.evaluate(
+                "el => getComputedStyle(el, '::after').content")
+            assert "1" in shown or "attr(data-place)" in shown, shown
+            assert (await place.bounding_box() or {"width": 0})["width"] > 0
+    finally:
+        await close(host)
+        await close(part)
+
+
+# ---- turned away, removed: told what happened, no way back offered ----------------------
+
+ENDINGS = {
+    "tr": {"denied": "Ev sahibi girişinizi onaylamadı",
+           "removed": "Toplantıdan çıkarıldınız", "again": "Yeniden Katıl",
+           "admit": "Kabul Et", "deny": "Reddet", "remove": "Çıkar",
+           "confirm": "Çıkarmayı Onayla"},
+    "en": {"denied": "The host did not let you in",
+           "removed": "You were removed from the meeting", "again": "Join again",
+           "admit": "Admit", "deny": "Deny", "remove": "Remove", "confirm": "Confirm removal"},
+}
+
+
+async def ended_as(page: Page, lang: str, what: str) -> None:
+    words = ENDINGS[lang]
+    await expect(page.get_by_role("status")).to_have_text(words[what])
+    await expect(page.locator("#ended-view")).to_be_visible()
+    assert await page.get_by_role("button", name=words["again"]).count() == 0
+    await expect(page.get_by_role("heading", name={"tr": "Toplantı dışındasınız",
+                                                   "en": "You are not in the meeting"}[lang])
+                 ).to_be_focused()
+
+
+@pytest.mark.parametrize("lang", ["tr", "en"])
+async def test_a_denied_guest_and_a_removed_participant_are_told_so(
+        bridge: BridgeProcess, browser: Browser, lang: str) -> None:
+    room = f"{bridge.url}/ret-{lang}"
+    words = ENDINGS[lang]
+    host = await open_room(browser, room, lang)
+    guest = await open_room(browser, room, lang)
+    part = await open_room(browser, room, lang)
+    pages: list[Any] = [host, guest, part]
+    try:
+        await sign_in(host, HOST, HOST_PW, lang)
+        await sign_in(part, PART, PART_PW, lang)
+        await join_as_guest(guest, "Geri Çevrilen", lang)
+        await in_lobby(guest, lang)
+        queued = host.locator("#lobby-queue li").filter(has_text="Geri Çevrilen")
+        await queued.get_by_role("button", name=words["deny"], exact=True).click()
+        await ended_as(guest, lang, "denied")
+
+        row = person(host, PART_NAME)
+        await row.get_by_role("button", name=words["remove"], exact=True).click()
+        await row.get_by_role("button", name=words["confirm"], exact=True).click()
+        await ended_as(part, lang, "removed")
+    finally:
+        for page in pages:
+            await close(page)

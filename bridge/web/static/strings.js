@@ -16,6 +16,10 @@ export const tr = {
   "status.disconnected": "Bağlantı kesildi",
   "status.reconnecting": "Yeniden bağlanıyor…",
   "status.left": "Toplantıdan ayrıldınız",
+  "status.denied": "Ev sahibi girişinizi onaylamadı",
+  "status.removed": "Toplantıdan çıkarıldınız",
+  "status.replaced": "Toplantıya başka bir yerden girdiniz",
+  "status.meeting_ended": "Toplantı sona erdi",
   "status.media_problem": "Görüntü/ses sorunu: {message}",
 
   "entry.address": "Toplantı adresi: {address}",
@@ -269,6 +273,10 @@ export const en = {
   "status.disconnected": "Disconnected",
   "status.reconnecting": "Reconnecting…",
   "status.left": "You left the meeting",
+  "status.denied": "The host did not let you in",
+  "status.removed": "You were removed from the meeting",
+  "status.replaced": "You joined the meeting from somewhere else",
+  "status.meeting_ended": "The meeting has ended",
   "status.media_problem": "Media problem: {message}",
 
   "entry.address": "Meeting address: {address}",
