@@ -45,6 +45,12 @@ class JanusSettings(Strict):
         return self
 
 
+class CompanionSettings(Strict):
+    # How long a phone-companion link (the QR code on a room's screen) works; the
+    # phone's session ends with it.
+    link_ttl_s: Annotated[int, Field(ge=5, le=24 * 3600)] = 15 * 60
+
+
 class BridgeSettings(Strict):
     state_dir: Path = Path("/var/lib/salon-bridge")
     # SQLAlchemy URL; default: an SQLite file in the state directory.
@@ -52,6 +58,7 @@ class BridgeSettings(Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     server: ServerSettings = ServerSettings()
     janus: JanusSettings = JanusSettings()
+    companion: CompanionSettings = CompanionSettings()
     # Rooms and accounts created or updated at every start (the admin CLI does the same).
     rooms: list[RoomSeed] = []
     users: list[UserSeed] = []

@@ -64,7 +64,7 @@ class Bridge:
         self.rooms: dict[str, LiveRoom] = {}
         self.connections: set[ClientConnection] = set()
         self.by_participant: dict[int, ClientConnection] = {}
-        self.companion_codes = CompanionCodes()
+        self.companion_codes = CompanionCodes(ttl_s=settings.companion.link_ttl_s)
         self.companions: dict[int, set[ClientConnection]] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
