@@ -44,7 +44,7 @@ from bridge import protocol as p
 
 log = logging.getLogger("salon.appliance")
 FRAME_INTERVAL_S = 1 / 30
-COMPANION_REFRESH_S = 10 * 60  # links live 15 minutes
+COMPANION_REFRESH_S = 10 * 60  # at the latest; links live 15 minutes unless the bridge says
 CONFIG_PROBLEMS_SHOWN_S = 30.0  # running on the last good config: the problem screen first
 
 
@@ -245,14 +245,17 @@ class Appliance:
         """Keep a fresh phone-companion link (shown as a QR code) while in the meeting."""
         while True:
             link: str | None = None
+            refresh = 2.0
             if self.client is not None and self.state.connection == "in_meeting":
                 try:
                     reply = await self.client.companion_link()
                     link = self.s.bridge.url.rstrip("/") + reply.path
+                    # A fresh code well before this one expires (the bridge sets how long).
+                    refresh = min(COMPANION_REFRESH_S, reply.expires_in_s * 2 / 3)
                 except (TimeoutError, conf.SessionLost, ConnectionError) as exc:
                     log.info("no companion link: %s", exc)
             self.companion_url = link
-            await asyncio.sleep(COMPANION_REFRESH_S if link else 2.0)
+            await asyncio.sleep(refresh)
 
     def _notice_meeting_data(self, message: p.ServerMessage) -> None:
         now = time.monotonic()

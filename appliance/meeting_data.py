@@ -40,7 +40,9 @@ def _epoch(iso: str | None) -> float:
 
 def reduce(data: MeetingData, message: p.ServerMessage, now: float) -> MeetingData:
     if isinstance(message, p.Welcome):
-        polls = {x.id: PollState(x, opened_at=now) for x in message.polls}
+        # A welcome (a join, or a seat taken again) carries the room's own answers.
+        polls = {x.id: PollState(x, x.my_answer, tuple(x.counts or ()), now)
+                 for x in message.polls}
         return MeetingData(tuple(message.chat[-CHAT_KEPT:]), polls, tuple(message.files))
     if isinstance(message, p.ChatMessage):
         return replace(data, chat=(*data.chat, message)[-CHAT_KEPT:])

@@ -90,7 +90,7 @@ def add_admin_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         dest="room_command", required=True, metavar="{add,list,show}"
     )
     p = room.add_parser("add", help="create a room")
-    p.add_argument("address", help="the room's address, like testbim for /r/testbim")
+    p.add_argument("address", help="the room's address, like testbim: the meeting is at /testbim")
     p.add_argument("--title", required=True)
     p.add_argument("--policy", choices=[x.value for x in Policy], default=Policy.PRIVATE.value)
     p.add_argument(

@@ -1,15 +1,27 @@
-"""``salon-bridge``: run the meeting service, or administer it."""
+"""``salon-bridge``: run the meeting service, or administer it.
+
+    salon-bridge [--config FILE] [run]            the bridge (the default)
+    salon-bridge [--config FILE] check-config     validate the file and exit
+    salon-bridge [--config FILE] user add|passwd|list|disable|enable ...
+    salon-bridge [--config FILE] room add|list|show ...
+
+The admin commands work on the database the config file names (``database_url``, or
+the SQLite file in ``state_dir``), whether or not the bridge is running.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import os
+import pwd
 import signal
 import sys
 from pathlib import Path
 
-from bridge.config import BridgeConfigError, load_bridge_config
+from bridge.admin import add_admin_commands, run_admin
+from bridge.config import BridgeConfigError, BridgeSettings, load_bridge_config
 from bridge.logs import setup_logging
 from bridge.store.db import StoreUnavailable
 
@@ -17,12 +29,14 @@ DEFAULT_CONFIG = Path("/etc/salon-bridge/bridge.toml")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="salon-bridge", description=__doc__)
+    parser = argparse.ArgumentParser(prog="salon-bridge", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
                         help=f"bridge configuration file (default {DEFAULT_CONFIG})")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bridge (the default)")
     sub.add_parser("check-config", help="validate the configuration file and exit")
+    add_admin_commands(sub)
     return parser
 
 
@@ -39,10 +53,45 @@ async def _run_until_signalled(config: Path) -> None:
         await task
 
 
+def _wrong_user(settings: BridgeSettings) -> str | None:
+    """root writing the bridge's SQLite file would leave root-owned journal files the
+    bridge (its own user) can no longer write: say whom to run as instead."""
+    if settings.database_url is not None or os.geteuid() != 0:
+        return None
+    try:
+        owner = settings.state_dir.stat().st_uid
+    except OSError:
+        return None  # not there yet: the bridge has never run, nothing to spoil
+    if owner == 0:
+        return None
+    try:
+        name = pwd.getpwuid(owner).pw_name
+    except KeyError:
+        name = str(owner)
+    return (f"{settings.state_dir} belongs to {name}: run the admin commands as that user, "
+            f"e.g. sudo -u {name} salon-bridge ...")
+
+
+def _admin(args: argparse.Namespace) -> int:
+    from bridge.store.db import Store, default_url
+
+    settings = load_bridge_config(args.config)
+    problem = _wrong_user(settings)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    with Store(settings.database_url or default_url(settings.state_dir)) as store:
+        return run_admin(args, store)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging("salon-bridge")
+    admin = getattr(args, "admin", None) is not None
+    # An admin command's output is its answer: only problems go to the log.
+    setup_logging("salon-bridge", "WARNING" if admin else "INFO")
     try:
+        if admin:
+            return _admin(args)
         if args.command == "check-config":
             load_bridge_config(args.config)
             print(f"{args.config}: OK")

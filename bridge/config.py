@@ -88,6 +88,12 @@ class SecuritySettings(Strict):
     sign_in: SignInSettings = SignInSettings()
 
 
+class CompanionSettings(Strict):
+    # How long a phone-companion link (the QR code on a room's screen) works; the
+    # phone's session ends with it.
+    link_ttl_s: Annotated[int, Field(ge=5, le=24 * 3600)] = 15 * 60
+
+
 class BridgeSettings(Strict):
     state_dir: Path = Path("/var/lib/salon-bridge")
     # SQLAlchemy URL; default: an SQLite file in the state directory.
@@ -96,6 +102,7 @@ class BridgeSettings(Strict):
     server: ServerSettings = ServerSettings()
     janus: JanusSettings = JanusSettings()
     security: SecuritySettings = SecuritySettings()
+    companion: CompanionSettings = CompanionSettings()
     # Rooms and accounts created or updated at every start (the admin CLI does the same).
     rooms: list[RoomSeed] = []
     users: list[UserSeed] = []

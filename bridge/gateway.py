@@ -57,8 +57,12 @@ class JanusServer:
     async def connect(self) -> None:
         conn = JanusConnection(self.endpoint.url, self.endpoint.api_secret)
         await conn.connect()
-        session = await conn.create_session()
-        self.control = await RoomControl.attach(session, self.endpoint.room_admin_key)
+        try:
+            session = await conn.create_session()
+            self.control = await RoomControl.attach(session, self.endpoint.room_admin_key)
+        except BaseException:
+            await conn.close()
+            raise
         self.connection = conn
         self.generation += 1
         for room, secret in self.rooms.items():
@@ -87,6 +91,7 @@ class JanusServer:
             assert self.connection is not None
             await self.connection.closed.wait()
             self.up.clear()
+            await self.connection.close()  # its socket and HTTP session, before a new one
             log.error("lost Janus %s", self.endpoint.name, extra={"EVENT": "janus-lost"})
 
     async def ensure_room(self, room: str) -> str:

@@ -39,14 +39,16 @@ class LiveParticipant:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
-        async def guarded() -> None:
-            try:
-                await coro
-            except Exception:
-                log.exception("%s failed for %s", what, self.id)
-        task = asyncio.get_running_loop().create_task(guarded())
+        # The coroutine is the task itself: cancelled before it ever ran (the participant
+        # left, the bridge stops), it is closed, never left un-awaited.
+        task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(lambda done: self._finished(done, what))
+
+    def _finished(self, task: asyncio.Task[None], what: str) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("%s failed for %s", what, self.id, exc_info=error)
 
     def live_fields(self) -> Payload:
         return {"client": self.client, "publishing": self.publishing,

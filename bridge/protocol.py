@@ -275,13 +275,21 @@ class ChatMessage(Outbound):
 
 
 class PollInfo(Outbound):
+    """A poll as everyone is told of it (created, opened, closed, results shown): the
+    same message for all, so nothing of any one participant's own is in it."""
+
     type: Literal["poll"] = "poll"
     id: int
     question: str
     options: list[str]
     state: Literal["draft", "open", "closed"]
     results_visible: bool = False
-    # In a welcome only: the participant's own answer, and the counts if it may see them.
+
+
+class PollView(PollInfo):
+    """A poll in a welcome: also this participant's own answer, and the counts if it
+    may see them. A later ``poll`` message changes only the fields it carries."""
+
     my_answer: int | None = None
     counts: list[int] | None = None
 
@@ -335,7 +343,7 @@ class Welcome(Outbound):
     meeting: int | None = None
     participants: list[Participant]
     chat: list[ChatMessage] = []
-    polls: list[PollInfo] = []
+    polls: list[PollView] = []
     files: list[FileEntry] = []
     lobby: list[LobbyEntry] | None = None  # hosts only
 

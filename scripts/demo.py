@@ -2,9 +2,14 @@
 SQLite file, a simulated room appliance and a simulated remote participant — inside
 the private network namespace made by scripts/in-netns, until Ctrl-C.
 
-The appliance's screen is forwarded to this machine's own 127.0.0.1 so any local
-browser can watch it. Media (WebRTC) only flows inside the namespace: to take part
+The appliance's screen and the bridge's pages are forwarded to this machine's own
+127.0.0.1 (same port on both sides), so any local browser opens the printed addresses.
+Media (WebRTC) only flows inside the namespace: to send and receive sound and pictures
 with a browser, open one inside it with the command printed at start.
+
+Ctrl-C reaches only this script (every component runs in its own session); it stops
+the appliances first, while the bridge is still there to take their leave, then the
+bridge, which stops its Janus itself.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
-STATE = REPO / "var" / "demo"
+STATE = Path(os.environ.get("SALON_DEMO_STATE") or REPO / "var" / "demo")
 CLONE_NEWNET = 0x40000000
 ROOM = "testbim"
 
@@ -176,56 +181,106 @@ def wait_http(url: str, timeout: float) -> None:
     raise SystemExit(f"demo: {url} did not answer within {timeout}s")
 
 
+def forwarded(preferred: int, target: int | None = None) -> tuple[int, asyncio.Task[None] | None]:
+    """Serve ``target`` (in this namespace) on the machine's own 127.0.0.1, at ``preferred``
+    or else any free port; ``target`` None: the same port number on both sides (then
+    pick ``preferred`` free here too). Returns the port to print and the forwarding task;
+    without a handle on the machine's namespace, the in-namespace port and None."""
+    listener = host_namespace_listener(preferred) or host_namespace_listener(0)
+    if listener is None:
+        return (target or preferred), None
+    port = int(listener.getsockname()[1])
+    return port, asyncio.create_task(forward(listener, target or port))
+
+
+def start(argv: list[str], log: Path, stdin: int | None = subprocess.DEVNULL,
+          env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    # Its own session: a Ctrl-C in this terminal reaches only the demo, which stops the
+    # components in order (a terminal signals its whole foreground process group at once).
+    return subprocess.Popen(argv, stdin=stdin, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                            env=env, start_new_session=True)
+
+
+def stop_all(appliances: list[subprocess.Popen[bytes]], bridge: subprocess.Popen[bytes]) -> None:
+    """The appliances leave while the bridge still runs; then the bridge stops its Janus."""
+    for group in (appliances, [bridge]):
+        for proc in group:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in group:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def banner(bridge_port: int, screen_port: int, logs: Path) -> str:
+    password = (STATE / "ogretmen.password").read_text().strip()
+    root = os.geteuid() == 0
+    sandbox = " --no-sandbox" if root else ""  # Chromium refuses to run as root otherwise
+    return f"""
+Salon demo is running (Ctrl-C stops everything).
+
+  The room appliance's screen:  http://127.0.0.1:{screen_port}/screen
+      (refreshed every second; open it in any browser on this machine)
+
+  The meeting:                  http://127.0.0.1:{bridge_port}/{ROOM}
+  A moderated classroom:        http://127.0.0.1:{bridge_port}/sinif
+      host account: ogretmen / {password}
+      Both open in any browser on this machine: names, hands, chat, polls and files.
+      Sound and pictures flow only inside the demo's private network namespace; to
+      take part with camera and microphone, open a browser there:
+        {"" if root else "sudo "}nsenter --net=/proc/{os.getpid()}/ns/net chromium{sandbox} \\
+            --user-data-dir=$(mktemp -d) http://127.0.0.1:{bridge_port}/{ROOM}
+
+  The room's buttons are keys in this terminal: h = raise/lower hand (Söz Hakkı İste),
+  m = mute, c = camera; H (shift) holds the hand button. In the open room everyone has
+  the floor; in /sinif the host grants rights.
+
+  Logs: {logs}/
+"""
+
+
 async def main() -> int:
     if os.environ.get("SALON_IN_NETNS") != "1":
         print("demo: run me through scripts/in-netns (make demo does)", file=sys.stderr)
         return 2
-    bridge_port, screen_port, remote_port = free_port(), free_port(), free_port()
+    # The bridge listens on a port that is free on the machine too: its address is the
+    # same inside the namespace and out (what the pages and their links show).
+    bridge_port, bridge_forward = forwarded(free_port())
+    screen_port, remote_port = free_port(), free_port()
     bridge_cfg, room_cfg, remote_cfg = write_configs(bridge_port, (screen_port, remote_port))
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"}
     logs = STATE / "logs"
     logs.mkdir(exist_ok=True)
-    procs = [subprocess.Popen(
-        [str(VENV_BIN / "salon-bridge"), "--config", str(bridge_cfg)],
-        stdout=(logs / "bridge.log").open("wb"), stderr=subprocess.STDOUT)]
-    wait_http(f"http://127.0.0.1:{bridge_port}/healthz", 30)
-    for name, cfg in (("room", room_cfg), ("remote", remote_cfg)):
-        procs.append(subprocess.Popen(
-            [str(VENV_BIN / "salon-appliance"), "run", "--config", str(cfg),
-             "--state-dir", str(STATE / f"{name}-state")],
-            stdin=None if name == "room" else subprocess.DEVNULL,  # the room reads the keys
-            stdout=(logs / f"{name}.log").open("wb"), stderr=subprocess.STDOUT, env=env))
-    wait_http(f"http://127.0.0.1:{screen_port}/healthz", 30)
+    bridge = start([str(VENV_BIN / "salon-bridge"), "--config", str(bridge_cfg)],
+                   logs / "bridge.log")
+    appliances: list[subprocess.Popen[bytes]] = []
+    forwarders = [bridge_forward]
+    try:
+        wait_http(f"http://127.0.0.1:{bridge_port}/healthz", 30)
+        for name, cfg in (("room", room_cfg), ("remote", remote_cfg)):
+            appliances.append(start(
+                [str(VENV_BIN / "salon-appliance"), "run", "--config", str(cfg),
+                 "--state-dir", str(STATE / f"{name}-state")], logs / f"{name}.log",
+                stdin=None if name == "room" else subprocess.DEVNULL,  # the room reads keys
+                env=env))
+        wait_http(f"http://127.0.0.1:{screen_port}/healthz", 30)
+        shown_screen, screen_forward = forwarded(8480, screen_port)
+        forwarders.append(screen_forward)
+        print(banner(bridge_port, shown_screen, logs), flush=True)
+        await wait_for_stop([bridge, *appliances])
+        print("demo: stopping…", flush=True)
+    finally:
+        for task in forwarders:
+            if task is not None:
+                task.cancel()
+        stop_all(appliances, bridge)
+    return 0
 
-    shown_port = 8480
-    listener = host_namespace_listener(shown_port) or host_namespace_listener(0)
-    forwarder = None
-    if listener is not None:
-        shown_port = listener.getsockname()[1]
-        forwarder = asyncio.create_task(forward(listener, screen_port))
-    else:  # no handle on the machine's namespace: show the in-namespace address
-        shown_port = screen_port
-    password = (STATE / "ogretmen.password").read_text().strip()
-    print(f"""
-Salon demo is running (Ctrl-C stops everything).
 
-  The room appliance's screen:  http://127.0.0.1:{shown_port}/screen
-      (refreshed every second; open it in any browser on this machine)
-
-  The meeting:                  http://127.0.0.1:{bridge_port}/r/{ROOM}
-  A moderated classroom:        http://127.0.0.1:{bridge_port}/r/sinif
-      host account: ogretmen / {password}
-      Media flows only inside the demo's private network namespace. Open a browser
-      there to take part with camera and microphone:
-        sudo nsenter --net=/proc/{os.getpid()}/ns/net chromium --user-data-dir=$(mktemp -d) \\
-            http://127.0.0.1:{bridge_port}/r/{ROOM}
-
-  The room's buttons are keys in this terminal: h = raise/lower hand (Söz Hakkı İste),
-  m = mute, c = camera; H (shift) holds the hand button. In the open room everyone has
-  the floor; in /r/sinif the host grants rights.
-
-  Logs: {logs}/
-""", flush=True)
+async def wait_for_stop(procs: list[subprocess.Popen[bytes]]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -233,20 +288,9 @@ Salon demo is running (Ctrl-C stops everything).
     while not stop.is_set():
         if any(p.poll() is not None for p in procs):
             print("demo: a component stopped; see the logs", file=sys.stderr)
-            break
+            return
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
-    print("demo: stopping…", flush=True)
-    if forwarder is not None:
-        forwarder.cancel()
-    for proc in reversed(procs):
-        proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    return 0
 
 
 if __name__ == "__main__":

@@ -111,6 +111,7 @@ class JanusConnection:
         self._pending: dict[str, asyncio.Future[Json]] = {}
         self._plugin_calls: set[str] = set()
         self._ids = itertools.count(1)
+        self._closing = False  # we close it: its end is no news
 
     async def connect(self) -> None:
         self._http = aiohttp.ClientSession()
@@ -124,6 +125,7 @@ class JanusConnection:
         self._reader = asyncio.create_task(self._read_loop(), name="janus-reader")
 
     async def close(self) -> None:
+        self._closing = True
         for session in list(self.sessions.values()):
             session._keepalive.cancel()
         if self._reader is not None:
@@ -182,7 +184,8 @@ class JanusConnection:
         finally:
             self._fail_pending()
             self.closed.set()
-            log.warning("connection to Janus at %s closed", self.url)
+            log.log(logging.INFO if self._closing else logging.WARNING,
+                    "connection to Janus at %s closed", self.url)
 
     def _fail_pending(self) -> None:
         for future in self._pending.values():

@@ -88,6 +88,9 @@ class LocalJanus:
                 self.binary, "-F", str(self.layout.root), "-C", str(self.layout.config_file),
                 stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out,
                 preexec_fn=_die_with_parent,
+                # Its own session: a Ctrl-C in the bridge's terminal goes to the bridge
+                # alone, which leaves the meetings first and then stops Janus (stop()).
+                start_new_session=True,
             )
         log.info("janus started", extra={"EVENT": "janus-start", "PID": self._proc.pid})
         deadline = asyncio.get_running_loop().time() + ready_timeout

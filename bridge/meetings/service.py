@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from bridge.meetings import chat, files, floor, joining, polls, reports
 from bridge.meetings import context as cx
+from bridge.meetings import messages as msg
 from bridge.meetings.context import Guards, Limits
 from bridge.meetings.effects import (
     Done,
@@ -37,7 +38,7 @@ from bridge.meetings.effects import (
 from bridge.meetings.files import FileTooLarge, FileVault, Received, storage_refusal
 from bridge.meetings.reports import ReportReady
 from bridge.meetings.signin import THROTTLED
-from bridge.store.accounts import Passwords, find_account
+from bridge.store.accounts import Passwords, find_account, find_room
 from bridge.store.db import Store, StoreBusy, StoreFull
 from bridge.store.models import Account, Participant
 
@@ -91,6 +92,13 @@ class Meetings:
             return joining.sweep(self._tx(db))
 
     # -- entering and leaving --------------------------------------------------------------
+
+    def room_info(self, address: str) -> dict[str, object] | None:
+        """What anyone at a room's address is told before entering (its title, whether
+        guests may come and wait for the host), or None: no room there."""
+        with self.store.transaction() as db:
+            room = find_room(db, address)
+            return None if room is None else msg.room(room)
 
     def authenticate(self, username: str, password: str, address: str = "local"
                      ) -> Account | Refusal:

@@ -15,6 +15,11 @@ from bridge.store.models import Account, Policy, Role, Room
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 ADDRESS = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")  # as bridge/config.py accepts
+# A room is served at /<address>: these first path segments belong to the bridge itself
+# (bridge/web/app.py's routes, and a few kept for later) and are never room addresses.
+RESERVED_ADDRESSES = frozenset(
+    {"api", "c", "r", "static", "ws", "healthz", "metrics", "admin", "login", "logout"}
+)
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024  # argon2 hashes anything, but nobody needs a megabyte password
 MAX_DISPLAY_NAME = 80
@@ -72,6 +77,10 @@ def normalize_address(address: str) -> str:
         raise InvalidValue(
             f"room address {address!r}: use 1-63 of a-z, 0-9, '_' and '-', like 'testbim'"
         )
+    if slug in RESERVED_ADDRESSES:
+        taken = ", ".join(sorted(RESERVED_ADDRESSES))
+        raise InvalidValue(f"room address {address!r}: reserved for the bridge's own pages "
+                           f"(these are: {taken})")
     return slug
 
 

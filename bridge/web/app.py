@@ -83,7 +83,7 @@ class Bridge:
         self.rooms: dict[str, LiveRoom] = {}
         self.connections: set[ClientConnection] = set()
         self.by_participant: dict[int, ClientConnection] = {}
-        self.companion_codes = CompanionCodes()
+        self.companion_codes = CompanionCodes(ttl_s=settings.companion.link_ttl_s)
         self.companions: dict[int, set[ClientConnection]] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -290,10 +290,30 @@ async def _all_within(seconds: float, steps: list[Coroutine[Any, Any, Any]]) -> 
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _page(name: str) -> Any:
+def _page(name: str, status: int = 200) -> Any:
     async def handler(request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(STATIC / name)  # headers: add_security_headers
+        return web.FileResponse(STATIC / name, status=status)  # headers: add_security_headers
     return handler
+
+
+def _room_pages(bridge: Bridge) -> tuple[Any, Any]:
+    """A meeting's page at /<address> (and /r/<address>); at an address without a room,
+    the front page with a 404 that says so at once. And the room's public facts (title,
+    whether guests wait for the host) for the entry and lobby views."""
+    meeting, missing = _page("room.html"), _page("index.html", status=404)
+
+    async def page(request: web.Request) -> web.StreamResponse:
+        found = await bridge.runner.call(bridge.meetings.room_info, request.match_info["room"])
+        return await (meeting if found else missing)(request)
+
+    async def info(request: web.Request) -> web.Response:
+        found = await bridge.runner.call(bridge.meetings.room_info, request.match_info["room"])
+        if found is None:
+            return web.json_response({"code": "no_such_room",
+                                      "message": "there is no room at this address"}, status=404)
+        return web.json_response(found, headers={"Cache-Control": "no-cache"})
+
+    return page, info
 
 
 def create_app(settings: BridgeSettings) -> web.Application:
@@ -302,12 +322,17 @@ def create_app(settings: BridgeSettings) -> web.Application:
     app["bridge"] = bridge
     app.on_response_prepare.append(add_security_headers)
     app.router.add_get("/", _page("index.html"))
-    app.router.add_get("/r/{room}", _page("room.html"))
+    room_page, room_info = _room_pages(bridge)
+    app.router.add_get("/r/{room}", room_page)
     app.router.add_get("/c/{code}", _page("companion.html"))
     app.router.add_get("/ws", bridge.websocket)
     app.router.add_get("/healthz", bridge.health)
     app.router.add_static("/static/", STATIC, append_version=True)
     add_http_api(app, bridge)
+    app.router.add_get("/api/rooms/{room}", room_info)
+    # Last: a room's own address, /testbim. Every route above wins over it, and their
+    # first path segments are never room addresses (store.accounts.RESERVED_ADDRESSES).
+    app.router.add_get("/{room}", room_page)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await bridge.start()

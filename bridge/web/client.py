@@ -18,7 +18,6 @@ from bridge.janus.client import JanusError, JanusGone
 from bridge.janus.videoroom import SubscribedStream
 from bridge.live import LiveParticipant, LiveRoom
 from bridge.meetings.effects import Done, Joined, Listing, MediaAccess, Refusal
-from bridge.web.companion import TTL_S
 
 if TYPE_CHECKING:
     from bridge.web.app import Bridge
@@ -37,6 +36,8 @@ class ClientConnection:
         self.user_agent = user_agent
         self.companion = False  # a phone acting for the room's seat ``pid``
         self.companion_room = ""
+        self.companion_code = ""
+        self._companion_end: asyncio.Task[None] | None = None  # closes it at expiry
         self.pid: int | None = None  # the domain's participant, once joined
         self.epoch: int | None = None
         self.token: str | None = None
@@ -142,6 +143,8 @@ class ClientConnection:
             log.warning("companion %s for %s tried '%s'", self.peer, self.pid, m.type,
                         extra={"EVENT": "companion-refused"})
             raise p.ProtocolError("companion_not_allowed", f"a phone companion cannot '{m.type}'")
+        elif self.companion and self.bridge.companion_codes.check(self.companion_code) is None:
+            await self.end_companion(m.id)  # expired even if its timer has not run yet
         elif isinstance(m, p.CompanionLinkRequest):
             await self.issue_companion_link(m)
         elif isinstance(m, p.Leave):
@@ -256,7 +259,8 @@ class ClientConnection:
         log.info("companion link issued for participant %s", self.pid,
                  extra={"EVENT": "companion-link", "ROOM": self.room.address})
         path = f"/c/{code}?room={self.room.address}"
-        await self.send(p.CompanionLink(re=m.id, path=path, expires_in_s=TTL_S))
+        ttl = round(self.bridge.companion_codes.ttl_s)
+        await self.send(p.CompanionLink(re=m.id, path=path, expires_in_s=ttl))
 
     async def join_as_companion(self, m: p.Join, code: str) -> None:
         grant = self.bridge.companion_codes.check(code, m.room)
@@ -273,7 +277,9 @@ class ClientConnection:
             return
         assert isinstance(view, Listing)
         self.pid, self.companion, self.client = grant.participant, True, "companion"
-        self.companion_room = m.room
+        self.companion_room, self.companion_code = m.room, code
+        self._companion_end = asyncio.create_task(
+            self._end_companion_after(self.bridge.companion_codes.seconds_left(grant)))
         self.join_request = m.id
         self.bridge.add_companion(self)
         log.info("companion %s (%s) acts for participant %s", self.peer, self.user_agent,
@@ -282,6 +288,24 @@ class ClientConnection:
         room = self.bridge.rooms.get(m.room)
         await self.send_text(p.dump(p.validate_server_payload(
             room.augment(welcome) if room else welcome)))
+
+    async def _end_companion_after(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        await self.end_companion()
+
+    def _stop_companion_timer(self) -> None:
+        end, self._companion_end = self._companion_end, None
+        if end is not None and end is not asyncio.current_task():
+            end.cancel()
+
+    async def end_companion(self, request: p.RequestId = None) -> None:
+        """The phone's code expired: its session ends with it (a new scan starts anew)."""
+        self._stop_companion_timer()
+        log.info("companion %s for participant %s: its link expired", self.peer, self.pid,
+                 extra={"EVENT": "companion-expired", "ROOM": self.companion_room})
+        await self.send(p.Error(re=request, code="companion_expired",
+                                message="this link has expired; scan the room's code again"))
+        await self.close("companion_expired")
 
     # ---- media --------------------------------------------------------------------
 
@@ -372,6 +396,7 @@ class ClientConnection:
         if self.companion:
             self.bridge.drop_companion(self)
             self.pid = None
+            self._stop_companion_timer()
             return
         pid, epoch, room = self.pid, self.epoch, self.room
         self.room = self.me = None

@@ -1,8 +1,10 @@
 """Phone companions: short-lived codes that let a phone act for a room appliance (raise
 or lower the hand, answer a poll, chat, download a file) without taking its seat.
 
-A code is valid for ``TTL_S`` and only while the room it was issued to is connected
-and admitted: it is revoked the moment the room leaves the meeting.
+A code is valid for ``ttl_s`` (15 minutes unless the bridge's config says otherwise)
+and only while the room it was issued to is connected and admitted: it is revoked the
+moment the room leaves the meeting. A phone's session ends with its code: the bridge
+closes it when the code expires and refuses whatever it sends after that.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ class Grant:
 
 
 class CompanionCodes:
-    def __init__(self, clock: object = time.monotonic) -> None:
+    def __init__(self, clock: object = time.monotonic, ttl_s: float = TTL_S) -> None:
         self._clock = clock
+        self.ttl_s = ttl_s
         self._grants: dict[str, Grant] = {}
 
     def now(self) -> float:
@@ -33,7 +36,7 @@ class CompanionCodes:
     def issue(self, participant: int, room: str) -> str:
         self._expire()
         code = secrets.token_urlsafe(CODE_BYTES)
-        self._grants[code] = Grant(participant, room, self.now() + TTL_S)
+        self._grants[code] = Grant(participant, room, self.now() + self.ttl_s)
         return code
 
     def check(self, code: str, room: str | None = None) -> Grant | None:
@@ -43,6 +46,9 @@ class CompanionCodes:
         if room is not None and grant.room != room:
             return None
         return grant
+
+    def seconds_left(self, grant: Grant) -> float:
+        return max(0.0, grant.expires - self.now())
 
     def revoke(self, participant: int) -> None:
         self._grants = {c: g for c, g in self._grants.items() if g.participant != participant}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -289,3 +290,69 @@ def test_config_errors_name_the_field(
     assert message in str(caught.value)
     with store.transaction() as db:  # all or nothing
         assert find_room(db, "a") is None
+
+
+# -- `salon-bridge --config FILE user|room ...`: the installed command, the config's database --
+
+
+def salon_bridge(config: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "salon-bridge"), "--config", str(config), *args],
+        input=stdin, capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
+    )
+
+
+def test_salon_bridge_manages_accounts_and_rooms_in_the_configs_database(tmp_path: Path) -> None:
+    config = tmp_path / "bridge.toml"
+    config.write_text('state_dir = "durum"\n\n[[rooms]]\naddress = "kurul"\ntitle = "Kurul"\n')
+    added = salon_bridge(config, "user", "add", "ogretmen", "--role", "host",
+                         "--display-name", "Öğretmen Ayşe", stdin="gizli-parola-1\n")
+    assert (added.returncode, added.stdout, added.stderr) == (0, "added host ogretmen\n", "")
+    room = salon_bridge(config, "room", "add", "testbim", "--title", "Test BİM",
+                        "--policy", "public")
+    assert (room.returncode, room.stdout) == (0, "added room /testbim\n")
+    assert salon_bridge(config, "user", "disable", "ogretmen").stdout == "disabled ogretmen\n"
+    assert salon_bridge(config, "user", "enable", "ogretmen").returncode == 0
+    listing = salon_bridge(config, "room", "list").stdout.splitlines()
+    assert [line.split()[0] for line in listing] == ["ADDRESS", "/testbim"]
+
+    # The bridge started on the same file sees them (state_dir is relative to the file).
+    with Store(f"sqlite:///{tmp_path / 'durum' / 'salon.sqlite3'}") as store:
+        assert can_sign_in(store, tmp_path, "ogretmen", "gizli-parola-1")
+        with store.transaction() as db:
+            added_room = find_room(db, "testbim")
+            assert added_room is not None and added_room.policy is Policy.PUBLIC
+    assert "ogretmen  host" in salon_bridge(config, "user", "list").stdout
+
+
+def test_salon_bridge_admin_errors_are_clear(tmp_path: Path) -> None:
+    config = tmp_path / "bridge.toml"
+    config.write_text(f'state_dir = "{tmp_path / "durum"}"\n')
+    for reserved in ("api", "static", "ws", "healthz", "r", "c"):
+        refused = salon_bridge(config, "room", "add", reserved, "--title", "Olmaz")
+        assert refused.returncode == 2, refused
+        assert f"room address '{reserved}': reserved for the bridge's own pages" in refused.stderr
+    wrong = salon_bridge(config, "user", "passwd", "yok", stdin="yeni-parola-2\n")
+    assert (wrong.returncode, wrong.stderr) == (2, "error: user name 'yok': no such user\n")
+    missing = salon_bridge(tmp_path / "yok.toml", "room", "list")
+    assert missing.returncode == 2 and "yok.toml: cannot read" in missing.stderr
+    config.write_text('state_dir = "durum"\nlog_levle = "debug"\n')
+    typo = salon_bridge(config, "user", "list")
+    assert typo.returncode == 2 and "log_levle" in typo.stderr
+    assert salon_bridge(config, "user").returncode == 2  # a verb is needed
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root's mistake: needs root")
+def test_root_is_sent_to_the_bridges_own_user(tmp_path: Path) -> None:
+    """root writing the bridge's SQLite file would leave root-owned journal files the
+    bridge cannot write: the command names the user to run it as instead."""
+    state = tmp_path / "durum"
+    state.mkdir()
+    os.chown(state, 65534, 65534)
+    config = tmp_path / "bridge.toml"
+    config.write_text(f'state_dir = "{state}"\n')
+    refused = salon_bridge(config, "user", "list")
+    assert refused.returncode == 2
+    assert f"{state} belongs to nobody" in refused.stderr
+    assert "sudo -u nobody salon-bridge" in refused.stderr
+    assert list(state.iterdir()) == []  # nothing was written

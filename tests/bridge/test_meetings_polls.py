@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bridge import protocol as p
 from bridge.store.models import PollAnswer
 from tests.bridge.test_meetings import Person, World, make_world, ok, received, refused, types
 
@@ -101,6 +103,27 @@ def test_closed_polls_take_no_answers_and_results_go_to_all_if_the_host_chooses(
     late = world.sign_in("sinif1")
     (view,) = received(late.joined, late.pid)[0]["polls"]
     assert view["counts"] == [0, 1, 0] and view["my_answer"] is None
+
+
+def test_a_poll_message_never_overwrites_a_participants_own_answer(world: World) -> None:
+    """What everyone is told of a poll (closed, results shown) is the same for all and
+    so carries nobody's own answer: on the wire it has no my_answer (a client merges it
+    into the poll it knows, where the answer stays marked). A welcome still has it."""
+    host = world.sign_in("ogretmen")
+    ali = world.sign_in("ali")
+    poll = open_poll(world, host)
+    ok(world.meetings.answer_poll(ali.pid, poll, 2))
+    closed = ok(world.meetings.close_poll(host.pid, poll))
+    shown = ok(world.meetings.show_poll_results(host.pid, poll, True))
+    for payload in received(closed, ali.pid) + received(shown, ali.pid):
+        on_the_wire = json.loads(p.dump(p.validate_server_payload(payload)))
+        assert "my_answer" not in on_the_wire and on_the_wire["id"] == poll, on_the_wire
+        if on_the_wire["type"] == "poll":
+            assert "counts" not in on_the_wire
+    again = world.sign_in("ali")
+    welcome = p.validate_server_payload(received(again.joined, ali.pid)[0])
+    assert isinstance(welcome, p.Welcome) and welcome.polls[0].my_answer == 2
+    assert json.loads(p.dump(welcome))["polls"][0]["my_answer"] == 2
 
 
 def test_closing_with_results_visible_shows_them_at_once(world: World) -> None:

@@ -150,7 +150,7 @@ async def test_row04_a_meeting_is_a_room_at_its_own_address(bridge: BridgeProces
     try:
         await page.get_by_label("Meeting address").fill("/testbim")
         await page.get_by_role("button", name="Go to the meeting").click()
-        await page.wait_for_url("**/r/testbim")
+        await page.wait_for_url(bridge.url + "/testbim")  # the address it was told
         await expect(page.get_by_text("Meeting address: /testbim")).to_be_visible()
         # the language follows the browser, or the switch (remembered across visits)
         await page.get_by_role("button", name="Türkçe", exact=True).click()
@@ -165,10 +165,10 @@ async def test_row04_a_meeting_is_a_room_at_its_own_address(bridge: BridgeProces
     finally:
         await close(page)
     page = await open_room(browser, bridge.room_url("yok-boyle-oda"))
-    try:
-        await join_as_guest(page, "Kayıp Misafir")
-        await expect(page.locator("#join-error")).to_have_text(
-            "There is no meeting room at this address.")
+    try:  # said at once, before any form is filled in
+        await expect(page.get_by_role("alert")).to_contain_text(
+            "There is no meeting room at this address")
+        assert await page.get_by_label("Your name").count() == 0
     finally:
         await close(page)
 
@@ -191,14 +191,18 @@ async def test_row05_sign_in_with_user_name_and_password(bridge: BridgeProcess,
         await expect(page.get_by_role("button", name="Sesimi Bağla")).to_be_enabled()
     finally:
         await close(page)
-    # a private room takes accounts only
+    # a private room takes accounts only: the page says so and offers no guest form,
+    # and the bridge refuses a guest that joins anyway
     guest = await open_room(browser, bridge.room_url("ozel"))
+    intruder = await RawClient.connect(bridge.ws_url)
     try:
-        await join_as_guest(guest, "Davetsiz Misafir")
-        await expect(guest.locator("#join-error")).to_have_text(
-            "Only signed-in users may join this meeting.")
+        await expect(guest.get_by_text("Only signed-in users may join this meeting.")
+                     ).to_be_visible()
+        await expect(guest.get_by_label("Your name")).to_be_hidden()
+        assert (await intruder.join("ozel", "Davetsiz Misafir"))["code"] == "room_private"
     finally:
         await close(guest)
+        await intruder.close()
     assert "refused join room 'ozel' as guest 'Davetsiz Misafir'" in bridge.log_tail(20000)
     # the same account signing in elsewhere takes the seat over; the first page says so
     first = await open_room(browser, bridge.room_url("ozel"))

@@ -210,7 +210,7 @@ async def test_the_phone_companion_saves_a_file_without_its_code_in_the_link(
         await phone.goto(bridge.url + link["path"])
         await phone.get_by_role("status").filter(has_text="ODA 1 adına").wait_for()
         async with phone.expect_download() as info:
-            await phone.get_by_role("link", name="Odev.txt — Bilgisayarıma Kaydet").click()
+            await phone.get_by_role("link", name="Odev.txt — İndir").click()
         assert Path(await (await info.value).path()).read_bytes() == b"telefondan indirildi"
         await context.close()
         downloads = [u for u in urls if "/api/files/" in u]

@@ -94,6 +94,10 @@ class RawClient:
         return await self.request({"type": "join", "protocol": 1, "room": room, "user": user,
                                    "password": password, "client": client}, rid, timeout)
 
+    async def closed(self) -> None:
+        """Until the other end has closed the socket."""
+        await asyncio.shield(self._reader)
+
     def drain(self) -> list[dict[str, Any]]:
         """Every message received so far and not yet taken."""
         out = []

@@ -25,9 +25,8 @@ export class ChatPane {
     this.textLabel = h("label", { for: "chat-text", class: "visually-hidden" });
     this.sendButton = h("button", { type: "submit", class: "primary" });
     this.form = h("form", { class: "chat-form" },
-      h("div", { class: "row" }, this.toLabel, this.to),
       this.textLabel, this.text,
-      h("div", { class: "row spread" }, this.count, this.sendButton),
+      h("div", { class: "row chat-send" }, this.toLabel, this.to, this.count, this.sendButton),
       this.error);
     this.form.addEventListener("submit", (ev) => { ev.preventDefault(); this.submit(); });
     this.text.addEventListener("keydown", (ev) => {
@@ -38,6 +37,22 @@ export class ChatPane {
     });
     this.text.addEventListener("input", () => this.renderCount());
     this.pane.replaceChildren(this.empty, this.log, this.form);
+    // Follow the newest message unless the reader scrolled up to read older ones; the
+    // log may be hidden (another tab) or resized (the participant list grows) meanwhile.
+    this.following = true;
+    this.log.addEventListener("scroll", () => {
+      if (this.log.clientHeight) this.following = this.distanceFromBottom() < 40;
+    });
+    new ResizeObserver(() => this.follow()).observe(this.log);
+  }
+
+  distanceFromBottom() {
+    return this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight;
+  }
+
+  follow(force = false) {
+    if (force) this.following = true;
+    if (this.following) this.log.scrollTop = this.log.scrollHeight;
   }
 
   submit() {
@@ -86,10 +101,9 @@ export class ChatPane {
   }
 
   append(m) {
-    const atBottom = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 40;
     this.log.append(this.message(m));
     this.empty.hidden = true;
-    if (atBottom || m.from === this.conf.myId) this.log.scrollTop = this.log.scrollHeight;
+    this.follow(m.from === this.conf.myId);  // one's own message: back to the newest
   }
 
   render() {
@@ -100,7 +114,7 @@ export class ChatPane {
     this.empty.textContent = t("chat.empty");
     this.empty.hidden = this.conf.chat.length > 0;
     this.log.replaceChildren(...this.conf.chat.map((m) => this.message(m)));
-    this.log.scrollTop = this.log.scrollHeight;
+    this.follow();
     this.renderRecipients();
     this.renderCount();
   }

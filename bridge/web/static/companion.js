@@ -1,6 +1,6 @@
 // The phone companion: acts for the room appliance that showed its QR code — raise or
 // lower the room's hand, answer a poll, chat, download files. It never holds the
-// room's seat and stops working when the room leaves the meeting. Files download
+// room's seat and stops working when the room leaves the meeting or its code expires. Files download
 // through single-use tickets: the code goes in a header, never in a download link.
 import { ticketLink } from "./download.js";
 
@@ -10,18 +10,31 @@ const TEXT = {
     hand_up: (n) => `El kaldırıldı — sırada ${n}.`, hand_down: "El indirildi.",
     poll_title: "Anket", chat_title: "Sohbet", chat_label: "Herkese mesaj", send: "Gönder",
     files_title: "Dosyalar", no_files: "Henüz dosya yok.", connecting: "Bağlanıyor…",
-    ready: (room) => `${room} adına`, expired: "Bağlantının süresi doldu; odadaki kodu yeniden okutun.",
-    save: "Bilgisayarıma Kaydet",
+    ready: (room) => `${room} adına`, save: "İndir",
+    ended_title: "Bu bağlantı artık çalışmıyor",
+    expired: "Bağlantının süresi doldu; odadaki kodu yeniden okutun.",
+    room_left: "Oda toplantıdan ayrıldı; bu bağlantı artık çalışmıyor.",
+    closed: "Bağlantı kesildi; odadaki kodu yeniden okutun.",
+    failed: "Bu işlem yapılamadı; yeniden deneyin.",
+    too_fast: "Çok hızlı; biraz bekleyip yeniden deneyin.",
   },
   en: {
     hand_title: "Request to speak", hand_raise: "Raise hand", hand_lower: "Lower hand",
     hand_up: (n) => `Hand raised — number ${n} in the queue.`, hand_down: "Hand lowered.",
     poll_title: "Poll", chat_title: "Chat", chat_label: "Message to everyone", send: "Send",
     files_title: "Files", no_files: "No files yet.", connecting: "Connecting…",
-    ready: (room) => `Acting for ${room}`, expired: "This link has expired; scan the room's code again.",
-    save: "Save to my computer",
+    ready: (room) => `Acting for ${room}`, save: "Download",
+    ended_title: "This link no longer works",
+    expired: "This link has expired; scan the room's code again.",
+    room_left: "The room has left the meeting; this link no longer works.",
+    closed: "Disconnected; scan the room's code again.",
+    failed: "That did not work; try again.",
+    too_fast: "Too fast; wait a moment and try again.",
   },
 };
+// What ends the phone's session (the bridge's error codes and bye reasons) and what to say.
+const ENDED = { bad_companion_code: "expired", companion_expired: "expired", not_joined: "expired",
+  room_left: "room_left" };
 const lang = navigator.language.toLowerCase().startsWith("tr") ? "tr" : "en";
 const t = TEXT[lang];
 document.documentElement.lang = lang;
@@ -29,11 +42,27 @@ const $ = (id) => document.getElementById(id);
 const code = location.pathname.split("/").filter(Boolean).pop();
 const state = { me: null, room: null, polls: new Map(), answers: new Map(), files: [], chat: [] };
 let ws = null;
+let keepalive = null;
+let ended = false;
 
 for (const el of document.querySelectorAll("[data-t]")) el.textContent = t[el.dataset.t];
 $("status").textContent = t.connecting;
 
-function send(msg) { ws.send(JSON.stringify(msg)); }
+function send(msg) {
+  if (!ended && ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+}
+
+/** The session is over: say why, and leave nothing on the page that looks usable. */
+function end(why) {
+  if (ended) return;
+  ended = true;
+  clearInterval(keepalive);
+  $("main").hidden = true;
+  $("status").textContent = "";
+  $("ended-text").textContent = t[why] || t.closed;
+  $("ended").hidden = false;
+  if (ws && ws.readyState <= WebSocket.OPEN) ws.close();
+}
 
 function renderHand() {
   const pos = state.me ? state.me.hand_position : null;
@@ -92,7 +121,10 @@ function onMessage(msg) {
       state.room = msg.room;
       state.chat = msg.chat;
       state.files = msg.files;
-      for (const p of msg.polls) state.polls.set(p.id, p);
+      for (const p of msg.polls) {
+        state.polls.set(p.id, p);
+        if (p.my_answer != null) state.answers.set(p.id, p.my_answer);  // the room's own
+      }
       $("room-name").textContent = msg.room.title;
       $("status").textContent = t.ready(msg.you.name);
       $("main").hidden = false;
@@ -105,12 +137,13 @@ function onMessage(msg) {
     case "poll_answer": state.answers.set(msg.id, msg.option); break;
     case "file_added": state.files.push(msg.file); break;
     case "error":
-      if (msg.code === "bad_companion_code") $("status").textContent = t.expired;
-      else $("status").textContent = msg.message;
+      if (ENDED[msg.code]) end(ENDED[msg.code]);
+      else $("status").textContent = String(msg.code).endsWith("rate_limited") ? t.too_fast : t.failed;
       break;
-    case "bye": $("status").textContent = t.expired; $("main").hidden = true; break;
+    case "bye": end(ENDED[msg.reason] || "closed"); break;
     default: break;
   }
+  if (ended) return;
   renderHand(); renderPoll(); renderChat(); renderFiles();
 }
 
@@ -119,10 +152,10 @@ function connect() {
   ws.onopen = () => {
     const room = new URLSearchParams(location.search).get("room");
     send({ type: "join", protocol: 1, room, companion: code, client: "companion", id: 1 });
-    setInterval(() => send({ type: "ping" }), 20000);
+    keepalive = setInterval(() => send({ type: "ping" }), 20000);
   };
   ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
-  ws.onclose = () => { $("status").textContent = t.expired; };
+  ws.onclose = () => end("closed");
 }
 
 $("hand").addEventListener("click", () =>

@@ -1,7 +1,7 @@
 // Entering a meeting: Oturum Aç (user name + Parola) or Misafir olarak katıl (a name,
 // Odaya Gir), and the device check the guide asks for before entering.
 import { $ } from "./dom.js";
-import { errorText, t } from "./i18n.js";
+import { errorText, onLanguageChange, t } from "./i18n.js";
 import { LocalDevices, playTestTone, watchLevel } from "./media.js";
 
 export class Entry {
@@ -20,6 +20,34 @@ export class Entry {
     });
     $("device-test").addEventListener("click", () => this.toggleDeviceTest());
     $("device-speaker").addEventListener("click", () => this.testSpeaker());
+    this.room = null;  // {address, title, policy, open_floor}, once known
+    onLanguageChange(() => this.renderRoom());
+  }
+
+  /** The room's public facts: its title, and what a guest can expect (no lobby in an
+   *  open-floor room; no guests at all in a private one). */
+  async describe(address) {
+    try {
+      const reply = await fetch(`/api/rooms/${encodeURIComponent(address)}`);
+      this.room = reply.ok ? await reply.json() : null;
+    } catch (e) {
+      this.room = null;  // the bridge will say what it must at entry
+    }
+    this.renderRoom();
+  }
+
+  renderRoom() {
+    const room = this.room;
+    if (!room) return;
+    $("lobby-room").textContent = room.title;
+    if (document.body.dataset.view !== "meeting") {
+      $("room-title").textContent = room.title;
+      document.title = `${room.title} – Salon`;
+    }
+    const guests = room.policy === "public";
+    $("join-form").hidden = !guests;
+    $("entry-private").hidden = guests;
+    $("guest-note").textContent = t(room.open_floor ? "entry.guest.note_open" : "entry.guest.note");
   }
 
   async submit(form, way) {

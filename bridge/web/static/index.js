@@ -1,5 +1,23 @@
 // The landing page: go to a meeting by its address (a meeting is a room at an address).
-import { LANGUAGES, language, onLanguageChange, setLanguage, translate } from "./i18n.js";
+// The bridge also answers an address without a room with this page (status 404): it
+// then says so at once and keeps the address to correct.
+import { LANGUAGES, language, onLanguageChange, setLanguage, t, translate } from "./i18n.js";
+
+function addressInPath() {
+  let path = location.pathname;
+  try { path = decodeURIComponent(path); } catch (e) { /* shown as it came */ }
+  return path.replace(/^\/(r\/)?/, "").replace(/\/+$/, "");
+}
+
+const wrong = addressInPath();
+
+function renderMissing() {
+  const missing = document.getElementById("missing");
+  missing.hidden = !wrong;
+  if (!wrong) return;
+  missing.textContent = t("index.missing", { address: `/${wrong}` });
+  document.title = `${t("index.missing_title")} – Salon`;
+}
 
 function renderLanguageButton() {
   const other = language() === "tr" ? "en" : "tr";
@@ -11,9 +29,16 @@ function renderLanguageButton() {
 document.getElementById("go").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const room = document.getElementById("room").value.trim().replace(/^\/+/, "").toLowerCase();
-  location.href = `/r/${encodeURIComponent(room)}`;
+  location.href = `/${encodeURIComponent(room)}`;
 });
 document.getElementById("language").addEventListener("click", () => setLanguage(language() === "tr" ? "en" : "tr"));
-onLanguageChange(renderLanguageButton);
+onLanguageChange(() => { renderLanguageButton(); renderMissing(); });
 translate();
 renderLanguageButton();
+renderMissing();
+if (wrong) {
+  const input = document.getElementById("room");
+  input.value = `/${wrong}`;
+  input.setAttribute("aria-invalid", "true");
+  input.setAttribute("aria-describedby", "missing");
+}

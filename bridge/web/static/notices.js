@@ -1,15 +1,25 @@
-// Notices at the top right ("Ses Hakları Verildi" ...): each stays long enough to
-// read; more than fit at once wait in a queue. The region is announced politely.
+// Notices at the top right ("Ses Hakları Verildi" ...), in the top bar: side by side,
+// the newest at the right, as many as fit beside the room's title and status; more wait
+// in a queue. Each stays long enough to read. The region is announced politely.
 import { h } from "./dom.js";
 
 const SHOW_MS = 6000;
-const AT_ONCE = 3;
+const WIDTH_REM = 22;  // a notice's width (room.css .notice)
+const GAP_REM = 0.5;
 
 export class Notices {
   constructor(region) {
     this.region = region;
     this.queue = [];
     this.shown = 0;
+    this.atOnce = 1;
+  }
+
+  /** The top bar has `px` free beside the title and status: show as many as fit there. */
+  fit(px) {
+    const rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+    this.atOnce = Math.max(1, Math.floor((px + GAP_REM * rem) / ((WIDTH_REM + GAP_REM) * rem)));
+    this.pump();
   }
 
   /** kind: "info" | "good" | "warn" | "error" */
@@ -19,7 +29,7 @@ export class Notices {
   }
 
   pump() {
-    while (this.shown < AT_ONCE && this.queue.length) {
+    while (this.shown < this.atOnce && this.queue.length) {
       const { text, kind } = this.queue.shift();
       const el = h("div", { class: `notice notice-${kind}`, role: kind === "error" ? "alert" : null }, text);
       this.region.append(el);

@@ -30,13 +30,17 @@ function setStatus(key, vars = {}) {
   $("status").textContent = key ? t(key, vars) : "";
 }
 
-// Notices sit at the top right of the stage, just under the toolbar.
+// Notices sit at the top right, in the top bar between the status and the language
+// switch, covering neither (nor the toolbar and the participant list below).
 function placeNotices() {
-  const bar = $("toolbar");
-  const top = document.body.dataset.view === "meeting" ? bar.getBoundingClientRect().bottom : $("main").getBoundingClientRect().top;
-  document.documentElement.style.setProperty("--notices-top", `${Math.round(top + 12)}px`);
+  const right = window.innerWidth - $("language").getBoundingClientRect().left + 12;
+  const left = $("status").getBoundingClientRect().right + 16;
+  document.documentElement.style.setProperty("--notices-right", `${Math.round(right)}px`);
+  notices.fit(window.innerWidth - right - left);
 }
-new ResizeObserver(placeNotices).observe($("toolbar"));
+const topBar = new ResizeObserver(placeNotices);
+topBar.observe($("language"));
+topBar.observe($("status"));
 window.addEventListener("resize", placeNotices);
 
 function showView(name) {
@@ -44,7 +48,6 @@ function showView(name) {
     $(id).hidden = view !== name;
   }
   document.body.dataset.view = name;
-  placeNotices();
 }
 
 function renderLanguageButton() {
@@ -262,15 +265,20 @@ async function reconnect() {
   ended("disconnected");
 }
 
+const ENDINGS = ["left", "denied", "removed", "replaced", "meeting_ended"];
+const SENT_AWAY = ["denied", "removed"];  // by the host: joining again cannot work
+
 function ended(reason) {
   if (ui) ui.my.stopAll();
   seat(null);
-  const known = ["left", "denied", "removed", "replaced", "meeting_ended"].includes(reason);
-  $("ended-reason").dataset.i18n = known ? `ended.${reason}` : "ended.disconnected";
+  const known = ENDINGS.includes(reason) ? reason : "disconnected";
+  $("ended-reason").dataset.i18n = `ended.${known}`;
   $("ended-reason").textContent = t($("ended-reason").dataset.i18n);
+  const final = SENT_AWAY.includes(known);
+  $("ended-again").hidden = final;
   showView("ended");
-  setStatus(reason === "left" ? "status.left" : "status.disconnected");
-  $("ended-again").focus();
+  setStatus(`status.${known}`);
+  (final ? $("ended-heading") : $("ended-again")).focus();
 }
 
 async function leave() {
@@ -283,7 +291,7 @@ async function leave() {
 
 // ---- start -------------------------------------------------------------------------
 
-new Entry(enter);
+new Entry(enter).describe(room);
 $("lobby-leave").addEventListener("click", leave);
 $("ended-again").addEventListener("click", () => {
   showView("entry");

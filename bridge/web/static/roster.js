@@ -46,8 +46,10 @@ export class Roster {
     const nameId = `pname-${p.id}`;
     const marks = [];
     if (p.hand_position) {
+      // The place is in the mark's text ("Söz istedi, sıra 1"); the digit beside the
+      // hand is drawn by CSS from data-place, so nothing reads the number twice.
       marks.push(h("span", { class: "hand-mark" }, mark("hand", t("mark.hand", { n: p.hand_position })),
-        h("span", { class: "hand-place", "aria-hidden": "true" }, String(p.hand_position))));
+        h("span", { class: "hand-place", "aria-hidden": "true", dataset: { place: p.hand_position } })));
     }
     if (p.audio_right) {
       const live = !p.mic_muted;
