@@ -21,7 +21,9 @@ from aiortc import MediaStreamTrack, RTCPeerConnection
 
 from appliance import meeting_data, room, view
 from appliance.conference import client as conf
+from appliance.conference.ice import IceChoice
 from appliance.conference.link import LinkMonitor, report_to
+from appliance.conference.trust import client_context, turn_context
 from appliance.config import Settings
 from appliance.config_schema import DisplaySettings
 from appliance.devices.buttons import ButtonName, TerminalKeys
@@ -237,6 +239,8 @@ class Appliance:
                 self.dispatch(room.HandLoweredByHost())
         elif isinstance(event, conf.SentAway):
             self.dispatch(room.Removed(reason=event.reason))
+        elif isinstance(event, conf.BridgeUntrusted):
+            self.runtime.health.record_error(f"tls: {event.detail}")
         elif isinstance(event, conf.BridgeError):
             log.warning("bridge error %s: %s", event.code, event.message)
             self.runtime.health.record_error(f"bridge: {event.code}: {event.message}")
@@ -293,7 +297,11 @@ class Appliance:
             b.url, b.room, credentials, self.media, self.on_conference,
             backoff=conf.Backoff(base_s=b.reconnect_initial_s, cap_s=b.reconnect_max_s),
             connect_timeout_s=b.connect_timeout_s,
+            tls=client_context(b.ca_file, b.pin_sha256), pins=tuple(b.pin_sha256),
+            ice=IceChoice(turn_context(b.ca_file)),
         )
+        self.runtime.health.sections["media_path"] = \
+            lambda: self.client.media_paths() if self.client else None
         self._client_task = asyncio.get_running_loop().create_task(self.client.run())
 
     def stop_client(self) -> None:

@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from bridge.config import BridgeConfigError, load_bridge_config
+from bridge.config import BridgeConfigError, BridgeSettings, load_bridge_config
 from bridge.logs import setup_logging
 
 DEFAULT_CONFIG = Path("/etc/salon-bridge/bridge.toml")
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bridge (the default)")
     sub.add_parser("check-config", help="validate the configuration file and exit")
+    sub.add_parser("turn-config", help="print coturn's turnserver.conf for the [turn] table")
     return parser
 
 
@@ -38,13 +39,30 @@ async def _run_until_signalled(config: Path) -> None:
         await task
 
 
+def check_files(settings: BridgeSettings) -> None:
+    """The files the configuration names can be read and fit together."""
+    if settings.tls is not None:
+        from bridge.tls import CertificateReloader
+
+        CertificateReloader(settings.tls)
+    if settings.turn is not None:
+        from bridge.turn import read_secret
+
+        read_secret(settings.turn.secret_file)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging("salon-bridge")
     try:
         if args.command == "check-config":
-            load_bridge_config(args.config)
+            check_files(load_bridge_config(args.config))
             print(f"{args.config}: OK")
+            return 0
+        if args.command == "turn-config":
+            from bridge.turn import coturn_config
+
+            print(coturn_config(load_bridge_config(args.config)), end="")
             return 0
         asyncio.run(_run_until_signalled(args.config))
     except BridgeConfigError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -30,9 +31,12 @@ from bridge.meetings.effects import (
 from bridge.meetings.runner import AsyncMeetings
 from bridge.meetings.service import Meetings
 from bridge.store.db import Store, default_url
+from bridge.tls import CertificateReloader, hsts_middleware, redirect_app
+from bridge.turn import TurnMinter
 from bridge.web.client import ClientConnection
 from bridge.web.companion import CompanionCodes
 from bridge.web.http_api import add_http_api
+from bridge.web.proxy import forwarded_middleware
 
 log = logging.getLogger("salon.bridge")
 STATIC = Path(__file__).parent / "static"
@@ -66,7 +70,9 @@ class Bridge:
         self.by_participant: dict[int, ClientConnection] = {}
         self.companion_codes = CompanionCodes()
         self.companions: dict[int, set[ClientConnection]] = {}
+        self.turn = TurnMinter(settings.turn) if settings.turn is not None else None
         self._sweeper: asyncio.Task[None] | None = None
+        self._ice_refresher: asyncio.Task[None] | None = None
 
     # ---- connections and what the domain decides ------------------------------------
 
@@ -155,7 +161,8 @@ class Bridge:
         await self.runner.call(self.meetings.recover)
         if s.janus.mode == "local":
             self.local_janus = LocalJanus(
-                s.state_dir, s.janus.media_ip, s.janus.rtp_port_range, s.janus.binary
+                s.state_dir, s.janus.media_ip, s.janus.rtp_port_range, s.janus.binary,
+                public_ip=str(s.janus.public_ip) if s.janus.public_ip else None,
             )
             await self.local_janus.start()
             lay = self.local_janus.layout
@@ -170,6 +177,25 @@ class Bridge:
         self.gateway.on_server_back = self._server_back
         await self.gateway.start()
         self._sweeper = asyncio.create_task(self._sweep_forever())
+        if self.turn is not None:
+            self._ice_refresher = asyncio.create_task(self._refresh_ice_forever())
+
+    def ice_servers(self, pid: int) -> list[p.IceServer]:
+        """What an admitted seat's PeerConnections use: TURN credentials minted for it."""
+        return self.turn.ice_servers(str(pid)) if self.turn is not None else []
+
+    async def _refresh_ice_forever(self) -> None:
+        """Fresh TURN credentials to every admitted seat before its last ones expire."""
+        assert self.turn is not None
+        every = self.turn.refresh_after_s
+        while True:
+            await asyncio.sleep(min(every / 4, 30.0))
+            now = asyncio.get_running_loop().time()
+            for conn in list(self.connections):
+                if conn.me is not None and conn.pid is not None \
+                        and now - conn.ice_sent_at >= every:
+                    conn.ice_sent_at = now
+                    await conn.send(p.IceServers(servers=self.ice_servers(conn.pid)))
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -187,8 +213,9 @@ class Bridge:
                     log.exception("could not restore media for %s", conn.peer)
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for task in (self._sweeper, self._ice_refresher):
+            if task is not None:
+                task.cancel()
         for conn in list(self.connections):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(conn.ws.close(code=1001, message=b"bridge stopping"), 2.0)
@@ -243,6 +270,10 @@ def create_app(settings: BridgeSettings) -> web.Application:
     app.router.add_get("/healthz", bridge.health)
     app.router.add_static("/static/", STATIC, append_version=True)
     add_http_api(app, bridge)
+    # Outermost first: the client's real address and scheme before anything reads them.
+    app.middlewares.insert(0, forwarded_middleware(settings.proxy.trusted))
+    app.middlewares.insert(1, hsts_middleware(
+        settings.tls.hsts_max_age_s if settings.tls else settings.proxy.hsts_max_age_s))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await bridge.start()
@@ -255,14 +286,29 @@ def create_app(settings: BridgeSettings) -> web.Application:
 
 async def serve(settings: BridgeSettings) -> None:
     """Run until cancelled (SIGINT/SIGTERM handled by the caller)."""
+    s, tls = settings.server, settings.tls
+    reloader = CertificateReloader(tls) if tls is not None else None
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.server.host, settings.server.port)
-    await site.start()
-    log.info("bridge listening on http://%s:%s/", settings.server.host, settings.server.port,
-             extra={"EVENT": "listening"})
+    runners = [web.AppRunner(app, handle_signals=False)]
+    await runners[0].setup()
     try:
+        site = web.TCPSite(runners[0], s.host, s.port,
+                           ssl_context=reloader.listening if reloader else None)
+        await site.start()
+        log.info("bridge listening on %s://%s:%s/", "https" if reloader else "http", s.host,
+                 s.port, extra={"EVENT": "listening"})
+        if reloader is not None and tls is not None:
+            reloader.start()
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reloader.check)
+            if tls.http_port is not None:
+                runners.append(web.AppRunner(
+                    redirect_app(s.port, s.public_url, tls.acme_webroot), handle_signals=False))
+                await runners[1].setup()
+                await web.TCPSite(runners[1], s.host, tls.http_port).start()
         await asyncio.Event().wait()
     finally:
-        await runner.cleanup()
+        if reloader is not None:
+            await reloader.stop()
+        for runner in reversed(runners):
+            await runner.cleanup()
