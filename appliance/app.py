@@ -140,6 +140,7 @@ class Appliance:
         self.meeting = meeting_data.MeetingData()
         self.companion_url: str | None = None
         self.reconnect_reason = ""
+        self.untrusted_bridge: str | None = None  # why its certificate was refused, until in
         self.client: conf.BridgeClient | None = None
         self._client_task: asyncio.Task[None] | None = None
         self.pin_factory = pin_factory  # None: the one named by [buttons] pin_factory
@@ -154,14 +155,23 @@ class Appliance:
         self.state, commands = room.step(self.state, event)
         for command in commands:
             self.execute(command)
+        self.report_meeting_state()
+
+    def report_meeting_state(self) -> None:
+        """/healthz and the unit's status; a bridge whose certificate is refused needs an
+        admin: "error" (503) until the room is in again."""
+        untrusted = self.untrusted_bridge is not None and self.state.connection != "in_meeting"
         self.runtime.health.set_meeting_state(
-            self.state.connection, room=self.s.bridge.room, name=self.s.display_name)
+            "error" if untrusted else self.state.connection, room=self.s.bridge.room,
+            name=self.s.display_name)
         self.runtime.status(self.status_line())
 
     def status_line(self) -> str:
         c = self.state.connection
         if c == "in_meeting":
             return f"in meeting {self.s.bridge.room} as {self.s.display_name}"
+        if self.untrusted_bridge is not None:
+            return f"bridge certificate refused: {self.untrusted_bridge}"
         return f"{c.replace('_', ' ')}: {self.s.bridge.room}"
 
     def execute(self, command: room.Command) -> None:
@@ -210,6 +220,7 @@ class Appliance:
             self.dispatch(room.Connecting(attempt=event.attempt))
         elif isinstance(event, conf.Joined):
             self.me, self.meeting_title, self.reconnect_reason = event.you, event.room.title, ""
+            self.untrusted_bridge = None
             y = event.you
             # A resumed seat keeps the bridge's mute: if the room did not mute itself,
             # the host did (the room reports its own mute only while it has rights).
@@ -240,7 +251,9 @@ class Appliance:
         elif isinstance(event, conf.SentAway):
             self.dispatch(room.Removed(reason=event.reason))
         elif isinstance(event, conf.BridgeUntrusted):
+            self.untrusted_bridge = event.detail
             self.runtime.health.record_error(f"tls: {event.detail}")
+            self.report_meeting_state()
         elif isinstance(event, conf.BridgeError):
             log.warning("bridge error %s: %s", event.code, event.message)
             self.runtime.health.record_error(f"bridge: {event.code}: {event.message}")

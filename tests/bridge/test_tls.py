@@ -124,7 +124,7 @@ async def test_a_client_without_server_name_gets_the_current_certificate(
 
 
 def test_missing_or_mismatched_files_are_named(tmp_path: Path, ca: TestCA) -> None:
-    cert, key = ca.issue(["a.test"]).write(tmp_path / "c.pem", tmp_path / "k.pem")
+    cert, _ = ca.issue(["a.test"]).write(tmp_path / "c.pem", tmp_path / "k.pem")
     with pytest.raises(CertificateError, match=r"key_file .*nope\.pem: No such file"):
         CertificateReloader(TlsSettings(cert_file=cert, key_file=tmp_path / "nope.pem"))
     (tmp_path / "other.pem").write_bytes(ca.issue(["a.test"]).key_pem)

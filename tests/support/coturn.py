@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from tests.support.procs import BIN, Proc, wait_until
 
@@ -53,24 +54,28 @@ class Coturn(Proc):
         except TimeoutError:
             raise RuntimeError("coturn did not start:\n" + self.log_tail()) from None
 
-    def allocations(self) -> list[dict[str, str]]:
-        """Every allocation made: its session, user name and client address, and what
-        the log says about it (transport, peers it was allowed to reach)."""
-        text = self.log_tail(10_000_000)
-        found = []
-        for m in re.finditer(r"session (\d+): new, realm=<[^>]*>, username=<([^>]+)>", text):
-            session = m.group(1)
-            info = {"session": session, "username": m.group(2)}
-            for line in text.splitlines():
-                if f"session {session}:" not in line:
-                    continue
-                if "peer " in line and "lifetime updated" in line:
-                    info.setdefault("peers", "")
-                    peer = line.split("peer ", 1)[1].split()[0]
-                    if peer not in info["peers"].split(","):
-                        info["peers"] = ",".join(x for x in (info["peers"], peer) if x)
-            for line in text.splitlines():
-                if session in line and ("remote " in line or "IPv4. tcp" in line):
-                    info.setdefault("line", line)
-            found.append(info)
+    def allocations(self) -> dict[str, dict[str, Any]]:
+        """Every allocation coturn made, by session: the user name it was made with,
+        whether the client came over TLS, the peers it was allowed to reach and what it
+        relayed from and to them, in bytes (coturn's "peer usage" lines: one every
+        minute or so, and one when the allocation closes, each since the last)."""
+        found: dict[str, dict[str, Any]] = {}
+        for line in self.log_tail(50_000_000).splitlines():
+            m = re.search(r"session (\d+): new, realm=<[^>]*>, username=<([^>]+)>(.*)", line)
+            if m:
+                found[m.group(1)] = {"username": m.group(2), "tls": "cipher=" in m.group(3),
+                                     "peers": set(), "from_peers": 0, "to_peers": 0}
+                continue
+            m = re.search(r"session (\d+): peer (\S+) lifetime updated", line)
+            if m and m.group(1) in found:
+                found[m.group(1)]["peers"].add(m.group(2).rsplit(":", 1)[0])
+                continue
+            m = re.search(r"session (\d+): peer usage: .* rb=(\d+), sp=\d+, sb=(\d+)", line)
+            if m and m.group(1) in found:
+                found[m.group(1)]["from_peers"] += int(m.group(2))
+                found[m.group(1)]["to_peers"] += int(m.group(3))
         return found
+
+    def allocations_of(self, seat: str) -> list[dict[str, Any]]:
+        """The allocations made with a credential the bridge minted for ``seat``."""
+        return [a for a in self.allocations().values() if a["username"].endswith(f":{seat}")]
