@@ -12,8 +12,10 @@ old certificate keeps being served until the files are right.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import ssl
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from aiohttp.typedefs import Handler, Middleware
 from bridge.config import BridgeConfigError, TlsSettings
 
 log = logging.getLogger("salon.tls")
+FIRST_CERTIFICATE_CHECK_S = 2.0  # a new server waiting for certbot looks this often
 
 
 class CertificateError(BridgeConfigError):
@@ -63,6 +66,7 @@ class CertificateReloader:
         self.settings = settings
         self.current = _server_context(settings.cert_file, settings.key_file)
         self._stamps = self._read_stamps()
+        self._failed: tuple[object, object] | None = None
         self.reloads = 0
         self.listening = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.listening.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -87,9 +91,13 @@ class CertificateReloader:
         try:
             fresh = _server_context(self.settings.cert_file, self.settings.key_file)
         except CertificateError as exc:
-            # Keep the old one and try again at the next check: a renewal may be mid-way.
-            log.error("certificate not reloaded, still serving the previous one: %s", exc,
-                      extra={"EVENT": "tls-reload-failed"})
+            # Keep the old one and look again at the next check: a renewal may be half-way
+            # (one file replaced, not yet the other). Still wrong then: an admin's problem.
+            again = self._failed == stamps
+            self._failed = stamps
+            log.log(logging.ERROR if again else logging.WARNING,
+                    "certificate not reloaded, still serving the previous one: %s", exc,
+                    extra={"EVENT": "tls-reload-failed"})
             return False
         self.current, self._stamps = fresh, stamps
         self.reloads += 1
@@ -108,6 +116,9 @@ class CertificateReloader:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
 
 
 def hsts_middleware(max_age_s: int) -> Middleware:
@@ -155,3 +166,44 @@ def redirect_app(https_port: int, public_url: str | None, acme_webroot: Path | N
     app.router.add_get("/.well-known/acme-challenge/{token}", challenge)
     app.router.add_route("*", "/{tail:.*}", to_https)
     return app
+
+
+async def certificate_when_ready(settings: TlsSettings) -> CertificateReloader:
+    """The certificate, once its files are there and fit: a new server waits for its
+    first one (certbot --webroot can fetch it meanwhile through the plain listener)."""
+    said = ""
+    while True:
+        try:
+            return CertificateReloader(settings)
+        except CertificateError as exc:
+            if str(exc) != said:
+                log.error("no HTTPS until the certificate is there: %s", exc,
+                          extra={"EVENT": "tls-waiting"})
+                said = str(exc)
+            await asyncio.sleep(min(settings.reload_check_s, FIRST_CERTIFICATE_CHECK_S))
+
+
+async def serve_https(runner: web.AppRunner, host: str, port: int, public_url: str | None,
+                      settings: TlsSettings) -> None:
+    """Serve ``runner``'s app over HTTPS (and the plain-HTTP redirect) until cancelled."""
+    plain: web.AppRunner | None = None
+    if settings.http_port is not None:
+        plain = web.AppRunner(redirect_app(port, public_url, settings.acme_webroot),
+                              handle_signals=False)
+        await plain.setup()
+        await web.TCPSite(plain, host, settings.http_port).start()
+    try:
+        reloader = await certificate_when_ready(settings)
+        try:
+            await web.TCPSite(runner, host, port, ssl_context=reloader.listening).start()
+            log.info("bridge listening on https://%s:%s/", host, port,
+                     extra={"EVENT": "listening"})
+            reloader.start()
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reloader.check)
+            await asyncio.Event().wait()
+        finally:
+            await reloader.stop()
+    finally:
+        if plain is not None:
+            await plain.cleanup()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -31,7 +30,7 @@ from bridge.meetings.effects import (
 from bridge.meetings.runner import AsyncMeetings
 from bridge.meetings.service import Meetings
 from bridge.store.db import Store, default_url
-from bridge.tls import CertificateReloader, hsts_middleware, redirect_app
+from bridge.tls import hsts_middleware, serve_https
 from bridge.turn import TurnMinter
 from bridge.web.client import ClientConnection
 from bridge.web.companion import CompanionCodes
@@ -286,29 +285,15 @@ def create_app(settings: BridgeSettings) -> web.Application:
 
 async def serve(settings: BridgeSettings) -> None:
     """Run until cancelled (SIGINT/SIGTERM handled by the caller)."""
-    s, tls = settings.server, settings.tls
-    reloader = CertificateReloader(tls) if tls is not None else None
-    app = create_app(settings)
-    runners = [web.AppRunner(app, handle_signals=False)]
-    await runners[0].setup()
+    s = settings.server
+    runner = web.AppRunner(create_app(settings), handle_signals=False)
+    await runner.setup()
     try:
-        site = web.TCPSite(runners[0], s.host, s.port,
-                           ssl_context=reloader.listening if reloader else None)
-        await site.start()
-        log.info("bridge listening on %s://%s:%s/", "https" if reloader else "http", s.host,
-                 s.port, extra={"EVENT": "listening"})
-        if reloader is not None and tls is not None:
-            reloader.start()
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reloader.check)
-            if tls.http_port is not None:
-                runners.append(web.AppRunner(
-                    redirect_app(s.port, s.public_url, tls.acme_webroot), handle_signals=False))
-                await runners[1].setup()
-                await web.TCPSite(runners[1], s.host, tls.http_port).start()
+        if settings.tls is not None:
+            await serve_https(runner, s.host, s.port, s.public_url, settings.tls)
+        await web.TCPSite(runner, s.host, s.port).start()
+        log.info("bridge listening on http://%s:%s/", s.host, s.port,
+                 extra={"EVENT": "listening"})
         await asyncio.Event().wait()
     finally:
-        if reloader is not None:
-            await reloader.stop()
-        for runner in reversed(runners):
-            await runner.cleanup()
+        await runner.cleanup()
