@@ -141,7 +141,7 @@ def requires(whl, extras):
                 out.append(req)
     return out
 
-seen, todo = set(), [(root, [extra])]
+seen, todo = set(), [(root, extra.split(","))]  # "bridge,postgres": both extras
 while todo:
     whl, extras = todo.pop()
     for req in requires(whl, extras):
@@ -256,8 +256,8 @@ Priority: optional
 Installed-Size: $size
 Depends: $depends
 Recommends: $recommends
-Suggests: ${suggests:-}
-Description: Salon conference-room $package
+${suggests:+Suggests: $suggests
+}Description: Salon conference-room $package
  Open-source firmware for a Raspberry Pi meeting-room appliance and the meeting
  service it joins. Python $pyver venv under /opt/salon with its wheels bundled.
 EOF

@@ -60,7 +60,7 @@ class SchoolServer:
     (UDP/TCP 3478, TLS on 443 of its own address), all on the server node."""
 
     def __init__(self, lab: netlab.Lab, workdir: Path, ttl_s: int = 3600,
-                 reload_check_s: float = 0.2) -> None:
+                 reload_check_s: float = 0.2, room: str = ROOM) -> None:
         self.lab, self.node, self.dir = lab, lab["server"], workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.ca = TestCA()
@@ -97,7 +97,7 @@ listening_ips = ["{netlab.TURN_IP}"]
 relay_ip = "{netlab.TURN_IP}"
 relay_port_range = "49160-49400"
 [[rooms]]
-address = "{ROOM}"
+address = "{room}"
 title = "Test BİM"
 policy = "public"
 moderated = false
@@ -130,6 +130,9 @@ moderated = false
         wait_until(lambda: self.node.call(served_serial, netlab.SERVER_IP, 443, self.ca.pem)
                    == issued.serial, 15, "the bridge serving the new certificate")
 
+    def room_url(self, room: str = ROOM) -> str:
+        return f"{BRIDGE_URL}/r/{room}"
+
     def janus_pid(self) -> int:
         return int(self.health()["janus_pid"])
 
@@ -144,7 +147,7 @@ class LabAppliance(Appliance):
 
     def __init__(self, lab: netlab.Lab, server: SchoolServer, tmp: Path, name: str,
                  tone_hz: float = 1000.0, mic_signal: str = "tone",
-                 size: tuple[int, int] = (1280, 720), nice: int = 0) -> None:
+                 size: tuple[int, int] = (1280, 720), nice: int = 0, room: str = ROOM) -> None:
         node = lab["school"]
         self.name = name
         remote_port = free_port()
@@ -152,9 +155,9 @@ class LabAppliance(Appliance):
         self.speaker_wav = tmp / f"{name.replace(' ', '_')}-speaker.wav"
         self.dir = tmp / name.replace(" ", "_")
         self.dir.mkdir(parents=True, exist_ok=True)
-        text = appliance_toml(BRIDGE_URL, ROOM, name, remote_port, self.speaker_wav, tone_hz,
+        text = appliance_toml(BRIDGE_URL, room, name, remote_port, self.speaker_wav, tone_hz,
                               width=size[0], height=size[1], mic_signal=mic_signal)
-        anchor = f'room = "{ROOM}"\n'
+        anchor = f'room = "{room}"\n'
         self.config = self.dir / "salon.toml"
         self.config.write_text(text.replace(anchor, anchor + f'ca_file = "{server.ca_file}"\n',
                                             1))

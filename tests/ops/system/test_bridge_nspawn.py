@@ -51,7 +51,9 @@ def server(timings: dict[str, float], tmp_path_factory: pytest.TempPathFactory
         container.boot()
         done = timed("bridge: dpkg -i (postinst starts the unit)", timings)
         # Keep the test's configuration over the package's example (a conffile).
-        container.sh("dpkg -i --force-confold /root/salon-bridge.deb", timeout=600)
+        installed = container.sh("dpkg -i --force-confold /root/salon-bridge.deb 2>&1",
+                                 timeout=600)
+        print(installed.stdout)
         done()
         yield container
     finally:
