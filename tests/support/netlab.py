@@ -1,8 +1,10 @@
 """A small internet made of network namespaces, for tests and benchmarks that need NAT,
 firewalls and several machines — and still keep every packet on 127.0.0.0/8.
 
-Each node is a network namespace (plus a mount namespace, so it has its own
-/etc/hosts) held open by a sleeping child; veth pairs join nodes, a Linux bridge in
+Each node is a network namespace (plus a mount namespace, so it has the lab's
+/etc/hosts, and an /etc/resolv.conf naming 127.0.0.1, where no DNS server listens: a
+lookup that is not in the hosts file fails at once, and no query leaves 127/8) held
+open by a sleeping child; veth pairs join nodes, a Linux bridge in
 the "internet" node is the public network. Linux treats 127/8 as loopback, so every
 namespace drops the kernel's `local 127.0.0.0/8` route (keeping 127.0.0.1 itself),
 sets `route_localnet` so such addresses route across interfaces, and gives its
@@ -65,6 +67,7 @@ class Node:
 
     name: str
     hosts_file: Path
+    resolv_file: Path
     holder: subprocess.Popen[bytes] = field(init=False)
     _pool: concurrent.futures.ThreadPoolExecutor | None = field(default=None, init=False)
     _forwarders: list[socket.socket] = field(default_factory=list, init=False)
@@ -72,7 +75,8 @@ class Node:
     def start(self) -> None:
         # The holder makes the namespaces, puts the lab's /etc/hosts in place and sleeps;
         # it dies with the test process (PDEATHSIG), taking the namespaces with it.
-        script = f'mount --bind "{self.hosts_file}" /etc/hosts && exec sleep infinity'
+        script = (f'mount --bind "{self.hosts_file}" /etc/hosts && '
+                  f'mount --bind "{self.resolv_file}" /etc/resolv.conf && exec sleep infinity')
         self.holder = subprocess.Popen(
             ["unshare", "--net", "--mount", "--propagation", "private", "--", "sh", "-c",
              script], preexec_fn=_die_with_parent, stdin=subprocess.DEVNULL)
@@ -195,10 +199,12 @@ class Lab:
         self.hosts_file = workdir / "hosts"
         self.hosts_file.write_text("127.0.0.1 localhost\n" + "".join(
             f"{ip} {name}\n" for name, ip in hosts.items()))
+        self.resolv_file = workdir / "resolv.conf"
+        self.resolv_file.write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
         self.nodes: dict[str, Node] = {}
 
     def node(self, name: str) -> Node:
-        node = Node(name, self.hosts_file)
+        node = Node(name, self.hosts_file, self.resolv_file)
         node.start()
         self.nodes[name] = node
         return node
