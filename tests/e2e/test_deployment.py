@@ -133,6 +133,11 @@ async def test_open_udp_room_and_laptop_see_and_hear_each_other_directly(
             print(f"room: {paths}; laptop: {page_paths}")
             assert {p["type"] for p in page_paths.values()} <= {"host", "srflx", "prflx"}, \
                 page_paths
+            # The web client took its ICE servers from the bridge: coturn allocated relays
+            # (unused here) for the laptop's seat with the credential minted for it.
+            laptop = await seat_of(page, LAPTOP_NAME)
+            assert any(a["tls"] for a in server.coturn.allocations_of(laptop)), \
+                server.coturn.allocations()
     finally:
         room.stop()
 
