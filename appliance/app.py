@@ -21,7 +21,9 @@ from aiortc import MediaStreamTrack, RTCPeerConnection
 
 from appliance import meeting_data, room, view
 from appliance.conference import client as conf
+from appliance.conference.ice import IceChoice
 from appliance.conference.link import LinkMonitor, report_to
+from appliance.conference.trust import client_context, turn_context
 from appliance.config import Settings
 from appliance.config_schema import DisplaySettings
 from appliance.devices.buttons import ButtonName, TerminalKeys
@@ -138,6 +140,7 @@ class Appliance:
         self.meeting = meeting_data.MeetingData()
         self.companion_url: str | None = None
         self.reconnect_reason = ""
+        self.untrusted_bridge: str | None = None  # why its certificate was refused, until in
         self.client: conf.BridgeClient | None = None
         self._client_task: asyncio.Task[None] | None = None
         self.pin_factory = pin_factory  # None: the one named by [buttons] pin_factory
@@ -152,14 +155,23 @@ class Appliance:
         self.state, commands = room.step(self.state, event)
         for command in commands:
             self.execute(command)
+        self.report_meeting_state()
+
+    def report_meeting_state(self) -> None:
+        """/healthz and the unit's status; a bridge whose certificate is refused needs an
+        admin: "error" (503) until the room is in again."""
+        untrusted = self.untrusted_bridge is not None and self.state.connection != "in_meeting"
         self.runtime.health.set_meeting_state(
-            self.state.connection, room=self.s.bridge.room, name=self.s.display_name)
+            "error" if untrusted else self.state.connection, room=self.s.bridge.room,
+            name=self.s.display_name)
         self.runtime.status(self.status_line())
 
     def status_line(self) -> str:
         c = self.state.connection
         if c == "in_meeting":
             return f"in meeting {self.s.bridge.room} as {self.s.display_name}"
+        if self.untrusted_bridge is not None:
+            return f"bridge certificate refused: {self.untrusted_bridge}"
         return f"{c.replace('_', ' ')}: {self.s.bridge.room}"
 
     def execute(self, command: room.Command) -> None:
@@ -208,6 +220,7 @@ class Appliance:
             self.dispatch(room.Connecting(attempt=event.attempt))
         elif isinstance(event, conf.Joined):
             self.me, self.meeting_title, self.reconnect_reason = event.you, event.room.title, ""
+            self.untrusted_bridge = None
             y = event.you
             # A resumed seat keeps the bridge's mute: if the room did not mute itself,
             # the host did (the room reports its own mute only while it has rights).
@@ -237,6 +250,10 @@ class Appliance:
                 self.dispatch(room.HandLoweredByHost())
         elif isinstance(event, conf.SentAway):
             self.dispatch(room.Removed(reason=event.reason))
+        elif isinstance(event, conf.BridgeUntrusted):
+            self.untrusted_bridge = event.detail
+            self.runtime.health.record_error(f"tls: {event.detail}")
+            self.report_meeting_state()
         elif isinstance(event, conf.BridgeError):
             log.warning("bridge error %s: %s", event.code, event.message)
             self.runtime.health.record_error(f"bridge: {event.code}: {event.message}")
@@ -296,7 +313,11 @@ class Appliance:
             b.url, b.room, credentials, self.media, self.on_conference,
             backoff=conf.Backoff(base_s=b.reconnect_initial_s, cap_s=b.reconnect_max_s),
             connect_timeout_s=b.connect_timeout_s,
+            tls=client_context(b.ca_file, b.pin_sha256), pins=tuple(b.pin_sha256),
+            ice=IceChoice(turn_context(b.ca_file)),
         )
+        self.runtime.health.sections["media_path"] = \
+            lambda: self.client.media_paths() if self.client else None
         self._client_task = asyncio.get_running_loop().create_task(self.client.run())
 
     def stop_client(self) -> None:

@@ -7,6 +7,7 @@ hide problems elsewhere in the file. Secrets are checked, never echoed.
 from __future__ import annotations
 
 import os
+import ssl
 import stat
 from collections.abc import Mapping
 from pathlib import Path
@@ -157,8 +158,24 @@ def check_bridge(bridge: BridgeSettings, join: JoinSettings | None, rep: Reporte
             and host not in ("localhost", "127.0.0.1", "::1")):
         rep.warn("bridge.url", say("password_unencrypted"),
                  "an https:// URL", "use https://" + bridge.url.removeprefix("http://"))
+    if bridge.url.startswith("http://"):
+        for key in ("ca_file", "pin_sha256"):
+            if getattr(bridge, key):
+                rep.add(f"bridge.{key}", say("tls_check_needs_https", key=key), "an https:// url",
+                        "use https://" + bridge.url.removeprefix("http://"), at="bridge.url")
     if bridge.ca_file is not None and local_files:
         check_plain_file(bridge.ca_file, "bridge.ca_file", rep)
+        check_ca_file(bridge.ca_file, rep)
+
+
+def check_ca_file(path: str, rep: Reporter) -> None:
+    try:
+        ssl.create_default_context(cafile=path)
+    except (ssl.SSLError, ValueError) as exc:
+        rep.add("bridge.ca_file", say("ca_file_unusable", path=path, detail=str(exc)),
+                "a PEM file with -----BEGIN CERTIFICATE-----")
+    except OSError:
+        pass  # check_plain_file said why
 
 
 def check_camera(camera: CameraSettings, rep: Reporter) -> None:

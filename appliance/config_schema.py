@@ -12,6 +12,8 @@ check-config` runs on an admin's laptop with a plain `pip install salon`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import json
 import os
@@ -105,7 +107,13 @@ class BridgeSettings(Section):
     room: str
     """The meeting room's address on the bridge, e.g. "testbim" for /testbim."""
     ca_file: str | None = None
-    """PEM file of a private CA that signed the bridge's certificate."""
+    """PEM file of a private CA that signed the bridge's certificate (instead of the
+    system's CAs)."""
+    pin_sha256: list[str] = Field(default=[], max_length=8)
+    """Accepted public keys of the bridge's certificate: base64 SHA-256 of its
+    SubjectPublicKeyInfo (`openssl x509 -pubkey -noout | openssl pkey -pubin -outform
+    der | openssl dgst -sha256 -binary | base64`). Without ca_file a matching key is
+    trusted on its own (a self-signed certificate); with it, both must hold."""
     connect_timeout_s: float = Field(default=10.0, ge=1, le=120)
     reconnect_initial_s: float = Field(default=1.0, ge=0.1, le=60)
     """First reconnect delay; doubles with jitter after every failed attempt."""
@@ -158,6 +166,19 @@ class BridgeSettings(Section):
     @classmethod
     def _ca_path(cls, value: str, info: ValidationInfo) -> str:
         return resolve_path(value, info)
+
+    @field_validator("pin_sha256")
+    @classmethod
+    def _pins(cls, value: list[str]) -> list[str]:
+        expected = "base64 of a 32-byte SHA-256, 44 characters ending in \"=\""
+        for pin in value:
+            try:
+                raw = base64.b64decode(pin.removeprefix("sha256/"), validate=True)
+            except (ValueError, binascii.Error):
+                raw = b""
+            if len(raw) != 32:
+                raise invalid(say("pin_not_sha256", value=quoted(pin)), expected)
+        return [pin.removeprefix("sha256/") for pin in value]
 
 
 class JoinSettings(Section):

@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the bridge (the default)")
     sub.add_parser("check-config", help="validate the configuration file and exit")
     add_admin_commands(sub)
+    sub.add_parser("turn-config", help="print coturn's turnserver.conf for the [turn] table")
     return parser
 
 
@@ -84,6 +85,18 @@ def _admin(args: argparse.Namespace) -> int:
         return run_admin(args, store)
 
 
+def check_files(settings: BridgeSettings) -> None:
+    """The files the configuration names can be read and fit together."""
+    if settings.tls is not None:
+        from bridge.tls import CertificateReloader
+
+        CertificateReloader(settings.tls)
+    if settings.turn is not None:
+        from bridge.turn import read_secret
+
+        read_secret(settings.turn.secret_file)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     admin = getattr(args, "admin", None) is not None
@@ -93,8 +106,13 @@ def main(argv: list[str] | None = None) -> int:
         if admin:
             return _admin(args)
         if args.command == "check-config":
-            load_bridge_config(args.config)
+            check_files(load_bridge_config(args.config))
             print(f"{args.config}: OK")
+            return 0
+        if args.command == "turn-config":
+            from bridge.turn import coturn_config
+
+            print(coturn_config(load_bridge_config(args.config)), end="")
             return 0
         asyncio.run(_run_until_signalled(args.config))
     except BridgeConfigError as exc:

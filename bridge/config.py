@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import tomllib
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -12,6 +14,7 @@ from pydantic import (
     Field,
     IPvAnyNetwork,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -40,6 +43,9 @@ class JanusSettings(Strict):
     binary: str = "janus"
     # The address Janus offers ICE candidates on (its ice_enforce_list).
     media_ip: str | None = None
+    # The server's public address when media_ip is private behind a 1:1 NAT (a cloud
+    # VM): Janus's nat_1_1_mapping, so its candidates carry the address clients reach.
+    public_ip: IPv4Address | None = None
     rtp_port_range: Annotated[str, Field(pattern=r"^\d+-\d+$")] = "20000-40000"
     # People sending audio or video at once in one room (Janus VideoRoom "publishers").
     max_publishers_per_room: Annotated[int, Field(ge=2, le=1000)] = 200
@@ -76,8 +82,6 @@ class SecuritySettings(Strict):
     # Web origins (scheme://host[:port]) besides server.public_url's whose pages may open
     # the WebSocket. With neither set, a page must come from the host it connects to.
     allowed_origins: list[Annotated[str, Field(pattern=r"^https?://[^/?#\s]+$")]] = []
-    # Reverse proxies (addresses or networks) whose X-Forwarded-For names the client.
-    trusted_proxies: list[IPvAnyNetwork] = []
     # Open TCP connections from one client address (WebSockets through a trusted proxy).
     max_connections_per_address: Annotated[int, Field(ge=1, le=100_000)] = 200
     # A connection must send a whole request's headers within this (also the idle
@@ -94,6 +98,67 @@ class CompanionSettings(Strict):
     link_ttl_s: Annotated[int, Field(ge=5, le=24 * 3600)] = 15 * 60
 
 
+class TlsSettings(Strict):
+    """[tls] — the bridge serves HTTPS itself from these files, re-read when a renewal
+    replaces them (checked every ``reload_check_s`` and on SIGHUP)."""
+
+    cert_file: Path  # the full chain, leaf first (certbot's fullchain.pem)
+    key_file: Path
+    hsts_max_age_s: Annotated[int, Field(ge=0, le=63_072_000)] = 31_536_000
+    reload_check_s: Annotated[float, Field(ge=0.05, le=86_400)] = 60.0
+    # Plain HTTP on this port only redirects to https:// and serves ACME http-01
+    # challenges from acme_webroot (certbot --webroot); None: no plain-HTTP listener.
+    http_port: Annotated[int, Field(ge=1, le=65535)] | None = 80
+    acme_webroot: Path | None = Path("/var/lib/salon-bridge/acme")
+
+
+class ProxySettings(Strict):
+    """[proxy] — the bridge behind a reverse proxy (Caddy, nginx): X-Forwarded-For and
+    X-Forwarded-Proto are believed only from these addresses, never from anyone else."""
+
+    trusted: list[IPvAnyNetwork] = []  # addresses or networks, e.g. ["127.0.0.1"]
+    # HSTS on responses the proxy says went out over https (the proxy may add its own).
+    hsts_max_age_s: Annotated[int, Field(ge=0, le=63_072_000)] = 31_536_000
+
+
+TURN_URL = r"^(turn|turns):([a-z0-9.-]+|\[[0-9a-f:]+\])(:[0-9]{1,5})?(\?transport=(udp|tcp))?$"
+
+
+class TurnSettings(Strict):
+    """[turn] — a coturn server with ``use-auth-secret``: the bridge mints each admitted
+    seat a credential (username ``expiry:seat``, password HMAC-SHA1 of it with the shared
+    secret) that lives ``ttl_s`` seconds. ``salon-bridge turn-config`` writes coturn's
+    configuration from this table, so the two never disagree."""
+
+    secret_file: Path
+    # What clients are given, in order of preference, e.g.
+    # "turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:443?transport=tcp".
+    urls: Annotated[list[Annotated[str, Field(pattern=TURN_URL)]], Field(min_length=1)]
+    ttl_s: Annotated[int, Field(ge=5, le=7 * 86_400)] = 3600
+    # For turn-config (coturn's turnserver.conf):
+    realm: str | None = None  # default: the host name of the first URL
+    listening_ips: list[IPv4Address] = []  # default: every address of the machine
+    relay_ip: IPv4Address | None = None
+    external_ip: IPv4Address | None = None  # coturn behind a 1:1 NAT: its public address
+    relay_port_range: Annotated[str, Field(pattern=r"^\d+-\d+$")] = "49152-65535"
+    # TURN over TLS: default the [tls] files (one certificate naming both hosts).
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    # Peers coturn may relay to: Janus only (default: janus.media_ip and public_ip).
+    allowed_peer_ips: list[IPv4Address] = []
+
+    @field_validator("urls")
+    @classmethod
+    def usable_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            port = urlsplit(url.replace(":", "://", 1)).port
+            if port is not None and not 1 <= port <= 65535:
+                raise ValueError(f"{url}: port out of range")
+            if url.startswith("turns:") and url.endswith("transport=udp"):
+                raise ValueError(f"{url}: TURN over TLS runs on TCP (transport=tcp)")
+        return urls
+
+
 class BridgeSettings(Strict):
     state_dir: Path = Path("/var/lib/salon-bridge")
     # SQLAlchemy URL; default: an SQLite file in the state directory.
@@ -103,13 +168,16 @@ class BridgeSettings(Strict):
     janus: JanusSettings = JanusSettings()
     security: SecuritySettings = SecuritySettings()
     companion: CompanionSettings = CompanionSettings()
+    tls: TlsSettings | None = None
+    proxy: ProxySettings = ProxySettings()
+    turn: TurnSettings | None = None
     # Rooms and accounts created or updated at every start (the admin CLI does the same).
     rooms: list[RoomSeed] = []
     users: list[UserSeed] = []
 
 
 class BridgeConfigError(Exception):
-    pass
+    """The configuration (or a file it names) is wrong: the message says where."""
 
 
 def load_bridge_config(path: Path) -> BridgeSettings:
@@ -126,11 +194,32 @@ def load_bridge_config(path: Path) -> BridgeSettings:
         raise BridgeConfigError("\n".join(lines)) from None
     if not settings.state_dir.is_absolute():
         settings = settings.model_copy(update={"state_dir": path.parent / settings.state_dir})
-    token = settings.security.health_token_file
-    if token is not None and not token.is_absolute():
-        security = settings.security.model_copy(update={"health_token_file": path.parent / token})
-        settings = settings.model_copy(update={"security": security})
-    return settings
+    return _relative_to(settings, path.parent)
+
+
+def _relative_to(settings: BridgeSettings, base: Path) -> BridgeSettings:
+    """Relative file names in [tls], [turn] and [security] mean next to the configuration
+    file."""
+    update: dict[str, Strict] = {}
+    for name in ("tls", "turn", "security"):
+        table = getattr(settings, name)
+        if table is None:
+            continue
+        paths = {key: base / value for key, value in table
+                 if isinstance(value, Path) and not value.is_absolute()}
+        if paths:
+            update[name] = table.model_copy(update=paths)
+    return settings.model_copy(update=update) if update else settings
+
+
+def turn_port(url: str) -> int:
+    """The port of a turn:/turns: URL (3478 and 5349 when left out, as RFC 7065 says)."""
+    port = urlsplit(url.replace(":", "://", 1)).port
+    return port if port is not None else (5349 if url.startswith("turns:") else 3478)
+
+
+def turn_host(url: str) -> str:
+    return urlsplit(url.replace(":", "://", 1)).hostname or ""
 
 
 def seed_mapping(settings: BridgeSettings) -> dict[str, list[dict[str, object]]]:

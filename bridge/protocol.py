@@ -330,9 +330,21 @@ class LobbyEntry(Outbound):
     since: str | None = None
 
 
+class IceServer(Outbound):
+    """A STUN/TURN server for the client's PeerConnections, as WebRTC's RTCIceServer:
+    ``urls`` like ``turn:turn.example.org:3478?transport=udp`` or
+    ``turns:turn.example.org:443?transport=tcp``; TURN credentials are short-lived and
+    minted for this seat (coturn's ``use-auth-secret`` scheme)."""
+
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
 class Welcome(Outbound):
     """Admitted: the whole room as it is now. ``token`` resumes this seat after a drop
-    and authorizes file downloads; keep it secret."""
+    and authorizes file downloads; keep it secret. ``ice_servers`` are for every
+    PeerConnection made from now on (empty: the media server is reached directly)."""
 
     type: Literal["welcome"] = "welcome"
     re: RequestId = None
@@ -346,6 +358,7 @@ class Welcome(Outbound):
     polls: list[PollView] = []
     files: list[FileEntry] = []
     lobby: list[LobbyEntry] | None = None  # hosts only
+    ice_servers: list[IceServer] = []
 
 
 class LobbyWaiting(Outbound):
@@ -425,6 +438,14 @@ class MediaReset(Outbound):
     reason: str
 
 
+class IceServers(Outbound):
+    """Fresh TURN credentials before the ones in the welcome expire: PeerConnections
+    made from now on use these (connections already up keep their relay)."""
+
+    type: Literal["ice_servers"] = "ice_servers"
+    servers: list[IceServer]
+
+
 class CompanionLink(Outbound):
     """The companion page's path on the bridge (``/c/<code>``), valid for ``expires_in_s``
     and only while the room is in the meeting."""
@@ -472,8 +493,8 @@ class Bye(Outbound):
 ServerMessage = Annotated[
     Welcome | LobbyWaiting | Lobby | Denied | Notice | MeetingEnded | ChatMessage | PollInfo
     | PollResults | PollChoice | FileAdded | ParticipantJoined | ParticipantUpdated
-    | ParticipantLeft | PublishAnswer | SubscribeOffer | MediaReset | CompanionLink | Pong
-    | Ok | Error | Bye,
+    | ParticipantLeft | PublishAnswer | SubscribeOffer | MediaReset | IceServers | CompanionLink
+    | Pong | Ok | Error | Bye,
     Field(discriminator="type"),
 ]
 _server_adapter: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)

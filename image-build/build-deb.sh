@@ -53,7 +53,7 @@ case $arch in
 esac
 case $package in
     appliance) extra=appliance ;;
-    bridge) extra=bridge ;;
+    bridge) extra=bridge,postgres ;;  # psycopg: PostgreSQL instead of SQLite by one URL
     *) echo "build-deb: --package appliance|bridge" >&2; exit 2 ;;
 esac
 name=salon-$package
@@ -141,7 +141,7 @@ def requires(whl, extras):
                 out.append(req)
     return out
 
-seen, todo = set(), [(root, [extra])]
+seen, todo = set(), [(root, extra.split(","))]  # "bridge,postgres": both extras
 while todo:
     whl, extras = todo.pop()
     for req in requires(whl, extras):
@@ -205,9 +205,18 @@ if [[ $package == appliance ]]; then
 else
     ln -s "$venv/bin/salon-bridge" "$stage/usr/bin/salon-bridge"
     install -m644 "$sd/salon-bridge.service" "$stage/usr/lib/systemd/system/"
+    install -D -m644 "$sd/coturn.service.d/salon-bridge.conf" \
+        "$stage/usr/lib/systemd/system/coturn.service.d/salon-bridge.conf"
     install -m644 "$sd/sysusers.d/salon-bridge.conf" "$stage/usr/lib/sysusers.d/"
     install -m644 "$sd/tmpfiles.d/salon-bridge.conf" "$stage/usr/lib/tmpfiles.d/"
-    conffiles=""
+    # A school's configuration to edit (docs/deployment.md); the bridge starts once it is.
+    install -D -m644 "$repo/config/bridge.toml" "$stage/etc/salon-bridge/bridge.toml"
+    install -D -m755 "$repo/config/certbot-deploy-hook" \
+        "$stage/usr/share/salon-bridge/certbot-deploy-hook"
+    install -D -m644 "$repo/config/Caddyfile" \
+        "$stage/usr/share/doc/$name/examples/Caddyfile"
+    install -m644 "$repo/docs/deployment.md" "$stage/usr/share/doc/$name/deployment.md"
+    conffiles="/etc/salon-bridge/bridge.toml"
     units="salon-bridge.service"
 fi
 [[ -f $repo/docs/operations.md ]] && install -m644 "$repo/docs/operations.md" \
@@ -234,6 +243,7 @@ if [[ $package == appliance ]]; then
     recommends+=", python3-alsaaudio, python3-picamera2, python3-lgpio"
 else
     depends+=", janus"
+    suggests="coturn, certbot, caddy, postgresql"
 fi
 size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 cat > "$stage/DEBIAN/control" <<EOF
@@ -246,7 +256,8 @@ Priority: optional
 Installed-Size: $size
 Depends: $depends
 Recommends: $recommends
-Description: Salon conference-room $package
+${suggests:+Suggests: $suggests
+}Description: Salon conference-room $package
  Open-source firmware for a Raspberry Pi meeting-room appliance and the meeting
  service it joins. Python $pyver venv under /opt/salon with its wheels bundled.
 EOF

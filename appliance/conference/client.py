@@ -9,6 +9,7 @@ import contextlib
 import itertools
 import logging
 import random
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -16,7 +17,9 @@ from typing import Protocol
 import aiohttp
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver
 
+from appliance.conference.ice import IceChoice, media_path
 from appliance.conference.peers import PublisherPeer, SubscriberPeer
+from appliance.conference.trust import CertificateRefused, check_certificate, explain
 from bridge import protocol as p
 
 log = logging.getLogger("salon.conference")
@@ -96,6 +99,15 @@ class MeetingData:
 
 
 @dataclass(frozen=True)
+class BridgeUntrusted:
+    """The bridge's certificate was refused: ``key`` says why on the screen, ``detail``
+    goes to the journal and /healthz. The client keeps trying with backoff."""
+
+    key: str
+    detail: str
+
+
+@dataclass(frozen=True)
 class SentAway:
     """The bridge ended this seat (removed, denied, meeting ended): do not rejoin by itself."""
 
@@ -104,7 +116,7 @@ class SentAway:
 
 ConferenceEvent = (
     Connecting | Joined | ParticipantsChanged | RemoteMediaChanged | Disconnected | BridgeError
-    | WaitingInLobby | NoticeReceived | MeetingData | SentAway
+    | WaitingInLobby | NoticeReceived | MeetingData | SentAway | BridgeUntrusted
 )
 MEETING_DATA = (p.ChatMessage, p.PollInfo, p.PollResults, p.PollChoice, p.FileAdded)
 
@@ -164,8 +176,13 @@ class BridgeClient:
         self, bridge_url: str, room: str, credentials: Credentials, media: LocalMedia,
         on_event: Callable[[ConferenceEvent], None], client_kind: str = "appliance",
         backoff: Backoff | None = None, connect_timeout_s: float = 10.0,
+        tls: ssl.SSLContext | None = None, pins: tuple[str, ...] = (),
+        ice: IceChoice | None = None,
     ) -> None:
         self.url = websocket_url(bridge_url)
+        self.tls: ssl.SSLContext | bool = tls if tls is not None else True
+        self.pins = pins
+        self.ice = ice or IceChoice()
         self.connect_timeout_s = connect_timeout_s
         self.room = room
         self.credentials = credentials
@@ -197,6 +214,11 @@ class BridgeClient:
                     self.on_event(Connecting(self.backoff.attempt + 1))
                     try:
                         reason = await self._session(http)
+                    except CertificateRefused as exc:
+                        log.error("refused the bridge's certificate: %s", exc.detail,
+                                  extra={"EVENT": "tls-refused"})
+                        self.on_event(BridgeUntrusted(exc.key, exc.detail))
+                        reason = exc.key
                     except (TimeoutError, aiohttp.ClientError, OSError, SessionLost) as exc:
                         task = asyncio.current_task()
                         if task is not None and task.cancelling():  # told to leave meanwhile
@@ -219,9 +241,17 @@ class BridgeClient:
         # 3.11 wait_for can swallow a cancel that lands as the connection fails, and the
         # room would go on reconnecting after it was told to leave.
         async with asyncio.timeout(self.connect_timeout_s):
-            ws = await http.ws_connect(self.url, heartbeat=HEARTBEAT_S, max_msg_size=0,
-                                       timeout=aiohttp.ClientWSTimeout(ws_close=5.0))
+            try:
+                ws = await http.ws_connect(self.url, heartbeat=HEARTBEAT_S, max_msg_size=0,
+                                           timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+                                           ssl=self.tls)
+            except aiohttp.ClientConnectorCertificateError as exc:
+                raise explain(exc.certificate_error, exc.host) from None
         async with ws:
+            if self.pins:  # on this very connection, before anything is sent on it
+                ssl_object = ws.get_extra_info("ssl_object")
+                check_certificate(
+                    ssl_object.getpeercert(binary_form=True) if ssl_object else None, self.pins)
             self._ws = ws
             self._inbox = asyncio.Queue()
             reader = asyncio.create_task(self._read(ws))
@@ -267,6 +297,7 @@ class BridgeClient:
 
     async def _on_welcome(self, welcome: p.Welcome) -> None:
         self.token = welcome.token or self.token
+        self.ice.update(welcome.ice_servers)
         self.me = welcome.you
         self.participants = {x.id: x for x in welcome.participants}
         self.on_event(Joined(welcome.you, welcome.room))
@@ -403,6 +434,8 @@ class BridgeClient:
             await self._publish()
         elif isinstance(m, p.Welcome):  # the host admitted us from the lobby
             await self._on_welcome(m)
+        elif isinstance(m, p.IceServers):
+            self.ice.update(m.servers)
         elif isinstance(m, MEETING_DATA):
             self.on_event(MeetingData(m))
         elif isinstance(m, p.Notice):
@@ -420,13 +453,19 @@ class BridgeClient:
         return (self._publisher.pc if self._publisher else None,
                 self._subscriber.pc if self._subscriber else None)
 
+    def media_paths(self) -> dict[str, str | None]:
+        """How media goes now: "direct" or "relay/udp|tcp|tls", per PeerConnection."""
+        publisher, subscriber = self.peer_connections()
+        return {"publisher": media_path(publisher), "subscriber": media_path(subscriber),
+                "turn": self.ice.url}
+
     async def _publish(self) -> None:
         if self._publisher is not None:
             await self._publisher.close()
         video, audio = self.media.new_tracks()
         if video is None and audio is None:
             return
-        peer = PublisherPeer(on_failed=lambda: self._spawn(self._publish()))
+        peer = PublisherPeer(on_failed=lambda: self._spawn(self._publish()), ice=self.ice)
         self._publisher = peer
         sdp = await peer.offer(video, audio)
         answer = await self._request(p.Publish(type="publish", sdp=sdp))
@@ -444,7 +483,7 @@ class BridgeClient:
         if self._subscriber is None:
             self._subscriber = SubscriberPeer(
                 on_track=lambda mid, track: self._report_streams(),
-                on_failed=lambda: self._spawn(self._resubscribe()),
+                on_failed=lambda: self._spawn(self._resubscribe()), ice=self.ice,
             )
         self._streams = list(m.streams)
         sdp = await self._subscriber.answer(m.sdp)

@@ -11,42 +11,42 @@ from collections.abc import Callable
 
 from aiortc import (
     MediaStreamTrack,
-    RTCBundlePolicy,
-    RTCConfiguration,
     RTCPeerConnection,
     RTCRtpReceiver,
     RTCSessionDescription,
     sdp,
 )
 
+from appliance.conference.ice import IceChoice
 from appliance.media.video import EncodedVideoTrack, add_encoded_video_track
 
 log = logging.getLogger("salon.peers")
 
 
-def new_peer_connection() -> RTCPeerConnection:
-    """A PeerConnection for talking to Janus.
+class _Peer:
+    """A PeerConnection made as the room's ICE choice says; a failure before it ever
+    connected moves the choice on to the next TURN URL."""
 
-    No STUN/TURN: aiortc's default would reach out to a public STUN server, and the
-    media server is reachable directly (host candidates). MAX_BUNDLE because Janus
-    bundles everything, and aiortc 1.16 under its default BALANCED policy strands the
-    second video m-line of an offer on a transport that BUNDLE then abandons.
-    """
-    return RTCPeerConnection(
-        RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
-    )
-
-
-class PublisherPeer:
-    def __init__(self, on_failed: Callable[[], None]) -> None:
-        self.pc = new_peer_connection()
-        self._on_failed = on_failed
+    def __init__(self, kind: str, ice: IceChoice, on_failed: Callable[[], None]) -> None:
+        self.ice = ice
+        self.pc, self.turn_url = ice.new_peer_connection()
+        self.connected_once = False
 
         @self.pc.on("connectionstatechange")
         def _state() -> None:
-            log.info("publisher connection %s", self.pc.connectionState)
-            if self.pc.connectionState == "failed":
-                self._on_failed()
+            log.info("%s connection %s (TURN %s)", kind, self.pc.connectionState,
+                     self.turn_url or "none")
+            if self.pc.connectionState == "connected":
+                self.connected_once = True
+            elif self.pc.connectionState == "failed":
+                if not self.connected_once:
+                    ice.never_connected(self.turn_url)
+                on_failed()
+
+
+class PublisherPeer(_Peer):
+    def __init__(self, on_failed: Callable[[], None], ice: IceChoice | None = None) -> None:
+        super().__init__("publisher", ice or IceChoice(), on_failed)
 
     async def offer(self, video: MediaStreamTrack | None, audio: MediaStreamTrack | None) -> str:
         """Add the tracks and return the offer SDP with all candidates gathered."""
@@ -56,6 +56,7 @@ class PublisherPeer:
             add_encoded_video_track(self.pc, video)  # H.264 only: packets pass through
         elif video is not None:
             self.pc.addTransceiver(video, direction="sendonly")
+        self.ice.before_gathering(self.pc)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         return self.pc.localDescription.sdp
 
@@ -85,13 +86,14 @@ def pin_remote_ssrcs(pc: RTCPeerConnection, offer_sdp: str) -> None:
             table[entry.ssrc] = transceiver.receiver
 
 
-class SubscriberPeer:
+class SubscriberPeer(_Peer):
     """Receives everyone else's media on one PeerConnection, renegotiated by Janus."""
 
     def __init__(
-        self, on_track: Callable[[str, MediaStreamTrack], None], on_failed: Callable[[], None]
+        self, on_track: Callable[[str, MediaStreamTrack], None], on_failed: Callable[[], None],
+        ice: IceChoice | None = None,
     ) -> None:
-        self.pc = new_peer_connection()
+        super().__init__("subscriber", ice or IceChoice(), on_failed)
 
         @self.pc.on("track")
         def _track(track: MediaStreamTrack) -> None:
@@ -99,14 +101,9 @@ class SubscriberPeer:
                 if t.receiver.track is track and t.mid is not None:
                     on_track(t.mid, track)
 
-        @self.pc.on("connectionstatechange")
-        def _state() -> None:
-            log.info("subscriber connection %s", self.pc.connectionState)
-            if self.pc.connectionState == "failed":
-                on_failed()
-
     async def answer(self, offer_sdp: str) -> str:
         await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        self.ice.before_gathering(self.pc)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         pin_remote_ssrcs(self.pc, offer_sdp)  # after the answer: only then is BUNDLE applied
         return self.pc.localDescription.sdp

@@ -84,6 +84,19 @@ STATUS: Mapping[str, Mapping[Language, str]] = {
     "meeting_ended": {"tr": "Toplantı sona erdi", "en": "The meeting has ended"},
     "removed_by_host": {"tr": "Yönetici odayı toplantıdan çıkardı",
                         "en": "The host removed this room from the meeting"},
+    # The bridge's certificate refused (appliance/conference/trust.py REFUSED_KEYS).
+    "tls_expired": {"tr": "Sunucunun sertifikasının süresi dolmuş — bağlanılmadı",
+                    "en": "The server's certificate has expired — not connecting"},
+    "tls_not_yet_valid": {
+        "tr": "Sunucunun sertifikası henüz geçerli değil — saat doğru mu?",
+        "en": "The server's certificate is not valid yet — is the clock right?"},
+    "tls_wrong_host": {"tr": "Sunucunun sertifikası başka bir adrese ait — bağlanılmadı",
+                       "en": "The server's certificate is for another name — not connecting"},
+    "tls_untrusted": {"tr": "Sunucunun sertifikasına güvenilmiyor — bağlanılmadı",
+                      "en": "The server's certificate is not trusted — not connecting"},
+    "tls_pin_mismatch": {
+        "tr": "Sunucunun anahtarı ayar dosyasındaki parmak iziyle eşleşmiyor — bağlanılmadı",
+        "en": "The server's key does not match the pin in the settings — not connecting"},
 }
 
 UI: Mapping[str, Mapping[Language, str]] = {

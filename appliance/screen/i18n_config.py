@@ -120,6 +120,14 @@ CONFIG: Mapping[str, Mapping[Language, str]] = {
                           "tr": "misafirler adlarını büyük harflerle, bir tire ve iliyle yazar"},
     "reconnect_delays": {"en": "the first reconnect delay exceeds the maximum",
                          "tr": "ilk yeniden bağlanma beklemesi üst sınırdan uzun"},
+    "pin_not_sha256": {"en": "{value} is not a SHA-256 pin",
+                       "tr": "{value} bir SHA-256 parmak izi değil"},
+    "tls_check_needs_https": {"en": "{key} checks the bridge's certificate, and an http:// "
+                                    "bridge has none",
+                              "tr": "{key} köprünün sertifikasını denetler; http:// ile "
+                                    "bağlanılan bir köprünün sertifikası yoktur"},
+    "ca_file_unusable": {"en": "{path} holds no usable CA certificate ({detail})",
+                         "tr": "{path} kullanılabilir bir CA sertifikası içermiyor ({detail})"},
     "password_unencrypted": {"en": "the device password would cross the network unencrypted",
                              "tr": "cihaz parolası ağda şifrelenmeden gider"},
     "bitrate_bounds": {"en": "the minimum bitrate exceeds the maximum",

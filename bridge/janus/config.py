@@ -35,6 +35,7 @@ class LocalJanusLayout:
     room_admin_key: str
     media_ip: str | None
     rtp_port_range: str
+    public_ip: str | None = None
 
     @property
     def config_file(self) -> Path:
@@ -84,6 +85,7 @@ def write_local_janus_config(
     media_ip: str | None = None,
     rtp_port_range: str = "20000-40000",
     debug_level: int = 3,
+    public_ip: str | None = None,
 ) -> LocalJanusLayout:
     """Write janus.jcfg and the plugin/transport configs into ``root``."""
     root.mkdir(parents=True, exist_ok=True)
@@ -96,7 +98,7 @@ def write_local_janus_config(
     layout = LocalJanusLayout(
         root=root, ws_port=ws_port, admin_ws_port=admin_ws_port,
         api_secret=keys["api"], admin_secret=keys["admin"], room_admin_key=keys["room_admin"],
-        media_ip=media_ip, rtp_port_range=rtp_port_range,
+        media_ip=media_ip, rtp_port_range=rtp_port_range, public_ip=public_ip,
     )
     nat = [
         "nice_debug = false",
@@ -105,6 +107,10 @@ def write_local_janus_config(
     ]
     if media_ip:
         nat.append(f"ice_enforce_list = {_str(media_ip)}")
+    if public_ip:
+        # Behind a 1:1 NAT (a cloud VM): candidates carry the public address; the private
+        # one is kept too, for a TURN server on the same machine to relay to.
+        nat += [f"nat_1_1_mapping = {_str(public_ip)}", "keep_private_host = true"]
     (root / "janus.jcfg").write_text(f"""\
 general: {{
     configs_folder = {_str(str(root))}

@@ -62,10 +62,12 @@ class LocalJanus:
         rtp_port_range: str = "20000-40000",
         binary: str = "janus",
         on_restart: Callable[[], Awaitable[None]] | None = None,
+        public_ip: str | None = None,
     ) -> None:
         self.binary = shutil.which(binary) or binary
         self.layout: LocalJanusLayout = write_local_janus_config(
-            state_dir / "janus", free_tcp_port(), free_tcp_port(), media_ip, rtp_port_range
+            state_dir / "janus", free_tcp_port(), free_tcp_port(), media_ip, rtp_port_range,
+            public_ip=public_ip,
         )
         self.on_restart = on_restart
         self.restarts = 0

@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Coroutine
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from ssl import SSLContext
 from typing import Any
 
 from aiohttp import WSCloseCode, web
@@ -33,10 +34,13 @@ from bridge.meetings.runner import AsyncMeetings
 from bridge.meetings.service import Meetings
 from bridge.meetings.signin import SignInGate, SignInLimits
 from bridge.store.db import Store, default_url, usable_dir
+from bridge.tls import hsts_middleware, serve_https
+from bridge.turn import TurnMinter
 from bridge.web.client import ClientConnection
 from bridge.web.companion import CompanionCodes
 from bridge.web.connections import AddressCounter, GuardedSite
 from bridge.web.http_api import add_http_api
+from bridge.web.proxy import forwarded_middleware, tcp_peer
 from bridge.web.security import WebSecurity, add_security_headers, refuse_origin
 from bridge.web.tickets import DownloadTickets
 
@@ -85,7 +89,9 @@ class Bridge:
         self.by_participant: dict[int, ClientConnection] = {}
         self.companion_codes = CompanionCodes(ttl_s=settings.companion.link_ttl_s)
         self.companions: dict[int, set[ClientConnection]] = {}
+        self.turn = TurnMinter(settings.turn) if settings.turn is not None else None
         self._sweeper: asyncio.Task[None] | None = None
+        self._ice_refresher: asyncio.Task[None] | None = None
 
     # ---- connections and what the domain decides ------------------------------------
 
@@ -174,7 +180,8 @@ class Bridge:
         await self.runner.call(self.meetings.recover)
         if s.janus.mode == "local":
             self.local_janus = LocalJanus(
-                s.state_dir, s.janus.media_ip, s.janus.rtp_port_range, s.janus.binary
+                s.state_dir, s.janus.media_ip, s.janus.rtp_port_range, s.janus.binary,
+                public_ip=str(s.janus.public_ip) if s.janus.public_ip else None,
             )
             await self.local_janus.start()
             lay = self.local_janus.layout
@@ -189,6 +196,25 @@ class Bridge:
         self.gateway.on_server_back = self._server_back
         await self.gateway.start()
         self._sweeper = asyncio.create_task(self._sweep_forever())
+        if self.turn is not None:
+            self._ice_refresher = asyncio.create_task(self._refresh_ice_forever())
+
+    def ice_servers(self, pid: int) -> list[p.IceServer]:
+        """What an admitted seat's PeerConnections use: TURN credentials minted for it."""
+        return self.turn.ice_servers(str(pid)) if self.turn is not None else []
+
+    async def _refresh_ice_forever(self) -> None:
+        """Fresh TURN credentials to every admitted seat before its last ones expire."""
+        assert self.turn is not None
+        every = self.turn.refresh_after_s
+        while True:
+            await asyncio.sleep(min(every / 4, 30.0))
+            now = asyncio.get_running_loop().time()
+            for conn in list(self.connections):
+                if conn.me is not None and conn.pid is not None \
+                        and now - conn.ice_sent_at >= every:
+                    conn.ice_sent_at = now
+                    await conn.send(p.IceServers(servers=self.ice_servers(conn.pid)))
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -226,8 +252,9 @@ class Bridge:
             for conn in conns])
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for task in (self._sweeper, self._ice_refresher):
+            if task is not None:
+                task.cancel()
         for conn in list(self.connections):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(conn.ws.close(code=1001, message=b"bridge stopping"), 2.0)
@@ -243,7 +270,7 @@ class Bridge:
         if not self.security.origin_allowed(request):
             return refuse_origin(request, address)
         # Through a trusted proxy the TCP cap cannot see clients: count their sockets here.
-        proxied = self.security.is_trusted_proxy(request.remote)
+        proxied = self.security.is_trusted_proxy(tcp_peer(request))
         if proxied and not self.websockets.open(address):
             return web.json_response({"code": "too_many_connections", "message":
                                       "too many connections from your address"}, status=429)
@@ -329,6 +356,10 @@ def create_app(settings: BridgeSettings) -> web.Application:
     app.router.add_get("/healthz", bridge.health)
     app.router.add_static("/static/", STATIC, append_version=True)
     add_http_api(app, bridge)
+    # Outermost first: the client's real address and scheme before anything reads them.
+    app.middlewares.insert(0, forwarded_middleware(settings.proxy.trusted))
+    app.middlewares.insert(1, hsts_middleware(
+        settings.tls.hsts_max_age_s if settings.tls else settings.proxy.hsts_max_age_s))
     app.router.add_get("/api/rooms/{room}", room_info)
     # Last: a room's own address, /testbim. Every route above wins over it, and their
     # first path segments are never room addresses (store.accounts.RESERVED_ADDRESSES).
@@ -346,21 +377,27 @@ def create_app(settings: BridgeSettings) -> web.Application:
 
 async def serve(settings: BridgeSettings) -> None:
     """Run until cancelled (SIGINT/SIGTERM handled by the caller)."""
+    s, security = settings.server, settings.security
     app = create_app(settings)
-    security = settings.security
     # keepalive_timeout: aiohttp closes a kept-alive connection whose next request's
     # headers have not come by then; GuardedSite does the same for the first request.
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=HANDLERS_GRACE_S,
                            keepalive_timeout=security.header_timeout_s)
     await runner.setup()
     bridge: Bridge = app["bridge"]
-    site = GuardedSite(runner, settings.server.host, settings.server.port,
-                       AddressCounter(security.max_connections_per_address),
-                       security.header_timeout_s, bridge.security.is_trusted_proxy)
-    await site.start()
-    log.info("bridge listening on http://%s:%s/", settings.server.host, settings.server.port,
-             extra={"EVENT": "listening"})
+
+    def site(ssl_context: SSLContext | None = None) -> GuardedSite:
+        return GuardedSite(runner, s.host, s.port,
+                           AddressCounter(security.max_connections_per_address),
+                           security.header_timeout_s, bridge.security.is_trusted_proxy,
+                           ssl_context=ssl_context)
+
     try:
+        if settings.tls is not None:
+            await serve_https(site, s.host, s.port, s.public_url, settings.tls)
+        await site().start()
+        log.info("bridge listening on http://%s:%s/", s.host, s.port,
+                 extra={"EVENT": "listening"})
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()

@@ -46,6 +46,7 @@ class ClientConnection:
         self.me: LiveParticipant | None = None
         self.join_request: p.RequestId = None
         self.drop_reason = "disconnected"  # why the seat is left when the socket ends
+        self.ice_sent_at = 0.0  # when this seat was last given TURN credentials
         self._send_lock = asyncio.Lock()
 
     # ---- sending ------------------------------------------------------------------
@@ -70,6 +71,9 @@ class ClientConnection:
             # The answer to this connection's join (or, for a guest, to the admission).
             payload = {**payload, "re": self.join_request, "token": self.token,
                        "protocol": p.PROTOCOL_VERSION}
+            if kind == "welcome" and self.pid is not None:
+                self.ice_sent_at = asyncio.get_running_loop().time()
+                payload["ice_servers"] = self.bridge.ice_servers(self.pid)
             if kind == "welcome" and self.me is None:
                 try:
                     await self.enter_media(str(payload["room"]["address"]))

@@ -1,4 +1,4 @@
-"""Web hardening of the bridge: who the client is (trusted proxies), which pages may open
+"""Web hardening of the bridge: who the client is (through `web.proxy`), which pages may open
 the WebSocket (Origin), the headers every response carries (CSP, no framing), and who
 may read /healthz's detail. Settings: ``[security]`` (bridge/config.py,
 docs/operations.md "Bridge security")."""
@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 from aiohttp import hdrs, web
 
 from bridge.config import BridgeConfigError, BridgeSettings
+from bridge.web.proxy import Network, client_address, is_trusted, tcp_peer
 
 log = logging.getLogger("salon.security")
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
@@ -59,7 +59,7 @@ def _origin(url: str) -> tuple[str, str, int] | None:
 class WebSecurity:
     def __init__(self, settings: BridgeSettings) -> None:
         sec = settings.security
-        self.trusted: tuple[IPNetwork, ...] = tuple(sec.trusted_proxies)
+        self.trusted: tuple[Network, ...] = tuple(settings.proxy.trusted)
         configured = [settings.server.public_url] if settings.server.public_url else []
         configured += sec.allowed_origins
         self.origins = {o for o in map(_origin, configured) if o is not None}
@@ -68,26 +68,13 @@ class WebSecurity:
     # ---- who is asking -----------------------------------------------------------
 
     def is_trusted_proxy(self, peer: str | None) -> bool:
-        ip = _ip(peer)
-        return ip is not None and any(ip in net for net in self.trusted)
+        return is_trusted(peer, self.trusted)
 
     def client_address(self, request: web.BaseRequest) -> str:
         """The client's address: the TCP peer's, or, when the peer is a trusted proxy, the
         nearest address in X-Forwarded-For that is not a trusted proxy itself."""
-        peer = request.remote or "?"
-        if not self.is_trusted_proxy(peer):
-            return peer
-        hops = [h.strip() for v in request.headers.getall(hdrs.X_FORWARDED_FOR, ())
-                for h in v.split(",")]
-        address = peer
-        for hop in reversed(hops):
-            ip = _ip(hop)
-            if ip is None:  # a proxy we trust wrote garbage: stop at the last good hop
-                break
-            address = str(ip)
-            if not self.is_trusted_proxy(address):
-                break
-        return address
+        forwarded_for = ",".join(request.headers.getall(hdrs.X_FORWARDED_FOR, ()))
+        return client_address(tcp_peer(request), forwarded_for, self.trusted) or "?"
 
     # ---- which pages may open the WebSocket -------------------------------------------
 
@@ -117,7 +104,7 @@ class WebSecurity:
             if given and hmac.compare_digest(given.encode(), self.health_token.encode()):
                 return True
         relayed = (hdrs.X_FORWARDED_FOR in request.headers or hdrs.FORWARDED in request.headers)
-        if relayed and not self.is_trusted_proxy(request.remote):
+        if relayed and not self.is_trusted_proxy(tcp_peer(request)):
             return False  # a proxy we were not told about: everyone would look local
         ip = _ip(self.client_address(request))
         return ip is not None and ip.is_loopback

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from aiortc import MediaStreamTrack
 
-from appliance.conference.peers import new_peer_connection
+from appliance.conference.ice import IceChoice
 from appliance.devices.audio import (
     CHUNK_SAMPLES,
     SAMPLE_RATE,
@@ -156,7 +156,8 @@ class MediaCall:
                                       keyframe_interval=3.0)
         self.clicks = ClickMicrophone()
         # The appliance's own factory: no ICE servers, MAX_BUNDLE (several audio m-lines).
-        self.sender, self.receiver = new_peer_connection(), new_peer_connection()
+        self.sender = IceChoice().new_peer_connection()[0]
+        self.receiver = IceChoice().new_peer_connection()[0]
         add_encoded_video_track(self.sender, EncodedVideoTrack(self.camera))
         microphones: list[Microphone] = [self.clicks] + [
             SimulatedMicrophone(tone_hz=300.0 + 100 * i, level=0.02, clock_ppm=ppm)

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +26,7 @@ from bridge.store.accounts import (
 from bridge.store.migrate import alembic_config, current_revision
 from bridge.store.models import Account, Base, Event, Meeting, Policy, Role, Room
 from tests.bridge.test_meetings import CHEAP
+from tests.support.postgres import postgres_cluster, server_binaries
 
 TABLES = {
     "accounts",
@@ -192,75 +187,13 @@ def test_short_passwords_are_refused(tmp_path: Path) -> None:
 
 # -- PostgreSQL, when a server binary and the psycopg driver are at hand -------------------
 
-POSTGRES_BIN = Path("/usr/local/bin")
-
-
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster on 127.0.0.1, run as the `postgres` user if we are root."""
     pytest.importorskip("psycopg")
-    if not (POSTGRES_BIN / "initdb").exists():
+    if server_binaries() is None:
         pytest.skip("no PostgreSQL server binaries")
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    root = Path(tempfile.mkdtemp(prefix="salon-pg-"))
-    server: subprocess.Popen[bytes] | None = None
-    try:
-        if as_user:
-            shutil.chown(root, "postgres")
-        data = root / "data"
-        subprocess.run(
-            [
-                *as_user,
-                str(POSTGRES_BIN / "initdb"),
-                "-D",
-                str(data),
-                "-A",
-                "trust",
-                "-U",
-                "salon",
-                "--no-sync",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        with socket.socket() as probe:  # a free port on loopback
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        server = subprocess.Popen(
-            [
-                *as_user,
-                str(POSTGRES_BIN / "postgres"),
-                "-D",
-                str(data),
-                "-k",
-                str(root),
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-p",
-                str(port),
-                "-c",
-                "fsync=off",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"postgresql+psycopg://salon@127.0.0.1:{port}/postgres"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                create_engine(url).connect().close()
-                break
-            except sqlalchemy.exc.OperationalError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.2)
+    with postgres_cluster() as url:
         yield url
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_postgresql_by_url(postgres_url: str) -> None:

@@ -23,8 +23,9 @@ from bridge.web.tickets import DownloadTickets
 
 def settings(**security: object) -> BridgeSettings:
     public_url = security.pop("public_url", None)
+    proxy = {"trusted": security.pop("trusted_proxies", [])}
     return BridgeSettings.model_validate({"server": {"public_url": public_url},
-                                          "security": security})
+                                          "proxy": proxy, "security": security})
 
 
 def request(headers: dict[str, str], peer: str = "127.0.0.1"):  # type: ignore[no-untyped-def]
@@ -78,8 +79,8 @@ def test_health_token_file_is_read_relative_to_the_config_and_checked(tmp_path: 
     sec = WebSecurity(load_bridge_config(config))
     assert sec.may_see_detail(request({"Authorization": "Bearer gizli"}, peer="192.0.2.1"))
     assert not sec.may_see_detail(request({}, peer="192.0.2.1"))
-    config.write_text('[security]\ntrusted_proxies = ["yok"]\n')
-    with pytest.raises(BridgeConfigError, match=r"security\.trusted_proxies\.0"):
+    config.write_text('[proxy]\ntrusted = ["yok"]\n')
+    with pytest.raises(BridgeConfigError, match=r"proxy\.trusted\.0"):
         load_bridge_config(config)
 
 

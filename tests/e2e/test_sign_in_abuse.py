@@ -33,8 +33,9 @@ HOST, HOST_PW, HOST_NAME = "ogretmen", "ogretmen-parola-1", "Ayla Öğretmen"
 PROXY = "127.0.0.90"
 ACCOUNT_FAILURES, ADDRESS_FAILURES = 5, 12
 SECURITY = f"""
+[proxy]
+trusted = ["{PROXY}"]
 [security]
-trusted_proxies = ["{PROXY}"]
 [security.sign_in]
 concurrency = 2
 account_failures = {ACCOUNT_FAILURES}

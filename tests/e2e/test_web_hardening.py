@@ -34,7 +34,7 @@ HEALTH_TOKEN = "saglik-belirteci-7f3a9c"
 async def bridge(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[BridgeProcess]:
     tmp = tmp_path_factory.mktemp("hardening")
     (tmp / "health-token").write_text(HEALTH_TOKEN + "\n")
-    security = (f'[security]\ntrusted_proxies = ["{PROXY}"]\n'
+    security = (f'[proxy]\ntrusted = ["{PROXY}"]\n[security]\n'
                 f"max_connections_per_address = {CAP}\nheader_timeout_s = {HEADER_TIMEOUT_S}\n"
                 f'health_token_file = "{tmp / "health-token"}"\n')
     proc = await asyncio.to_thread(BridgeProcess, tmp, extra_toml=security,

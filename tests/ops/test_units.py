@@ -40,7 +40,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     libexec = root / "opt/salon/libexec"
     libexec.mkdir(parents=True)
     shutil.copy(SYSTEMD / "libexec/salon-appliance-failed", libexec)
-    for tool in ("systemctl",):
+    for tool in ("systemctl", "kill"):
         shutil.copy(shutil.which(tool) or f"/usr/bin/{tool}", root / "usr/bin" / tool)
     (root / "bin").symlink_to("usr/bin")
     return root

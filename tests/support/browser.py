@@ -22,14 +22,18 @@ BASE_ARGS = [
 
 @asynccontextmanager
 async def chromium(video: Path | None = None, audio: Path | None = None,
-                   extra_args: list[str] | None = None) -> AsyncIterator[Browser]:
+                   extra_args: list[str] | None = None, executable: str = CHROMIUM,
+                   env: dict[str, str] | None = None) -> AsyncIterator[Browser]:
+    """``executable``: Chromium or a wrapper that starts it elsewhere (another network
+    namespace); ``env``: its environment (e.g. a HOME whose NSS database trusts a CA)."""
     args = list(BASE_ARGS) + (extra_args or [])
     if video is not None:
         args.append(f"--use-file-for-fake-video-capture={video}")
     if audio is not None:
         args.append(f"--use-file-for-fake-audio-capture={audio}")
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+        browser = await pw.chromium.launch(executable_path=executable, args=args,
+                                           headless=True, env=env)
         try:
             yield browser
         finally:

@@ -55,6 +55,7 @@ export class Conference extends EventTarget {
     this.pubPc = null;
     this.pubKinds = [];            // kinds the current publisher offer carries
     this.subPc = null;
+    this.iceServers = [];          // TURN with this seat's credentials, from the bridge
     this.nextId = 1;
     this.pending = new Map();      // request id -> {resolve, reject} (join, publish)
     this.sent = new Map();         // request id -> type (to name refusals)
@@ -133,6 +134,7 @@ export class Conference extends EventTarget {
     this.chat = msg.chat || [];
     this.polls = new Map((msg.polls || []).map((p) => [p.id, p]));
     this.files = msg.files || [];
+    this.iceServers = msg.ice_servers || [];
     this.emit("welcome", msg);
   }
 
@@ -200,6 +202,9 @@ export class Conference extends EventTarget {
         break;
       case "media_reset":
         this.onMediaReset(msg.reason);
+        break;
+      case "ice_servers":  // fresh credentials: for PeerConnections made from now on
+        this.iceServers = msg.servers;
         break;
       case "ok":  // a request was done; its effects arrive as their own messages
         this.sent.delete(msg.re);
@@ -289,7 +294,7 @@ export class Conference extends EventTarget {
 
   async publish(kinds) {
     if (this.pubPc) this.pubPc.close();
-    const pc = new RTCPeerConnection();
+    const pc = this.newPeerConnection();
     this.pubPc = pc;
     this.pubKinds = kinds;
     const tracks = kinds.map((k) => this.outgoing[k]);
@@ -316,7 +321,7 @@ export class Conference extends EventTarget {
 
   async onSubscribeOffer(msg) {
     if (!this.subPc) {
-      const pc = new RTCPeerConnection();
+      const pc = this.newPeerConnection();
       this.subPc = pc;
       pc.addEventListener("track", () => this.emit("media"));
       pc.addEventListener("connectionstatechange", () => {
@@ -345,6 +350,11 @@ export class Conference extends EventTarget {
     this.pubPc = null;
     this.pubKinds = [];
     await this.setOutgoing(this.outgoing);
+  }
+
+  /** The bridge's TURN servers (if any) and nothing else: no public STUN server. */
+  newPeerConnection() {
+    return new RTCPeerConnection({ iceServers: this.iceServers });
   }
 
   // participant id -> [MediaStreamTrack] of what we receive from them

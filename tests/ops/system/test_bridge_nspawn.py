@@ -1,16 +1,27 @@
 """salon-bridge.service under a real systemd with the real Debian Janus as its child:
 the hardening leaves Janus working, a stop is clean (no SIGKILL), and a crashed bridge
-never leaves an orphan Janus holding the ports when it is restarted."""
+never leaves an orphan Janus holding the ports when it is restarted. Then as a school
+sets it up (docs/deployment.md): HTTPS on 443 as the unprivileged service user, the
+certificate put in place and renewed by the shipped certbot deploy hook."""
 
 from __future__ import annotations
 
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from .conftest import build_deb, remove_tree, rootfs_tarball, timed, unpack, wait_until
+from .conftest import (
+    REPO,
+    build_deb,
+    remove_tree,
+    rootfs_tarball,
+    timed,
+    unpack,
+    wait_until,
+)
 from .container import Container
 
 PACKAGES = ["systemd", "systemd-sysv", "dbus", "python3", "python3-systemd", "procps", "janus"]
@@ -39,7 +50,10 @@ def server(timings: dict[str, float], tmp_path_factory: pytest.TempPathFactory
     try:
         container.boot()
         done = timed("bridge: dpkg -i (postinst starts the unit)", timings)
-        container.sh("dpkg -i /root/salon-bridge.deb", timeout=600)
+        # Keep the test's configuration over the package's example (a conffile).
+        installed = container.sh("dpkg -i --force-confold /root/salon-bridge.deb 2>&1",
+                                 timeout=600)
+        print(installed.stdout)
         done()
         yield container
     finally:
@@ -97,3 +111,78 @@ def test_stop_is_clean(server: Container) -> None:
     assert server.show("Result", UNIT) == "success"
     log = " ".join(str(e.get("MESSAGE", "")) for e in server.journal(UNIT, cursor))
     assert "SIGKILL" not in log, log
+
+
+HTTPS_CONFIG = """
+[server]
+host = "127.0.0.1"
+port = 443
+public_url = "https://127.0.0.1"
+[tls]
+cert_file = "/etc/salon-bridge/tls/fullchain.pem"
+key_file = "/etc/salon-bridge/tls/privkey.pem"
+http_port = 80
+[janus]
+media_ip = "127.0.0.1"
+[turn]
+secret_file = "/etc/salon-bridge/turn-secret"
+urls = ["turn:127.0.0.1:3478?transport=udp", "turns:127.0.0.1:5349?transport=tcp"]
+cert_file = "/etc/salon-bridge/tls/fullchain.pem"
+key_file = "/etc/salon-bridge/tls/privkey.pem"
+"""
+SERIAL = """
+import socket, ssl, sys
+ctx = ssl.create_default_context(cafile="/root/ca.pem")
+with socket.create_connection(("127.0.0.1", 443), timeout=3) as raw, \\
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+    print(tls.getpeercert()["serialNumber"])
+"""
+
+
+def deploy_hook(box: Container, root_dir: Path, issued: object) -> None:
+    """certbot's renewal as the deploy hook sees it: a new lineage, then the hook."""
+    lineage = root_dir / "root/lineage"
+    lineage.mkdir(parents=True, exist_ok=True)
+    issued.write(lineage / "fullchain.pem", lineage / "privkey.pem")  # type: ignore[attr-defined]
+    box.sh("RENEWED_LINEAGE=/root/lineage /usr/share/salon-bridge/certbot-deploy-hook")
+
+
+def served_serial(box: Container) -> int | None:
+    out = box.sh("python3 /root/serial.py", check=False).stdout.strip()
+    return int(out, 16) if out else None
+
+
+def test_https_on_443_as_the_service_user_renewed_by_the_deploy_hook(server: Container) -> None:
+    from tests.support.pki import TestCA
+
+    root_dir = server.root
+    assert server.sh("stat -c '%a %U %G' /etc/salon-bridge/turn-secret").stdout.split() == [
+        "640", "root", "salon-bridge"], "postinst made no TURN secret for the service"
+    shipped = (REPO / "config/bridge.toml").read_text()
+    assert (root_dir / "etc/salon-bridge/bridge.toml.dpkg-dist").read_text() == shipped
+    ca = TestCA()
+    ca.write(root_dir / "root/ca.pem")
+    (root_dir / "root/serial.py").write_text(SERIAL)
+    server.sh("systemctl stop salon-bridge.service")
+    (root_dir / "etc/salon-bridge/bridge.toml").write_text(HTTPS_CONFIG)
+    first = ca.issue(["127.0.0.1"])
+    deploy_hook(server, root_dir, first)
+    assert server.sh("stat -c '%a %G' /etc/salon-bridge/tls/privkey.pem").stdout.split() == [
+        "640", "salon-bridge"]
+    server.sh("runuser -u salon-bridge -- salon-bridge check-config")
+    assert "allowed-peer-ip=127.0.0.1" in server.sh("salon-bridge turn-config").stdout
+    server.sh("systemctl start salon-bridge.service")
+    wait_until(lambda: served_serial(server) == first.serial, 90,
+               "HTTPS on 443 with the first certificate")
+    assert server.sh("ps -o user= -p " + server.show("MainPID", UNIT)).stdout.strip() \
+        == "salon-bridge"
+    redirect = server.sh("python3 -c \"import http.client as h; c = h.HTTPConnection("
+                         "'127.0.0.1', 80, timeout=3); c.request('GET', '/r/x'); "
+                         "r = c.getresponse(); print(r.status, r.getheader('Location'))\"")
+    assert redirect.stdout.split() == ["301", "https://127.0.0.1/r/x"]
+    main = server.show("MainPID", UNIT)
+    renewed = ca.issue(["127.0.0.1"])
+    deploy_hook(server, root_dir, renewed)  # the hook ends with `systemctl reload`
+    wait_until(lambda: served_serial(server) == renewed.serial, 30,
+               "the renewed certificate served")
+    assert server.show("MainPID", UNIT) == main  # reloaded, not restarted
