@@ -43,6 +43,7 @@ from bridge.store.accounts import (
     list_rooms,
     normalize_address,
     normalize_username,
+    set_password,
 )
 from bridge.store.models import Meeting, Participant, Policy, Role, Room, StoredFile
 
@@ -173,9 +174,7 @@ def _user_passwd(args: argparse.Namespace, store: Store, console: Console) -> in
         raise InvalidValue(f"user name {args.name!r}: no such user")
     password = read_password(args, console)
     with store.transaction() as db:
-        stored = find_account(db, args.name)
-        assert stored is not None
-        stored.password_hash = console.passwords.hash(password)
+        set_password(db, console.passwords, args.name, password)
     print(f"password changed for {account.username}", file=console.stdout)
     return 0
 

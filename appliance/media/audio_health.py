@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from appliance.config_schema import AudioSettings
 from appliance.devices.alsa import AlsaMicrophone, AlsaSpeaker
 from appliance.devices.audio import (
     SAMPLE_RATE,
@@ -25,6 +24,7 @@ from appliance.devices.audio import (
 )
 from appliance.media.aec import EchoCancelledMicrophone
 from appliance.media.audio import RemoteAudioMixer
+from appliance.provisioning.schema import AudioSettings
 from appliance.service.health import HealthState
 
 Report = dict[str, Any]

@@ -1,6 +1,6 @@
 """Every payload the meetings domain sends, in one place.
 
-Plain dicts with a "type" field; bridge/protocol.py is the schema authority
+Plain dicts with a "type" field; salon/protocol.py is the schema authority
 and these names follow it (participant ids are strings there, as here).
 Times are ISO 8601 UTC strings.
 """

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from bridge import protocol as p
 from bridge.gateway import MediaUnavailable, OfferSink, ParticipantMedia
 from bridge.janus.client import JanusError, JanusGone
 from bridge.janus.videoroom import SubscribedStream
 from bridge.live import LiveParticipant, LiveRoom
 from bridge.meetings.effects import Done, Joined, Listing, MediaAccess, Refusal
+from salon import protocol as p
 
 if TYPE_CHECKING:
     from bridge.web.app import Bridge

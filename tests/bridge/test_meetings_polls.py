@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bridge import protocol as p
 from bridge.store.models import PollAnswer
+from salon import protocol as p
 from tests.bridge.test_meetings import Person, World, make_world, ok, received, refused, types
 
 
