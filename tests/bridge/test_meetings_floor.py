@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from bridge.meetings import Disconnect, JanusModerate
-from tests.bridge.test_meetings import World, make_world, ok, received, refused, types
-
-
-@pytest.fixture
-def world(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    w = make_world(tmp_path, tmp_path_factory)
-    yield w
-    w.close()
+from tests.support.meetings_world import World, ok, received, refused, types
 
 
 def moderations(result: object) -> list[JanusModerate]:

@@ -25,7 +25,7 @@ from bridge.store.accounts import (
 )
 from bridge.store.migrate import alembic_config, current_revision
 from bridge.store.models import Account, Base, Event, Meeting, Policy, Role, Room
-from tests.bridge.test_meetings import CHEAP
+from tests.support.meetings_world import CHEAP
 from tests.support.postgres import postgres_cluster, server_binaries
 
 TABLES = {
