@@ -197,8 +197,7 @@ class ClientConnection:
         elif isinstance(m, p.LowerHand):
             result = await call(meetings.lower_hand, pid, int(m.participant))
         elif isinstance(m, p.SetRight):
-            right = "audio" if m.right == "audio" else "video"
-            result = await call(meetings.set_right, pid, int(m.participant), right, m.granted)
+            result = await call(meetings.set_right, pid, int(m.participant), m.right, m.granted)
         elif isinstance(m, p.Mute):
             result = await call(meetings.set_muted, pid, int(m.participant), True)
         elif isinstance(m, p.Remove):
@@ -365,7 +364,7 @@ class ClientConnection:
             await self.send(p.Error(re=m.id, code=access.code, message=access.message))
             return
         assert isinstance(access, MediaAccess)
-        self.me.audio_muted, self.me.video_muted = access.audio_muted, access.video_muted
+        self.me.audio_muted, self.me.video_muted = access.audio_muted, access.camera_muted
         if self.me.publishing:
             await self.room.set_publishing(self.me, False)
         name = str(self.room.roster.get(self.me.id, {}).get("name", self.me.id))

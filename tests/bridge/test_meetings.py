@@ -360,7 +360,7 @@ def test_state_survives_a_bridge_restart(world: World) -> None:
     host = world.sign_in("ogretmen")
     ali = world.sign_in("ali")
     guest = world.admitted_guest(host, "Misafir Bir")
-    ok(world.meetings.set_right(host.pid, ali.pid, "video", True))
+    ok(world.meetings.set_right(host.pid, ali.pid, "camera", True))
     ok(world.meetings.raise_hand(guest.pid))
     ok(world.meetings.chat(host.pid, "yeniden başlatmadan önce"))
     ok(world.meetings.chat(ali.pid, "gizli not", to=host.pid))

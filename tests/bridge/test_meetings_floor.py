@@ -114,10 +114,10 @@ def test_host_grants_audio_then_separately_camera(world: World) -> None:
     assert update["participant"]["hand_position"] is None  # the request to speak was answered
     assert moderations(audio) == [JanusModerate(guest.pid, "testbim", False, True)]
     access = ok(world.meetings.media_access(guest.pid))
-    assert (access.audio_muted, access.video_muted) == (False, True)
+    assert (access.audio_muted, access.camera_muted) == (False, True)
 
-    camera = ok(world.meetings.set_right(host.pid, guest.pid, "video", True))
-    assert {"type": "notice", "code": "video_granted"} in received(camera, guest.pid)
+    camera = ok(world.meetings.set_right(host.pid, guest.pid, "camera", True))
+    assert {"type": "notice", "code": "camera_granted"} in received(camera, guest.pid)
     assert moderations(camera) == [JanusModerate(guest.pid, "testbim", False, False)]
 
     revoked = ok(world.meetings.set_right(host.pid, guest.pid, "audio", False))
@@ -126,7 +126,7 @@ def test_host_grants_audio_then_separately_camera(world: World) -> None:
     assert ok(world.meetings.set_right(host.pid, guest.pid, "audio", False)).effects == ()
 
 
-@pytest.mark.parametrize("right", ["audio", "video"])
+@pytest.mark.parametrize("right", ["audio", "camera"])
 def test_a_participant_cannot_grant_itself_rights(
     world: World, caplog: pytest.LogCaptureFixture, right: str
 ) -> None:
@@ -137,7 +137,7 @@ def test_a_participant_cannot_grant_itself_rights(
         refused(world.meetings.set_right(ali.pid, host.pid, right, False), "not_host")
     assert f"refused set {right} right by participant {ali.pid} 'Ali Yılmaz'" in caplog.text
     access = ok(world.meetings.media_access(ali.pid))
-    assert access.audio_muted and access.video_muted
+    assert access.audio_muted and access.camera_muted
 
 
 def test_rights_do_not_apply_to_hosts_or_strangers(world: World) -> None:
@@ -233,5 +233,5 @@ def test_media_access_follows_rights_and_open_floor_rooms(world: World) -> None:
     assert guest.joined.admitted
     refused(world.meetings.admit(host.pid, guest.pid), "not_waiting")
     access = ok(world.meetings.media_access(guest.pid))
-    assert (access.room, access.audio_muted, access.video_muted) == ("serbest", False, False)
+    assert (access.room, access.audio_muted, access.camera_muted) == ("serbest", False, False)
     assert types(world.sign_in("ali", "serbest").joined, host.pid) == ["participant_joined"]
