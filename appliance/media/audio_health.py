@@ -22,10 +22,10 @@ from appliance.devices.audio import (
     Speaker,
     WavSpeaker,
 )
+from appliance.health import HealthSink
 from appliance.media.aec import EchoCancelledMicrophone
 from appliance.media.audio import RemoteAudioMixer
 from appliance.provisioning.schema import AudioSettings
-from appliance.service.health import HealthState
 
 Report = dict[str, Any]
 
@@ -92,7 +92,7 @@ def mixer_report(mixer: RemoteAudioMixer) -> Report:
     }
 
 
-def watch_audio_faults(health: HealthState, microphone: Microphone | None,
+def watch_audio_faults(health: HealthSink, microphone: Microphone | None,
                        mixer: RemoteAudioMixer) -> None:
     """/healthz "devices": the microphone and the speaker are "error" while they fail."""
     health.watch_fault("microphone", lambda: audio_fault(microphone))
