@@ -24,10 +24,11 @@ from appliance.conference import client as conf
 from appliance.conference.ice import IceChoice
 from appliance.conference.link import LinkMonitor, report_to
 from appliance.conference.trust import client_context, turn_context
+from appliance.devices import registry
 from appliance.devices.buttons import ButtonName, TerminalKeys
 from appliance.devices.camera import CameraHealth
 from appliance.devices.controls import ControlPanel
-from appliance.devices.display import QUIT_KEY, open_display
+from appliance.devices.display import QUIT_KEY
 from appliance.diagnostics import DiagnosedScreenDriver
 from appliance.local_media import RoomMedia, SelfView
 from appliance.media.audio import RemoteAudioMixer
@@ -41,7 +42,7 @@ from appliance.screen.layout import LayoutSettings
 from appliance.screen.model import ConfigProblem, NoticeQueue, Phase, ScreenRole
 from appliance.screen.render import Renderer, ScreenDriver
 from appliance.service.runtime import ServiceRuntime
-from appliance.wiring import build_camera, build_room_audio
+from appliance.wiring import build_room_audio
 from salon import protocol as p
 
 log = logging.getLogger("salon.appliance")
@@ -412,18 +413,18 @@ class Appliance:
 
     def open_devices(self) -> None:
         d = self.s.display
-        self.display = open_display(d.backend, (d.width, d.height), fullscreen=d.fullscreen)
+        self.display = registry.display(d.backend, (d.width, d.height), fullscreen=d.fullscreen)
         self.renderer = Renderer((d.width, d.height), self.s.room.language,
                                  settings=layout_settings(d),
                                  role=ScreenRole.PEOPLE if d.second_display else ScreenRole.SINGLE)
         self.panels: ScreenDriver | None = None
         if d.second_display:  # chat, participants, poll and files on the second screen
-            second = open_display(d.backend, (d.width, d.height), display_index=1,
+            second = registry.display(d.backend, (d.width, d.height), display_index=1,
                                   fullscreen=d.fullscreen)
             self.panels = ScreenDriver(
                 Renderer((d.width, d.height), self.s.room.language, role=ScreenRole.PANELS),
                 second)
-        camera = build_camera(self.s)
+        camera = registry.camera(self.s.camera)
         if camera is not None:  # a failing camera puts the room into audio only, and back
             camera.add_health_listener(self._camera_health, asyncio.get_running_loop())
         # The echo canceller's reference is wired in: exactly the PCM the speaker is handed.

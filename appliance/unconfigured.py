@@ -19,12 +19,12 @@ log = logging.getLogger("salon.appliance")
 
 
 async def _show(problems: Sequence[ConfigProblem], version: str) -> None:
-    from appliance.devices.display import open_display
+    from appliance.devices import registry
     from appliance.screen.render import Renderer, ScreenDriver
     from appliance.service.runtime import ServiceRuntime
 
     backend = "headless" if os.environ.get("SDL_VIDEODRIVER") == "dummy" else "pygame"
-    display = open_display(backend, None)
+    display = registry.display(backend, None)
     w, h = display.size
     size = (int(w), int(h))
     driver = ScreenDriver(Renderer(size, LANGUAGE), display)

@@ -33,37 +33,11 @@ from typing import Any, Literal
 
 from gpiozero import Button
 
-from appliance.provisioning.schema import ButtonsSettings, PinFactoryName
+from appliance.provisioning.schema import ButtonsSettings
 
 ButtonName = Literal["hand", "mute", "camera"]
 ButtonCallback = Callable[[ButtonName, bool], None]
 Pull = Literal["up", "down", "off"]
-
-
-class PinFactoryError(RuntimeError):
-    """The configured GPIO library cannot be used on this machine."""
-
-
-def make_pin_factory(name: PinFactoryName) -> Any:
-    """A gpiozero pin factory by config name; "mock" and "keyboard" are MockFactory.
-    Share one factory between the buttons and the LEDs."""
-    try:
-        if name in ("mock", "keyboard"):
-            from gpiozero.pins.mock import MockFactory
-            return MockFactory()
-        if name == "lgpio":
-            from gpiozero.pins.lgpio import LGPIOFactory
-            return LGPIOFactory()
-        if name == "rpigpio":
-            from gpiozero.pins.rpigpio import RPiGPIOFactory
-            return RPiGPIOFactory()
-        from gpiozero.pins.native import NativeFactory
-        return NativeFactory()
-    except Exception as exc:  # ImportError, or the library failing to open the chip
-        raise PinFactoryError(
-            f"GPIO pin factory {name!r} is unavailable here: {exc}; "
-            "set [buttons] pin_factory to \"mock\" or \"keyboard\" on a non-Pi machine"
-        ) from exc
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,12 @@ from typing import Any
 
 from gpiozero.pins.mock import MockFactory
 
+from appliance.devices import registry
 from appliance.devices.buttons import (
     ButtonBoard,
     ButtonCallback,
     ButtonName,
     KeyboardButtons,
-    PinFactoryError,
-    make_pin_factory,
 )
 from appliance.devices.leds import LedPanel
 from appliance.provisioning.schema import ButtonsSettings, LedsSettings
@@ -65,8 +64,8 @@ class ControlPanel:
 
     def _open_factory(self, buttons: ButtonsSettings) -> Any:
         try:
-            return make_pin_factory(buttons.pin_factory)
-        except PinFactoryError as exc:
+            return registry.pin_factory(buttons.pin_factory)
+        except registry.PinFactoryError as exc:
             self._problem(str(exc))
             return MockFactory()  # the room still joins and shows its state on screen
 

@@ -202,13 +202,3 @@ class PygameDisplay:
             pygame.display.quit()
             self._screen = None
             PygameDisplay._primary_taken = False
-
-
-def open_display(backend: str, size: tuple[int, int] | None = None, display_index: int = 0,
-                 fullscreen: bool | None = None) -> HeadlessDisplay | PygameDisplay:
-    """The display named by the provisioning file: "headless" or "pygame"."""
-    if backend == "headless":
-        return HeadlessDisplay(size or (1920, 1080))
-    if backend == "pygame":
-        return PygameDisplay(size, display_index, fullscreen)
-    raise DisplayError(f"unknown display back-end {backend!r}: use 'pygame' or 'headless'")

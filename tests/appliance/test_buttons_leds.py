@@ -9,13 +9,12 @@ from typing import Any
 import pytest
 from gpiozero.pins.mock import MockFactory
 
+from appliance.devices import registry
 from appliance.devices.buttons import (
     ButtonBoard,
     ButtonName,
     ButtonSpec,
     KeyboardButtons,
-    PinFactoryError,
-    make_pin_factory,
 )
 from appliance.devices.leds import LedPanel, LedTimings
 from appliance.provisioning.schema import ButtonsSettings, LedsSettings
@@ -232,13 +231,13 @@ def test_keyboard_stands_in_for_buttons(board_maker: Callable[..., Any],
 
 
 def test_pin_factories_by_name() -> None:
-    assert isinstance(make_pin_factory("mock"), MockFactory)
-    assert isinstance(make_pin_factory("keyboard"), MockFactory)
+    assert isinstance(registry.pin_factory("mock"), MockFactory)
+    assert isinstance(registry.pin_factory("keyboard"), MockFactory)
     try:
         import lgpio  # noqa: F401
     except ImportError:
-        with pytest.raises(PinFactoryError, match="pin_factory"):
-            make_pin_factory("lgpio")
+        with pytest.raises(registry.PinFactoryError, match="pin_factory"):
+            registry.pin_factory("lgpio")
 
 
 # --- LEDs -------------------------------------------------------------------------------

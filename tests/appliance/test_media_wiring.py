@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.devices import registry
 from appliance.devices.alsa import AlsaMicrophone, AlsaSpeaker
 from appliance.devices.audio import NullSpeaker, SimulatedMicrophone, WavSpeaker
 from appliance.devices.camera import SimulatedCamera
@@ -15,7 +16,7 @@ from appliance.devices.camera_v4l2 import V4l2Camera
 from appliance.media.aec import EchoCancelledMicrophone, ProcessingStages
 from appliance.media.audio import RemoteAudioMixer
 from appliance.provisioning.loader import Settings, validate_text
-from appliance.wiring import attach_echo_reference, build_camera, build_microphone, build_speaker
+from appliance.wiring import attach_echo_reference, build_microphone
 
 BASE = """
 [room]
@@ -37,7 +38,7 @@ def test_simulated_devices_for_tests_and_demos(tmp_path: Path) -> None:
                  'bitrate_min_kbps = 100\nbitrate_max_kbps = 900\n'
                  '[audio]\nmic_backend = "simulated"\nspeaker_backend = "wav"\n'
                  f'speaker_wav = "{tmp_path / "out.wav"}"\n')
-    camera = build_camera(s)
+    camera = registry.camera(s.camera)
     assert isinstance(camera, SimulatedCamera) and (camera.width, camera.height) == (640, 360)
     assert (camera.bounds.minimum, camera.bounds.maximum) == (100_000, 900_000)
     mic = build_microphone(s)
@@ -46,19 +47,20 @@ def test_simulated_devices_for_tests_and_demos(tmp_path: Path) -> None:
                                         'mic_signal = "ticks"\n'))
     assert isinstance(ticking, SimulatedMicrophone) and ticking.ticks
     assert ticking.tone_hz == 2000
-    speaker = build_speaker(s, tmp_path)
+    speaker = registry.speaker(s.audio, tmp_path)
     assert isinstance(speaker, WavSpeaker) and speaker.path == tmp_path / "out.wav"
-    assert build_camera(settings('[camera]\nbackend = "none"\n')) is None
+    assert registry.camera(settings('[camera]\nbackend = "none"\n').camera) is None
 
 
 def test_pi_camera_and_usb_camera_get_their_tuning() -> None:
-    pi = build_camera(settings('[camera]\nbackend = "picamera2"\ncamera_index = 1\n'
-                               'rotation = 180\nhflip = true\nexposure = "short"\nfps = 25\n'))
+    pi = registry.camera(settings('[camera]\nbackend = "picamera2"\ncamera_index = 1\n'
+                                  'rotation = 180\nhflip = true\nexposure = "short"\n'
+                                  'fps = 25\n').camera)
     assert isinstance(pi, Picamera2Camera)
     assert (pi.camera_index, pi.rotation, pi.hflip, pi.vflip, pi.exposure, pi.fps) == (
         1, 180, True, False, "short", 25)
-    usb = build_camera(settings('[camera]\nbackend = "v4l2"\ndevice = "/dev/video2"\n'
-                                'v4l2_format = "mjpeg"\nkeyframe_interval_s = 4.0\n'))
+    usb = registry.camera(settings('[camera]\nbackend = "v4l2"\ndevice = "/dev/video2"\n'
+                                   'v4l2_format = "mjpeg"\nkeyframe_interval_s = 4.0\n').camera)
     assert isinstance(usb, V4l2Camera)
     assert (usb.device, usb.input_format, usb.keyframe_interval) == ("/dev/video2", "mjpeg", 4.0)
     assert not usb.running and not pi.running  # nothing opens before the camera is wanted
@@ -95,7 +97,7 @@ def test_an_array_without_any_processing_is_used_as_it_is() -> None:
 async def test_the_echo_canceller_hears_exactly_what_the_mixer_plays(tmp_path: Path) -> None:
     s = settings('[audio]\nmic_backend = "alsa"\nspeaker_backend = "alsa"\n'
                  'speaker_pcm = "hw:0"\nspeaker_rate = 44100\n')
-    speaker = build_speaker(s, tmp_path)
+    speaker = registry.speaker(s.audio, tmp_path)
     assert isinstance(speaker, AlsaSpeaker) and (speaker.pcm, speaker.rate) == ("hw:0", 44100)
     mic = build_microphone(s)
     assert isinstance(mic, EchoCancelledMicrophone)

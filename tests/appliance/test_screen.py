@@ -21,13 +21,14 @@ import pygame
 import pytest
 import qrcode
 
+from appliance.devices import registry
 from appliance.devices.display import (
     DisplayError,
     HeadlessDisplay,
     PygameDisplay,
     choose_video_driver,
-    open_display,
 )
+from appliance.devices.registry import DeviceUnavailable
 from appliance.screen import i18n
 from appliance.screen.layout import (
     CAP_FRACTION,
@@ -647,7 +648,7 @@ def test_notice_text_in_both_languages_with_arguments() -> None:
 
 
 def test_headless_display_keys_come_through_the_pygame_queue(tmp_path: Path) -> None:
-    display = open_display("headless", (1280, 720))
+    display = registry.display("headless", (1280, 720))
     assert isinstance(display, HeadlessDisplay)
     display.keys()  # drain anything an earlier test left in pygame's queue
     display.press("h")
@@ -696,8 +697,8 @@ def test_video_driver_choice() -> None:
     assert choose_video_driver({}, ["/dev/dri/card1"]) == "kmsdrm"
     with pytest.raises(DisplayError, match="headless"):
         choose_video_driver({}, [])
-    with pytest.raises(DisplayError, match="unknown display back-end 'vga'"):
-        open_display("vga")
+    with pytest.raises(DeviceUnavailable, match="display back-end 'vga' is not available"):
+        registry.display("vga")
 
 
 def test_write_screenshots(tmp_path: Path) -> None:
