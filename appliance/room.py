@@ -45,7 +45,7 @@ Notice = Literal[
     "camera_revoked",
     "muted_by_host", "unmuted_by_host", "hand_raised", "hand_lowered", "hand_lowered_by_host",
     "mic_muted", "mic_unmuted", "camera_started", "camera_stopped",
-    "camera_failed", "camera_recovered", "speaking_while_muted",
+    "camera_failed", "camera_recovered",
     "request_to_speak_first", "camera_right_needed", "not_in_meeting", "hold_to_join",
     "config_error", "config_invalid_using_last_good",
 ]
@@ -196,11 +196,6 @@ class CameraFailed(Event):
 @dataclass(frozen=True)
 class CameraRecovered(Event):
     pass
-
-
-@dataclass(frozen=True)
-class SpeechWhileMuted(Event):
-    """The room's mic hears speech while the room is muted."""
 
 
 # --- commands -----------------------------------------------------------------------
@@ -518,13 +513,6 @@ def _on_camera_recovered(state: RoomState, event: CameraRecovered) -> Result:
     return replace(state, camera_failed=False), [_notice("camera_recovered")]
 
 
-def _on_speech(state: RoomState, event: SpeechWhileMuted) -> Result:
-    muted = state.muted_by_room or state.muted_by_host
-    if state.connection == "in_meeting" and state.audio_right and muted:
-        return state, [_notice("speaking_while_muted", "warning")]
-    return state, []
-
-
 def _on_button(state: RoomState, event: ButtonPressed) -> Result:
     if event.button == "hand":
         return _hand_long(state) if event.long else _hand_press(state)
@@ -592,7 +580,6 @@ _HANDLERS: dict[type[Event], Callable[[RoomState, typing.Any], Result]] = {
     MeetingLeft: _on_meeting_left,
     CameraFailed: _on_camera_failed,
     CameraRecovered: _on_camera_recovered,
-    SpeechWhileMuted: _on_speech,
 }
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from appliance import room
 from appliance.meeting_data import MeetingData
 from appliance.screen import model as sm
-from bridge import protocol as p
+from salon import protocol as p
 
 PHASES: dict[str, sm.Phase] = {
     "starting": sm.Phase.STARTING,
