@@ -266,10 +266,11 @@ async def test_a_receiver_whose_pictures_stop_asks_the_sender_for_a_keyframe(wir
                 await asyncio.sleep(0.01)
         slot = slots[0]
         await slot.wait_for_frames(10, timeout=10)
-        before = inner.keyframe_requests
+        # (a busy machine may have paused the pictures before: count from here)
+        before, stalls = inner.keyframe_requests, slot.stalls
         held.flowing.clear()  # the far end's pictures stop arriving
         await asyncio.sleep(1.5)
-        assert slot.stalls == 1
+        assert slot.stalls == stalls + 1
         if wired:  # an RTCP PLI went over the wire and reached the camera's track
             assert slot.keyframe_requests >= 1 and inner.keyframe_requests > before
         else:  # aiortc itself stays silent: nothing else would have asked
