@@ -162,10 +162,12 @@ class Rechunker:
 class _ToLoop:
     """Chunks from a device thread to coroutines in one event loop (bounded, newest kept)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int,
+                 on_drop: Callable[[Samples], None]) -> None:
         self._loop = loop
         self._chunks: collections.deque[Samples] = collections.deque()
         self._limit = limit
+        self._on_drop = on_drop
         self._ready = asyncio.Event()
         self.dropped = 0
 
@@ -175,7 +177,7 @@ class _ToLoop:
 
     def _append(self, chunk: Samples) -> None:
         if len(self._chunks) >= self._limit:
-            self._chunks.popleft()
+            self._on_drop(self._chunks.popleft())
             self.dropped += 1
         self._chunks.append(chunk)
         self._ready.set()
@@ -349,7 +351,8 @@ class AlsaMicrophone(Microphone):
     def start(self) -> None:
         if self._worker is not None:
             return
-        self._handover = _ToLoop(asyncio.get_running_loop(), HANDOVER_CHUNKS)
+        self._handover = _ToLoop(asyncio.get_running_loop(), HANDOVER_CHUNKS,
+                                 self._report_discarded)
         handover = self._handover
         self._worker = _spawn(
             f"alsa-capture {self.pcm}",

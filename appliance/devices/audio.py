@@ -102,6 +102,7 @@ class Microphone(ABC):
     def __init__(self) -> None:
         self.chunks_read = 0
         self._running = False
+        self._discard_listeners: list[Callable[[Samples], None]] = []
 
     @property
     def running(self) -> bool:
@@ -119,6 +120,16 @@ class Microphone(ABC):
     def stop(self) -> None:
         """Close the device: nothing is captured until `start()`."""
         self._running = False
+
+    def add_discard_listener(self, listener: Callable[[Samples], None]) -> None:
+        """Call `listener(chunk)`, in the event loop, with every chunk captured but
+        dropped unread because the reader fell behind (an echo canceller must still
+        see it, or its alignment with the speaker shifts by that much)."""
+        self._discard_listeners.append(listener)
+
+    def _report_discarded(self, chunk: Samples) -> None:
+        for listener in self._discard_listeners:
+            listener(chunk)
 
     async def read(self) -> Samples:
         """The next 480 samples, waiting for the device as long as it takes."""

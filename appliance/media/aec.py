@@ -105,6 +105,7 @@ class EchoCancelledMicrophone(Microphone):
         self.microphone = microphone
         self.speaker = speaker
         self.processor = AudioProcessor(stages) if stages.any else None
+        microphone.add_discard_listener(self._process_discarded)
 
     @property
     def stages(self) -> ProcessingStages:
@@ -133,6 +134,14 @@ class EchoCancelledMicrophone(Microphone):
         """The speaker's playback listener: every 10 ms exactly as it played it."""
         if self.processor is not None and self.running:
             self.processor.reverse(chunk)
+
+    def _process_discarded(self, chunk: Samples) -> None:
+        """A chunk the device dropped unread still goes through the echo canceller, so its
+        pairing of microphone and speaker stays where it was (then it is dropped here too,
+        as anyone reading this microphone fell behind as well)."""
+        if self.processor is not None and self.running:
+            self.processor.process(chunk)
+        self._report_discarded(chunk)
 
     async def _read_chunk(self) -> Samples:
         if not self.microphone.running:  # closed underneath us (a replaced track): reopen

@@ -29,6 +29,7 @@ import os
 import select
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -161,6 +162,9 @@ class Delivered(Microphone):
     def input_latency(self) -> float:
         return self.microphone.input_latency
 
+    def add_discard_listener(self, listener: Callable[[Samples], None]) -> None:
+        self.microphone.add_discard_listener(listener)
+
     def start(self) -> None:
         self.microphone.start()
         super().start()
@@ -222,11 +226,13 @@ async def test_echo_canceller_removes_the_far_end_and_keeps_the_room(tmp_path: P
             room.stop()
     assert array.fault is None and mic.processor is not None
     # The echo canceller was told exactly what the speaker played (silence bridging a
-    # late mix included), and processed every chunk the array delivered, once.
+    # late mix included), and processed every chunk the array captured, once (those it
+    # dropped because the loop fell behind too, to keep its alignment).
     played = np.concatenate(room.played)
     told = np.concatenate(reference)[: played.size]
     assert told.size >= (SECONDS - 1) * SAMPLE_RATE and np.array_equal(told, played[: told.size])
-    assert mic.processor.chunks_processed == len(raw.chunks) == len(out.chunks)
+    assert len(raw.chunks) == len(out.chunks)
+    assert mic.processor.chunks_processed == len(raw.chunks) + array.dropped_chunks
     assert mic.processor.reverse_chunks >= 0.9 * len(raw.chunks)
     # No chunk lost but those the microphone counted as dropped, none twice, in order.
     places = place_in_room(raw.chunks, room.mic)
@@ -336,3 +342,18 @@ async def test_far_end_reaches_the_canceller_only_while_the_microphone_runs() ->
     assert mic.processor.reverse_chunks == 1 and mic.processor.chunks_processed == 1
     with pytest.raises(ValueError, match="480 int16"):
         mic.feed_playback(np.ones(100, np.int16))
+
+
+async def test_a_chunk_dropped_unread_still_passes_the_canceller() -> None:
+    inner = Counting()
+    mic = EchoCancelledMicrophone(inner, ProcessingStages(noise_suppression=False))
+    dropped: list[Samples] = []
+    mic.add_discard_listener(dropped.append)
+    assert mic.processor is not None
+    mic.start()
+    await mic.read()
+    # The reader fell behind and the device dropped its oldest chunk: the canceller's
+    # pairing with the speaker must advance by it, and whoever reads is told of it too.
+    inner._report_discarded(np.ones(CHUNK_SAMPLES, np.int16))
+    await mic.read()
+    assert mic.processor.chunks_processed == 3 and mic.chunks_read == 2 and len(dropped) == 1
