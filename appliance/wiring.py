@@ -27,8 +27,8 @@ def build_microphone(s: Settings) -> Microphone:
 
 def build_room_audio(s: Settings, state_dir: Path) -> tuple[Microphone | None, RemoteAudioMixer]:
     """The room microphone and the mixer playing the remote participants into the speaker,
-    with the echo canceller's far-end reference wired: exactly the PCM the speaker is
-    handed (the mixer is not started)."""
+    with the echo canceller's far-end reference wired: exactly the PCM the speaker
+    plays (the mixer is not started)."""
     microphone = build_microphone(s)
     mixer = RemoteAudioMixer(registry.speaker(s.audio, state_dir), volume=s.audio.volume / 100)
     attach_echo_reference(microphone, mixer)
@@ -36,7 +36,7 @@ def build_room_audio(s: Settings, state_dir: Path) -> tuple[Microphone | None, R
 
 
 def attach_echo_reference(microphone: Microphone | None, mixer: RemoteAudioMixer) -> None:
-    """Give an echo-cancelled microphone exactly what the mixer hands the speaker."""
+    """Give an echo-cancelled microphone exactly what the speaker plays."""
     if isinstance(microphone, EchoCancelledMicrophone):
         microphone.speaker = mixer.speaker
         mixer.add_playback_listener(microphone.feed_playback)

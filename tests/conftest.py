@@ -7,8 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.async_api import expect
 
 from tests.support.procs import BridgeProcess
+
+# Playwright's assertions wait as long as its page actions (set to 20 s on every page):
+# its own 5 s is a timing claim a shared, busy machine does not keep (a browser and a
+# bridge scheduled late). A passing assertion returns as soon as it holds.
+expect.set_options(timeout=20_000)
 
 IN_NETNS = os.environ.get("SALON_IN_NETNS") == "1"
 

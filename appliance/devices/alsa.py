@@ -8,9 +8,12 @@ device accepted. The blocking ALSA calls run on a thread per device (they
 release the GIL); the event loop only waits on small hand-over queues.
 
 Playback never lets the device run dry: when the mixer is late the thread
-writes a period of silence instead (`starved`), and a real ALSA underrun is
-recovered and retried (`underruns`). A device that fails or disappears is
-reopened with backoff while its users get silence and a `fault` to show.
+writes a period of silence instead (`starved`) — while half the device buffer is
+still left, so a thread woken late on a busy machine still finds audio queued —
+and a real ALSA underrun is recovered and retried (`underruns`). The playback
+listeners get what the thread wrote, silence included, in order. A device that
+fails or disappears is reopened with backoff while its users get silence and a
+`fault` to show.
 
 Devices without a clock (ALSA's `null` device and the `file` plugin, used by
 the simulation in `appliance.devices.alsa_files`) return at once;
@@ -159,10 +162,12 @@ class Rechunker:
 class _ToLoop:
     """Chunks from a device thread to coroutines in one event loop (bounded, newest kept)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int,
+                 on_drop: Callable[[Samples], None]) -> None:
         self._loop = loop
         self._chunks: collections.deque[Samples] = collections.deque()
         self._limit = limit
+        self._on_drop = on_drop
         self._ready = asyncio.Event()
         self.dropped = 0
 
@@ -172,7 +177,7 @@ class _ToLoop:
 
     def _append(self, chunk: Samples) -> None:
         if len(self._chunks) >= self._limit:
-            self._chunks.popleft()
+            self._on_drop(self._chunks.popleft())
             self.dropped += 1
         self._chunks.append(chunk)
         self._ready.set()
@@ -254,6 +259,35 @@ def _pcm_params(pcm: Any) -> tuple[int, str, int, int, int]:
             int(info["period_size"]), int(info["buffer_size"]))
 
 
+class _PlayedReport:
+    """What a playback thread wrote, as 48 kHz mono, handed to the event loop in order.
+
+    A period of silence is `period` frames at the device's rate: the same time at
+    48 kHz, the fraction of a sample carried to the next, so the report never drifts.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None,
+                 deliver: Callable[[Samples, Rechunker], None], period: int, rate: int) -> None:
+        self._loop = loop
+        self._deliver = deliver
+        self._rechunker = Rechunker()  # used in the event loop only
+        self._period, self._rate = period, rate
+        self._owed = 0  # silence not yet reported, in 1/rate of a 48 kHz sample
+
+    def chunk(self, samples: Samples) -> None:
+        self._send(samples)
+
+    def silence(self) -> None:
+        self._owed += self._period * SAMPLE_RATE
+        samples, self._owed = divmod(self._owed, self._rate)
+        self._send(np.zeros(samples, np.int16))
+
+    def _send(self, samples: Samples) -> None:
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # loop closed while the thread stops
+                self._loop.call_soon_threadsafe(self._deliver, samples, self._rechunker)
+
+
 # -- microphone -------------------------------------------------------------------------
 
 
@@ -317,7 +351,8 @@ class AlsaMicrophone(Microphone):
     def start(self) -> None:
         if self._worker is not None:
             return
-        self._handover = _ToLoop(asyncio.get_running_loop(), HANDOVER_CHUNKS)
+        self._handover = _ToLoop(asyncio.get_running_loop(), HANDOVER_CHUNKS,
+                                 self._report_discarded)
         handover = self._handover
         self._worker = _spawn(
             f"alsa-capture {self.pcm}",
@@ -427,8 +462,12 @@ class AlsaSpeaker(Speaker):
     @property
     def output_latency(self) -> float:
         """Seconds from `play()` returning to the sound leaving the device (queue + buffer)."""
-        buffered = self.granted[4] / self.granted[2] if self.granted else 0.04
-        return buffered + self._queue.maxsize * CHUNK_MS / 1000
+        return self.reference_latency + self._queue.maxsize * CHUNK_MS / 1000
+
+    @property
+    def reference_latency(self) -> float:
+        """Listeners hear of a chunk as the thread writes it: the device buffer is left."""
+        return self.granted[4] / self.granted[2] if self.granted else 0.04
 
     def start(self) -> None:
         if self._worker is not None:
@@ -483,17 +522,23 @@ class AlsaSpeaker(Speaker):
             converter, chunks = RateConverter(SAMPLE_RATE, rate), Rechunker(period)
             silence = encode_samples(np.zeros((period, channels), np.float32), sample_format)
             clock = FrameClock(rate) if self.clock == "software" else None
+            played = _PlayedReport(self._loop, self._report_block, period, rate)
+            # Wait for the mixer while the device has half its buffer (or a period) left:
+            # the rest is the margin for this thread to wake on a busy machine.
+            margin = max(period, buffer // 2)
             played_any = False
             while not stopping.is_set():
-                # Wait for the mixer as long as the device has audio left, less a period.
                 buffered = clock.buffered() if clock else self._device_buffered(pcm, buffer)
-                periods = self._next_periods(chunks, converter, max(0.0, buffered - period) / rate)
-                if periods is None:  # the mixer is late: a period of silence, not an underrun
+                chunk = self._next_chunk(max(0.0, buffered - margin) / rate)
+                if chunk is None:  # the mixer is late: a period of silence, not an underrun
                     self.starved += played_any
                     periods_out = [silence]
+                    played.silence()
                 else:
-                    periods_out = [self._frames(p, channels, sample_format) for p in periods]
+                    periods_out = [self._frames(p, channels, sample_format)
+                                   for p in chunks.push(converter.convert(chunk))]
                     played_any = True
+                    played.chunk(chunk)
                 for data in periods_out:
                     if clock is not None and clock.wait_room(period, buffer, stopping):
                         self.underruns += 1
@@ -507,16 +552,19 @@ class AlsaSpeaker(Speaker):
         avail = pcm.avail()  # frames the device can take; negative after an xrun
         return float(buffer - avail) if 0 <= avail <= buffer else 0.0
 
-    def _next_periods(
-        self, chunks: Rechunker, converter: RateConverter, timeout: float
-    ) -> list[Samples] | None:
-        """The device periods the next chunk completes; None if none came in time."""
+    def _next_chunk(self, timeout: float) -> Samples | None:
+        """The mixer's next chunk; None if none came in time."""
         try:
             chunk = self._queue.get(timeout=timeout)
         except queue.Empty:
             return None
         self._signal_space()
-        return chunks.push(converter.convert(chunk))
+        return chunk
+
+    def _report_block(self, samples: Samples, rechunker: Rechunker) -> None:
+        """In the event loop: what the thread wrote, to the listeners in 10 ms chunks."""
+        for chunk in rechunker.push(samples):
+            self._report_played(chunk)
 
     @staticmethod
     def _frames(mono: Samples, channels: int, sample_format: str) -> bytes:

@@ -6,7 +6,10 @@ mixer, echo canceller) never knows whether it talks to ALSA or a stand-in:
 - `Microphone.read()` returns the next 10 ms of capture (480 int16 samples)
   when the device has it; a stopped microphone is not read at all.
 - `Speaker.play(chunk)` takes 10 ms and returns when the device can take the
-  next one, so whoever feeds it runs at the speaker's clock.
+  next one, so whoever feeds it runs at the speaker's clock. Its playback
+  listeners get, in order, every 10 ms the device actually plays: the chunks,
+  and the silence it plays in their place when the player is late (the echo
+  canceller's far-end reference must be that exact PCM, or it misaligns).
 
 Back-ends here: `SimulatedMicrophone` (a tone, ticks on the wall clock's whole
 seconds, or a WAV file, paced in real time), `WavSpeaker` (writes what is played,
@@ -23,6 +26,7 @@ import math
 import time
 import wave
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -37,6 +41,7 @@ TICK_MS = 5  # a tick of the simulated microphone: this long a burst of its tone
 log = logging.getLogger(__name__)
 
 Samples = npt.NDArray[np.int16]
+PlaybackListener = Callable[[Samples], None]
 
 
 class AudioDeviceError(RuntimeError):
@@ -97,6 +102,7 @@ class Microphone(ABC):
     def __init__(self) -> None:
         self.chunks_read = 0
         self._running = False
+        self._discard_listeners: list[Callable[[Samples], None]] = []
 
     @property
     def running(self) -> bool:
@@ -114,6 +120,16 @@ class Microphone(ABC):
     def stop(self) -> None:
         """Close the device: nothing is captured until `start()`."""
         self._running = False
+
+    def add_discard_listener(self, listener: Callable[[Samples], None]) -> None:
+        """Call `listener(chunk)`, in the event loop, with every chunk captured but
+        dropped unread because the reader fell behind (an echo canceller must still
+        see it, or its alignment with the speaker shifts by that much)."""
+        self._discard_listeners.append(listener)
+
+    def _report_discarded(self, chunk: Samples) -> None:
+        for listener in self._discard_listeners:
+            listener(chunk)
 
     async def read(self) -> Samples:
         """The next 480 samples, waiting for the device as long as it takes."""
@@ -134,11 +150,30 @@ class Speaker(ABC):
 
     def __init__(self) -> None:
         self.chunks_played = 0
+        self._listeners: list[PlaybackListener] = []
 
     @property
     def output_latency(self) -> float:
         """Seconds from `play()` returning to the chunk being heard (0 if unknown)."""
         return 0.0
+
+    @property
+    def reference_latency(self) -> float:
+        """Seconds from a chunk reaching the playback listeners to its being heard."""
+        return self.output_latency
+
+    def add_playback_listener(self, listener: PlaybackListener) -> None:
+        """Call `listener(chunk)`, in the event loop, with every 10 ms the device plays,
+        in order: what `play()` was given and any silence played in its place."""
+        self._listeners.append(listener)
+
+    def _report_played(self, chunk: Samples) -> None:
+        for listener in self._listeners:
+            listener(chunk)
+
+    def _report_silence(self, chunks: int) -> None:
+        for _ in range(chunks):
+            self._report_played(np.zeros(CHUNK_SAMPLES, np.int16))
 
     def start(self) -> None:  # noqa: B027 - optional for back-ends
         """Open the device."""
@@ -282,6 +317,8 @@ class NullSpeaker(Speaker):
         self._pacer.reset()
 
     async def _play_chunk(self, chunk: Samples) -> None:
+        self._report_silence(self._pacer.resync())  # a stall: a device played silence
+        self._report_played(chunk)
         await self._pacer.wait()
 
 
@@ -330,5 +367,7 @@ class WavSpeaker(Speaker):
         skipped = self._pacer.resync()
         if skipped:
             self._wav.writeframes(bytes(2 * CHUNK_SAMPLES * skipped))
+            self._report_silence(skipped)
         self._wav.writeframes(chunk.astype("<i2").tobytes())
+        self._report_played(chunk)
         await self._pacer.wait()

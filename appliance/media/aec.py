@@ -2,15 +2,17 @@
 
 WebRTC's audio processing (AEC3, NS, HPF) through the `livekit` package's
 AudioProcessingModule. It needs two streams in 10 ms frames: the far end —
-exactly the PCM handed to the speaker, which `RemoteAudioMixer` gives its
+exactly the PCM the speaker plays, which it (through `RemoteAudioMixer`) gives its
 playback listeners — and the microphone. `EchoCancelledMicrophone` wraps any
 `Microphone`, so `MicrophoneTrack` and everything above it stay unchanged:
 
     mic = EchoCancelledMicrophone(AlsaMicrophone(...), speaker=speaker)
     mixer.add_playback_listener(mic.feed_playback)
 
-The delay hint given to AEC3 is the speaker's output latency plus the
-microphone's input latency; AEC3 refines it with its own delay estimator.
+The far end is what the speaker reports it played, silence it bridged a late
+mix with included. The delay hint given to AEC3 is the time from that report to
+the sound (the speaker's reference latency) plus the microphone's input latency;
+AEC3 refines it with its own delay estimator.
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ class EchoCancelledMicrophone(Microphone):
         self.microphone = microphone
         self.speaker = speaker
         self.processor = AudioProcessor(stages) if stages.any else None
+        microphone.add_discard_listener(self._process_discarded)
 
     @property
     def stages(self) -> ProcessingStages:
@@ -114,8 +117,9 @@ class EchoCancelledMicrophone(Microphone):
 
     @property
     def echo_delay_ms(self) -> int:
-        """Speaker output plus microphone input latency: where AEC3 starts looking."""
-        output = self.speaker.output_latency if self.speaker is not None else 0.0
+        """Speaker (from its report) plus microphone input latency: where AEC3 starts
+        looking."""
+        output = self.speaker.reference_latency if self.speaker is not None else 0.0
         return round((output + self.microphone.input_latency) * 1000)
 
     def start(self) -> None:
@@ -127,9 +131,17 @@ class EchoCancelledMicrophone(Microphone):
         self.microphone.stop()
 
     def feed_playback(self, chunk: Samples) -> None:
-        """The mixer's playback listener: every 10 ms exactly as handed to the speaker."""
+        """The speaker's playback listener: every 10 ms exactly as it played it."""
         if self.processor is not None and self.running:
             self.processor.reverse(chunk)
+
+    def _process_discarded(self, chunk: Samples) -> None:
+        """A chunk the device dropped unread still goes through the echo canceller, so its
+        pairing of microphone and speaker stays where it was (then it is dropped here too,
+        as anyone reading this microphone fell behind as well)."""
+        if self.processor is not None and self.running:
+            self.processor.process(chunk)
+        self._report_discarded(chunk)
 
     async def _read_chunk(self) -> Samples:
         if not self.microphone.running:  # closed underneath us (a replaced track): reopen

@@ -7,9 +7,9 @@ digital silence, so no room sound can leave the box without audio rights.
 `RemoteAudioMixer` plays every remote participant through one speaker, each
 through its own `AudioJitterBuffer` (appliance.media.jitter: samples placed by
 timestamp, lost packets concealed, drift followed by resampling, so latency
-cannot grow). The mixer is paced by the speaker, and every chunk handed to it is
-also given to playback listeners: that exact PCM is the echo canceller's
-far-end reference.
+cannot grow). The mixer is paced by the speaker, and the speaker tells playback
+listeners every 10 ms it actually played — the mix, and the silence it bridged a
+late mix with: that exact PCM is the echo canceller's far-end reference.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import contextlib
 import fractions
 import logging
 import time
-from collections.abc import Callable
 
 import av
 import numpy as np
@@ -30,6 +29,7 @@ from appliance.devices.audio import (
     CHUNK_SAMPLES,
     SAMPLE_RATE,
     Microphone,
+    PlaybackListener,
     Samples,
     Speaker,
 )
@@ -58,7 +58,9 @@ class MicrophoneTrack(MediaStreamTrack):
     Starts muted (`live=False`): the microphone device is opened only by
     `set_live(True)` and closed again by `set_live(False)`; while not live the
     track keeps its timing and sends zeros, so the far end hears silence
-    rather than a gap.
+    rather than a gap. A read that fails (no audio in time, a failing device)
+    sends silence too, but what was read before it is kept for the next frame:
+    a late device loses no samples.
     """
 
     kind = "audio"
@@ -68,6 +70,7 @@ class MicrophoneTrack(MediaStreamTrack):
         self.microphone = microphone
         self._live = False
         self._samples_sent = 0
+        self._partial: list[Samples] = []  # chunks read towards the next frame
         self._silence_anchor: tuple[float, int] | None = None  # (monotonic, samples)
         self.read_errors = 0
         self.set_live(live)
@@ -84,6 +87,8 @@ class MicrophoneTrack(MediaStreamTrack):
     def set_live(self, live: bool) -> None:
         """Open (True) or close (False) the microphone; only live audio leaves the box."""
         self._live = live
+        if not live:
+            self._partial.clear()  # read while live, but muted before it was sent
         if live and not self.microphone.running:
             self.microphone.start()
         elif not live and self.microphone.running:
@@ -112,20 +117,25 @@ class MicrophoneTrack(MediaStreamTrack):
         return await self._silence()
 
     async def _read_live(self) -> Samples | None:
-        chunks: list[Samples] = []
+        """The next frame of the microphone, None if it is not live or a read failed
+        (the chunks read so far stay for the next frame)."""
         try:
-            while len(chunks) < FRAME_SAMPLES // CHUNK_SAMPLES:
+            while len(self._partial) < FRAME_SAMPLES // CHUNK_SAMPLES:
                 if not self._live:
                     return None
                 if not self.microphone.running:  # closed by a replaced track: reopen
                     self.microphone.start()
-                chunks.append(await self.microphone.read())
+                chunk = await self.microphone.read()
+                if self._live:
+                    self._partial.append(chunk)
         except Exception as exc:  # a failing device must not end the call
             self.read_errors += 1
             if self.read_errors in (1, 10, 100) or self.read_errors % 1000 == 0:
                 log.warning("microphone read failed (%d times): %s", self.read_errors, exc)
             return None
-        return np.concatenate(chunks)
+        samples = np.concatenate(self._partial)
+        self._partial.clear()
+        return samples
 
     async def _silence(self) -> Samples:
         now = time.monotonic()
@@ -146,9 +156,6 @@ def samples_pts(frame: av.AudioFrame) -> int | None:
     if frame.pts is None or frame.time_base is None or frame.sample_rate != SAMPLE_RATE:
         return None
     return int(frame.pts * frame.time_base * SAMPLE_RATE)
-
-
-PlaybackListener = Callable[[Samples], None]
 
 
 class RemoteAudioMixer:
@@ -172,7 +179,6 @@ class RemoteAudioMixer:
         )
         self._sources: dict[str, AudioJitterBuffer] = {}
         self._readers: dict[str, asyncio.Task[None]] = {}
-        self._listeners: list[PlaybackListener] = []
         self._task: asyncio.Task[None] | None = None
         self.chunks_played = 0
         self.clipped_samples = 0
@@ -228,8 +234,9 @@ class RemoteAudioMixer:
 
     # -- playback --------------------------------------------------------
     def add_playback_listener(self, listener: PlaybackListener) -> None:
-        """Call `listener(chunk)` with every 10 ms exactly as handed to the speaker."""
-        self._listeners.append(listener)
+        """Call `listener(chunk)` with every 10 ms exactly as the speaker played it (the
+        mix, and silence where the speaker had to bridge a late mix), in order."""
+        self.speaker.add_playback_listener(listener)
 
     def start(self) -> None:
         if self._task is None:
@@ -264,9 +271,7 @@ class RemoteAudioMixer:
     async def _play_loop(self) -> None:
         while True:
             chunk = self.mix_chunk()
-            for listener in self._listeners:
-                listener(chunk)
-            self.chunks_played += 1  # handed to the speaker, as the listeners saw
+            self.chunks_played += 1  # handed to the speaker
             await self.speaker.play(chunk)
 
     async def _read_track(self, key: str, track: MediaStreamTrack) -> None:

@@ -41,6 +41,7 @@ from appliance.media.jitter import AudioJitterBuffer
 from appliance.media.loopback import connect, local_peer_connection
 
 IN_NETNS = os.environ.get("SALON_IN_NETNS") == "1"
+LIVE_LEVEL = 0.3 * 32767 * 0.5  # the 600 Hz test tone through Opus and aiortc's upmix (-3 dB)
 
 
 def peak_hz(samples: npt.NDArray[np.int16], rate: int = SAMPLE_RATE) -> float:
@@ -207,6 +208,8 @@ async def test_a_stalled_wav_speaker_writes_the_silence_a_device_would_have_play
     tmp_path: Path,
 ) -> None:
     speaker = WavSpeaker(tmp_path / "out.wav")
+    reported: list[Samples] = []
+    speaker.add_playback_listener(lambda chunk: reported.append(chunk.copy()))
     speaker.start()
     assert speaker.started_at is not None
     started = time.monotonic()
@@ -215,17 +218,23 @@ async def test_a_stalled_wav_speaker_writes_the_silence_a_device_would_have_play
             time.sleep(0.8)  # the whole process stalls, beyond the pacer's half second
             resumed_at = time.time()
         await speaker.play(np.full(CHUNK_SAMPLES, 1000 + i, np.int16))
+        if i == 20:
+            handed_by = time.time()
     elapsed = time.monotonic() - started
     speaker.stop()
     played = read_wav(speaker.path)
-    # ... and says when each sample played: the chunk after the stall when it was handed over
+    # ... and says when each sample played: the chunk after the stall when it was handed
+    # over (not 0.8 s earlier, as if the stall had not been).
     heard_at = speaker.started_at + np.flatnonzero(played == 1020)[0] / SAMPLE_RATE
-    assert heard_at == pytest.approx(resumed_at, abs=CHUNK_SAMPLES / SAMPLE_RATE)
-    # The file's timeline is the wall clock's: 40 chunks and the stall's silence between.
-    assert abs(played.size / SAMPLE_RATE - elapsed) < 0.05
+    assert resumed_at - CHUNK_SAMPLES / SAMPLE_RATE <= heard_at <= handed_by
+    # The file's timeline is the wall clock's: 40 chunks and the stall's silence between
+    # (a player late by less than the pacer's half second catches up instead).
+    assert elapsed - 0.55 < played.size / SAMPLE_RATE < elapsed + 0.05
     assert np.count_nonzero(played) == 40 * CHUNK_SAMPLES
     silence = played[20 * CHUNK_SAMPLES : -20 * CHUNK_SAMPLES]
-    assert silence.size >= 0.7 * SAMPLE_RATE and not silence.any()
+    assert silence.size >= 0.25 * SAMPLE_RATE and not silence.any()
+    # The listeners heard exactly what the file holds, the silence included.
+    assert np.array_equal(np.concatenate(reported), played)
 
 
 async def test_microphone_track_sends_nothing_from_the_room_unless_live() -> None:
@@ -276,6 +285,34 @@ async def test_microphone_track_survives_a_failing_device() -> None:
     frames = [await track.recv() for _ in range(3)]
     assert track.read_errors == 3
     assert not any(f.to_ndarray().any() for f in frames)
+
+
+async def test_a_read_that_fails_halfway_through_a_frame_loses_no_samples() -> None:
+    class LateMicrophone(Microphone):
+        """Numbers its chunks 1, 2, 3, ...; the reads marked late fail (no audio in time)
+        and the chunk comes with the next read, as from a device that fell behind."""
+
+        def __init__(self, late: set[int]) -> None:
+            super().__init__()
+            self.late, self.attempts, self.number = late, 0, 0
+
+        async def _read_chunk(self) -> Samples:
+            self.attempts += 1
+            if self.attempts in self.late:
+                raise AudioDeviceError("no audio in time")
+            self.number += 1
+            return np.full(CHUNK_SAMPLES, self.number, np.int16)
+
+    mic = LateMicrophone(late={2, 5, 6})  # the second half of frames 1 and 3, twice
+    track = MicrophoneTrack(mic, live=True)
+    frames = [(await track.recv()).to_ndarray().reshape(-1) for _ in range(9)]
+    chunks = [int(c[0]) for f in frames for c in f.reshape(-1, CHUNK_SAMPLES)]
+    assert track.read_errors == 3
+    # Each failure sent a frame of silence in time; every chunk read went out once, in order.
+    assert [c for c in chunks if c] == list(range(1, mic.number + 1))
+    assert chunks.count(0) == 2 * track.read_errors
+    assert (await track.recv()).pts == 9 * FRAME_SAMPLES  # no gap in time
+    track.stop()
 
 
 # -- jitter buffer and mixer -------------------------------------------------
@@ -386,7 +423,8 @@ async def test_mixer_mixes_sources_of_any_format_at_the_speakers_pace() -> None:
     assert median_tone_level(full, 500) == pytest.approx(8000, rel=0.1)
     assert median_tone_level(full, 1300) == pytest.approx(8000, rel=0.1)
     assert median_tone_level(half, 500) == pytest.approx(4000, rel=0.1)
-    assert mixer.chunks_played == len(recording.chunks) >= 150
+    # The speaker's listeners hear every chunk, and silence for a stall of the loop.
+    assert len(recording.chunks) >= mixer.chunks_played >= 150
     assert set(mixer.sources) == set()  # stop() removed them
 
 
@@ -432,10 +470,16 @@ async def test_microphone_reaches_the_far_speaker_and_mute_means_silence(tmp_pat
     mixer.start()
     try:
         await connect(sender_pc, receiver_pc)
-        await asyncio.sleep(1.5)
+        # Half a second of the tone at full level has been played (however long a busy
+        # machine takes to get there).
+        async with asyncio.timeout(20):
+            while sum(tone_level(c, 600) > LIVE_LEVEL for c in recording.chunks) < 50:
+                await asyncio.sleep(0.1)
         live_chunks = len(recording.chunks)
         track.set_live(False)
-        await asyncio.sleep(0.5)  # what was in flight drains
+        async with asyncio.timeout(10):  # what was in flight drains
+            while recording.chunks[-1].any():
+                await asyncio.sleep(0.05)
         muted_from, reads = len(recording.chunks), mic.chunks_read
         await asyncio.sleep(1.0)
         assert mic.chunks_read == reads
@@ -446,9 +490,10 @@ async def test_microphone_reaches_the_far_speaker_and_mute_means_silence(tmp_pat
 
     played = read_wav(speaker.path)
     assert np.array_equal(played, recording.samples())  # listeners see exactly the speaker's PCM
-    live = recording.samples()[(live_chunks - 50) * CHUNK_SAMPLES : live_chunks * CHUNK_SAMPLES]
+    live = np.concatenate([c for c in recording.chunks[:live_chunks]
+                           if tone_level(c, 600) > LIVE_LEVEL])
     assert peak_hz(live) == pytest.approx(600, abs=5)
-    assert median_tone_level(live, 600) > 0.3 * 32767 * 0.5  # Opus + aiortc's mono upmix (-3 dB)
+    # Once the mute reached the far end, digital silence through Opus, and it stays so.
     muted = recording.samples()[muted_from * CHUNK_SAMPLES :]
-    assert muted.size >= 0.8 * SAMPLE_RATE
-    assert np.abs(muted.astype(np.int32)).max() <= 2  # digital silence through Opus
+    assert muted.size >= 0.5 * SAMPLE_RATE
+    assert np.abs(muted.astype(np.int32)).max() <= 2

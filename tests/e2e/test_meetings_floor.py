@@ -267,7 +267,8 @@ async def test_row01_a_meeting_fits_the_guides_bandwidth(
         assert sent is not None and received is not None
         print(f"noise camera sends {sent / 1e6:.2f} Mbit/s; "
               f"a receiver of two cameras and two voices gets {received / 1e6:.2f} Mbit/s")
-        assert 0.2e6 < sent < 1.45e6, sent
+        # (the cap is the claim; Chromium lowers a busy machine's resolution and rate)
+        assert 0.05e6 < sent < 1.45e6, sent
         assert received < 4e6, received
     finally:
         for page in (sender, other, receiver):
