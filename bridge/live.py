@@ -76,6 +76,16 @@ class LiveParticipant:
                 "camera_on": self.camera_on, "talking": self.talking}
 
 
+def shown(person: Payload, lp: LiveParticipant) -> Payload:
+    """A member as others see it. Talking needs audio rights and an open mic in the
+    very message that says so: the update carrying a mute never shows talking, even
+    before Janus's moderation (and then its talking state) catches up."""
+    merged = {**person, **lp.live_fields()}
+    if person.get("mic_muted", True) or not person.get("audio_right", False):
+        merged["talking"] = False
+    return merged
+
+
 class LiveRoom:
     def __init__(
         self, address: str, gateway: MediaGateway,
@@ -105,10 +115,10 @@ class LiveRoom:
         pid = str(person["id"])
         self.roster[pid] = person
         lp = self.participants.get(pid)
-        return {**person, **lp.live_fields()} if lp else person
+        return shown(person, lp) if lp else person
 
     def describe(self, lp: LiveParticipant) -> Payload:
-        return {**self.roster.get(lp.id, {"id": lp.id, "name": lp.id}), **lp.live_fields()}
+        return shown(self.roster.get(lp.id, {"id": lp.id, "name": lp.id}), lp)
 
     async def announce(self, lp: LiveParticipant) -> None:
         update = p.validate_server_payload(
