@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -68,10 +69,15 @@ def cpu_hog(enabled: bool) -> Iterator[None]:
 async def run_side(label: str, tree: Path | None, cycles: int, work: Path) -> dict[str, Any]:
     """``tree``: run that checkout's bridge (its web client too); None: this tree's."""
     prefix = ["env", f"PYTHONPATH={tree}"] if tree is not None else []
+    (work / label).mkdir()
     bridge = await asyncio.to_thread(
         BridgeProcess, work / label, room_specs=[RoomSpec("dongu", "Döngü")],
         users=[UserSpec(HOST, HOST_PW, "host", "Ayla Öğretmen")], prefix=prefix)
     results: list[CycleResult] = []
+    with urllib.request.urlopen(f"{bridge.url}/static/conference.js", timeout=5) as resp:
+        # which web client that bridge serves: the one with publisher slots is the fix
+        client = "slots" if b"pubSlots" in resp.read() else "republish"
+    print(f"  {label}: its web client publishes with {client}", file=sys.stderr, flush=True)
     try:
         video = write_solid_y4m(work / f"{label}.y4m", (40, 200, 60), 320, 180)
         audio = write_tone_wav(work / f"{label}.wav", GUEST_HZ)
@@ -91,6 +97,7 @@ async def run_side(label: str, tree: Path | None, cycles: int, work: Path) -> di
     log = bridge.log_tail(10**8)
     took = [r.seconds_to_media for r in results if r.seconds_to_media is not None]
     return {
+        "web_client": client,
         "cycles": len(results),
         "lost": sum(not r.ok for r in results),
         "id_exists_436": log.count("already exists"),
