@@ -1,4 +1,5 @@
-"""Talking, as Janus hears it (issue 12: items 10 and 11).
+"""What others are shown of a participant's media, as Janus reports it (issue 12:
+items 10 and 11): talking, speaking time, and the room's camera.
 
 - An open browser microphone that only beeps (Chromium's fake device: a 20 ms beep
   twice a second) accrues speaking time in the attendance report. Janus used to
@@ -6,6 +7,8 @@
 - A room that mutes stops being shown talking in the very update that says it is
   muted, and is not shown talking again while muted (the host saw a green frame for
   15 s: Janus freezes its talking verdict on a stream muted at the SFU).
+- A room that switches its camera off is shown without a picture (the host's tile
+  kept the frozen last frame: only browser participants' cameras were hidden).
 """
 
 from __future__ import annotations
@@ -23,7 +26,16 @@ from playwright.async_api import expect
 from tests.appliance.controls_harness import controls_toml, room_under_test, settings_from, wait_for
 from tests.appliance.controls_observer import Observer
 from tests.support.browser import chromium
-from tests.support.meetings import close, eventually, marks, open_room, person, sign_in
+from tests.support.meetings import (
+    close,
+    eventually,
+    frames_grow,
+    marks,
+    open_room,
+    person,
+    sign_in,
+    video_frames,
+)
 from tests.support.procs import BridgeProcess, RoomSpec, UserSpec
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
@@ -112,3 +124,34 @@ async def test_a_room_that_mutes_is_not_shown_talking(
                 await asyncio.sleep(1.0)  # a person's next press, not a bounce
     finally:
         await host.close()
+
+
+async def test_the_host_sees_the_rooms_camera_go_off(bridge: BridgeProcess,
+                                                     tmp_path: Path) -> None:
+    text = controls_toml(bridge.url, "sessiz", "8-E SINIFI", tone_hz=1000)
+    async with chromium() as browser:
+        host = await open_room(browser, bridge.room_url("sessiz"), "tr")
+        try:
+            await sign_in(host, HOST, HOST_PW, "tr")
+            async with room_under_test(settings_from(text), tmp_path / "room") as rut:
+                await wait_for(lambda: rut.state.connection == "in_meeting", 30, "joined")
+                rut.press("camera")
+                assert await frames_grow(host, "8-E SINIFI", by=10, timeout=20)
+                await eventually(lambda: _picture(host, "8-E SINIFI"), what="the picture")
+                rut.press("camera")  # off: the room sends no frames
+                await eventually(lambda: _no_picture(host, "8-E SINIFI"), timeout=10,
+                                 what="the tile without a picture")
+                state = await video_frames(host, "8-E SINIFI")
+                print(f"room camera off at the host: {state}")
+        finally:
+            await close(host)
+
+
+async def _picture(page: Any, name: str) -> bool:
+    state = await video_frames(page, name)
+    return bool(state and state["picture"])
+
+
+async def _no_picture(page: Any, name: str) -> bool:
+    state = await video_frames(page, name)
+    return bool(state and not state["picture"])
