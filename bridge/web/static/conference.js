@@ -356,6 +356,9 @@ export class Conference extends EventTarget {
   republish(why) {
     this.emit("problem", { message: `sending media: ${why}; publishing again` });
     this.dropPublisher();
+    // Not behind the stuck attempt (its publish may never be answered): it finds
+    // itself superseded when it wakes.
+    this.pubChain = Promise.resolve();
     this.setOutgoing(this.outgoing);
   }
 
