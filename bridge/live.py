@@ -133,7 +133,7 @@ class LiveRoom:
         media = lp.media
         if media is not None:
             media.on_talking = lambda talking: self.janus_talking(lp, talking)
-            media.on_pc = lambda up: lp.spawn(self.publisher_changed(lp), "publisher state")
+            media.on_pc = lambda up: self._pc_event(lp, up)
             media.on_media = lambda kind, mid, on: self.janus_media(lp, kind, mid, on)
         self.resubscribe_all()
 
@@ -161,6 +161,20 @@ class LiveRoom:
                 lp.spawn(lp.media.reconcile(feeds - {lp.id}), "subscription update")
 
     # ---- media state ------------------------------------------------------------------
+
+    def _pc_event(self, lp: LiveParticipant, up: bool) -> None:
+        if not up and lp.publishing:
+            # At once, in Janus's order: a webrtcup right behind this hangup then finds
+            # a publisher that is down and enforces the rights on its new streams.
+            lp.publishing = False
+            lp.video_receiving.clear()
+            lp.spawn(self._publisher_gone(lp), "publisher state")
+            return
+        lp.spawn(self.publisher_changed(lp), "publisher state")
+
+    async def _publisher_gone(self, lp: LiveParticipant) -> None:
+        await self.refresh(lp)
+        self.resubscribe_all()
 
     async def publisher_changed(self, lp: LiveParticipant) -> None:
         """Janus said the publisher's PeerConnection came up or went: follow it (in
