@@ -2,7 +2,7 @@
 items 10 and 11): talking, speaking time, and the room's camera.
 
 - An open browser microphone that only beeps (Chromium's fake device: a 20 ms beep
-  twice a second) accrues speaking time in the attendance report. Janus used to
+  at intervals) accrues speaking time in the attendance report. Janus used to
   average the level over 50 packets (1 s), so a beep never counted: 0:00.
 - A room that mutes stops being shown talking in the very update that says it is
   muted, and is not shown talking again while muted (the host saw a green frame for
