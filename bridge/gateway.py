@@ -19,7 +19,9 @@ from typing import Any
 
 from bridge.janus.client import JanusConnection, JanusError, JanusGone, JanusSession
 from bridge.janus.videoroom import (
+    ERR_ALREADY_PUBLISHED,
     ERR_NO_SUCH_FEED,
+    ERR_UNAUTHORIZED,
     Publisher,
     RoomControl,
     SubscribedStream,
@@ -101,6 +103,12 @@ class JanusServer:
         await self.control.ensure_room(room, secret, room, self.max_publishers)
         return secret
 
+    async def kick(self, room: str, feed: str) -> None:
+        """Remove a publisher with this id from the room, if there is one."""
+        if self.control is None:
+            raise MediaUnavailable("media server not connected")
+        await self.control.kick(room, self.rooms[room], feed)
+
     async def new_session(self) -> JanusSession:
         if not self.up.is_set() or self.connection is None:
             raise MediaUnavailable("media server not connected")
@@ -115,7 +123,14 @@ OfferSink = Callable[[str, list[SubscribedStream]], Coroutine[Any, Any, None]]
 
 
 class ParticipantMedia:
-    """A participant's Janus session: publisher (joined at admission), one subscriber.
+    """A participant's Janus session: one publisher handle (joined at its first publish
+    and kept), one subscriber.
+
+    Publishing again (a client's rebuilt PeerConnection, a stream added) happens on the
+    same handle: the old PeerConnection is unpublished and freed before the new offer
+    goes in. A fresh handle is only made when that fails, and a stale publisher with
+    this participant's id (an older handle or connection) is kicked before any join, so
+    Janus never answers "User ID already exists".
 
     ``reconcile(feeds)`` brings the subscription to exactly ``feeds`` with at most one
     renegotiation in flight; Janus's offers go to the client through ``send_offer``.
@@ -132,10 +147,16 @@ class ParticipantMedia:
         self.subscriber: Subscriber | None = None
         self.by_mid: dict[str, SubscribedStream] = {}
         self.awaiting_answer = False
-        self.janus_muted: set[str] = set()  # publisher mids muted at the SFU
+        # publisher mid -> muted at the SFU, as last set; emptied by every publish (a new
+        # PeerConnection's streams start unmuted, whatever the old ones were)
+        self.janus_muted: dict[str, bool] = {}
         self.wanted: set[str] = set()
+        # What Janus reports about this participant's publisher (LiveRoom listens).
         self.on_talking: Callable[[bool], None] | None = None
+        self.on_pc: Callable[[bool], None] | None = None
+        self.on_media: Callable[[str, str, bool], None] | None = None
         self._lock = asyncio.Lock()
+        self._publish_lock = asyncio.Lock()
 
     @property
     def alive(self) -> bool:
@@ -146,11 +167,28 @@ class ParticipantMedia:
         # publishes, so listeners (and a large class) take no publisher slot.
         self.session = await self.server.new_session()
 
-    async def _join_publisher(self, display: str) -> None:
+    async def _join_publisher(self, display: str) -> Publisher:
         assert self.session is not None
-        self.janus_muted = set()
-        self.publisher = await Publisher.join(self.session, self.room, self.feed, display)
-        self.publisher.handle.on_event = self._on_publisher_event
+        if self.publisher is not None:
+            old, self.publisher = self.publisher, None
+            await old.handle.detach()
+        # Janus frees a detached handle's publisher later, on its own thread: kick the
+        # id first (a synchronous request) so the join below cannot find it taken.
+        await self.server.kick(self.room, self.feed)
+        publisher = await Publisher.join(self.session, self.room, self.feed, display)
+        publisher.handle.on_event = self._on_publisher_event
+        publisher.on_pc = self._pc_changed
+        publisher.on_media = self._media_changed
+        self.publisher = publisher
+        return publisher
+
+    def _pc_changed(self, up: bool) -> None:
+        if self.on_pc is not None:
+            self.on_pc(up)
+
+    def _media_changed(self, kind: str, mid: str, receiving: bool) -> None:
+        if self.on_media is not None:
+            self.on_media(kind, mid, receiving)
 
     def _on_publisher_event(self, data: dict[str, Any], jsep: dict[str, Any] | None) -> None:
         # Janus tells every publisher about everyone's talking; take only our own.
@@ -163,14 +201,26 @@ class ParticipantMedia:
         return [s.mid for s in (self.publisher.streams if self.publisher else []) if s.kind == kind]
 
     async def publish(self, offer_sdp: str, display: str) -> str:
-        """Answer a publisher offer; a second offer replaces the first publisher."""
+        """Answer a publisher offer; a second offer replaces the first PeerConnection
+        on the same handle."""
         assert self.session is not None
-        if self.publisher is None or self.publisher.streams:
-            if self.publisher is not None:
-                await self.publisher.handle.detach()
-            await self._join_publisher(display)
-        assert self.publisher is not None
-        return await self.publisher.publish(offer_sdp, display)
+        async with self._publish_lock:
+            publisher = self.publisher
+            if publisher is None:
+                publisher = await self._join_publisher(display)
+            elif not await publisher.unpublish():
+                log.warning("publisher of %s not freed in time: a new handle", self.feed)
+                publisher = await self._join_publisher(display)
+            self.janus_muted = {}
+            try:
+                return await publisher.publish(offer_sdp, display)
+            except JanusError as exc:
+                if exc.code not in (ERR_ALREADY_PUBLISHED, ERR_UNAUTHORIZED):
+                    raise
+                # Kicked meanwhile, or Janus still holds a PeerConnection: start clean.
+                log.warning("publish of %s refused (%s): a new handle", self.feed, exc.reason)
+                publisher = await self._join_publisher(display)
+                return await publisher.publish(offer_sdp, display)
 
     @property
     def streams(self) -> list[SubscribedStream]:

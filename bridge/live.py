@@ -7,6 +7,13 @@ each participant's Janus session) and merges it into the domain's roster.
 Rights are enforced at Janus: a published stream the participant has no right to is
 muted at the SFU with ``moderate`` before anyone is subscribed to it, so a client that
 publishes anyway is heard and seen by nobody.
+
+What others are shown comes from what Janus reports, never from what the client
+claims: ``publishing`` from the publisher's PeerConnection (webrtcup/hangup),
+``camera_on`` from Janus receiving its video (media events) that the participant may
+send, ``talking`` from Janus's talking events while the participant may be heard. Janus
+judges talking over a short window; the bridge holds it over a speech pause
+(``TALK_HOLD_S``) and ends it at once on a mute.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from salon import protocol as p
 log = logging.getLogger("salon.live")
 Payload = dict[str, Any]
 ROSTER_TYPES = ("welcome", "participant_joined", "participant_updated")
+TALK_HOLD_S = 1.2  # a pause shorter than this is still talking (no flapping frame)
 
 
 @dataclass
@@ -31,11 +39,16 @@ class LiveParticipant:
     client: str
     send: Callable[[p.Outbound], Awaitable[None]]
     media: ParticipantMedia | None = None
-    publishing: bool = False
-    camera_on: bool = False
-    talking: bool = False
+    publishing: bool = False  # shown: the publisher's PeerConnection is up at Janus
+    camera_on: bool = False  # shown: Janus receives video it forwards
+    talking: bool = False  # shown: Janus hears talking that may be heard
     audio_muted: bool = True  # at Janus, as the domain last decided
     video_muted: bool = True
+    janus_talking: bool = False  # Janus's last talking verdict, as it said it
+    video_receiving: set[str] = field(default_factory=set)  # video mids Janus receives
+    talk_hold: asyncio.TimerHandle | None = None
+    shown_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one refresh at a time
+    pc_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
@@ -50,9 +63,27 @@ class LiveParticipant:
         if not task.cancelled() and (error := task.exception()) is not None:
             log.error("%s failed for %s", what, self.id, exc_info=error)
 
+    def forget_media(self) -> None:
+        """A new Janus session: nothing Janus said about the old one holds."""
+        self.publishing = self.camera_on = self.talking = self.janus_talking = False
+        self.video_receiving.clear()
+        if self.talk_hold is not None:
+            self.talk_hold.cancel()
+            self.talk_hold = None
+
     def live_fields(self) -> Payload:
         return {"client": self.client, "publishing": self.publishing,
                 "camera_on": self.camera_on, "talking": self.talking}
+
+
+def shown(person: Payload, lp: LiveParticipant) -> Payload:
+    """A member as others see it. Talking needs audio rights and an open mic in the
+    very message that says so: the update carrying a mute never shows talking, even
+    before Janus's moderation (and then its talking state) catches up."""
+    merged = {**person, **lp.live_fields()}
+    if person.get("mic_muted", True) or not person.get("audio_right", False):
+        merged["talking"] = False
+    return merged
 
 
 class LiveRoom:
@@ -84,10 +115,10 @@ class LiveRoom:
         pid = str(person["id"])
         self.roster[pid] = person
         lp = self.participants.get(pid)
-        return {**person, **lp.live_fields()} if lp else person
+        return shown(person, lp) if lp else person
 
     def describe(self, lp: LiveParticipant) -> Payload:
-        return {**self.roster.get(lp.id, {"id": lp.id, "name": lp.id}), **lp.live_fields()}
+        return shown(self.roster.get(lp.id, {"id": lp.id, "name": lp.id}), lp)
 
     async def announce(self, lp: LiveParticipant) -> None:
         update = p.validate_server_payload(
@@ -99,14 +130,19 @@ class LiveRoom:
 
     async def add(self, lp: LiveParticipant) -> None:
         self.participants[lp.id] = lp
-        if lp.media is not None:
-            lp.media.on_talking = lambda talking: lp.spawn(self.set_talking(lp, talking), "talk")
+        media = lp.media
+        if media is not None:
+            media.on_talking = lambda talking: self.janus_talking(lp, talking)
+            media.on_pc = lambda up: self._pc_event(lp, up)
+            media.on_media = lambda kind, mid, on: self.janus_media(lp, kind, mid, on)
         self.resubscribe_all()
 
     async def remove(self, pid: str) -> None:
         lp = self.participants.pop(pid, None)
         if lp is None:
             return
+        if lp.talk_hold is not None:
+            lp.talk_hold.cancel()
         for task in list(lp.tasks):
             task.cancel()
         if lp.media is not None:
@@ -126,14 +162,35 @@ class LiveRoom:
 
     # ---- media state ------------------------------------------------------------------
 
-    async def set_publishing(self, lp: LiveParticipant, publishing: bool) -> None:
-        if lp.publishing == publishing:
+    def _pc_event(self, lp: LiveParticipant, up: bool) -> None:
+        if not up and lp.publishing:
+            # At once, in Janus's order: a webrtcup right behind this hangup then finds
+            # a publisher that is down and enforces the rights on its new streams.
+            lp.publishing = False
+            lp.video_receiving.clear()
+            lp.spawn(self._publisher_gone(lp), "publisher state")
             return
-        if publishing:
-            await self.enforce_rights(lp)  # before anyone subscribes to the new streams
-        lp.publishing = publishing
-        await self.announce(lp)
+        lp.spawn(self.publisher_changed(lp), "publisher state")
+
+    async def _publisher_gone(self, lp: LiveParticipant) -> None:
+        await self.refresh(lp)
         self.resubscribe_all()
+
+    async def publisher_changed(self, lp: LiveParticipant) -> None:
+        """Janus said the publisher's PeerConnection came up or went: follow it (in
+        order, whatever order the tasks run in: Janus's flag is the truth)."""
+        async with lp.pc_lock:
+            publisher = lp.media.publisher if lp.media is not None else None
+            up = publisher is not None and publisher.webrtc_up.is_set()
+            if up == lp.publishing:
+                return
+            if up:
+                await self.enforce_rights(lp)  # before anyone subscribes to the new streams
+            else:
+                lp.video_receiving.clear()
+            lp.publishing = up
+            await self.refresh(lp)
+            self.resubscribe_all()
 
     async def moderate(self, pid: str, audio_muted: bool, video_muted: bool) -> None:
         lp = self.participants.get(pid)
@@ -141,6 +198,7 @@ class LiveRoom:
             return
         lp.audio_muted, lp.video_muted = audio_muted, video_muted
         await self.enforce_rights(lp)
+        await self.refresh(lp)  # a mute ends talking at once; a revoke hides the camera
 
     async def enforce_rights(self, lp: LiveParticipant) -> None:
         """Mute at Janus every published stream the participant may not send."""
@@ -149,25 +207,62 @@ class LiveRoom:
             return
         for kind, mute in (("audio", lp.audio_muted), ("video", lp.video_muted)):
             for mid in media.published_mids(kind):
-                if (mid in media.janus_muted) == mute:
+                if media.janus_muted.get(mid) == mute:
                     continue  # already as it should be
                 await self.gateway.moderate(self.address, lp.id, mid, mute=mute)
-                if mute:
-                    media.janus_muted.add(mid)
-                    continue
-                media.janus_muted.discard(mid)
-                if kind == "video":
+                media.janus_muted[mid] = mute
+                if not mute and kind == "video":
                     # An unmuted video stays frozen until the next keyframe: ask now.
                     await media.publisher.request_keyframe()
 
-    async def set_camera_on(self, lp: LiveParticipant, on: bool) -> None:
-        if lp.camera_on != on:
-            lp.camera_on = on
-            await self.announce(lp)
+    # ---- what Janus reports ------------------------------------------------------------
 
-    async def set_talking(self, lp: LiveParticipant, talking: bool) -> None:
-        if lp.talking != talking and lp.id in self.participants:
-            lp.talking = talking
-            await self.announce(lp)
-            if self.on_talking is not None:
-                await self.on_talking(lp.id, talking)
+    def janus_media(self, lp: LiveParticipant, kind: str, mid: str, receiving: bool) -> None:
+        if kind != "video":
+            return
+        if receiving:
+            lp.video_receiving.add(mid)
+        else:
+            lp.video_receiving.discard(mid)
+        lp.spawn(self.refresh(lp), "camera state")
+
+    def janus_talking(self, lp: LiveParticipant, talking: bool) -> None:
+        lp.janus_talking = talking
+        self._end_hold(lp)
+        if not talking and lp.talking:
+            # Stopped: keep the frame over a pause in speech; talking again cancels this.
+            lp.talk_hold = asyncio.get_running_loop().call_later(
+                TALK_HOLD_S, lambda: self._hold_over(lp))
+        lp.spawn(self.refresh(lp), "talk")
+
+    def _hold_over(self, lp: LiveParticipant) -> None:
+        lp.talk_hold = None
+        lp.spawn(self.refresh(lp), "talk")
+
+    @staticmethod
+    def _end_hold(lp: LiveParticipant) -> None:
+        if lp.talk_hold is not None:
+            lp.talk_hold.cancel()
+            lp.talk_hold = None
+
+    async def refresh(self, lp: LiveParticipant) -> None:
+        """Derive what others see from Janus's reports and the rights at Janus; tell
+        the room (and the domain, for speaking time) what changed."""
+        async with lp.shown_lock:  # the domain gets talking changes in the order they happen
+            await self._refresh(lp)
+
+    async def _refresh(self, lp: LiveParticipant) -> None:
+        if lp.id not in self.participants:
+            return
+        camera_on = lp.publishing and bool(lp.video_receiving) and not lp.video_muted
+        audible = lp.publishing and not lp.audio_muted
+        if not audible:
+            self._end_hold(lp)  # a mute or a revoke ends talking now, not after the hold
+        talking = audible and (lp.janus_talking or lp.talk_hold is not None)
+        talk_changed = talking != lp.talking
+        if camera_on == lp.camera_on and not talk_changed:
+            return
+        lp.camera_on, lp.talking = camera_on, talking
+        await self.announce(lp)
+        if talk_changed and self.on_talking is not None:
+            await self.on_talking(lp.id, talking)

@@ -28,6 +28,13 @@ HEARTBEAT_S = 5.0  # a dead network is noticed after about two of these
 # After `bye restarting` the bridge is back within seconds: retry at least this often.
 RESTART_RETRY_CAP_S = 5.0
 SENT_AWAY = ("removed", "denied", "meeting_ended")  # bye reasons that end the seat
+# A PeerConnection not connected within this long is built again; the bound grows with
+# every try in a row (a slow network gets longer), back to the first once one connects.
+CONNECT_BOUNDS_S = (12.0, 20.0, 30.0)
+
+
+def connect_bound(tries: int) -> float:
+    return CONNECT_BOUNDS_S[min(tries, len(CONNECT_BOUNDS_S) - 1)]
 
 
 class LocalMedia(Protocol):
@@ -203,6 +210,9 @@ class BridgeClient:
         self._inbox: asyncio.Queue[p.ServerMessage] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
         self._restarting = False  # the bridge said `bye restarting`: back soon
+        self._publish_tries = 0  # publisher PeerConnections since one last connected
+        self._subscribe_tries = 0
+        self.rebuilds = {"publisher": 0, "subscriber": 0}  # by the watchdog or a failure
 
     # ---- lifecycle ------------------------------------------------------------
 
@@ -465,12 +475,31 @@ class BridgeClient:
         video, audio = self.media.new_tracks()
         if video is None and audio is None:
             return
-        peer = PublisherPeer(on_failed=lambda: self._spawn(self._publish()), ice=self.ice)
+        peer = PublisherPeer(on_failed=lambda: self._rebuild_publisher(peer), ice=self.ice,
+                             connect_within_s=connect_bound(self._publish_tries),
+                             on_connected=self._publisher_connected)
+        self._publish_tries += 1
         self._publisher = peer
         sdp = await peer.offer(video, audio)
         answer = await self._request(p.Publish(type="publish", sdp=sdp))
         assert isinstance(answer, p.PublishAnswer)
         await peer.accept(answer.sdp)
+
+    def _publisher_connected(self) -> None:
+        self._publish_tries = 0
+
+    def _rebuild_publisher(self, peer: PublisherPeer) -> None:
+        if peer is self._publisher:
+            self.rebuilds["publisher"] += 1
+            self._spawn(self._publish())
+
+    def _subscriber_connected(self) -> None:
+        self._subscribe_tries = 0
+
+    def _rebuild_subscriber(self, peer: SubscriberPeer) -> None:
+        if peer is self._subscriber:
+            self.rebuilds["subscriber"] += 1
+            self._spawn(self._resubscribe())
 
     async def _on_subscribe_offer(self, m: p.SubscribeOffer) -> None:
         # Janus recycles emptied m-lines for new feeds; aiortc's receivers do not follow
@@ -481,10 +510,14 @@ class BridgeClient:
             return
         self._mid_owner.update({s.mid: s.participant for s in m.streams})
         if self._subscriber is None:
-            self._subscriber = SubscriberPeer(
+            peer = SubscriberPeer(
                 on_track=lambda mid, track: self._report_streams(),
-                on_failed=lambda: self._spawn(self._resubscribe()), ice=self.ice,
+                on_failed=lambda: self._rebuild_subscriber(peer), ice=self.ice,
+                connect_within_s=connect_bound(self._subscribe_tries),
+                on_connected=self._subscriber_connected,
             )
+            self._subscribe_tries += 1
+            self._subscriber = peer
         self._streams = list(m.streams)
         sdp = await self._subscriber.answer(m.sdp)
         await self._send(p.SubscribeAnswer(type="subscribe_answer", sdp=sdp))

@@ -1,11 +1,15 @@
 """The two aiortc PeerConnections of a participant: one publishing, one receiving.
 
 aiortc has no ICE restart, so a failed connection is closed and built again; the
-bridge is asked for a new subscription offer through ``resubscribe``.
+bridge is asked for a new subscription offer through ``resubscribe``. A connection
+that does not reach "connected" within its bound (``connect_within_s``) counts as
+failed too: aiortc may sit in "connecting" for a long time when no check gets
+through, and the room must not stay unheard meanwhile.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -27,10 +31,18 @@ class _Peer:
     """A PeerConnection made as the room's ICE choice says; a failure before it ever
     connected moves the choice on to the next TURN URL."""
 
-    def __init__(self, kind: str, ice: IceChoice, on_failed: Callable[[], None]) -> None:
+    def __init__(self, kind: str, ice: IceChoice, on_failed: Callable[[], None],
+                 connect_within_s: float | None = None,
+                 on_connected: Callable[[], None] | None = None) -> None:
+        self.kind = kind
         self.ice = ice
+        self.on_failed = on_failed
         self.pc, self.turn_url = ice.new_peer_connection()
         self.connected_once = False
+        self._watchdog: asyncio.TimerHandle | None = None
+        if connect_within_s is not None:
+            self._watchdog = asyncio.get_running_loop().call_later(
+                connect_within_s, self._not_connected, connect_within_s)
 
         @self.pc.on("connectionstatechange")
         def _state() -> None:
@@ -38,15 +50,40 @@ class _Peer:
                      self.turn_url or "none")
             if self.pc.connectionState == "connected":
                 self.connected_once = True
+                self._stop_watchdog()
+                if on_connected is not None:
+                    on_connected()
             elif self.pc.connectionState == "failed":
+                self._stop_watchdog()
                 if not self.connected_once:
                     ice.never_connected(self.turn_url)
                 on_failed()
 
+    def _not_connected(self, bound_s: float) -> None:
+        self._watchdog = None
+        if self.connected_once or self.pc.connectionState in ("closed", "failed"):
+            return
+        log.warning("%s connection not up after %.0f s: building it again", self.kind,
+                    bound_s, extra={"EVENT": "peer-stuck"})
+        self.ice.never_connected(self.turn_url)
+        self.on_failed()
+
+    def _stop_watchdog(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+    async def close(self) -> None:
+        self._stop_watchdog()
+        await self.pc.close()
+
 
 class PublisherPeer(_Peer):
-    def __init__(self, on_failed: Callable[[], None], ice: IceChoice | None = None) -> None:
-        super().__init__("publisher", ice or IceChoice(), on_failed)
+    def __init__(self, on_failed: Callable[[], None], ice: IceChoice | None = None,
+                 connect_within_s: float | None = None,
+                 on_connected: Callable[[], None] | None = None) -> None:
+        super().__init__("publisher", ice or IceChoice(), on_failed, connect_within_s,
+                         on_connected)
 
     async def offer(self, video: MediaStreamTrack | None, audio: MediaStreamTrack | None) -> str:
         """Add the tracks and return the offer SDP with all candidates gathered."""
@@ -62,9 +99,6 @@ class PublisherPeer(_Peer):
 
     async def accept(self, answer_sdp: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(answer_sdp, "answer"))
-
-    async def close(self) -> None:
-        await self.pc.close()
 
 
 def pin_remote_ssrcs(pc: RTCPeerConnection, offer_sdp: str) -> None:
@@ -91,9 +125,11 @@ class SubscriberPeer(_Peer):
 
     def __init__(
         self, on_track: Callable[[str, MediaStreamTrack], None], on_failed: Callable[[], None],
-        ice: IceChoice | None = None,
+        ice: IceChoice | None = None, connect_within_s: float | None = None,
+        on_connected: Callable[[], None] | None = None,
     ) -> None:
-        super().__init__("subscriber", ice or IceChoice(), on_failed)
+        super().__init__("subscriber", ice or IceChoice(), on_failed, connect_within_s,
+                         on_connected)
 
         @self.pc.on("track")
         def _track(track: MediaStreamTrack) -> None:
@@ -111,6 +147,3 @@ class SubscriberPeer(_Peer):
     def receivers_by_mid(self) -> dict[str, RTCRtpReceiver]:
         return {t.mid: t.receiver for t in self.pc.getTransceivers()
                 if t.mid is not None and t.receiver.track is not None}
-
-    async def close(self) -> None:
-        await self.pc.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,16 @@ PLUGIN = "janus.plugin.videoroom"
 ERR_NO_SUCH_ROOM = 426
 ERR_ROOM_EXISTS = 427
 ERR_NO_SUCH_FEED = 428
+ERR_UNAUTHORIZED = 433  # e.g. a publisher handle that was kicked
+ERR_ALREADY_PUBLISHED = 434
+ERR_NOT_PUBLISHED = 435
+
+# Talking detection: Janus averages the audio-level extension (dBov: 0 loudest, 127
+# silence) over this many packets (20 ms each) and calls it talking below the threshold.
+# A short window notices a beep or a syllable (a 1 s window averaged a 20 ms beep with
+# 49 packets of silence and never fired); the bridge holds "talking" over pauses.
+TALK_WINDOW_PACKETS = 5
+TALK_LEVEL_DBOV = 50
 
 
 @dataclass(frozen=True)
@@ -64,7 +75,8 @@ class RoomControl:
             "secret": secret, "is_private": True, "publishers": max_publishers,
             "audiocodec": "opus", "videocodec": "h264,vp8",
             "h264_profile": "42e01f",
-            "audiolevel_event": True, "audio_active_packets": 50, "audio_level_average": 40,
+            "audiolevel_event": True, "audio_active_packets": TALK_WINDOW_PACKETS,
+            "audio_level_average": TALK_LEVEL_DBOV,
             "notify_joining": False, "require_pvtid": False, "permanent": False,
             "bitrate": 2_500_000, "fir_freq": 10,
         }
@@ -103,8 +115,13 @@ class PublishedStream:
     kind: str
 
 
+MediaCallback = Callable[[str, str, bool], None]  # (kind, mid, receiving)
+
+
 class Publisher:
-    """A participant's publisher handle: join as publisher, publish an offer."""
+    """A participant's one publisher handle for its whole Janus session: joined once,
+    then publish, unpublish and publish again on the same handle, so the room never
+    holds two publishers with the participant's id."""
 
     def __init__(self, handle: JanusHandle, room: str, feed: str) -> None:
         self.handle = handle
@@ -114,29 +131,54 @@ class Publisher:
         self.streams: list[PublishedStream] = []
         # Janus refuses subscriptions to a feed until its PeerConnection is up.
         self.webrtc_up = asyncio.Event()
+        self.pc_gone = asyncio.Event()  # Janus freed the last PeerConnection (or had none)
+        self.pc_gone.set()
+        self.on_pc: Callable[[bool], None] | None = None  # webrtcup / hangup
+        self.on_media: MediaCallback | None = None  # Janus receives a stream, or stopped
         handle.on_core = self._on_core
 
     def _on_core(self, msg: dict[str, Any]) -> None:
-        if msg.get("janus") == "webrtcup":
+        kind = msg.get("janus")
+        if kind == "webrtcup":
             self.webrtc_up.set()
-        elif msg.get("janus") == "hangup":
+            if self.on_pc is not None:
+                self.on_pc(True)
+        elif kind == "hangup":
             self.webrtc_up.clear()
+            self.pc_gone.set()
+            if self.on_pc is not None:
+                self.on_pc(False)
+        elif kind == "media" and self.on_media is not None:
+            self.on_media(str(msg.get("type")), str(msg.get("mid")), bool(msg.get("receiving")))
+
+    @property
+    def published(self) -> bool:
+        return not self.pc_gone.is_set()
 
     @classmethod
     async def join(cls, session: JanusSession, room: str, feed: str, display: str) -> Publisher:
         pub = cls(await session.attach(PLUGIN), room, feed)
-        data, _ = await pub.handle.send({
-            "request": "join", "ptype": "publisher", "room": room, "id": feed,
-            "display": display[:64],
-        })
+        try:
+            data, _ = await pub.handle.send({
+                "request": "join", "ptype": "publisher", "room": room, "id": feed,
+                "display": display[:64],
+            })
+        except BaseException:
+            await pub.handle.detach()
+            raise
         pub.private_id = data.get("private_id")
         return pub
 
     async def publish(self, offer_sdp: str, display: str) -> str:
-        data, jsep = await self.handle.send(
-            {"request": "publish", "display": display[:64]},
-            {"type": "offer", "sdp": offer_sdp},
-        )
+        self.pc_gone.clear()
+        try:
+            data, jsep = await self.handle.send(
+                {"request": "publish", "display": display[:64]},
+                {"type": "offer", "sdp": offer_sdp},
+            )
+        except BaseException:
+            self.pc_gone.set()
+            raise
         if jsep is None:
             raise JanusError(0, "Janus returned no answer to the publish offer")
         self.streams = [
@@ -144,6 +186,24 @@ class Publisher:
             for s in data.get("streams", []) if s.get("type") in ("audio", "video")
         ]
         return str(jsep["sdp"])
+
+    async def unpublish(self, timeout: float = 3.0) -> bool:
+        """Hang up the current PeerConnection and wait until Janus has freed it: an
+        offer sent earlier would be taken for a renegotiation of the dying one (Janus
+        closes a PeerConnection asynchronously). False if it was not freed in time."""
+        if self.pc_gone.is_set():
+            return True
+        try:
+            await self.handle.send({"request": "unpublish"})
+        except JanusError as exc:
+            if exc.code != ERR_NOT_PUBLISHED:  # already hung up: its hangup is on its way
+                raise
+        try:
+            await asyncio.wait_for(self.pc_gone.wait(), timeout)
+        except TimeoutError:
+            return False
+        self.streams = []
+        return True
 
     async def request_keyframe(self) -> None:
         await self.handle.send({"request": "configure", "keyframe": True})

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("salon.client")
 IDLE_TIMEOUT_S = 60.0
-WEBRTC_UP_TIMEOUT_S = 20.0
 
 
 class ClientConnection:
@@ -175,15 +174,15 @@ class ClientConnection:
             result = Done()
             if m.mic_muted is not None:
                 result = await call(meetings.set_muted, pid, pid, m.mic_muted)
-            if m.camera_on is not None and not isinstance(result, Refusal) and self.me:
+            if m.camera_on and not isinstance(result, Refusal) and self.me:
+                # Only refused or logged: whether the camera is on is what Janus receives
+                # (LiveRoom.janus_media), never what a client says.
                 assert self.room is not None
-                if m.camera_on and not self.room.roster.get(self.me.id, {}).get("camera_right"):
+                if not self.room.roster.get(self.me.id, {}).get("camera_right"):
                     log.warning("participant %s claimed a camera without camera rights", pid,
                                 extra={"EVENT": "refused"})
                     result = Refusal("no_camera_right", "camera: the host has not given you "
                                      "camera rights")
-                else:
-                    await self.room.set_camera_on(self.me, m.camera_on)
         elif isinstance(m, p.Rename):
             result = await call(meetings.rename, pid, m.name)
         elif isinstance(m, p.Chat):
@@ -365,20 +364,11 @@ class ClientConnection:
             return
         assert isinstance(access, MediaAccess)
         self.me.audio_muted, self.me.video_muted = access.audio_muted, access.camera_muted
-        if self.me.publishing:
-            await self.room.set_publishing(self.me, False)
         name = str(self.room.roster.get(self.me.id, {}).get("name", self.me.id))
+        # The room learns of it from Janus: hangup of the old PeerConnection (publishing
+        # off), webrtcup of the new one (rights enforced, then publishing on).
         answer = await media.publish(m.sdp, name)
         await self.send(p.PublishAnswer(re=m.id, sdp=answer))
-        self.me.spawn(self._announce_when_up(media), "announce publisher")
-
-    async def _announce_when_up(self, media: ParticipantMedia) -> None:
-        assert self.me is not None and self.room is not None
-        publisher = media.publisher
-        assert publisher is not None
-        await asyncio.wait_for(publisher.webrtc_up.wait(), WEBRTC_UP_TIMEOUT_S)
-        if media.publisher is publisher:
-            await self.room.set_publishing(self.me, True)
 
     async def reset_media(self, reason: str) -> None:
         """The Janus server restarted: open a new media session and ask for new offers."""
@@ -386,7 +376,9 @@ class ClientConnection:
             return
         me, room = self.me, self.room
         await room.remove(me.id)
-        me.publishing = me.talking = False
+        if me.talking and room.on_talking is not None:
+            await room.on_talking(me.id, False)  # the speaking interval ends with the session
+        me.forget_media()
         me.media = await self.bridge.gateway.open_media(
             room.address, me.id, me.id, self._offer_sender())
         await room.add(me)

@@ -188,7 +188,7 @@ FORCE_PUBLISH = """async () => {
   const s = await navigator.mediaDevices.getUserMedia({audio: true, video: true});
   conf.setMediaState({mic_muted: false, camera_on: true});   // refused: no rights
   await conf.setOutgoing({audio: s.getAudioTracks()[0], video: s.getVideoTracks()[0]});
-  return conf.pubKinds;
+  return Object.entries(conf.pubSlots).filter(([, t]) => t.sender.track).map(([kind]) => kind);
 }"""
 
 

@@ -3,6 +3,12 @@
 // receiving PeerConnection whose m-lines the bridge maps to participants.
 // Non-trickle ICE both ways.
 //
+// Publishing: one PeerConnection with an audio and a video slot (transceivers) from the
+// start; the microphone and the camera are put in and taken out with replaceTrack, so
+// adding the camera never publishes anew. A publisher that does not reach "connected"
+// within a bound (or loses its connection for that long) is torn down and published
+// again by itself, at growing bounds; "publish-state" says idle, connecting or connected.
+//
 // The bridge decides everything (lobby, rights, polls...); this class keeps the room
 // as the bridge last described it and emits an event whenever a part changes:
 //   welcome, lobby-waiting, participants, lobby, chat, polls, files, notice,
@@ -14,6 +20,7 @@
 export const PROTOCOL = 1;
 const VIDEO_MAX_BITRATE = 1_200_000;  // a 720p camera well inside the guide's 4 Mbit/s
 const KEEPALIVE_MS = 20000;
+const PUBLISH_BOUNDS_MS = [12000, 20000, 30000];  // then the last, for every further try
 
 function waitForIceGathering(pc) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
@@ -53,7 +60,10 @@ export class Conference extends EventTarget {
     this.streams = [];             // [{mid, kind, participant}] of the latest offer
     this.outgoing = { audio: null, video: null };  // tracks we mean to send
     this.pubPc = null;
-    this.pubKinds = [];            // kinds the current publisher offer carries
+    this.pubSlots = null;          // {audio, video}: the publisher's transceivers
+    this.publishState = "idle";    // idle | connecting | connected
+    this.publishTries = 0;         // publishes since the last one that connected
+    this.publishWatchdog = null;
     this.subPc = null;
     this.iceServers = [];          // TURN with this seat's credentials, from the bridge
     this.nextId = 1;
@@ -268,8 +278,8 @@ export class Conference extends EventTarget {
 
   /**
    * Send exactly these tracks ({audio, video}, each a track or null). A kind that is
-   * null is not sent at all. Dropping a kind swaps the track out in place; adding one
-   * the current offer lacks publishes anew (the bridge replaces the old publisher).
+   * null is not sent (its slot sends nothing). Only the first publish, or one replacing
+   * a dead PeerConnection, talks to the bridge; everything else is replaceTrack.
    */
   setOutgoing(tracks) {
     this.outgoing = { audio: tracks.audio || null, video: tracks.video || null };
@@ -279,42 +289,85 @@ export class Conference extends EventTarget {
   }
 
   async applyOutgoing() {
-    const want = ["audio", "video"].filter((k) => this.outgoing[k]);
     const alive = this.pubPc && !["failed", "closed"].includes(this.pubPc.connectionState);
-    if (alive && want.every((k) => this.pubKinds.includes(k))) {
-      const transceivers = this.pubPc.getTransceivers();  // in pubKinds' order
-      for (let i = 0; i < transceivers.length; i++) {
-        await transceivers[i].sender.replaceTrack(this.outgoing[this.pubKinds[i]] || null);
-      }
+    if (alive) {
+      await this.pubSlots.audio.sender.replaceTrack(this.outgoing.audio);
+      await this.pubSlots.video.sender.replaceTrack(this.outgoing.video);
       return;
     }
-    if (!want.length) return;  // nothing to send and nothing published
-    await this.publish(want);
+    if (!this.outgoing.audio && !this.outgoing.video) return;  // nothing to send yet
+    await this.publish();
   }
 
-  async publish(kinds) {
-    if (this.pubPc) this.pubPc.close();
+  setPublishState(state) {
+    if (this.publishState === state) return;
+    this.publishState = state;
+    this.emit("publish-state", { state });
+  }
+
+  async publish() {
+    this.dropPublisher();
     const pc = this.newPeerConnection();
     this.pubPc = pc;
-    this.pubKinds = kinds;
-    const tracks = kinds.map((k) => this.outgoing[k]);
-    const stream = new MediaStream(tracks);
-    for (const track of tracks) {
-      const init = { direction: "sendonly", streams: [stream] };
-      if (track.kind === "video") init.sendEncodings = [{ maxBitrate: VIDEO_MAX_BITRATE }];
-      pc.addTransceiver(track, init);
-    }
-    pc.addEventListener("connectionstatechange", () => {
-      if (pc === this.pubPc && pc.connectionState === "failed") {
-        this.pubPc = null;
-        this.setOutgoing(this.outgoing);
-      }
-    });
+    this.setPublishState("connecting");
+    this.watchPublisher(pc);
+    const stream = new MediaStream();
+    this.pubSlots = {
+      audio: pc.addTransceiver("audio", { direction: "sendonly", streams: [stream] }),
+      video: pc.addTransceiver("video", { direction: "sendonly", streams: [stream],
+        sendEncodings: [{ maxBitrate: VIDEO_MAX_BITRATE }] }),
+    };
+    await this.pubSlots.audio.sender.replaceTrack(this.outgoing.audio);
+    await this.pubSlots.video.sender.replaceTrack(this.outgoing.video);
+    pc.addEventListener("connectionstatechange", () => this.onPublisherState(pc));
     await pc.setLocalDescription(await pc.createOffer());
     await waitForIceGathering(pc);
-    const answer = await this.request({ type: "publish", sdp: pc.localDescription.sdp });
     if (pc !== this.pubPc) return;  // superseded meanwhile
+    const answer = await this.request({ type: "publish", sdp: pc.localDescription.sdp });
+    if (pc !== this.pubPc) return;
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+  }
+
+  onPublisherState(pc) {
+    if (pc !== this.pubPc) return;
+    const state = pc.connectionState;
+    if (state === "connected") {
+      clearTimeout(this.publishWatchdog);
+      this.publishTries = 0;
+      this.setPublishState("connected");
+    } else if (state === "failed") {
+      this.republish("failed");
+    } else if (state === "disconnected") {
+      this.setPublishState("connecting");
+      this.watchPublisher(pc);  // it may come back by itself; if not, publish anew
+    }
+  }
+
+  /** Republish unless ``pc`` is connected within the current bound. */
+  watchPublisher(pc) {
+    clearTimeout(this.publishWatchdog);
+    const bound = PUBLISH_BOUNDS_MS[Math.min(this.publishTries, PUBLISH_BOUNDS_MS.length - 1)];
+    this.publishTries += 1;
+    this.publishWatchdog = setTimeout(() => {
+      if (pc === this.pubPc && pc.connectionState !== "connected") this.republish(`not connected after ${bound / 1000} s`);
+    }, bound);
+  }
+
+  republish(why) {
+    this.emit("problem", { message: `sending media: ${why}; publishing again` });
+    this.dropPublisher();
+    // Not behind the stuck attempt (its publish may never be answered): it finds
+    // itself superseded when it wakes.
+    this.pubChain = Promise.resolve();
+    this.setOutgoing(this.outgoing);
+  }
+
+  dropPublisher() {
+    clearTimeout(this.publishWatchdog);
+    if (this.pubPc) this.pubPc.close();
+    this.pubPc = null;
+    this.pubSlots = null;
+    this.setPublishState("idle");
   }
 
   // ---- receiving ---------------------------------------------------------------------
@@ -346,9 +399,8 @@ export class Conference extends EventTarget {
     if (this.subPc) this.subPc.close();
     this.subPc = null;
     this.subChain = Promise.resolve();
-    if (this.pubPc) this.pubPc.close();
-    this.pubPc = null;
-    this.pubKinds = [];
+    this.dropPublisher();
+    this.publishTries = 0;
     await this.setOutgoing(this.outgoing);
   }
 
@@ -381,9 +433,9 @@ export class Conference extends EventTarget {
   close() {
     this.closedByUs = true;
     clearInterval(this.keepalive);
-    if (this.pubPc) this.pubPc.close();
+    this.dropPublisher();
     if (this.subPc) this.subPc.close();
-    this.pubPc = this.subPc = null;
+    this.subPc = null;
     if (this.ws) this.ws.close();
   }
 }

@@ -209,6 +209,7 @@ function build(conf) {
     notices.push(t(`notice.${code}`), good ? "good" : "warn");
   });
   on("media", () => ui.stage.render());
+  on("publish-state", () => { ui.stage.render(); ui.toolbar.render(); });
   on("refused", (d) => {
     const text = errorText(d.code, d.message);
     if (d.request === "chat") ui.chat.refused(text);

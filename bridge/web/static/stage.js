@@ -1,6 +1,9 @@
 // The videos: one tile per participant whose media we receive (the caption is the
 // name, as text), and one's own camera preview. A tile shows a picture only while
-// one arrives; otherwise the name's initials, with the audio still playing.
+// one arrives and the bridge says the camera is on (what Janus receives, for a browser
+// and a room alike: a stopped camera leaves no frozen last picture); otherwise the
+// name's initials, with the audio still playing. One's own tile says "sharing" only
+// once the publisher is connected.
 import { $, h, mark } from "./dom.js";
 import { t } from "./i18n.js";
 
@@ -37,8 +40,8 @@ export class Stage {
     const video = tile.querySelector("video");
     const p = this.conf.participants.get(tile.dataset.participant);
     const track = video.srcObject ? video.srcObject.getVideoTracks()[0] : null;
-    const showing = Boolean(p && p.camera_right && track && !track.muted && video.videoWidth > 0
-      && !(p.client === "browser" && p.camera_on === false));
+    const showing = Boolean(p && p.camera_right && p.camera_on && track && !track.muted
+      && video.videoWidth > 0);
     tile.classList.toggle("no-picture", !showing);
   }
 
@@ -94,7 +97,9 @@ export class Stage {
     }
     const video = tile.querySelector("video");
     if (!video.srcObject || video.srcObject.getVideoTracks()[0] !== camera) video.srcObject = new MediaStream([camera]);
-    tile.classList.toggle("sharing", this.my.sharing);
-    tile.querySelector("figcaption").textContent = t(this.my.sharing ? "tile.sharing" : "tile.preview");
+    const sent = this.my.sharing && this.conf.publishState === "connected";
+    tile.classList.toggle("sharing", sent);
+    const caption = !this.my.sharing ? "tile.preview" : sent ? "tile.sharing" : "tile.connecting";
+    tile.querySelector("figcaption").textContent = t(caption);
   }
 }

@@ -84,6 +84,7 @@ export const tr = {
   "stage.no_sound": "Ses gelmiyor mu? Hoparlörünüzü ve ses çıkışınızı denetleyin, hoparlör düğmesinin açık olduğundan emin olun. Toplantı başlamamış ya da ev sahibi sesi henüz açmamış olabilir.",
   "tile.preview": "Önizleme – yalnızca siz görüyorsunuz",
   "tile.sharing": "Siz – paylaşılıyor",
+  "tile.connecting": "Siz – bağlanıyor…",
 
   "people.title": "Katılımcılar ({n})",
   "people.you": "(siz)",
@@ -347,6 +348,7 @@ export const en = {
   "stage.no_sound": "No sound? Check your speakers and audio output, and that the speaker button is on. The meeting may not have started, or the host may not have opened audio yet.",
   "tile.preview": "Preview – only you can see this",
   "tile.sharing": "You – sharing",
+  "tile.connecting": "You – connecting…",
 
   "people.title": "Participants ({n})",
   "people.you": "(you)",
