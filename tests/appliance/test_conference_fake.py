@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+from appliance import room, view
 from appliance.conference import client as c
 from appliance.conference.fake import FakeBridge
+from appliance.meeting_data import MeetingData, reduce
 from salon import protocol as p
 
 
@@ -190,3 +192,21 @@ async def test_a_bridge_that_is_down_is_retried_with_backoff(bridge: FakeBridge)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_chat_from_the_bridge_reaches_the_rooms_screen(
+        appliance: Appliance, bridge: FakeBridge) -> None:
+    await appliance.until(lambda: appliance.of(c.Joined))
+    bridge.say(p.ChatMessage.model_validate({"id": 1, "from": "3", "from_name": "Ayşe",
+                                             "text": "Hoş geldiniz", "at": "2026-03-02T08:30:00Z"}))
+    await appliance.until(lambda: len(appliance.of(c.MeetingData)) == 2)
+    data = MeetingData()
+    for event in appliance.of(c.MeetingData):
+        data = reduce(data, event.message, now=1.0)
+    screen = view.screen_model(view.ViewInputs(
+        state=room.RoomState(connection="in_meeting"), room_name="ODA 1", meeting_title="",
+        version="1", language="tr", me=appliance.client.me,
+        others={k: v for k, v in appliance.client.participants.items() if k != "7"},
+        notices=(), self_view=False, self_view_position="bottom-right", meeting=data))
+    assert [(m.sender, m.text) for m in screen.chat] == [("Ayşe", "Hoş geldiniz")]
+    assert [x.name for x in screen.participants] == ["Ayşe Öğretmen", "ODA 1"]
