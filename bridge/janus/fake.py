@@ -203,11 +203,14 @@ class FakeJanus:
         self._unpublish(pub)
 
     def talking(self, room: str, feed: str, talking: bool = True) -> None:
-        """Janus's audio-level event, sent to every publisher handle in the room."""
+        """Janus's audio-level event, sent to every publisher handle in the room; none
+        for a stream muted with ``moderate`` (Janus drops its packets unmeasured)."""
         pub = self._publisher(room, feed)
         audio = [s.mid for s in pub.published if s.kind == "audio"]
         if not pub.up or not audio:
             raise ValueError(f"feed {feed} sends no audio: Janus would measure nothing")
+        if audio[0] in pub.moderated:
+            return
         event = {"videoroom": "talking" if talking else "stopped-talking", "room": room,
                  "id": feed, "mid": audio[0], "audio-level-dBov-avg": -30.0}
         for h in self.rooms[room].participants.values():
