@@ -87,6 +87,7 @@ class Handle:
     keyframes: int = 0  # keyframes asked of this publisher
     subscription: list[Stream] = field(default_factory=list)
     started: bool = False  # the subscriber answered the latest offer
+    queued: list[tuple[list[str], list[str]]] = field(default_factory=list)  # updates
 
     @property
     def feeds(self) -> set[str]:
@@ -317,6 +318,20 @@ class FakeJanus:
         if jsep is not None:
             answer["jsep"] = jsep
         handle.session.socket.push(answer)
+        if request == "start" and handle.started:
+            self._run_queued(handle)
+
+    def _run_queued(self, h: Handle) -> None:
+        """The updates asked while an offer was out, now as one renegotiation."""
+        changed = False
+        for add, remove in h.queued:
+            try:
+                changed = self._subscribe(h, add, remove) or changed
+            except Refused:
+                continue  # the feed went meanwhile
+        h.queued.clear()
+        if changed:
+            h.event(self._streams_event(h, "updated"), self._offer(h))
 
     # ---- the VideoRoom plugin ------------------------------------------------------
 
@@ -336,8 +351,12 @@ class FakeJanus:
             h.display = str(body.get("display", h.display))
             return {"videoroom": "event", "room": room, "configured": "ok"}, None
         if h.role == "subscriber" and request == "update":
-            changed = self._subscribe(h, [s["feed"] for s in body.get("subscribe", [])],
-                                      [s["feed"] for s in body.get("unsubscribe", [])])
+            add = [str(s["feed"]) for s in body.get("subscribe", [])]
+            remove = [str(s["feed"]) for s in body.get("unsubscribe", [])]
+            if not h.started:  # an offer is out: Janus queues the update until answered
+                h.queued.append((add, remove))
+                return {"videoroom": "updating", "room": room}, None
+            changed = self._subscribe(h, add, remove)
             return self._streams_event(h, "updated"), self._offer(h) if changed else None
         if h.role == "subscriber" and request == "start":
             if jsep is None or jsep.get("type") != "answer":
@@ -431,15 +450,15 @@ class FakeJanus:
 
     def _subscribe(self, h: Handle, add: list[Any], remove: list[Any]) -> bool:
         """Janus's multistream update: empties removed feeds' m-lines and fills the
-        first empty one of a kind before it adds a new one (so mids are recycled)."""
+        first empty one of a kind before it adds a new one (so mids are recycled). A
+        feed subscribed again is added again, on new m-lines, as Janus does."""
         room = self._room(str(h.room))
         sources = []
         for feed in map(str, add):
             pub = room.participants.get(feed)
             if pub is None or not pub.up or not pub.published:
                 raise Refused(ERR_NO_SUCH_FEED, f"No such feed ({feed})")
-            sources += [s for s in pub.published if (feed, s.mid) not in
-                        {(x.feed, x.feed_mid) for x in h.subscription}]
+            sources += pub.published
         changed, gone = False, set(map(str, remove))
         for stream in h.subscription:
             if stream.feed in gone:

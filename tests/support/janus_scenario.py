@@ -3,10 +3,18 @@ results are the contract the fake Janus (bridge/janus/fake.py) keeps with the re
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Any, Protocol
 
 from bridge.janus.client import JanusConnection, JanusError, JanusHandle
-from bridge.janus.videoroom import PLUGIN, Publisher, RoomControl, Subscriber
+from bridge.janus.videoroom import (
+    PLUGIN,
+    Publisher,
+    RoomControl,
+    SubscribedStream,
+    Subscriber,
+    parse_streams,
+)
 
 # A publisher's offer as a browser sends it, without candidates (trickle): Janus answers
 # it at once and no packet is ever sent.
@@ -112,5 +120,87 @@ async def scenario(conn: JanusConnection, admin_key: str | None) -> dict[str, An
     seen["destroy again"] = await refused(raw.send(
         {"request": "destroy", "room": "contract", "secret": "s3cret"}))
     await control.destroy_room("contract", "s3cret")  # the bridge's destroy: gone is fine
+    await session.destroy()
+    return seen
+
+
+class Media(Protocol):
+    """What only media causes: a publisher's PeerConnection up and down, a subscriber's
+    answer. Real aiortc peers against Janus; the fake's controls against the fake."""
+
+    async def offer(self) -> str: ...
+
+    async def accept(self, answer: str) -> None: ...
+
+    async def answer(self, offer: str) -> str: ...
+
+    async def hang_up(self) -> None: ...
+
+
+def subscribed(streams: list[SubscribedStream]) -> list[tuple[str, str, str | None, str, bool]]:
+    return [(s.kind, s.mid, s.feed, s.feed_mid, s.active) for s in streams]
+
+
+async def media_scenario(conn: JanusConnection, admin_key: str | None, media: Media
+                         ) -> dict[str, Any]:
+    """A publisher whose PeerConnection comes up, is moderated, subscribed to, and hangs
+    up: what the room and the subscriber are told."""
+    seen: dict[str, Any] = {}
+    session = await conn.create_session()
+    control = await RoomControl.attach(session, admin_key)
+    await control.ensure_room("media", "s3cret", "media")
+    one = await Publisher.join(session, "media", "1", "One")
+    await media.accept(await one.publish(await media.offer(), "One"))
+    await asyncio.wait_for(one.webrtc_up.wait(), 20)
+
+    async def participants() -> list[tuple[str, bool]]:
+        listed, _ = await control.handle.send({"request": "listparticipants", "room": "media"})
+        return sorted((str(x["id"]), bool(x.get("publisher"))) for x in listed["participants"])
+
+    seen["participants when up"] = await participants()
+    video = next(s.mid for s in one.streams if s.kind == "video")
+    await control.moderate("media", "s3cret", "1", video, True)
+    two = await session.attach(PLUGIN)
+    joined, _ = await two.send({"request": "join", "ptype": "publisher", "room": "media",
+                                "id": "2", "display": "Two"})
+    seen["a newcomer is told"] = publishers(joined)
+
+    sub, offer, streams = await Subscriber.join(session, "media", None, ["1"])
+    seen["subscription"] = subscribed(streams)
+    seen["subscription offer"] = m_lines(offer)
+    events: asyncio.Queue[tuple[dict[str, Any], dict[str, Any] | None]] = asyncio.Queue()
+    sub.handle.on_event = lambda data, jsep: events.put_nowait((data, jsep))
+    await sub.start(await media.answer(offer))
+    data, jsep = await sub.handle.send({"request": "update", "subscribe": [{"feed": "1"}]})
+    seen["subscribe to it again"] = (data.get("videoroom"), (jsep or {}).get("type"),
+                                     subscribed(parse_streams(data)))
+    if jsep is not None:
+        await sub.start(await media.answer(str(jsep["sdp"])))
+
+    await media.hang_up()
+    data, jsep = await asyncio.wait_for(events.get(), 20)  # Janus renegotiates by itself
+    seen["after the hangup"] = (data.get("videoroom"), (jsep or {}).get("type"),
+                                [(s.kind, s.mid, s.feed) for s in parse_streams(data)
+                                 if s.carries_media])
+    renegotiation = str((jsep or {}).get("sdp", ""))
+    seen["participants after the hangup"] = await participants()
+    seen["subscribe after the hangup"] = await refused(
+        Subscriber.join(session, "media", None, ["1"]))
+    seen["moderate after the hangup"] = await refused(
+        control.moderate("media", "s3cret", "1", video, False))
+    seen["the same id while it stays"] = await refused(
+        Publisher.join(session, "media", "1", "One again"))
+
+    await one.handle.detach()  # as the gateway republishes: leave, join, publish
+    one = await Publisher.join(session, "media", "1", "One")
+    await media.accept(await one.publish(await media.offer(), "One"))
+    await asyncio.wait_for(one.webrtc_up.wait(), 20)
+    data, jsep = await sub.handle.send({"request": "update", "subscribe": [{"feed": "1"}]})
+    seen["subscribe while an offer is out"] = (data.get("videoroom"), jsep,
+                                               subscribed(parse_streams(data)))
+    await sub.start(await media.answer(renegotiation))
+    data, jsep = await asyncio.wait_for(events.get(), 20)
+    seen["the queued update, once answered"] = (
+        data.get("videoroom"), (jsep or {}).get("type"), subscribed(parse_streams(data)))
     await session.destroy()
     return seen
