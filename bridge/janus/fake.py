@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,7 @@ ERR_ROOM_EXISTS = 427
 ERR_NO_SUCH_FEED = 428
 ERR_MISSING_ELEMENT = 429
 ERR_UNAUTHORIZED = 433
+ERR_NOT_PUBLISHED = 435
 ERR_ID_EXISTS = 436
 ERR_INVALID_SDP = 437
 
@@ -170,6 +171,7 @@ class FakeJanus:
         self.sockets: set[FakeJanusSocket] = set()
         self.requests: list[Json] = []
         self._ids = itertools.count(4_000_000_001)
+        self._after_reply: list[Callable[[], None]] = []  # events that follow a reply
 
     # ---- the seam -----------------------------------------------------------------
 
@@ -194,12 +196,17 @@ class FakeJanus:
         pub = self._publisher(room, feed)
         pub.up = True
         pub.push({"janus": "webrtcup"})
+        for stream in pub.published:  # its first packets arrive
+            pub.push({"janus": "media", "type": stream.kind, "mid": stream.mid,
+                      "receiving": True})
         self._tell_publishers(pub, {"videoroom": "event", "room": room,
                                     "publishers": [self._describe(pub)]})
 
     def hangup(self, room: str, feed: str, reason: str = "DTLS alert") -> None:
         """The publisher's PeerConnection ended: it is unpublished (its user id stays)."""
-        pub = self._publisher(room, feed)
+        self._hang_up(self._publisher(room, feed), reason)
+
+    def _hang_up(self, pub: Handle, reason: str) -> None:
         pub.push({"janus": "hangup", "reason": reason})
         self._unpublish(pub)
 
@@ -320,6 +327,8 @@ class FakeJanus:
         handle.session.socket.push(answer)
         if request == "start" and handle.started:
             self._run_queued(handle)
+        while self._after_reply:
+            self._after_reply.pop(0)()
 
     def _run_queued(self, h: Handle) -> None:
         """The updates asked while an offer was out, now as one renegotiation."""
@@ -346,6 +355,11 @@ class FakeJanus:
         room = str(h.room)
         if h.role == "publisher" and request == "publish":
             return self._publish(h, jsep)
+        if h.role == "publisher" and request == "unpublish":
+            if not h.published:
+                raise Refused(ERR_NOT_PUBLISHED, "Can't unpublish, not published")
+            self._after_reply.append(lambda: self._hang_up(h, "Unpublished"))
+            return {"videoroom": "event", "room": room, "unpublished": "ok"}, None
         if h.role == "publisher" and request == "configure":
             h.keyframes += bool(body.get("keyframe"))
             h.display = str(body.get("display", h.display))

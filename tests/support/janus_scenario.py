@@ -137,6 +137,26 @@ class Media(Protocol):
     async def hang_up(self) -> None: ...
 
 
+def watch_core(pub: Publisher) -> list[tuple[Any, ...]]:
+    """The core events of a publisher's PeerConnection, as Janus sends them."""
+    seen: list[tuple[Any, ...]] = []
+    handler = pub.handle.on_core
+
+    def record(msg: dict[str, Any]) -> None:
+        seen.append((msg.get("janus"), msg.get("type"), msg.get("mid"), msg.get("receiving")))
+        if handler is not None:
+            handler(msg)
+
+    pub.handle.on_core = record
+    return seen
+
+
+async def until(check: Any, what: str, timeout: float = 20.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.01)
+
+
 def subscribed(streams: list[SubscribedStream]) -> list[tuple[str, str, str | None, str, bool]]:
     return [(s.kind, s.mid, s.feed, s.feed_mid, s.active) for s in streams]
 
@@ -150,8 +170,11 @@ async def media_scenario(conn: JanusConnection, admin_key: str | None, media: Me
     control = await RoomControl.attach(session, admin_key)
     await control.ensure_room("media", "s3cret", "media")
     one = await Publisher.join(session, "media", "1", "One")
+    core = watch_core(one)
     await media.accept(await one.publish(await media.offer(), "One"))
     await asyncio.wait_for(one.webrtc_up.wait(), 20)
+    await until(lambda: len(core) >= 3, "Janus receiving both streams")
+    seen["publisher told"] = sorted(core[:3], key=str)  # streams in any order
 
     async def participants() -> list[tuple[str, bool]]:
         listed, _ = await control.handle.send({"request": "listparticipants", "room": "media"})
@@ -202,5 +225,11 @@ async def media_scenario(conn: JanusConnection, admin_key: str | None, media: Me
     data, jsep = await asyncio.wait_for(events.get(), 20)
     seen["the queued update, once answered"] = (
         data.get("videoroom"), (jsep or {}).get("type"), subscribed(parse_streams(data)))
+
+    core = watch_core(one)
+    data, _ = await one.handle.send({"request": "unpublish"})
+    seen["unpublish"] = data.get("unpublished")
+    await until(lambda: ("hangup", None, None, None) in core, "the hangup of unpublish")
+    seen["unpublish again"] = await refused(one.handle.send({"request": "unpublish"}))
     await session.destroy()
     return seen
