@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.janus.client import JanusConnection, JanusError, JanusGone, JanusSession
+from bridge.janus.client import Dial, JanusConnection, JanusError, JanusGone, JanusSession
 from bridge.janus.videoroom import (
     ERR_ALREADY_PUBLISHED,
     ERR_NO_SUCH_FEED,
@@ -38,6 +38,7 @@ class JanusEndpoint:
     api_secret: str | None
     room_admin_key: str | None
     name: str = "janus"
+    dial: Dial | None = None  # None: aiohttp; a FakeJanus's in fast tests
 
 
 class MediaUnavailable(RuntimeError):
@@ -57,7 +58,7 @@ class JanusServer:
         self.generation = 0  # bumps on every reconnect: media sessions of older ones are dead
 
     async def connect(self) -> None:
-        conn = JanusConnection(self.endpoint.url, self.endpoint.api_secret)
+        conn = JanusConnection(self.endpoint.url, self.endpoint.api_secret, self.endpoint.dial)
         await conn.connect()
         try:
             session = await conn.create_session()

@@ -10,9 +10,10 @@ import itertools
 import logging
 import random
 import ssl
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from types import TracebackType
+from typing import Any, Protocol
 
 import aiohttp
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver
@@ -41,6 +42,36 @@ class LocalMedia(Protocol):
     """The room's camera and microphone: fresh tracks for every (re)publish."""
 
     def new_tracks(self) -> tuple[MediaStreamTrack | None, MediaStreamTrack | None]: ...
+
+
+class BridgeSocket(Protocol):
+    """What the client needs of its WebSocket to the bridge: aiohttp's, or a
+    FakeBridge's (appliance/conference/fake.py) in fast tests."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    @property
+    def close_code(self) -> int | None: ...
+
+    async def send_str(self, data: str) -> None: ...
+
+    async def close(self) -> bool: ...
+
+    def exception(self) -> BaseException | None: ...
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any: ...
+
+    def __aiter__(self) -> AsyncIterator[aiohttp.WSMessage]: ...
+
+    async def __aenter__(self) -> Any: ...
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None: ...
+
+
+# Opens a BridgeSocket to a URL in place of aiohttp (the seam fast tests use).
+DialBridge = Callable[[str], Awaitable[BridgeSocket]]
 
 
 @dataclass(frozen=True)
@@ -184,9 +215,10 @@ class BridgeClient:
         on_event: Callable[[ConferenceEvent], None], client_kind: str = "appliance",
         backoff: Backoff | None = None, connect_timeout_s: float = 10.0,
         tls: ssl.SSLContext | None = None, pins: tuple[str, ...] = (),
-        ice: IceChoice | None = None,
+        ice: IceChoice | None = None, dial: DialBridge | None = None,
     ) -> None:
         self.url = websocket_url(bridge_url)
+        self.dial = dial  # None: aiohttp
         self.tls: ssl.SSLContext | bool = tls if tls is not None else True
         self.pins = pins
         self.ice = ice or IceChoice()
@@ -200,7 +232,7 @@ class BridgeClient:
         self.backoff = backoff or Backoff()
         self.participants: dict[str, p.Participant] = {}
         self.me: p.Participant | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._ws: BridgeSocket | None = None
         self._publisher: PublisherPeer | None = None
         self._subscriber: SubscriberPeer | None = None
         self._streams: list[p.StreamInfo] = []
@@ -250,13 +282,12 @@ class BridgeClient:
         # Bounds reaching the bridge, not the session. asyncio.timeout, not wait_for: on
         # 3.11 wait_for can swallow a cancel that lands as the connection fails, and the
         # room would go on reconnecting after it was told to leave.
+        ws: BridgeSocket
         async with asyncio.timeout(self.connect_timeout_s):
-            try:
-                ws = await http.ws_connect(self.url, heartbeat=HEARTBEAT_S, max_msg_size=0,
-                                           timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
-                                           ssl=self.tls)
-            except aiohttp.ClientConnectorCertificateError as exc:
-                raise explain(exc.certificate_error, exc.host) from None
+            if self.dial is not None:
+                ws = await self.dial(self.url)
+            else:
+                ws = await self._connect(http)
         async with ws:
             if self.pins:  # on this very connection, before anything is sent on it
                 ssl_object = ws.get_extra_info("ssl_object")
@@ -283,6 +314,14 @@ class BridgeClient:
         if ws.exception() is not None:  # e.g. no heartbeat answer: the network is gone
             return f"connection lost: {ws.exception() or type(ws.exception()).__name__}"
         return f"bridge closed the connection (code {ws.close_code})"
+
+    async def _connect(self, http: aiohttp.ClientSession) -> BridgeSocket:
+        try:
+            return await http.ws_connect(self.url, heartbeat=HEARTBEAT_S, max_msg_size=0,
+                                         timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+                                         ssl=self.tls)
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise explain(exc.certificate_error, exc.host) from None
 
     async def _join(self) -> p.ServerMessage:
         """Take our seat again if we have one, else sign in or enter as a guest."""
@@ -371,7 +410,7 @@ class BridgeClient:
                 await asyncio.sleep(PING_INTERVAL_S)
                 await self._send(p.Ping(type="ping"))
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+    async def _read(self, ws: BridgeSocket) -> None:
         async for raw in ws:
             if raw.type != aiohttp.WSMsgType.TEXT:
                 break

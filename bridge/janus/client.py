@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -22,6 +22,24 @@ Json = dict[str, Any]
 EventCallback = Callable[[Json, Json | None], None]
 KEEPALIVE_S = 20.0
 REQUEST_TIMEOUT_S = 10.0
+
+
+class JanusSocket(Protocol):
+    """What a connection needs of its WebSocket: aiohttp's, or a fake's
+    (bridge/janus/fake.py) in fast tests."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    async def send_json(self, data: Any) -> None: ...
+
+    async def close(self) -> bool: ...
+
+    def __aiter__(self) -> AsyncIterator[aiohttp.WSMessage]: ...
+
+
+# Opens a JanusSocket to a URL in place of aiohttp (the seam fast tests use).
+Dial = Callable[[str], Awaitable[JanusSocket]]
 
 
 class JanusError(Exception):
@@ -100,13 +118,14 @@ class JanusSession:
 class JanusConnection:
     """One WebSocket to one Janus server."""
 
-    def __init__(self, url: str, api_secret: str | None) -> None:
+    def __init__(self, url: str, api_secret: str | None, dial: Dial | None = None) -> None:
         self.url = url
         self.api_secret = api_secret
+        self.dial = dial
         self.sessions: dict[int, JanusSession] = {}
         self.closed = asyncio.Event()
         self._http: aiohttp.ClientSession | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._ws: JanusSocket | None = None
         self._reader: asyncio.Task[None] | None = None
         self._pending: dict[str, asyncio.Future[Json]] = {}
         self._plugin_calls: set[str] = set()
@@ -114,6 +133,10 @@ class JanusConnection:
         self._closing = False  # we close it: its end is no news
 
     async def connect(self) -> None:
+        if self.dial is not None:
+            self._ws = await self.dial(self.url)
+            self._reader = asyncio.create_task(self._read_loop(), name="janus-reader")
+            return
         self._http = aiohttp.ClientSession()
         try:
             self._ws = await self._http.ws_connect(

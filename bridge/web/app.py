@@ -16,7 +16,7 @@ from aiohttp import WSCloseCode, web
 
 from bridge.admin import seed_from_config
 from bridge.config import BridgeSettings, seed_mapping
-from bridge.gateway import JanusEndpoint, JanusServer, MediaGateway
+from bridge.gateway import Dial, JanusEndpoint, JanusServer, MediaGateway
 from bridge.janus.supervisor import LocalJanus
 from bridge.live import LiveRoom
 from bridge.meetings.context import Limits
@@ -66,8 +66,9 @@ def _read_secret(path: Path | None) -> str | None:
 class Bridge:
     """Everything one bridge process holds."""
 
-    def __init__(self, settings: BridgeSettings) -> None:
+    def __init__(self, settings: BridgeSettings, janus_dial: Dial | None = None) -> None:
         self.settings = settings
+        self.janus_dial = janus_dial  # how remote Janus servers are reached (a fake in tests)
         usable_dir(settings.state_dir, "state directory")
         usable_dir(settings.state_dir / "files", "files directory")
         self.store = Store(settings.database_url or default_url(settings.state_dir))
@@ -189,7 +190,7 @@ class Bridge:
         else:
             endpoints = [
                 JanusEndpoint(j.url, _read_secret(j.api_secret_file),
-                              _read_secret(j.room_admin_key_file), j.name)
+                              _read_secret(j.room_admin_key_file), j.name, self.janus_dial)
                 for j in s.janus.servers
             ]
         self.gateway = MediaGateway(endpoints, s.janus.max_publishers_per_room)
@@ -343,8 +344,8 @@ def _room_pages(bridge: Bridge) -> tuple[Any, Any]:
     return page, info
 
 
-def create_app(settings: BridgeSettings) -> web.Application:
-    bridge = Bridge(settings)
+def create_app(settings: BridgeSettings, janus_dial: Dial | None = None) -> web.Application:
+    bridge = Bridge(settings, janus_dial)
     app = web.Application(client_max_size=bridge.meetings.limits.file_max_bytes + 1024**2)
     app["bridge"] = bridge
     app.on_response_prepare.append(add_security_headers)

@@ -1,0 +1,143 @@
+"""The media gateway on the fake Janus: a participant's publisher and subscriber through
+their life, rights enforced at the SFU with ``moderate``, talking, and the gateway
+finding a Janus that went away and came back. No Janus process, no network."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.gateway import MediaGateway, MediaUnavailable, ParticipantMedia
+from bridge.janus.client import JanusError, JanusGone
+from bridge.janus.fake import ERR_ID_EXISTS, FakeJanus
+from bridge.janus.videoroom import SubscribedStream
+from tests.support.fake_janus import until
+from tests.support.janus_scenario import OFFER
+
+ROOM = "testbim"
+
+
+class Offers:
+    """The subscription offers the gateway sends one participant's client."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[str, list[SubscribedStream]]] = []
+
+    async def __call__(self, sdp: str, streams: list[SubscribedStream]) -> None:
+        self.got.append((sdp, streams))
+
+    @property
+    def feeds(self) -> set[str | None]:
+        return {s.feed for s in self.got[-1][1]} if self.got else set()
+
+
+async def joined(gateway: MediaGateway, feed: str) -> tuple[ParticipantMedia, Offers]:
+    offers = Offers()
+    return await gateway.open_media(ROOM, feed, f"P{feed}", offers), offers
+
+
+async def publishing(gateway: MediaGateway, fake: FakeJanus, feed: str) -> ParticipantMedia:
+    media, _ = await joined(gateway, feed)
+    await media.publish(OFFER, f"P{feed}")
+    fake.webrtc_up(ROOM, feed)
+    assert media.publisher is not None
+    await until(media.publisher.webrtc_up.is_set, "webrtcup")
+    return media
+
+
+async def test_a_subscriber_receives_a_publisher_and_loses_it_when_it_hangs_up(
+        gateway: MediaGateway, fake_janus: FakeJanus) -> None:
+    await publishing(gateway, fake_janus, "1")
+    listener, offers = await joined(gateway, "2")
+    await listener.reconcile({"1"})
+    assert offers.feeds == {"1"} and {s.kind for s in offers.got[-1][1]} == {"audio", "video"}
+    await listener.answer("v=0 the client's answer")
+    assert [h.feeds for h in fake_janus.subscribers(ROOM)] == [{"1"}]
+
+    fake_janus.hangup(ROOM, "1")  # Janus renegotiates every subscription by itself
+    await until(lambda: len(offers.got) == 2, "Janus's offer without the feed")
+    assert offers.feeds == set() and listener.subscribed == set()
+    await listener.answer("v=0 again")
+    assert fake_janus.subscribers(ROOM)[0].started
+
+
+async def test_a_second_publisher_with_the_same_id_is_refused_as_janus_does(
+        gateway: MediaGateway, fake_janus: FakeJanus) -> None:
+    await publishing(gateway, fake_janus, "7")
+    again, _ = await joined(gateway, "7")  # the seat's old connection is not gone yet
+    with pytest.raises(JanusError) as refused:
+        await again.publish(OFFER, "P7")
+    assert refused.value.code == ERR_ID_EXISTS
+
+
+async def test_a_second_offer_replaces_the_publisher(
+        gateway: MediaGateway, fake_janus: FakeJanus) -> None:
+    media = await publishing(gateway, fake_janus, "1")
+    first = fake_janus.publisher(ROOM, "1")
+    await media.publish(OFFER, "P1")
+    assert fake_janus.publisher(ROOM, "1") is not first
+    assert not fake_janus.forwarded(ROOM, "1", "audio"), "not up until its new PeerConnection"
+
+
+async def test_moderate_stops_a_stream_at_the_sfu(
+        gateway: MediaGateway, fake_janus: FakeJanus) -> None:
+    media = await publishing(gateway, fake_janus, "1")
+    video = media.published_mids("video")[0]
+    await gateway.moderate(ROOM, "1", video, mute=True)
+    assert not fake_janus.forwarded(ROOM, "1", "video")
+    assert fake_janus.forwarded(ROOM, "1", "audio")
+    await gateway.moderate(ROOM, "1", video, mute=False)
+    assert fake_janus.forwarded(ROOM, "1", "video")
+
+
+async def test_a_participant_hears_only_of_its_own_talking(
+        gateway: MediaGateway, fake_janus: FakeJanus) -> None:
+    one = await publishing(gateway, fake_janus, "1")
+    two = await publishing(gateway, fake_janus, "2")
+    heard: dict[str, list[bool]] = {"1": [], "2": []}
+    one.on_talking, two.on_talking = heard["1"].append, heard["2"].append
+    fake_janus.talking(ROOM, "2")
+    fake_janus.talking(ROOM, "2", talking=False)
+    await until(lambda: len(heard["2"]) == 2, "talking events")
+    assert heard == {"1": [], "2": [True, False]}
+
+
+async def test_a_vanished_feed_costs_no_subscription(
+        gateway: MediaGateway, fake_janus: FakeJanus) -> None:
+    listener, offers = await joined(gateway, "2")
+    await listener.reconcile({"404"})  # left between the roster and the request
+    assert offers.got == [] and listener.subscriber is None
+
+
+async def test_a_failed_receiving_side_gets_a_fresh_subscription(
+        gateway: MediaGateway, fake_janus: FakeJanus) -> None:
+    await publishing(gateway, fake_janus, "1")
+    listener, offers = await joined(gateway, "2")
+    await listener.reconcile({"1"})
+    first = listener.subscriber
+    await listener.restart_subscriber()
+    assert listener.subscriber is not first and len(offers.got) == 2
+    assert [h.feeds for h in fake_janus.subscribers(ROOM)] == [{"1"}]
+
+
+async def test_the_gateway_finds_janus_again_after_it_went_away(
+        gateway: MediaGateway, fake_janus: FakeJanus) -> None:
+    media = await publishing(gateway, fake_janus, "1")
+    backs = []
+
+    async def server_back(server: object) -> None:
+        backs.append(server)
+
+    gateway.on_server_back = server_back
+    secret = fake_janus.rooms[ROOM].secret
+    await fake_janus.go_away()
+    server = gateway.server_for(ROOM)
+    await until(lambda: not server.up.is_set(), "the lost connection")
+    assert not media.alive
+    with pytest.raises((MediaUnavailable, JanusGone)):  # the client treats both alike
+        await gateway.open_media(ROOM, "3", "P3", Offers())
+
+    fake_janus.come_back()
+    await until(lambda: backs == [server], "the gateway back on Janus")
+    assert fake_janus.rooms[ROOM].secret == secret, "the room made again, as it was"
+    again = await publishing(gateway, fake_janus, "1")  # the old session died with Janus
+    assert again.alive and fake_janus.forwarded(ROOM, "1", "audio")
