@@ -28,6 +28,7 @@ from bridge.store.models import Account, Base, Event, Meeting, Policy, Role, Roo
 from tests.bridge.test_meetings import CHEAP
 from tests.support.postgres import postgres_cluster, server_binaries
 
+HEAD = "0002"
 TABLES = {
     "accounts",
     "rooms",
@@ -38,6 +39,7 @@ TABLES = {
     "polls",
     "poll_answers",
     "files",
+    "schedule_entries",
     "alembic_version",
 }
 
@@ -55,13 +57,13 @@ def test_upgrade_from_empty_creates_the_schema_the_models_describe(tmp_path: Pat
     url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
     assert current_revision(url) is None
     upgrade_to_head(url)
-    assert current_revision(url) == "0001"
+    assert current_revision(url) == HEAD
     engine = create_engine(url)
     assert set(inspect(engine).get_table_names()) == TABLES
     engine.dispose()
     assert schema_drift(url) == []
     upgrade_to_head(url)  # idempotent
-    assert current_revision(url) == "0001"
+    assert current_revision(url) == HEAD
 
 
 def test_downgrade_to_nothing_and_back(tmp_path: Path) -> None:
@@ -198,7 +200,7 @@ def postgres_url() -> Iterator[str]:
 
 def test_postgresql_by_url(postgres_url: str) -> None:
     upgrade_to_head(postgres_url)
-    assert current_revision(postgres_url) == "0001"
+    assert current_revision(postgres_url) == HEAD
     assert schema_drift(postgres_url) == []
     with Store(postgres_url) as store:
         with store.transaction() as db:
