@@ -156,7 +156,7 @@ UI: Mapping[str, Mapping[Language, str]] = {
     "standby_none_today": {"tr": "Bugün başka toplantı yok", "en": "No more meetings today"},
     "standby_next": {"tr": "Sıradaki: {when} · {title}", "en": "Next: {when} · {title}"},
     "standby_no_next": {"tr": "Planlı toplantı yok", "en": "No meetings scheduled"},
-    "standby_item": {"tr": "{start}–{end}  {title}", "en": "{start}–{end}  {title}"},
+    "standby_item": {"tr": "{start}–{end} {title}", "en": "{start}–{end} {title}"},
     "standby_clock_unsynced": {
         "tr": "Saat henüz eşitlenmedi: toplantılara kendiliğinden katılınmıyor",
         "en": "The clock is not synchronised yet: no meeting is joined by itself"},
