@@ -362,6 +362,7 @@ class Appliance:
             companion_url=self.companion_url if self.state.connection == "in_meeting" else None,
             day=self.day if self.day_runner is not None else None,
             zone=self.day_runner.zone if self.day_runner is not None else UTC,
+            checks=self.day_runner.checks if self.day_runner is not None else (),
         )
 
     async def render_loop(self, driver: ScreenDriver) -> None:

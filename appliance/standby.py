@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from appliance import day as d
 from appliance import schedule_fetch
+from appliance.device_check import check_devices
 from appliance.devices.blanking import Blanker
 from appliance.service.timesync import ClockCheck
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("salon.standby")
 TICK_S = 2.0
+CHECK_AHEAD = timedelta(minutes=2)  # the device check, this long before a join time
 RETRY_S = 30.0  # a failed fetch is tried again sooner than refresh_s
 
 
@@ -47,6 +49,10 @@ class DayRunner:
     last_activity: float = field(default_factory=time.monotonic)
     was_standby: bool = False
     releases: int = 0  # times standby released the camera and microphone
+    checks: tuple[tuple[str, str, str], ...] = ()  # the last device check
+    checked_at: datetime | None = None
+    checked_for: set[d.Key] = field(default_factory=set)
+    _check: asyncio.Task[None] | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -58,7 +64,15 @@ class DayRunner:
                              quiet=_minutes(sch.quiet_s / 60))
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            if self._check is not None:  # the room is stopping: no check outlives it
+                self._check.cancel()
+
+    async def _run(self) -> None:
         synced: bool | None = None
+        booted = False
         while True:
             now_synced = self.clock.synchronised()
             if now_synced != synced:
@@ -68,7 +82,46 @@ class DayRunner:
             self.app.dispatch(d.ClockTick(self.wall()))
             if self._someone_talking():
                 self.app.dispatch(d.Talking())
+            if not booted or self._check_due():
+                booted = True
+                self._start_check()
             await asyncio.sleep(TICK_S)
+
+    # -- the device check: at start, and before each scheduled join --------------------
+
+    def _check_due(self) -> bool:
+        """A meeting's join time is under CHECK_AHEAD away and it has not been checked for."""
+        day = self.app.day
+        if not d.standby(day) or day.now is None or not day.clock_synced:
+            return False
+        ahead = day.settings.lead + CHECK_AHEAD
+        return any(m.start - ahead <= day.now < m.end and m.key not in self.checked_for
+                   for m in day.meetings if m.key not in day.done)
+
+    def _start_check(self) -> None:
+        day = self.app.day
+        if not self.app.s.schedule.self_test or self._check is not None \
+                or not d.standby(day):
+            return
+        if day.now is not None:
+            ahead = day.settings.lead + CHECK_AHEAD
+            self.checked_for |= {m.key for m in day.meetings
+                                 if m.start - ahead <= day.now < m.end}
+        self._check = asyncio.get_running_loop().create_task(self._run_check())
+
+    async def _run_check(self) -> None:
+        media = self.app.media
+        try:
+            results = await check_devices(media.camera, media.microphone,
+                                          self.app.receivers.mixer,
+                                          mine=lambda: d.standby(self.app.day))
+            self.checks = tuple(r.row() for r in results)
+            self.checked_at = self.wall()
+            for r in results:
+                if r.state == "failed":
+                    self.app.runtime.health.record_error(f"device check: {r.part}: {r.detail}")
+        finally:
+            self._check = None
 
     async def fetch_loop(self) -> None:
         saved = schedule_fetch.load_saved(self.app.state_dir)
@@ -136,6 +189,10 @@ class DayRunner:
                                if day.now is None or m.start > day.now), None)),
             "today": [show(m) for m in d.on_local_day(day, zone)],
             "devices_released": self.releases,
+            "device_check": {
+                "at": self.checked_at.isoformat() if self.checked_at else None,
+                "parts": {part: {"state": state, "detail": detail}
+                          for part, state, detail in self.checks}},
             "display": self.blanker.report(),
         }
 

@@ -231,6 +231,10 @@ class RemoteAudioMixer:
         """Call `listener(chunk)` with every 10 ms exactly as handed to the speaker."""
         self._listeners.append(listener)
 
+    def remove_playback_listener(self, listener: PlaybackListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     def start(self) -> None:
         if self._task is None:
             self.speaker.start()

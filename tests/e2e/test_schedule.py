@@ -41,7 +41,7 @@ quiet_s = 10
 refresh_s = 30
 time_zone = "UTC"
 clock = "simulated"
-self_test = false
+self_test = true
 """
 
 
@@ -55,9 +55,9 @@ def schedule_cli(bridge: BridgeProcess, *args: str) -> str:
 
 async def test_a_meeting_two_minutes_ahead_is_joined_and_left_by_itself(
         tmp_path: Path, bridge: BridgeProcess) -> None:
-    # The next whole minute at least a minute away: joined at start - 1 min, over at +1.
+    # A whole minute two to three minutes away: joined at start - 1 min, over at +1.
     now = datetime.now(UTC)
-    start = (now + timedelta(minutes=2)).replace(second=0, microsecond=0)
+    start = (now + timedelta(minutes=3)).replace(second=0, microsecond=0)
     schedule_cli(bridge, "add", "testbim", "--title", "Kurul", "--start",
                  f"{start:%Y-%m-%d %H:%M}", "--minutes", "1", "--time-zone", "UTC")
     toml = controls_toml(bridge.url, "testbim", "ODA 1", policy="schedule", tone_hz=TONE_HZ,
@@ -71,12 +71,19 @@ async def test_a_meeting_two_minutes_ahead_is_joined_and_left_by_itself(
         await wait_for(lambda: app.day.schedule_loaded, 20, "the schedule")
         assert d.standby(app.day) and app.state.connection == "left"
         assert rut.runtime.health.snapshot()["meeting"]["state"] == "standby"
-        assert app.media.devices_open == {"camera": False, "microphone": False}
         assert not rut.led_on(CAMERA_LED) and not rut.led_on(STATUS_LED)
         assert [m.title for m in app.day.meetings] == ["Kurul"]
         await wait_for(lambda: listener.joined, 30, "the listener")
 
-        await wait_for(lambda: app.state.connection == "in_meeting", 150, "the scheduled join")
+        # The device check ran at start (and again before the join): simulated parts.
+        await wait_for(lambda: app.day_runner and app.day_runner.checks, 30, "the device check")
+        assert app.day_runner is not None
+        assert [c[:2] for c in app.day_runner.checks] == [
+            ("camera", "ok"), ("microphone", "ok"), ("speaker", "simulated")]
+        await wait_for(lambda: app.day_runner and app.day_runner._check is None, 30, "checked")
+        if d.standby(app.day):  # the check closed what it opened
+            assert app.media.devices_open == {"camera": False, "microphone": False}
+        await wait_for(lambda: app.state.connection == "in_meeting", 200, "the scheduled join")
         joined_at = datetime.now(UTC)
         assert joined_at >= start - timedelta(minutes=1)  # not before its lead time
         await wait_for(lambda: listener.frames("ODA 1") > 10, 30, "the room's video")
@@ -98,6 +105,9 @@ async def test_a_meeting_two_minutes_ahead_is_joined_and_left_by_itself(
         assert listener.tone_db("ODA 1", TONE_HZ, seconds=2) == float("-inf")
         report = app.day_runner.report() if app.day_runner else {}
         assert report["devices_released"] >= 1 and report["standby"] is True
+        assert report["device_check"]["parts"]["camera"]["state"] == "ok"
+        health = rut.runtime.health.snapshot()
+        assert health["schedule"]["display"]["backend"] == "simulated"
     await listener.close()
     with Store(default_url(bridge.state_dir)) as store, store.transaction() as db:
         titles = [m.scheduled_title for m in db.scalars(select(Meeting))]
