@@ -50,6 +50,7 @@ $(VENV_STAMP): pyproject.toml
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 test: setup lint $(SYSTEM_APT_STAMP)
 	$(NETNS) $(VENV)/bin/pytest -q -ra $(PYTEST_ARGS)

@@ -26,8 +26,6 @@ from appliance.conference import client as conf
 from appliance.conference.ice import IceChoice
 from appliance.conference.link import LinkMonitor, report_to
 from appliance.conference.trust import client_context, turn_context
-from appliance.config import Settings
-from appliance.config_schema import DisplaySettings
 from appliance.devices.blanking import open_blanker
 from appliance.devices.buttons import ButtonName, TerminalKeys
 from appliance.devices.camera import CameraHealth
@@ -40,6 +38,8 @@ from appliance.media.audio_health import audio_report, watch_audio_faults
 from appliance.media.jitter import hand_audio_packets_on
 from appliance.media.metrics import MediaMetrics
 from appliance.media.slots import FrameSlot, receiver_keyframe_requester
+from appliance.provisioning.loader import Settings
+from appliance.provisioning.schema import DisplaySettings
 from appliance.screen.layout import LayoutSettings
 from appliance.screen.model import ConfigProblem, NoticeQueue, Phase, ScreenRole
 from appliance.screen.render import Renderer, ScreenDriver
@@ -47,7 +47,7 @@ from appliance.service.runtime import ServiceRuntime
 from appliance.service.timesync import open_clock
 from appliance.standby import DayRunner
 from appliance.wiring import build_camera, build_room_audio
-from bridge import protocol as p
+from salon import protocol as p
 
 log = logging.getLogger("salon.appliance")
 FRAME_INTERVAL_S = 1 / 30

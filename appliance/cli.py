@@ -22,9 +22,9 @@ except PackageNotFoundError:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from appliance.config import load_with_fallback
+    from appliance.provisioning.loader import load_with_fallback
     from appliance.service.runtime import run_event_loop, state_directory
-    from bridge.logs import setup_logging
+    from salon.logs import setup_logging
 
     setup_logging("salon-appliance")
     state_dir = args.state_dir or state_directory()
@@ -33,7 +33,7 @@ def _run(args: argparse.Namespace) -> int:
     for problem in loaded.problems:
         print(f"config: {problem}", file=sys.stderr)
     if loaded.settings is None:
-        from appliance.config_screen import show_config_problems
+        from appliance.unconfigured import show_config_problems
 
         return show_config_problems(loaded.problems, VERSION)
     setup_logging("salon-appliance", loaded.settings.logging.level.upper())
@@ -42,8 +42,8 @@ def _run(args: argparse.Namespace) -> int:
 
 async def _serve(loaded: object, state_dir: Path) -> int:
     from appliance.app import Appliance
-    from appliance.config import LoadResult
-    from appliance.config_screen import screen_problems
+    from appliance.provisioning.loader import LoadResult
+    from appliance.screen.config_problems import screen_problems
 
     assert isinstance(loaded, LoadResult) and loaded.settings is not None
     problems = screen_problems(  # warnings are logged
@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["check-config"]:  # its own parser, importable without media libraries
-        from appliance.config import check_config_main
+        from appliance.provisioning.loader import check_config_main
 
         return check_config_main(argv[1:])
     if argv[:1] == ["self-test"]:

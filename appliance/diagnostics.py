@@ -4,7 +4,7 @@
 drew something, which decoded frame each remote tile now shows and when (a
 reference and a timestamp: no pixels are touched on the render path). On request
 (/healthz's "diagnostics" section) `report()` reads the capture time that a
-test-pattern camera encodes in those frames (appliance.media.testpattern) and
+test-pattern camera encodes in those frames (appliance.devices.testpattern) and
 gives, per remote participant, capture→decoded and capture→shown in ms: the
 glass-to-glass latency into this appliance, on this machine's clock. Pictures
 that carry no pattern (a real camera) read as null; nothing else changes.
@@ -21,8 +21,8 @@ import av
 import numpy as np
 import numpy.typing as npt
 
+from appliance.devices.testpattern import read_timestamp
 from appliance.media.slots import FrameSlot
-from appliance.media.testpattern import read_timestamp
 from appliance.screen.model import ScreenModel
 from appliance.screen.render import Frames, Renderer, ScreenDriver, SurfaceSink
 

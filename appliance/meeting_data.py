@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from bridge import protocol as p
+from salon import protocol as p
 
 CHAT_KEPT = 50
 

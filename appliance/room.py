@@ -215,9 +215,6 @@ class CameraRecovered(Event):
     pass
 
 
-@dataclass(frozen=True)
-class SpeechWhileMuted(Event):
-    """The room's mic hears speech while the room is muted."""
 
 
 # --- derived outputs ----------------------------------------------------------------
@@ -455,13 +452,6 @@ def _on_camera_recovered(state: RoomState, event: CameraRecovered) -> Result:
     return replace(state, camera_failed=False), [_notice("camera_recovered")]
 
 
-def _on_speech(state: RoomState, event: SpeechWhileMuted) -> Result:
-    muted = state.muted_by_room or state.muted_by_host
-    if state.connection == "in_meeting" and state.audio_right and muted:
-        return state, [_notice("speaking_while_muted", "warning")]
-    return state, []
-
-
 def _on_button(state: RoomState, event: ButtonPressed) -> Result:
     if event.button == "hand":
         return _hand_long(state) if event.long else _hand_press(state)
@@ -531,7 +521,6 @@ _HANDLERS: dict[type[Event], Callable[[RoomState, typing.Any], Result]] = {
     MeetingLeft: _on_meeting_left,
     CameraFailed: _on_camera_failed,
     CameraRecovered: _on_camera_recovered,
-    SpeechWhileMuted: _on_speech,
 }
 
 

@@ -22,7 +22,7 @@ Notice = Literal[
     "camera_revoked",
     "muted_by_host", "unmuted_by_host", "hand_raised", "hand_lowered", "hand_lowered_by_host",
     "mic_muted", "mic_unmuted", "camera_started", "camera_stopped",
-    "camera_failed", "camera_recovered", "speaking_while_muted",
+    "camera_failed", "camera_recovered",
     "request_to_speak_first", "camera_right_needed", "not_in_meeting", "hold_to_join",
     "config_error", "config_invalid_using_last_good",
     "joining_scheduled", "meeting_time_over", "clock_not_synced",

@@ -24,8 +24,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from appliance.conference.trust import CertificateRefused, check_certificate, client_context
-from appliance.config import Settings
 from appliance.day import ScheduledMeeting
+from appliance.provisioning.loader import Settings
 
 log = logging.getLogger("salon.schedule")
 CACHE_FILE = "schedule.json"

@@ -11,7 +11,7 @@ from appliance import day as d
 from appliance import room
 from appliance.meeting_data import MeetingData
 from appliance.screen import model as sm
-from bridge import protocol as p
+from salon import protocol as p
 
 PHASES: dict[str, sm.Phase] = {
     "starting": sm.Phase.STARTING,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from appliance.config import Settings
 from appliance.devices.alsa import AlsaMicrophone, AlsaSpeaker
 from appliance.devices.audio import (
     Microphone,
@@ -25,6 +24,7 @@ from appliance.devices.camera_picamera2 import Picamera2Camera
 from appliance.devices.camera_v4l2 import V4l2Camera
 from appliance.media.aec import EchoCancelledMicrophone, ProcessingStages
 from appliance.media.audio import RemoteAudioMixer
+from appliance.provisioning.loader import Settings
 
 
 class DeviceUnavailable(RuntimeError):

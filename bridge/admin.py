@@ -22,12 +22,13 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, TextIO
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bridge.config import RoomSeed, UserSeed
 from bridge.schedules import ScheduleError
 from bridge.store import Store
 from bridge.store.accounts import (
@@ -44,6 +45,7 @@ from bridge.store.accounts import (
     list_rooms,
     normalize_address,
     normalize_username,
+    set_password,
 )
 from bridge.store.models import Meeting, Participant, Policy, Role, Room, StoredFile
 
@@ -177,9 +179,7 @@ def _user_passwd(args: argparse.Namespace, store: Store, console: Console) -> in
         raise InvalidValue(f"user name {args.name!r}: no such user")
     password = read_password(args, console)
     with store.transaction() as db:
-        stored = find_account(db, args.name)
-        assert stored is not None
-        stored.password_hash = console.passwords.hash(password)
+        set_password(db, console.passwords, args.name, password)
     print(f"password changed for {account.username}", file=console.stdout)
     return 0
 
@@ -285,49 +285,6 @@ def _table(out: TextIO, header: tuple[str, ...], rows: Sequence[tuple[str, ...]]
 
 
 # -- seeding from the config file ---------------------------------------------------------
-
-
-class RoomSeed(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    address: str
-    title: str
-    policy: Literal["private", "public"] = "private"
-    guest_name_format: bool = False
-    open_floor: bool | None = None
-    # bridge/config.py's spelling: an unmoderated room is an open floor.
-    moderated: bool | None = None
-
-    @model_validator(mode="after")
-    def one_floor_setting(self) -> RoomSeed:
-        both = self.open_floor is not None and self.moderated is not None
-        if both and self.open_floor == self.moderated:
-            raise ValueError("open_floor and moderated contradict each other")
-        return self
-
-    @property
-    def is_open_floor(self) -> bool:
-        """Moderated (the host grants rights) unless the config says otherwise."""
-        if self.open_floor is not None:
-            return self.open_floor
-        return self.moderated is False
-
-
-class UserSeed(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    role: Literal["host", "participant", "device"] = "participant"
-    display_name: str | None = None
-    password_file: Path | None = None
-    password_hash: str | None = Field(default=None, pattern=r"^\$argon2(id|i|d)\$")
-    disabled: bool = False
-
-    @model_validator(mode="after")
-    def one_password_source(self) -> UserSeed:
-        if self.password_file is not None and self.password_hash is not None:
-            raise ValueError("give password_file or password_hash, not both")
-        return self
 
 
 class Seed(BaseModel):

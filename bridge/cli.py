@@ -23,8 +23,8 @@ from pathlib import Path
 
 from bridge.admin import add_admin_commands, run_admin
 from bridge.config import BridgeConfigError, BridgeSettings, load_bridge_config
-from bridge.logs import setup_logging
 from bridge.store.db import StoreUnavailable
+from salon.logs import setup_logging
 
 DEFAULT_CONFIG = Path("/etc/salon-bridge/bridge.toml")
 

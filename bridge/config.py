@@ -18,7 +18,48 @@ from pydantic import (
     model_validator,
 )
 
-from bridge.admin import RoomSeed, UserSeed
+
+class RoomSeed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    address: str
+    title: str
+    policy: Literal["private", "public"] = "private"
+    guest_name_format: bool = False
+    open_floor: bool | None = None
+    # bridge/config.py's spelling: an unmoderated room is an open floor.
+    moderated: bool | None = None
+
+    @model_validator(mode="after")
+    def one_floor_setting(self) -> RoomSeed:
+        both = self.open_floor is not None and self.moderated is not None
+        if both and self.open_floor == self.moderated:
+            raise ValueError("open_floor and moderated contradict each other")
+        return self
+
+    @property
+    def is_open_floor(self) -> bool:
+        """Moderated (the host grants rights) unless the config says otherwise."""
+        if self.open_floor is not None:
+            return self.open_floor
+        return self.moderated is False
+
+
+class UserSeed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    role: Literal["host", "participant", "device"] = "participant"
+    display_name: str | None = None
+    password_file: Path | None = None
+    password_hash: str | None = Field(default=None, pattern=r"^\$argon2(id|i|d)\$")
+    disabled: bool = False
+
+    @model_validator(mode="after")
+    def one_password_source(self) -> UserSeed:
+        if self.password_file is not None and self.password_hash is not None:
+            raise ValueError("give password_file or password_hash, not both")
+        return self
 
 
 class Strict(BaseModel):

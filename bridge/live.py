@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge import protocol as p
 from bridge.gateway import MediaGateway, ParticipantMedia
+from salon import protocol as p
 
 log = logging.getLogger("salon.live")
 Payload = dict[str, Any]

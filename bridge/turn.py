@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bridge import protocol as p
 from bridge.config import (
     BridgeConfigError,
     BridgeSettings,
@@ -27,6 +26,7 @@ from bridge.config import (
     turn_host,
     turn_port,
 )
+from salon import protocol as p
 
 
 class TurnConfigError(BridgeConfigError):

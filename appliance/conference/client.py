@@ -20,7 +20,7 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver
 from appliance.conference.ice import IceChoice, media_path
 from appliance.conference.peers import PublisherPeer, SubscriberPeer
 from appliance.conference.trust import CertificateRefused, check_certificate, explain
-from bridge import protocol as p
+from salon import protocol as p
 
 log = logging.getLogger("salon.conference")
 PING_INTERVAL_S = 20.0

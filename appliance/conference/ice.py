@@ -17,7 +17,7 @@ import ssl
 from aioice import Connection
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConnection
 
-from bridge import protocol as p
+from salon import protocol as p
 
 log = logging.getLogger("salon.ice")
 

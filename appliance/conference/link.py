@@ -28,7 +28,7 @@ from typing import TypeVar
 from aiortc import RTCPeerConnection
 from aiortc.stats import RTCInboundRtpStreamStats, RTCRemoteInboundRtpStreamStats
 
-from appliance.service.health import HealthState
+from appliance.health import HealthSink
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class LinkMonitor:
         return lost / (received + lost) if received + lost else None
 
 
-def report_to(health: HealthState) -> Callable[[LinkQuality], None]:
+def report_to(health: HealthSink) -> Callable[[LinkQuality], None]:
     """Hand each measurement to /healthz ("meeting") and the link metrics."""
 
     def report(q: LinkQuality) -> None:

@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 from gpiozero import Button
 
-from appliance.config_schema import ButtonsSettings, PinFactoryName
+from appliance.provisioning.schema import ButtonsSettings, PinFactoryName
 
 ButtonName = Literal["hand", "mute", "camera"]
 ButtonCallback = Callable[[ButtonName, bool], None]

@@ -5,7 +5,7 @@ them to a `VideoEncoder`; every access unit the encoder produces goes to the
 `FrameOutput` given to `start()`. Nothing is decoded or re-encoded after that:
 the media layer only packetizes. Back-ends:
 
-- `SimulatedCamera`: draws `appliance.media.testpattern` and encodes it with
+- `SimulatedCamera`: draws `appliance.devices.testpattern` and encodes it with
   `LibavH264Encoder`, so tests exercise the same packet path as hardware.
   It can be unplugged and plugged in again, for tests of camera failure.
 - `appliance.devices.camera_picamera2` (Pi 4 hardware encoder, Pi 5 libav)
@@ -42,7 +42,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from appliance.media.testpattern import TestPattern
+from appliance.devices.testpattern import TestPattern
 
 log = logging.getLogger(__name__)
 

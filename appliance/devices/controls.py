@@ -19,7 +19,6 @@ from typing import Any
 
 from gpiozero.pins.mock import MockFactory
 
-from appliance.config_schema import ButtonsSettings, LedsSettings
 from appliance.devices.buttons import (
     ButtonBoard,
     ButtonCallback,
@@ -29,6 +28,7 @@ from appliance.devices.buttons import (
     make_pin_factory,
 )
 from appliance.devices.leds import LedPanel
+from appliance.provisioning.schema import ButtonsSettings, LedsSettings
 
 log = logging.getLogger("salon.controls")
 

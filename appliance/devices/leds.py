@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from gpiozero import LED, RGBLED, LEDBoard
 
-from appliance.config_schema import LedsSettings
+from appliance.provisioning.schema import LedsSettings
 
 MicColor = Literal["off", "red", "green"]
 HandPattern = Literal["off", "waiting", "nudge"]

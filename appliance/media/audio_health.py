@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from appliance.config_schema import AudioSettings
 from appliance.devices.alsa import AlsaMicrophone, AlsaSpeaker
 from appliance.devices.audio import (
     SAMPLE_RATE,
@@ -23,9 +22,10 @@ from appliance.devices.audio import (
     Speaker,
     WavSpeaker,
 )
+from appliance.health import HealthSink
 from appliance.media.aec import EchoCancelledMicrophone
 from appliance.media.audio import RemoteAudioMixer
-from appliance.service.health import HealthState
+from appliance.provisioning.schema import AudioSettings
 
 Report = dict[str, Any]
 
@@ -92,7 +92,7 @@ def mixer_report(mixer: RemoteAudioMixer) -> Report:
     }
 
 
-def watch_audio_faults(health: HealthState, microphone: Microphone | None,
+def watch_audio_faults(health: HealthSink, microphone: Microphone | None,
                        mixer: RemoteAudioMixer) -> None:
     """/healthz "devices": the microphone and the speaker are "error" while they fail."""
     health.watch_fault("microphone", lambda: audio_fault(microphone))

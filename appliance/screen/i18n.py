@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from appliance.screen.i18n_config import CONFIG
-from appliance.screen.model import Language, Notice, Phrase
+from appliance.screen.model import Language, Notice
 
 LANGUAGES: tuple[Language, ...] = ("tr", "en")
 
@@ -27,8 +26,6 @@ NOTICES: Mapping[str, Mapping[Language, str]] = {
                              "en": "Hand lowered by the host"},
     "hand_raised": {"tr": "Söz Hakkı İstendi", "en": "Hand raised"},
     "hand_lowered": {"tr": "Söz isteği geri çekildi", "en": "Hand lowered"},
-    "speaking_while_muted": {"tr": "Mikrofonunuz kapalıyken konuşuyorsunuz",
-                             "en": "You are speaking while muted"},
     "need_audio_right": {"tr": "Konuşmak için Söz Hakkı İste düğmesine basın",
                          "en": "Press Raise hand to ask to speak"},
     "need_camera_right": {"tr": "Kamera için yöneticinin izni gerekli",
@@ -211,17 +208,6 @@ def notice(n: Notice, language: Language) -> str:
     if entry is None:
         return n.text or n.key
     return _format(entry[language], dict(n.args))
-
-
-def phrase(text: Phrase, language: Language) -> str:
-    """A validator phrase (catalogue i18n_config.CONFIG) in `language`; phrases among
-    its arguments are translated too. An unknown key shows the key, never crashes."""
-    entry = CONFIG.get(text.key)
-    if entry is None:
-        return text.key
-    args = {name: phrase(value, language) if isinstance(value, Phrase) else value
-            for name, value in text.args}
-    return _format(entry[language], args)
 
 
 def file_size(size_bytes: int, language: Language) -> str:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Literal
 
-Language = Literal["tr", "en"]
+from appliance.provisioning.words import Language, Phrase
+
 SelfViewPosition = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
 
 
@@ -35,15 +36,6 @@ class ScreenRole(StrEnum):
     SINGLE = "single"  # people and panels on one screen
     PEOPLE = "people"  # two screens: video tiles and notices
     PANELS = "panels"  # two screens: participants, chat, poll, files, companion link
-
-
-@dataclass(frozen=True)
-class Phrase:
-    """A sentence the screen translates: a catalogue key (i18n) and its arguments, which
-    are plain values or phrases themselves ("{value} is {kind}, not {expected}")."""
-
-    key: str
-    args: tuple[tuple[str, str | int | Phrase], ...] = ()
 
 
 @dataclass(frozen=True)

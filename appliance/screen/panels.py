@@ -19,7 +19,7 @@ from appliance.screen.widgets import (
     to_rect,
 )
 
-WARNING_NOTICES = {"speaking_while_muted", "muted_by_host", "hand_lowered_by_host",
+WARNING_NOTICES = {"muted_by_host", "hand_lowered_by_host",
                    "audio_revoked", "camera_revoked", "connection_poor", "need_audio_right",
                    "need_camera_right"}
 GOOD_NOTICES = {"audio_granted", "camera_granted", "camera_granted_press"}

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pygame
 
+from appliance.provisioning import words
 from appliance.screen import i18n
 from appliance.screen.layout import Box, TextStyle
 from appliance.screen.model import Language, Phase, ScreenModel, StandbyInfo
@@ -200,7 +201,7 @@ def _config_error(s: pygame.Surface, p: Painter, model: ScreenModel, lang: Langu
             p.draw(s, i18n.ui("config_field", lang, field=problem.field), TextStyle.SMALL,
                    Theme.ACCENT, cx, cy, "status", bold=True, max_w=card.w - 6 * u)
         cy += small
-        said = i18n.phrase(problem.text, lang) if problem.text else problem.message
+        said = words.phrase(problem.text, lang) if problem.text else problem.message
         lines = p.wrap(said, TextStyle.BODY, card.w - 6 * u, 2)
         p.draw_lines(s, lines, TextStyle.BODY, Theme.TEXT, cx, cy, "status")
         y += card_h + 2 * u

@@ -88,7 +88,7 @@ def meeting_model(n: int, now: float = 135.0, companion: bool = True) -> ScreenM
         Phase.MEETING, version="0.1.0", room_name=ROOM, meeting_title=MEETING,
         participants=people(n), active_speaker_id="p0",
         self_view=SelfView(enabled=True, position="bottom-right", camera_on=True),
-        notices=(Notice("audio_granted", now - 2), Notice("speaking_while_muted", now - 1)),
+        notices=(Notice("audio_granted", now - 2), Notice("muted_by_host", now - 1)),
         chat=(ChatMessage("Ayşegül Çağlayan-Büyükışıklı", "Günaydın, sunum dosyası paylaşıldı."),
               ChatMessage("BEHİÇ ÇELEBİ – ANKARA MEM",
                           "Öğretmenler odası, sınav takvimini bu hafta içinde gönderir misiniz?",
@@ -118,8 +118,8 @@ kamera_yonu = 90
 def config_problems() -> tuple[ConfigProblem, ...]:
     """What the validator itself says about a file with a wrong bridge URL and a key
     written in Turkish: the config-error screen shows its very words."""
-    from appliance.config import validate_text
-    from appliance.config_screen import screen_problems
+    from appliance.provisioning.loader import validate_text
+    from appliance.screen.config_problems import screen_problems
 
     _, problems = validate_text(BROKEN_FILE, file="/boot/firmware/salon.toml")
     return screen_problems([p for p in problems if p.severity == "error"])

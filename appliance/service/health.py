@@ -33,6 +33,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from appliance.health import FaultProbe
+
 log = logging.getLogger(__name__)
 # "*_created" timestamps per counter are noise for a single appliance.
 disable_created_metrics()
@@ -55,8 +57,6 @@ class DeviceHealth:
     detail: str = ""
 
 
-# Why a device is not working right now, None while it works (e.g. AlsaSpeaker.fault).
-FaultProbe = Callable[[], str | None]
 
 
 @dataclass

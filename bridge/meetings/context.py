@@ -234,7 +234,7 @@ def janus_state(scope: Scope, p: Participant) -> JanusModerate:
         participant=p.id,
         room=scope.room.address,
         audio_muted=not p.audio_right or p.muted,
-        video_muted=not p.video_right,
+        camera_muted=not p.camera_right,
     )
 
 

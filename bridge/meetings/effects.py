@@ -36,7 +36,7 @@ class JanusModerate:
     participant: int
     room: str
     audio_muted: bool
-    video_muted: bool
+    camera_muted: bool
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ class MediaAccess(Done):
 
     room: str
     audio_muted: bool
-    video_muted: bool
+    camera_muted: bool
 
 
 @dataclass(frozen=True, kw_only=True)

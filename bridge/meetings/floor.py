@@ -10,7 +10,7 @@ from bridge.meetings import messages as msg
 from bridge.meetings.effects import Disconnect, MediaAccess, Refused
 from bridge.store.models import Admission, Participant
 
-RIGHTS = ("audio", "video")
+RIGHTS = ("audio", "camera")
 
 
 def raise_hand(tx: cx.Tx, pid: int) -> None:
@@ -55,7 +55,7 @@ def set_right(tx: cx.Tx, pid: int, subject_id: int, right: str, granted: bool) -
     action = f"{'grant' if granted else 'revoke'} {right}"
     scope = cx.host(tx, pid, action)
     target = _admitted_other(tx, scope, subject_id, action)
-    if (target.audio_right if right == "audio" else target.video_right) == granted:
+    if (target.audio_right if right == "audio" else target.camera_right) == granted:
         return
     if right == "audio":
         target.audio_right = granted
@@ -64,7 +64,7 @@ def set_right(tx: cx.Tx, pid: int, subject_id: int, right: str, granted: bool) -
         else:
             cx.stop_talking(tx, scope, target)
     else:
-        target.video_right = granted
+        target.camera_right = granted
     kind = f"{right}_{'granted' if granted else 'revoked'}"
     cx.record(tx, scope.meeting, kind, actor_id=pid, subject_id=target.id)
     cx.updated(tx, scope, target)
@@ -142,5 +142,5 @@ def media_access(tx: cx.Tx, pid: int) -> MediaAccess:
     scope = cx.actor(tx, pid, "media")
     state = cx.janus_state(scope, scope.me)
     return MediaAccess(
-        room=scope.room.address, audio_muted=state.audio_muted, video_muted=state.video_muted
+        room=scope.room.address, audio_muted=state.audio_muted, camera_muted=state.camera_muted
     )

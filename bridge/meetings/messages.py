@@ -1,6 +1,6 @@
 """Every payload the meetings domain sends, in one place.
 
-Plain dicts with a "type" field; bridge/protocol.py is the schema authority
+Plain dicts with a "type" field; salon/protocol.py is the schema authority
 and these names follow it (participant ids are strings there, as here).
 Times are ISO 8601 UTC strings.
 """
@@ -33,8 +33,8 @@ MEETING_ENDED = "meeting_ended"
 # Notice codes (the client shows the localized text).
 AUDIO_GRANTED = "audio_granted"
 AUDIO_REVOKED = "audio_revoked"
-VIDEO_GRANTED = "video_granted"
-VIDEO_REVOKED = "video_revoked"
+CAMERA_GRANTED = "camera_granted"
+CAMERA_REVOKED = "camera_revoked"
 MUTED_BY_HOST = "muted_by_host"
 HAND_LOWERED_BY_HOST = "hand_lowered_by_host"
 
@@ -70,7 +70,7 @@ def participant(p: Participant, hand_position: int | None) -> Payload:
         "name": p.display_name,
         "role": role(p),
         "audio_right": p.audio_right,
-        "camera_right": p.video_right,
+        "camera_right": p.camera_right,
         "mic_muted": p.muted,
         "hand_position": hand_position,  # 1 = first in the queue; None = hand down
         "hand_raised_at": iso(p.hand_raised_at),

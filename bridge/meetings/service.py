@@ -200,7 +200,7 @@ class Meetings:
         return self._do("lower hand", pid, lambda tx: floor.lower_hand(tx, pid, subject))
 
     def set_right(self, host: int, subject: int, right: str, granted: bool) -> Done | Refusal:
-        """right: "audio" or "video" (camera), granted separately."""
+        """right: "audio" or "camera", granted separately."""
         return self._do(
             f"set {right} right",
             host,

@@ -180,7 +180,7 @@ class Participant(Base):
     # None while connected; set when the connection goes (a resume clears it).
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     audio_right: Mapped[bool] = mapped_column(Boolean, default=False)
-    video_right: Mapped[bool] = mapped_column(Boolean, default=False)
+    camera_right: Mapped[bool] = mapped_column(Boolean, default=False)
     muted: Mapped[bool] = mapped_column(Boolean, default=False)
     hand_raised_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     talking_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -14,7 +14,6 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
-from bridge import protocol as p
 from bridge.admin import seed_from_config
 from bridge.config import BridgeSettings, seed_mapping
 from bridge.gateway import JanusEndpoint, JanusServer, MediaGateway
@@ -44,6 +43,7 @@ from bridge.web.proxy import forwarded_middleware, tcp_peer
 from bridge.web.schedule_api import add_schedule_api
 from bridge.web.security import WebSecurity, add_security_headers, refuse_origin
 from bridge.web.tickets import DownloadTickets
+from salon import protocol as p
 
 log = logging.getLogger("salon.bridge")
 STATIC = Path(__file__).parent / "static"
@@ -168,7 +168,7 @@ class Bridge:
             room = self.rooms.get(effect.room)
             if room is not None:
                 await room.moderate(str(effect.participant), effect.audio_muted,
-                                    effect.video_muted)
+                                    effect.camera_muted)
         elif isinstance(effect, Disconnect):
             conn = self.by_participant.get(effect.participant)
             if conn is not None and effect.epoch in (None, conn.epoch):

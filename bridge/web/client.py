@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from bridge import protocol as p
 from bridge.gateway import MediaUnavailable, OfferSink, ParticipantMedia
 from bridge.janus.client import JanusError, JanusGone
 from bridge.janus.videoroom import SubscribedStream
 from bridge.live import LiveParticipant, LiveRoom
 from bridge.meetings.effects import Done, Joined, Listing, MediaAccess, Refusal
+from salon import protocol as p
 
 if TYPE_CHECKING:
     from bridge.web.app import Bridge
@@ -197,8 +197,7 @@ class ClientConnection:
         elif isinstance(m, p.LowerHand):
             result = await call(meetings.lower_hand, pid, int(m.participant))
         elif isinstance(m, p.SetRight):
-            right = "audio" if m.right == "audio" else "video"
-            result = await call(meetings.set_right, pid, int(m.participant), right, m.granted)
+            result = await call(meetings.set_right, pid, int(m.participant), m.right, m.granted)
         elif isinstance(m, p.Mute):
             result = await call(meetings.set_muted, pid, int(m.participant), True)
         elif isinstance(m, p.Remove):
@@ -365,7 +364,7 @@ class ClientConnection:
             await self.send(p.Error(re=m.id, code=access.code, message=access.message))
             return
         assert isinstance(access, MediaAccess)
-        self.me.audio_muted, self.me.video_muted = access.audio_muted, access.video_muted
+        self.me.audio_muted, self.me.video_muted = access.audio_muted, access.camera_muted
         if self.me.publishing:
             await self.room.set_publishing(self.me, False)
         name = str(self.room.roster.get(self.me.id, {}).get("name", self.me.id))

@@ -21,10 +21,10 @@ from bridge.meetings.effects import FileAdded, FileDownload, Listing, Refusal
 from bridge.meetings.files import storage_refusal
 from bridge.meetings.reports import ReportReady, activity_csv, attendance_csv
 from bridge.meetings.service import store_refusal
-from bridge.protocol import MAX_ID
 from bridge.store.db import StoreBusy, StoreFull
 from bridge.web.tickets import add_ticket_api
 from bridge.web.tickets import participant as _participant
+from salon.protocol import MAX_ID
 
 if TYPE_CHECKING:
     from bridge.web.app import Bridge

@@ -22,7 +22,7 @@ from typing import Any
 from gpiozero.pins.mock import MockFactory
 
 from appliance.app import Appliance
-from appliance.config import Settings, validate_text
+from appliance.provisioning.loader import Settings, validate_text
 from appliance.service.runtime import ServiceRuntime
 
 HAND, MUTE, CAMERA = 5, 6, 13

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from appliance.config_schema import ButtonsSettings, LedsSettings
 from appliance.devices.buttons import (
     ButtonBoard,
     ButtonName,
@@ -19,6 +18,7 @@ from appliance.devices.buttons import (
     make_pin_factory,
 )
 from appliance.devices.leds import LedPanel, LedTimings
+from appliance.provisioning.schema import ButtonsSettings, LedsSettings
 from appliance.room import (
     ButtonPressed,
     CameraLed,

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from appliance.config import (
+from appliance.provisioning import words
+from appliance.provisioning.loader import (
     MAX_CONFIG_BYTES,
     ConfigError,
     ConfigProblem,
@@ -26,9 +27,8 @@ from appliance.config import (
     load_with_fallback,
     validate_text,
 )
-from appliance.config_report import KeyLines
-from appliance.config_schema import Settings
-from appliance.screen import i18n
+from appliance.provisioning.report import KeyLines
+from appliance.provisioning.schema import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config" / "appliance.example.toml"
@@ -242,7 +242,7 @@ def test_a_url_with_a_user_name_and_password_is_refused_and_never_quoted() -> No
         settings, problems = validate_text(text, file="salon.toml")
         assert settings is None, name
         said = format_problems(problems) + " ".join(
-            i18n.phrase(p.text, "tr") for p in problems)
+            words.phrase(p.text, "tr") for p in problems)
         assert secret not in said and "oda1" not in said, (name, said)
     _, problems = validate_text(texts["https"], file="salon.toml")
     assert [p.message for p in problems] == [
@@ -533,7 +533,7 @@ def test_a_pi_camera_turned_a_quarter_is_refused_but_a_usb_camera_turns(
 def test_check_config_needs_only_pydantic_and_the_standard_library() -> None:
     heavy = ["gpiozero", "aiortc", "av", "numpy", "pygame", "aiohttp", "alsaaudio", "livekit"]
     code = (
-        "import sys; from appliance.config import check_config_main\n"
+        "import sys; from appliance.provisioning.loader import check_config_main\n"
         f"assert check_config_main([{str(EXAMPLE)!r}]) == 0\n"
         f"print([m for m in sys.modules if m.split('.')[0] in {heavy!r}])"
     )

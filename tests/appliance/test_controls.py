@@ -16,9 +16,9 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from appliance import app as app_module
-from appliance.config_schema import ButtonsSettings, LedsSettings
 from appliance.devices.buttons import ButtonBoard, ButtonName, KeyboardButtons, TerminalKeys
 from appliance.devices.controls import ControlPanel
+from appliance.provisioning.schema import ButtonsSettings, LedsSettings
 from appliance.screen import i18n
 from appliance.screen.model import ConfigProblem
 from tests.appliance.controls_harness import (
@@ -106,7 +106,7 @@ def test_panel_without_gpio_keeps_the_room_running() -> None:
 
 
 def test_a_pin_the_leds_cannot_have_degrades_to_buttons_only(factory: MockFactory) -> None:
-    # config_checks refuses this file; a panel built anyway must not take the room down
+    # provisioning.checks refuses this file; a panel built anyway must not take the room down
     clash = LedsSettings.model_validate({"mic": {"pin": MUTE}})
     presses = Presses()
     panel = ControlPanel(BUTTONS, clash, presses, hand_long_press=False, pin_factory=factory)

@@ -5,7 +5,7 @@ no server at all (and never a public STUN server) when the bridge names none."""
 from __future__ import annotations
 
 from appliance.conference.ice import IceChoice
-from bridge import protocol as p
+from salon import protocol as p
 
 URLS = ["turn:t.test:3478?transport=udp", "turn:t.test:3478?transport=tcp",
         "turns:t.test:443?transport=tcp", "stun:t.test:3478"]

@@ -15,7 +15,7 @@ from appliance.devices.camera import (
     LibavH264Encoder,
     SimulatedCamera,
 )
-from appliance.media.testpattern import read_timestamp, whole_ms
+from appliance.devices.testpattern import read_timestamp, whole_ms
 
 
 def nal_types(access_unit: bytes) -> list[int]:

@@ -32,7 +32,7 @@ from appliance.devices.camera import (
 )
 from appliance.devices.camera_picamera2 import Picamera2Camera
 from appliance.devices.camera_v4l2 import CaptureSource, V4l2Camera
-from appliance.media.testpattern import TestPattern, read_timestamp
+from appliance.devices.testpattern import TestPattern, read_timestamp
 
 
 class Collect:

@@ -34,7 +34,6 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from prometheus_client.parser import text_string_to_metric_families
 
-from appliance.config import Settings
 from appliance.devices.alsa import AlsaMicrophone, AlsaSpeaker, encode_samples
 from appliance.devices.alsa_files import AlsaFileDevices, alsa_file_devices
 from appliance.devices.audio import CHUNK_SAMPLES, SAMPLE_RATE, NullSpeaker, Samples
@@ -43,6 +42,7 @@ from appliance.media.aec import EchoCancelledMicrophone
 from appliance.media.audio import RemoteAudioMixer
 from appliance.media.audio_health import audio_report, watch_audio_faults
 from appliance.media.roomsim import EchoPath, level_db, room_response, speech_like
+from appliance.provisioning.loader import Settings
 from appliance.service.health import HealthServer, HealthState
 from appliance.wiring import build_room_audio
 from tests.appliance.test_media_aec import FarEndTrack

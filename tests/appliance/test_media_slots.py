@@ -11,8 +11,8 @@ import pytest
 from aiortc import AudioStreamTrack, MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
+from appliance.devices.testpattern import TestPattern, read_timestamp
 from appliance.media.slots import FrameSlot
-from appliance.media.testpattern import TestPattern, read_timestamp
 
 T0 = 1_790_000_000_000.0
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from playwright.async_api import Page, async_playwright
 
 from appliance.devices.camera import LibavH264Encoder
-from appliance.media.testpattern import (
+from appliance.devices.testpattern import (
     TestPattern,
     cell_edges,
     decode_bits,

@@ -22,9 +22,9 @@ from aiortc import MediaStreamTrack, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError
 
 from appliance.devices.camera import BitrateBounds, SimulatedCamera
+from appliance.devices.testpattern import read_timestamp
 from appliance.media.loopback import connect, local_peer_connection
 from appliance.media.slots import FrameSlot, receiver_keyframe_requester
-from appliance.media.testpattern import read_timestamp
 from appliance.media.video import (
     MAX_QUEUED_FRAMES,
     EncodedVideoTrack,

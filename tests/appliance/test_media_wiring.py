@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from appliance.config import Settings, validate_text
 from appliance.devices.alsa import AlsaMicrophone, AlsaSpeaker
 from appliance.devices.audio import NullSpeaker, SimulatedMicrophone, WavSpeaker
 from appliance.devices.camera import SimulatedCamera
@@ -15,6 +14,7 @@ from appliance.devices.camera_picamera2 import Picamera2Camera
 from appliance.devices.camera_v4l2 import V4l2Camera
 from appliance.media.aec import EchoCancelledMicrophone, ProcessingStages
 from appliance.media.audio import RemoteAudioMixer
+from appliance.provisioning.loader import Settings, validate_text
 from appliance.wiring import attach_echo_reference, build_camera, build_microphone, build_speaker
 
 BASE = """

@@ -4,7 +4,7 @@ welcome (a reconnect) and across the poll's later messages."""
 from __future__ import annotations
 
 from appliance.meeting_data import MeetingData, reduce
-from bridge import protocol as p
+from salon import protocol as p
 
 POLL = {"type": "poll", "id": 7, "question": "Hangi gün?", "options": ["Pzt", "Salı"],
         "state": "open"}

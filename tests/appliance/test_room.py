@@ -42,7 +42,6 @@ from appliance.room import (
     SetHand,
     SetMicLive,
     ShowNotice,
-    SpeechWhileMuted,
     Started,
     StatusLed,
     camera_sending,
@@ -328,12 +327,6 @@ TRANSITIONS: list[tuple[str, RoomState, Event, dict[str, Any], list[Command]]] =
      {"camera_failed": True}, [notice("camera_failed", "warning")]),
     ("repeated camera failure is quiet", CAMERA_BROKEN, CameraFailed(), {}, []),
     ("recovery without failure is quiet", VIDEO, CameraRecovered(), {}, []),
-    ("speech while the room is muted", ROOM_MUTED, SpeechWhileMuted(), {},
-     [notice("speaking_while_muted", "warning")]),
-    ("speech while the host muted", HOST_MUTED, SpeechWhileMuted(), {},
-     [notice("speaking_while_muted", "warning")]),
-    ("speech without rights is not nagged about", MEETING, SpeechWhileMuted(), {}, []),
-    ("speech while live is fine", AUDIO, SpeechWhileMuted(), {}, []),
 ]
 
 
@@ -408,7 +401,6 @@ EVENTS = st.one_of(
     st.builds(MeetingLeft, st.just("")),
     st.builds(CameraFailed, st.just("")),
     st.just(CameraRecovered()),
-    st.just(SpeechWhileMuted()),
 )
 
 # Events that lead towards a live mic and camera, so the properties are exercised in the

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.provisioning import words
 from appliance.screen import i18n
 from appliance.screen.model import (
     ChatMessage,
@@ -59,8 +60,8 @@ def test_whatever_text_arrives_is_drawn_printable() -> None:
 def test_config_problems_are_shown_in_the_screens_language() -> None:
     """The validator's own words: the English that check-config prints, and their
     translation on a Turkish screen."""
-    from appliance.config import validate_text
-    from appliance.config_screen import problems_screen
+    from appliance.provisioning.loader import validate_text
+    from appliance.screen.config_problems import problems_screen
 
     text = ('[room]\nname = "ODA"\n[bridge]\nurl = "ftp://okul.local"\nroom = "oda"\n'
             '[camera]\nfps = "30"\nkamera_yonu = 90\n')
@@ -72,11 +73,11 @@ def test_config_problems_are_shown_in_the_screens_language() -> None:
                        '"30" bir metin; beklenen: 1 ile 60 arasında bir tamsayı',
                        "bilinmeyen anahtar: kamera_yonu"],
                 "en": [p.message for p in problems]}
-    for language, words in expected.items():
+    for language, sentences in expected.items():
         renderer = Renderer(HD, language)  # type: ignore[arg-type]
         renderer.render(problems_screen(problems, "1.0"), {})
         on_screen = " ".join(t.text for t in renderer.texts)
-        for said in words:
+        for said in sentences:
             assert said in on_screen, (said, on_screen)
 
 
@@ -94,7 +95,7 @@ def test_every_notice_of_the_room_is_shown_whole(size_name: str) -> None:
 def test_every_validator_phrase_has_both_languages_with_the_same_arguments() -> None:
     """Every key the validator says exists in the catalogue, in Turkish and English,
     with the same placeholders; the Turkish is not the English."""
-    from appliance.screen.i18n_config import CONFIG
+    from appliance.provisioning.words import CONFIG
 
     root = ROOT / "appliance"
     used = set()
@@ -126,4 +127,4 @@ def test_the_documented_problem_screen_says_what_check_config_prints(tmp_path: P
     assert len(shown) == 2
     for problem in shown:
         assert f"{config}:{problem.line}: error: {problem.field}: {problem.message}" in printed
-        assert problem.text is not None and i18n.phrase(problem.text, "en") == problem.message
+        assert problem.text is not None and words.phrase(problem.text, "en") == problem.message

@@ -11,7 +11,7 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 from appliance import room, view
 from appliance.screen.model import NoticeQueue
 from appliance.screen.render import Renderer
-from bridge import protocol as p
+from salon import protocol as p
 
 NOTICE_S = 6.0
 

@@ -31,7 +31,7 @@ ROUNDS = 3
 VIDEO = """
 import json, sys, time
 import av
-from appliance.media.testpattern import TestPattern
+from appliance.devices.testpattern import TestPattern
 from tests.bench.memory_breakdown import fix_mmap_threshold
 
 if sys.argv[1] == "fixed":

@@ -35,7 +35,7 @@ from aiortc.codecs.h264 import H264Decoder
 from aiortc.codecs.vpx import Vp8Decoder
 from aiortc.jitterbuffer import JitterFrame
 
-from appliance.media.testpattern import TestPattern
+from appliance.devices.testpattern import TestPattern
 
 TILES = [(1920, 1080), (960, 540), (640, 360), (480, 270), (320, 180)]
 FPS = 30

@@ -49,11 +49,11 @@ from appliance.devices.audio import (
     Speaker,
 )
 from appliance.devices.camera import SimulatedCamera
+from appliance.devices.testpattern import read_timestamp
 from appliance.media.audio import MicrophoneTrack, RemoteAudioMixer
 from appliance.media.jitter import hand_audio_packets_on
 from appliance.media.loopback import connect
 from appliance.media.slots import FrameSlot
-from appliance.media.testpattern import read_timestamp
 from appliance.media.video import EncodedVideoTrack, add_encoded_video_track
 
 CLICK_LEVEL = 12_000

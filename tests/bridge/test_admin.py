@@ -17,7 +17,7 @@ from bridge.meetings import Meetings, Refusal
 from bridge.store import Store
 from bridge.store.accounts import find_account, find_room
 from bridge.store.models import Policy, Role
-from tests.bridge.test_meetings import CHEAP
+from tests.support.meetings_world import CHEAP
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,180 +1,28 @@
 """Meetings domain on a real SQLite file: joining, lobby, names, resume and restart.
 
-The first part of this module is the harness the other test_meetings_* modules
-import (a world with a store, a clock we move by hand, and people in rooms).
+The world these tests drive is tests/support/meetings_world.py (fixture `world` in
+tests/bridge/conftest.py).
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import TypeVar
+from collections.abc import Callable
 
 import pytest
-from argon2 import PasswordHasher, profiles
 
-from bridge.meetings import (
-    Broadcast,
-    Disconnect,
-    Done,
-    Effect,
-    Joined,
-    Meetings,
-    Payload,
-    Refusal,
-    SendTo,
+from bridge.meetings import Disconnect, Meetings, Refusal
+from tests.support.meetings_world import (
+    PASSWORD,
+    World,
+    ok,
+    person,
+    received,
+    refused,
+    types,
 )
-from bridge.store import Store
-from bridge.store.accounts import Passwords, add_account, add_room
-from bridge.store.models import Policy, Role
 
-# Real argon2id, cheapest parameters: the tests hash a few dozen passwords.
-CHEAP = Passwords(PasswordHasher.from_parameters(profiles.CHEAPEST))
-PASSWORD = "doğru-parola-123"
-START = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
-T = TypeVar("T")
 Attempt = Callable[[Meetings, int, int], object]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def tick(self, seconds: float = 1.0) -> datetime:
-        self.now += timedelta(seconds=seconds)
-        return self.now
-
-
-@dataclass
-class Person:
-    pid: int
-    token: str
-    epoch: int
-    room: str
-    joined: Joined
-
-    @property
-    def id(self) -> str:
-        """The participant id as payloads carry it."""
-        return str(self.pid)
-
-
-class World:
-    """A bridge's meetings over a real SQLite file, restartable like the process."""
-
-    def __init__(self, root: Path, template: Path | None = None) -> None:
-        self.root = root
-        self.url = f"sqlite:///{root / 'salon.sqlite3'}"
-        if template is not None:
-            shutil.copyfile(template, root / "salon.sqlite3")
-        self.clock = Clock()
-        self.store = Store(self.url)
-        self.meetings = self._meetings()
-
-    def _meetings(self) -> Meetings:
-        return Meetings(self.store, self.root / "files", clock=self.clock, passwords=CHEAP)
-
-    def restart(self) -> int:
-        """What a bridge restart does: new process state, same database, then recover()."""
-        self.store.close()
-        self.store = Store(self.url)
-        self.meetings = self._meetings()
-        return self.meetings.recover()
-
-    def close(self) -> None:
-        self.store.close()
-
-    def add_user(self, name: str, role: Role, display: str | None = None) -> None:
-        with self.store.transaction() as db:
-            add_account(db, CHEAP, name, PASSWORD, role, display or name.title())
-
-    def add_room(self, address: str, policy: Policy = Policy.PUBLIC, **flags: bool) -> None:
-        with self.store.transaction() as db:
-            add_room(db, address, f"Oda {address}", policy, **flags)
-
-    def sign_in(self, name: str, room: str = "testbim") -> Person:
-        return person(ok(self.meetings.join_account(room, name, PASSWORD)))
-
-    def guest(self, name: str, room: str = "testbim") -> Person:
-        return person(ok(self.meetings.join_guest(room, name)))
-
-    def admitted_guest(self, host: Person, name: str, room: str = "testbim") -> Person:
-        guest = self.guest(name, room)
-        ok(self.meetings.admit(host.pid, guest.pid))
-        return guest
-
-
-def person(joined: Joined) -> Person:
-    return Person(joined.participant, joined.token, joined.epoch, joined.room, joined)
-
-
-def ok(result: T | Refusal) -> T:
-    assert not isinstance(result, Refusal), f"refused: {result}"
-    return result
-
-
-def refused(result: object, code: str) -> Refusal:
-    assert isinstance(result, Refusal), f"expected refusal {code}, got {result}"
-    assert result.code == code, result
-    return result
-
-
-def received(effects: tuple[Effect, ...] | Done, pid: int) -> list[Payload]:
-    """Every payload the participant `pid` would get from these effects, in order."""
-    if isinstance(effects, Done):
-        effects = effects.effects
-    out: list[Payload] = []
-    for e in effects:
-        match e:
-            case SendTo(participant=to, payload=payload) if to == pid:
-                out.append(payload)
-            case Broadcast(recipients=recipients, payload=payload) if pid in recipients:
-                out.append(payload)
-    return out
-
-
-def types(effects: tuple[Effect, ...] | Done, pid: int) -> list[str]:
-    return [p["type"] for p in received(effects, pid)]
-
-
-def seed(world: World) -> None:
-    world.add_user("ogretmen", Role.HOST, "Öğretmen Ayşe")
-    world.add_user("mudur", Role.HOST, "Müdür Bey")
-    world.add_user("ali", Role.PARTICIPANT, "Ali Yılmaz")
-    world.add_user("sinif1", Role.DEVICE, "Sınıf 1")
-    world.add_room("testbim")
-    world.add_room("kurul", guest_name_format=True)
-    world.add_room("ozel", Policy.PRIVATE)
-
-
-_TEMPLATES: dict[Path, Path] = {}
-
-
-def make_world(tmp_path: Path, factory: pytest.TempPathFactory) -> World:
-    """A seeded world in `tmp_path`: a copy of one database migrated and seeded per session
-    (the migrations themselves are tested from empty in test_store)."""
-    base = factory.getbasetemp()
-    if base not in _TEMPLATES:
-        template_dir = factory.mktemp("template")
-        template = World(template_dir)
-        seed(template)
-        template.close()
-        _TEMPLATES[base] = template_dir / "salon.sqlite3"
-    return World(tmp_path, _TEMPLATES[base])
-
-
-@pytest.fixture
-def world(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    w = make_world(tmp_path, tmp_path_factory)
-    yield w
-    w.close()
 
 
 # -- signing in ---------------------------------------------------------------------------
@@ -512,7 +360,7 @@ def test_state_survives_a_bridge_restart(world: World) -> None:
     host = world.sign_in("ogretmen")
     ali = world.sign_in("ali")
     guest = world.admitted_guest(host, "Misafir Bir")
-    ok(world.meetings.set_right(host.pid, ali.pid, "video", True))
+    ok(world.meetings.set_right(host.pid, ali.pid, "camera", True))
     ok(world.meetings.raise_hand(guest.pid))
     ok(world.meetings.chat(host.pid, "yeniden başlatmadan önce"))
     ok(world.meetings.chat(ali.pid, "gizli not", to=host.pid))

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import event, func, select
 
 from bridge.meetings import Refusal
 from bridge.store.models import ChatMessage
-from tests.bridge.test_meetings import World, make_world, ok, received, refused
-
-
-@pytest.fixture
-def world(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    w = make_world(tmp_path, tmp_path_factory)
-    yield w
-    w.close()
+from tests.support.meetings_world import World, ok, received, refused
 
 
 def test_a_message_to_everyone_reaches_the_room_but_not_the_lobby(world: World) -> None:

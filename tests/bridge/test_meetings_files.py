@@ -5,20 +5,12 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bridge.meetings import FileAdded, Limits, Meetings
-from tests.bridge.test_meetings import CHEAP, PASSWORD, World, make_world, ok, received, refused
-
-
-@pytest.fixture
-def world(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    w = make_world(tmp_path, tmp_path_factory)
-    yield w
-    w.close()
+from tests.support.meetings_world import CHEAP, PASSWORD, World, ok, received, refused
 
 
 def vault_files(world: World) -> list[Path]:

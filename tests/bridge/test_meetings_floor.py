@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from bridge.meetings import Disconnect, JanusModerate
-from tests.bridge.test_meetings import World, make_world, ok, received, refused, types
-
-
-@pytest.fixture
-def world(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    w = make_world(tmp_path, tmp_path_factory)
-    yield w
-    w.close()
+from tests.support.meetings_world import World, ok, received, refused, types
 
 
 def moderations(result: object) -> list[JanusModerate]:
@@ -123,10 +114,10 @@ def test_host_grants_audio_then_separately_camera(world: World) -> None:
     assert update["participant"]["hand_position"] is None  # the request to speak was answered
     assert moderations(audio) == [JanusModerate(guest.pid, "testbim", False, True)]
     access = ok(world.meetings.media_access(guest.pid))
-    assert (access.audio_muted, access.video_muted) == (False, True)
+    assert (access.audio_muted, access.camera_muted) == (False, True)
 
-    camera = ok(world.meetings.set_right(host.pid, guest.pid, "video", True))
-    assert {"type": "notice", "code": "video_granted"} in received(camera, guest.pid)
+    camera = ok(world.meetings.set_right(host.pid, guest.pid, "camera", True))
+    assert {"type": "notice", "code": "camera_granted"} in received(camera, guest.pid)
     assert moderations(camera) == [JanusModerate(guest.pid, "testbim", False, False)]
 
     revoked = ok(world.meetings.set_right(host.pid, guest.pid, "audio", False))
@@ -135,7 +126,7 @@ def test_host_grants_audio_then_separately_camera(world: World) -> None:
     assert ok(world.meetings.set_right(host.pid, guest.pid, "audio", False)).effects == ()
 
 
-@pytest.mark.parametrize("right", ["audio", "video"])
+@pytest.mark.parametrize("right", ["audio", "camera"])
 def test_a_participant_cannot_grant_itself_rights(
     world: World, caplog: pytest.LogCaptureFixture, right: str
 ) -> None:
@@ -146,7 +137,7 @@ def test_a_participant_cannot_grant_itself_rights(
         refused(world.meetings.set_right(ali.pid, host.pid, right, False), "not_host")
     assert f"refused set {right} right by participant {ali.pid} 'Ali Yılmaz'" in caplog.text
     access = ok(world.meetings.media_access(ali.pid))
-    assert access.audio_muted and access.video_muted
+    assert access.audio_muted and access.camera_muted
 
 
 def test_rights_do_not_apply_to_hosts_or_strangers(world: World) -> None:
@@ -242,5 +233,5 @@ def test_media_access_follows_rights_and_open_floor_rooms(world: World) -> None:
     assert guest.joined.admitted
     refused(world.meetings.admit(host.pid, guest.pid), "not_waiting")
     access = ok(world.meetings.media_access(guest.pid))
-    assert (access.room, access.audio_muted, access.video_muted) == ("serbest", False, False)
+    assert (access.room, access.audio_muted, access.camera_muted) == ("serbest", False, False)
     assert types(world.sign_in("ali", "serbest").joined, host.pid) == ["participant_joined"]

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from bridge import protocol as p
 from bridge.store.models import PollAnswer
-from tests.bridge.test_meetings import Person, World, make_world, ok, received, refused, types
-
-
-@pytest.fixture
-def world(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    w = make_world(tmp_path, tmp_path_factory)
-    yield w
-    w.close()
+from salon import protocol as p
+from tests.support.meetings_world import Person, World, ok, received, refused, types
 
 
 def open_poll(world: World, host: Person, results_visible: bool = False) -> int:

@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from bridge.meetings import Report, activity_csv, attendance_csv
-from tests.bridge.test_meetings import World, make_world, ok, refused
-
-
-@pytest.fixture
-def world(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    w = make_world(tmp_path, tmp_path_factory)
-    yield w
-    w.close()
+from tests.support.meetings_world import World, ok, refused
 
 
 def run_a_meeting(world: World) -> tuple[Report, dict[str, int]]:

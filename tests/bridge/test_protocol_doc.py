@@ -6,7 +6,7 @@ import re
 import typing
 from pathlib import Path
 
-from bridge import protocol as p
+from salon import protocol as p
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
 

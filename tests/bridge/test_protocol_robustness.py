@@ -121,7 +121,7 @@ async def test_hostile_values_get_clear_errors_and_the_connection_stays(
 
 async def test_every_frame_over_the_limit_up_to_the_hard_cap_gets_too_large(
         bridge: BridgeProcess) -> None:
-    from bridge.protocol import MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
+    from salon.protocol import MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
 
     client = await RawClient.connect(bridge.ws_url)
     for size in (MAX_MESSAGE_BYTES + 1, 600 * 1024, 2 * 1024**2, MAX_FRAME_BYTES):

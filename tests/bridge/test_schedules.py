@@ -4,6 +4,8 @@ as separate meetings in reports — through SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import argparse
+import io
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -11,14 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from bridge.meetings.reports import meetings_of_room
+from bridge.admin import add_admin_commands, run_admin
 from bridge.schedules import ScheduleError, expand, make_entry, occurrence_at, parse_calendar
 from bridge.store import Store
 from bridge.store import schedules as stored
 from bridge.store.accounts import add_room, find_room
 from bridge.store.models import Policy
-from tests.bridge.test_admin import admin
-from tests.bridge.test_meetings import World, make_world, ok
+from tests.support.meetings_world import CHEAP, World, ok
 from tests.support.postgres import postgres_cluster, server_binaries
 
 ICS = Path(__file__).with_name("data") / "school.ics"
@@ -93,6 +94,15 @@ def test_the_occurrence_of_a_meeting_starting_now_is_the_one_on_or_the_next_soon
 # -- the admin commands, on SQLite and PostgreSQL ---------------------------------------------
 
 
+def admin(store: Store, *argv: str) -> tuple[int, str, str]:
+    parser = argparse.ArgumentParser()
+    add_admin_commands(parser.add_subparsers(dest="command", required=True))
+    out, err = io.StringIO(), io.StringIO()
+    status = run_admin(parser.parse_args(argv), store, stdin=io.StringIO(), stdout=out,
+                       stderr=err, passwords=CHEAP)
+    return status, out.getvalue(), err.getvalue()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "sqlite":
@@ -142,13 +152,6 @@ def test_admin_adds_imports_lists_and_removes_a_rooms_meetings(store: Store,
 # -- occurrences in reports -------------------------------------------------------------------
 
 
-@pytest.fixture
-def world(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    w = make_world(tmp_path, tmp_path_factory)
-    yield w
-    w.close()
-
-
 def test_each_occurrence_is_a_meeting_of_its_own_in_reports(world: World) -> None:
     # Two classes back to back: 09:00-09:40 and 09:50-10:30 (Istanbul) every Monday.
     with world.store.transaction() as db:
@@ -171,4 +174,3 @@ def test_each_occurrence_is_a_meeting_of_its_own_in_reports(world: World) -> Non
     assert items[1]["scheduled"]["start"] == "2026-03-09T06:50:00Z"
     report = world.meetings.report(teacher.pid, None)
     assert report.report.scheduled_title == "Kimya"  # type: ignore[union-attr]
-    assert meetings_of_room is not None

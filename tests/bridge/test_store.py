@@ -11,6 +11,7 @@ import sqlalchemy.exc
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, select
 
 from bridge.store import Store, default_url, upgrade_to_head
@@ -24,11 +25,12 @@ from bridge.store.accounts import (
     normalize_username,
 )
 from bridge.store.migrate import alembic_config, current_revision
-from bridge.store.models import Account, Base, Event, Meeting, Policy, Role, Room
-from tests.bridge.test_meetings import CHEAP
+from bridge.store.models import Account, Base, Event, Meeting, Participant, Policy, Role, Room
+from tests.support.meetings_world import CHEAP
 from tests.support.postgres import postgres_cluster, server_binaries
 
-HEAD = "0002"
+HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
 TABLES = {
     "accounts",
     "rooms",
@@ -218,3 +220,42 @@ def test_postgresql_by_url(postgres_url: str) -> None:
     engine = create_engine(postgres_url)
     assert set(inspect(engine).get_table_names()) == {"alembic_version"}
     engine.dispose()
+
+
+def renaming_the_camera_keeps_rights_and_history(url: str) -> None:
+    """0002: a database made before "camera" was one word keeps every right and event."""
+    command.upgrade(alembic_config(url), "0001")
+    engine = create_engine(url)
+    t = "'2026-12-01 09:00:00'"
+    with engine.begin() as conn:
+        for sql in (
+            f"INSERT INTO rooms VALUES (1, 'testbim', 'Test', 'public', false, false, {t})",
+            f"INSERT INTO meetings VALUES (1, 1, {t}, NULL)",
+            "INSERT INTO participants (id, meeting_id, kind, is_host, display_name, token_hash,"
+            " admission, joined_at, epoch, audio_right, video_right, muted, speaking_ms)"
+            f" VALUES (1, 1, 'guest', false, 'Ali', 'h', 'admitted', {t}, 1, false, true,"
+            " false, 0)",
+            "INSERT INTO events (at, room_id, meeting_id, subject_id, kind, data)"
+            f" VALUES ({t}, 1, 1, 1, 'video_granted', '{{}}')",
+        ):
+            conn.exec_driver_sql(sql)
+    engine.dispose()
+    upgrade_to_head(url)
+    assert schema_drift(url) == []
+    with Store(url) as store:
+        with store.transaction() as db:
+            assert db.get(Participant, 1).camera_right is True  # type: ignore[union-attr]
+            assert [e.kind for e in db.scalars(select(Event))] == ["camera_granted"]
+        with (
+            pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"),
+            store.transaction() as db,
+        ):
+            db.connection().exec_driver_sql("UPDATE events SET kind = 'x'")
+
+
+def test_renaming_the_camera_keeps_rights_and_history_on_sqlite(tmp_path: Path) -> None:
+    renaming_the_camera_keeps_rights_and_history(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+
+
+def test_renaming_the_camera_keeps_rights_and_history_on_postgresql(postgres_url: str) -> None:
+    renaming_the_camera_keeps_rights_and_history(postgres_url)

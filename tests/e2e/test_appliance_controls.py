@@ -18,7 +18,7 @@ import pytest
 from appliance import room
 from appliance.conference import client as conf
 from appliance.screen import i18n
-from bridge import protocol as p
+from salon import protocol as p
 from tests.appliance.controls_harness import (
     CAMERA,
     CAMERA_LED,

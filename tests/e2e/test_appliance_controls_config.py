@@ -24,10 +24,11 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 import numpy as np
 import pygame
 
-from appliance.config import load_with_fallback
-from appliance.config_screen import LANGUAGE, problems_screen
+from appliance.provisioning.loader import load_with_fallback
 from appliance.screen import i18n
+from appliance.screen.config_problems import problems_screen
 from appliance.screen.render import Renderer
+from appliance.unconfigured import LANGUAGE
 from tests.appliance.controls_harness import controls_toml
 from tests.support.procs import ApplianceProcess, BridgeProcess, free_port, get_json
 

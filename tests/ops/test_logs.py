@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bridge import logs
+from salon import logs
 
 
 @pytest.fixture

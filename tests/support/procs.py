@@ -90,7 +90,7 @@ def toml_str(value: str) -> str:
 
 @dataclass(frozen=True)
 class RoomSpec:
-    """A room seeded through the bridge's config (bridge/admin.py RoomSeed)."""
+    """A room seeded through the bridge's config (bridge/config.py RoomSeed)."""
 
     address: str
     title: str
@@ -107,7 +107,7 @@ class RoomSpec:
 
 @dataclass(frozen=True)
 class UserSpec:
-    """An account seeded through the bridge's config (bridge/admin.py UserSeed)."""
+    """An account seeded through the bridge's config (bridge/config.py UserSeed)."""
 
     name: str
     password: str  # written to a password file: the config takes no plain passwords

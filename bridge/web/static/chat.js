@@ -101,6 +101,9 @@ export class ChatPane {
   }
 
   append(m) {
+    // Where the reader is now, read from the layout: the scroll event that would update
+    // `following` comes a frame later and a message may arrive in between.
+    if (this.log.clientHeight) this.following = this.distanceFromBottom() < 40;
     this.log.append(this.message(m));
     this.empty.hidden = true;
     this.follow(m.from === this.conf.myId);  // one's own message: back to the newest

@@ -1,5 +1,5 @@
 // The web client's conference: one WebSocket to the bridge (protocol v1, see
-// bridge/protocol.py and docs/protocol.md), a publisher PeerConnection and one
+// salon/protocol.py and docs/protocol.md), a publisher PeerConnection and one
 // receiving PeerConnection whose m-lines the bridge maps to participants.
 // Non-trickle ICE both ways.
 //

@@ -7,8 +7,8 @@ last good copy.
 Search order without an explicit path: /boot/firmware/salon.toml (editable from
 any PC on the SD card), then /etc/salon/appliance.toml. Every problem names the
 file, the line, the field path, what was expected and, for an unknown key, the
-nearest known one. The schema lives in `appliance.config_schema`, cross-key
-rules in `appliance.config_checks`. Standard library and pydantic only: the
+nearest known one. The schema lives in `appliance.provisioning.schema`, cross-key
+rules in `appliance.provisioning.checks`. Standard library and pydantic only: the
 `check-config` command runs on an admin's laptop.
 """
 
@@ -27,9 +27,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from appliance.config_checks import run_checks
-from appliance.config_report import ConfigError, ConfigProblem, Reporter, format_problems, say
-from appliance.config_schema import BASE_DIR_KEY, Settings
+from appliance.provisioning.checks import run_checks
+from appliance.provisioning.report import ConfigError, ConfigProblem, Reporter, format_problems, say
+from appliance.provisioning.schema import BASE_DIR_KEY, Settings
 
 __all__ = [
     "DEFAULT_SEARCH_PATH",
@@ -49,7 +49,7 @@ __all__ = [
     "validate_text",
 ]
 
-log = logging.getLogger("appliance.config")
+log = logging.getLogger("appliance.provisioning.loader")
 
 DEFAULT_SEARCH_PATH: tuple[Path, ...] = (
     Path("/boot/firmware/salon.toml"),

@@ -6,7 +6,7 @@ Each message is a `Phrase` (a key of the screen's catalogue, appliance.screen.i1
 and its arguments): printed in English, shown on the room's screen in its language.
 Nothing secret is echoed: password values never, and a URL's user name and password
 are masked wherever a problem quotes one.
-Standard library and pydantic only (see appliance.config_schema).
+Standard library and pydantic only (see appliance.provisioning.schema).
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ from typing import Any, Literal
 import annotated_types
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from appliance.screen.i18n import phrase
-from appliance.screen.model import Phrase
+from appliance.provisioning.words import Phrase, phrase
 
 Severity = Literal["error", "warning"]
 SECRET_KEYS = frozenset({"password"})

@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from appliance.config_report import Reporter, say
-from appliance.config_schema import (
+from appliance.provisioning.report import Reporter, say
+from appliance.provisioning.schema import (
     AudioSettings,
     BridgeSettings,
     ButtonsSettings,

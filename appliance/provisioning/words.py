@@ -1,6 +1,6 @@
 """What the provisioning validator says, in Turkish and English.
 
-The validator (appliance.config*) reports each problem as a `Phrase`: one of these keys
+The validator (appliance.provisioning) reports each problem as a `Phrase`: one of these keys
 and its arguments. `check-config` and the log print the English text; the room's screen
 shows the room's language. Arguments may be phrases themselves (a value's kind, what a
 field expects), so a Turkish sentence never carries an English part. Values quoted from
@@ -10,8 +10,19 @@ the file (`{value}`, `{url}`, `{key}`, paths) are shown as written.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
 
-from appliance.screen.model import Language
+Language = Literal["tr", "en"]
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """A sentence the screen translates: a catalogue key (CONFIG) and its arguments, which
+    are plain values or phrases themselves ("{value} is {kind}, not {expected}")."""
+
+    key: str
+    args: tuple[tuple[str, str | int | Phrase], ...] = ()
 
 CONFIG: Mapping[str, Mapping[Language, str]] = {
     # -- the file itself
@@ -72,7 +83,7 @@ CONFIG: Mapping[str, Mapping[Language, str]] = {
     "type_table": {"en": "a table", "tr": "bir tablo"},
     "type_any": {"en": "a value", "tr": "bir değer"},
     "type_other": {"en": "{name}", "tr": "{name}"},
-    # -- field rules (appliance.config_schema)
+    # -- field rules (appliance.provisioning.schema)
     "room_name_invisible": {"en": "the room name must be visible text on one line",
                             "tr": "oda adı tek satırda görünür bir metin olmalı"},
     "url_not_http": {"en": "{url} is not an http or https URL",
@@ -93,7 +104,7 @@ CONFIG: Mapping[str, Mapping[Language, str]] = {
                           "tr": "{value} bilinen bir saat dilimi değil"},
     "not_loopback": {"en": "{value} is not a loopback address",
                      "tr": "{value} bir loopback (127.0.0.1 gibi) adresi değil"},
-    # -- rules across keys and on this disk (appliance.config_checks)
+    # -- rules across keys and on this disk (appliance.provisioning.checks)
     "pin_used_twice": {"en": "GPIO {pin} is already used by {other} (line {line})",
                        "tr": "GPIO {pin} zaten {other} için kullanılıyor (satır {line})"},
     "pin_i2s": {"en": "GPIO {pin} is an I2S audio pin", "tr": "GPIO {pin} bir I2S ses pini"},
@@ -168,3 +179,17 @@ CONFIG: Mapping[str, Mapping[Language, str]] = {
                    "tr": "{path} bu kullanıcı tarafından okunamıyor (uid {uid})"},
     "empty_file": {"en": "{path} is empty", "tr": "{path} boş"},
 }
+
+
+def phrase(text: Phrase, language: Language) -> str:
+    """A validator phrase in `language`; phrases among its arguments are translated too.
+    An unknown key shows the key and a missing argument the template: never a crash."""
+    entry = CONFIG.get(text.key)
+    if entry is None:
+        return text.key
+    args = {name: phrase(value, language) if isinstance(value, Phrase) else value
+            for name, value in text.args}
+    try:
+        return entry[language].format(**args)
+    except (KeyError, IndexError, ValueError):
+        return entry[language]

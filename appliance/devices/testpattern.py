@@ -280,9 +280,3 @@ def _rgb_to_i420_planes(rgb: RGBImage) -> tuple[RGBImage, RGBImage, RGBImage]:
         return np.clip(np.rint(plane), 0, 255).astype(np.uint8)
 
     return to_u8(y), to_u8(half(u)), to_u8(half(v))
-
-
-def latency_ms(image: npt.NDArray[Any], now_ms: float) -> float | None:
-    """now − capture time of a decoded frame, in ms (None if unreadable)."""
-    t = read_timestamp(image)
-    return None if t is None or not math.isfinite(t) else now_ms - t

@@ -4,7 +4,7 @@ Strict on purpose: TOML already has types, so `fps = "30"` is an admin's
 mistake worth reporting, not something to coerce. Every table forbids unknown
 keys so a typo never silently falls back to a default. Cross-field rules
 (pins used twice, secrets, ranges that depend on each other) live in
-`appliance.config_checks`, which can point at the exact key's line.
+`appliance.provisioning.checks`, which can point at the exact key's line.
 
 Only pydantic and the standard library are imported here: `salon-appliance
 check-config` runs on an admin's laptop with a plain `pip install salon`.
@@ -24,10 +24,9 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from appliance.config_report import say
-from appliance.screen.model import Phrase
+from appliance.provisioning.report import say
+from appliance.provisioning.words import Language, Phrase
 
-Language = Literal["tr", "en"]
 JoinMode = Literal["device", "guest"]
 JoinPolicy = Literal["power-on", "button", "schedule"]
 CameraBackend = Literal["simulated", "picamera2", "v4l2", "none"]
