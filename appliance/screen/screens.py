@@ -114,9 +114,10 @@ def _standby(model: ScreenModel, lang: Language) -> list[Line]:
         lines.append(Line(i18n.ui("standby_next", lang, when=when, title=nxt.title),
                           TextStyle.HEADING, Theme.TEXT, bold=True, space_before=3))
     if info.checks:
-        parts = "  ".join(f"{i18n.ui('check_' + part, lang)} {'✓' if state == 'ok' else '✗'}"
+        marks = {"ok": "✓", "failed": "✗"}  # simulated or skipped: not checked, "–"
+        parts = "  ".join(f"{i18n.ui('check_' + part, lang)} {marks.get(state, '–')}"
                           for part, state, _ in info.checks)
-        failed = any(state != "ok" for _, state, _ in info.checks)
+        failed = any(state == "failed" for _, state, _ in info.checks)
         lines.append(Line(i18n.ui("standby_checks", lang, parts=parts), TextStyle.BODY,
                           Theme.MUTED if failed else Theme.TEXT_DIM, space_before=3))
     lines.append(Line(i18n.ui("standby_hint", lang), TextStyle.SMALL, Theme.TEXT_DIM,

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import aiohttp.web
 import pytest
 from sqlalchemy import select
 
@@ -143,3 +144,30 @@ async def test_the_schedule_api_signs_the_room_in_and_keeps_private_rooms_privat
         assert all(o["start"].endswith("Z") for o in body["occurrences"])
     finally:
         bridge.stop()
+
+
+async def test_a_calendar_is_imported_from_the_url_the_schools_system_exports(
+        tmp_path: Path, bridge: BridgeProcess) -> None:
+    ics = (Path(__file__).parents[1] / "bridge" / "data" / "school.ics").read_bytes()
+    calendar = aiohttp.web.Application()
+
+    async def serve(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        return aiohttp.web.Response(body=ics, content_type="text/calendar")
+
+    calendar.router.add_get("/oda1.ics", serve)
+    runner = aiohttp.web.AppRunner(calendar)
+    await runner.setup()
+    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        out = await asyncio.to_thread(schedule_cli, bridge, "import", "testbim",
+                                      f"http://127.0.0.1:{port}/oda1.ics")
+        assert "3 added, 0 updated, 0 removed" in out
+        again = await asyncio.to_thread(schedule_cli, bridge, "import", "testbim",
+                                        f"http://127.0.0.1:{port}/oda1.ics")
+        assert "0 added, 3 updated, 0 removed" in again
+        listed = await asyncio.to_thread(schedule_cli, bridge, "list", "testbim")
+        assert "Matematik 9-A" in listed and f"http://127.0.0.1:{port}/oda1.ics" in listed
+    finally:
+        await runner.cleanup()
