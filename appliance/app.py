@@ -14,17 +14,20 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 from aiortc import MediaStreamTrack, RTCPeerConnection
 
+from appliance import day as day_mod
 from appliance import meeting_data, room, view
 from appliance.conference import client as conf
 from appliance.conference.ice import IceChoice
 from appliance.conference.link import LinkMonitor, report_to
 from appliance.conference.trust import client_context, turn_context
 from appliance.devices import registry
+from appliance.devices.blanking import open_blanker
 from appliance.devices.buttons import ButtonName, TerminalKeys
 from appliance.devices.camera import CameraHealth
 from appliance.devices.controls import ControlPanel
@@ -42,6 +45,8 @@ from appliance.screen.layout import LayoutSettings
 from appliance.screen.model import ConfigProblem, NoticeQueue, Phase, ScreenRole
 from appliance.screen.render import Renderer, ScreenDriver
 from appliance.service.runtime import ServiceRuntime
+from appliance.service.timesync import open_clock
+from appliance.standby import DayRunner
 from appliance.wiring import build_room_audio
 from salon import protocol as p
 
@@ -133,7 +138,9 @@ class Appliance:
             version, health_port=settings.health.port if settings.health.enabled else None,
             health_host=settings.health.host, state_dir=state_dir,
         )
-        self.state = room.RoomState()
+        # The room's state machine inside its day (the schedule); for every other policy
+        # the day only passes events through.
+        self.day = day_mod.Day()
         self.notices = NoticeQueue()
         self.me: p.Participant | None = None
         self.others: dict[str, p.Participant] = {}
@@ -149,26 +156,38 @@ class Appliance:
         self.terminal_keys: TerminalKeys | None = None
         self._config_screen_until = 0.0
         self.on_command: Callable[[room.Command], None] | None = None  # tests, LEDs, buttons
+        self.day_runner: DayRunner | None = None  # [join] policy = "schedule"
+
+    @property
+    def state(self) -> room.RoomState:
+        return self.day.room
 
     # ---- the state machine's road ------------------------------------------------
 
     def dispatch(self, event: room.Event) -> None:
-        self.state, commands = room.step(self.state, event)
+        self.day, commands = day_mod.step(self.day, event)
         for command in commands:
             self.execute(command)
+        if self.day_runner is not None:
+            if isinstance(event, room.ButtonPressed):
+                self.day_runner.touch()
+            self.day_runner.after_change()
         self.report_meeting_state()
 
     def report_meeting_state(self) -> None:
         """/healthz and the unit's status; a bridge whose certificate is refused needs an
         admin: "error" (503) until the room is in again."""
         untrusted = self.untrusted_bridge is not None and self.state.connection != "in_meeting"
+        standby = day_mod.standby(self.day)
         self.runtime.health.set_meeting_state(
-            "error" if untrusted else self.state.connection, room=self.s.bridge.room,
-            name=self.s.display_name)
+            "error" if untrusted else "standby" if standby else self.state.connection,
+            room=self.s.bridge.room, name=self.s.display_name)
         self.runtime.status(self.status_line())
 
     def status_line(self) -> str:
         c = self.state.connection
+        if day_mod.standby(self.day):
+            return f"standby: {self.s.bridge.room}"
         if c == "in_meeting":
             return f"in meeting {self.s.bridge.room} as {self.s.display_name}"
         if self.untrusted_bridge is not None:
@@ -342,6 +361,9 @@ class Appliance:
             reconnect_reason=self.reconnect_reason, now=time.time(),
             meeting=self.meeting,
             companion_url=self.companion_url if self.state.connection == "in_meeting" else None,
+            day=self.day if self.day_runner is not None else None,
+            zone=self.day_runner.zone if self.day_runner is not None else UTC,
+            checks=self.day_runner.checks if self.day_runner is not None else (),
         )
 
     async def render_loop(self, driver: ScreenDriver) -> None:
@@ -391,7 +413,7 @@ class Appliance:
 
         self.controls = ControlPanel(
             self.s.buttons, self.s.leds, pressed, pin_factory=self.pin_factory,
-            hand_long_press=self.s.join.policy == "button")
+            hand_long_press=self.s.join.policy in ("button", "schedule"))
         state = self.controls.health()
         health = self.runtime.health
         health.set_device("buttons", state.state, backend=state.backend, detail=state.detail)
@@ -465,6 +487,7 @@ class Appliance:
             if self.config_problems:  # logged by the CLI, which read the file
                 self._config_screen_until = time.monotonic() + CONFIG_PROBLEMS_SHOWN_S
                 self.dispatch(room.ConfigFailed(using_last_good=self.using_last_good))
+            following = self.start_day() if self.s.join.policy == "schedule" else []
             self.dispatch(room.Started(policy=self.s.join.policy,
                                        camera_on_grant=self.s.camera.start_on_grant))
             svc.ready(self.status_line())
@@ -475,10 +498,21 @@ class Appliance:
             try:
                 await self.render_loop(driver)
             finally:
+                for task in following:
+                    task.cancel()
                 link.cancel()
                 if companion is not None:
                     companion.cancel()
                 await self.shutdown()
+
+    def start_day(self) -> list[asyncio.Task[None]]:
+        """Follow the schedule: the clock, the bridge's schedule and standby (standby.py)."""
+        sch = self.s.schedule
+        self.day_runner = runner = DayRunner(
+            self, open_clock(sch.clock, self.state_dir), open_blanker(self.s.display.blanking))
+        self.day = replace(self.day, settings=runner.settings())
+        self.runtime.health.sections["schedule"] = runner.report
+        return [asyncio.create_task(runner.run()), asyncio.create_task(runner.fetch_loop())]
 
     def peer_connections(self) -> tuple[RTCPeerConnection | None, RTCPeerConnection | None]:
         """The bridge client's (publishing, receiving) PeerConnections, while it has them."""

@@ -99,6 +99,21 @@ class RoomMedia:
                 track.stop()
         self.video = self.audio = None
 
+    def release(self) -> None:
+        """Standby: no track, and the camera and the microphone closed at their back-ends
+        (a closed device delivers nothing, whatever a switch says)."""
+        self.mic_live = self.camera_sending = False
+        self.stop_tracks()
+        if self.camera is not None and self.camera.running:
+            self.camera.stop()
+        if self.microphone is not None and self.microphone.running:
+            self.microphone.stop()
+
+    @property
+    def devices_open(self) -> dict[str, bool]:
+        return {"camera": self.camera is not None and self.camera.running,
+                "microphone": self.microphone is not None and self.microphone.running}
+
     def close(self) -> None:
         self.stop_tracks()
         if self.camera is not None:

@@ -29,29 +29,36 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
+# Commands live in room_commands.py (for size); callers keep writing room.JoinMeeting.
+from appliance.room_commands import (  # noqa: F401
+    NOTICE_KEYS,
+    BridgeRequest,
+    CameraLed,
+    Command,
+    HandLed,
+    HandPattern,
+    JoinMeeting,
+    LeaveMeeting,
+    LedCommand,
+    MediaSwitch,
+    MicColor,
+    MicLed,
+    Notice,
+    NoticeLevel,
+    ReportCamera,
+    ReportMic,
+    SetCameraSending,
+    SetHand,
+    SetMicLive,
+    ShowNotice,
+    StatusLed,
+    StatusPattern,
+)
+
 Connection = Literal[
     "starting", "config_error", "connecting", "in_lobby", "in_meeting", "reconnecting", "left"]
 ButtonName = Literal["hand", "mute", "camera"]
-JoinPolicy = Literal["power-on", "button"]
-MicColor = Literal["off", "red", "green"]
-HandPattern = Literal["off", "waiting", "nudge"]
-StatusPattern = Literal[
-    "off", "connecting", "lobby", "in_meeting", "reconnecting", "config_error"]
-NoticeLevel = Literal["info", "warning", "error"]
-Notice = Literal[
-    "joined", "rejoined", "waiting_in_lobby", "connection_lost", "removed_by_host",
-    "left_meeting", "meeting_ended",
-    "audio_granted", "audio_revoked", "camera_granted", "camera_granted_press",
-    "camera_revoked",
-    "muted_by_host", "unmuted_by_host", "hand_raised", "hand_lowered", "hand_lowered_by_host",
-    "mic_muted", "mic_unmuted", "camera_started", "camera_stopped",
-    "camera_failed", "camera_recovered",
-    "request_to_speak_first", "camera_right_needed", "not_in_meeting", "hold_to_join",
-    "config_error", "config_invalid_using_last_good",
-]
-#: Every notice key, for the screen's translation table (Turkish and English).
-NOTICE_KEYS: tuple[str, ...] = typing.get_args(Notice)
-
+JoinPolicy = Literal["power-on", "button", "schedule"]
 SESSION: frozenset[Connection] = frozenset(
     {"connecting", "in_lobby", "in_meeting", "reconnecting"})
 JOINED: frozenset[Connection] = frozenset({"in_lobby", "in_meeting"})
@@ -119,6 +126,16 @@ class ConfigFailed(Event):
     """The provisioning file is invalid; with `using_last_good` the room runs on."""
 
     using_last_good: bool = False
+
+
+@dataclass(frozen=True)
+class ScheduledJoin(Event):
+    """The room's schedule says join now (appliance/day.py decides when)."""
+
+
+@dataclass(frozen=True)
+class ScheduledLeave(Event):
+    """The scheduled meeting is over: leave, into standby."""
 
 
 @dataclass(frozen=True)
@@ -198,100 +215,6 @@ class CameraRecovered(Event):
     pass
 
 
-# --- commands -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Command:
-    """Something the app must do, in list order."""
-
-
-@dataclass(frozen=True)
-class BridgeRequest(Command):
-    """A message for the bridge (the conference client maps it to the protocol)."""
-
-
-@dataclass(frozen=True)
-class JoinMeeting(BridgeRequest):
-    pass
-
-
-@dataclass(frozen=True)
-class LeaveMeeting(BridgeRequest):
-    pass
-
-
-@dataclass(frozen=True)
-class SetHand(BridgeRequest):
-    raised: bool
-
-
-@dataclass(frozen=True)
-class ReportMic(BridgeRequest):
-    """The room's mute for the bridge (Sesimi Bağla when false); only with audio rights."""
-
-    muted: bool
-
-
-@dataclass(frozen=True)
-class ReportCamera(BridgeRequest):
-    """Whether the room's video is being sent."""
-
-    on: bool
-
-
-@dataclass(frozen=True)
-class MediaSwitch(Command):
-    pass
-
-
-@dataclass(frozen=True)
-class SetMicLive(MediaSwitch):
-    """False: no microphone sample leaves the box (silence or a stopped track)."""
-
-    live: bool
-
-
-@dataclass(frozen=True)
-class SetCameraSending(MediaSwitch):
-    """False: no frame is captured."""
-
-    sending: bool
-
-
-@dataclass(frozen=True)
-class LedCommand(Command):
-    pass
-
-
-@dataclass(frozen=True)
-class MicLed(LedCommand):
-    color: MicColor
-
-
-@dataclass(frozen=True)
-class HandLed(LedCommand):
-    """"nudge" is a short attention blink over the current pattern."""
-
-    pattern: HandPattern
-
-
-@dataclass(frozen=True)
-class CameraLed(LedCommand):
-    on: bool
-
-
-@dataclass(frozen=True)
-class StatusLed(LedCommand):
-    pattern: StatusPattern
-
-
-@dataclass(frozen=True)
-class ShowNotice(Command):
-    """A notice on the room's screen; the key is translated by the screen."""
-
-    key: Notice
-    level: NoticeLevel = "info"
 
 
 # --- derived outputs ----------------------------------------------------------------
@@ -398,7 +321,23 @@ def _on_started(state: RoomState, event: Started) -> Result:
     state = replace(state, policy=event.policy, camera_on_grant=event.camera_on_grant)
     if event.policy == "power-on":
         return _join(state)
+    if event.policy == "schedule":  # standby until the schedule (appliance/day.py) says
+        return replace(state, connection="left"), []
     return replace(state, connection="left"), [_notice("hold_to_join")]
+
+
+def _on_scheduled_join(state: RoomState, event: ScheduledJoin) -> Result:
+    if state.connection != "left":
+        return state, []
+    joined, commands = _join(state)
+    return joined, [*commands, _notice("joining_scheduled")]
+
+
+def _on_scheduled_leave(state: RoomState, event: ScheduledLeave) -> Result:
+    if state.connection not in SESSION:
+        return state, []
+    left = replace(_drop_session(state, "left"), last_error="")
+    return left, [LeaveMeeting(), _notice("meeting_time_over")]
 
 
 def _on_config_failed(state: RoomState, event: ConfigFailed) -> Result:
@@ -538,7 +477,7 @@ def _hand_press(state: RoomState) -> Result:
 def _hand_long(state: RoomState) -> Result:
     if state.connection == "left":
         return _join(state)
-    if state.policy == "button" and state.connection in SESSION:
+    if state.policy in ("button", "schedule") and state.connection in SESSION:
         left = replace(_drop_session(state, "left"), last_error="")
         return left, [LeaveMeeting(), _notice("left_meeting")]
     return _hand_press(state)
@@ -567,6 +506,8 @@ def _camera_press(state: RoomState) -> Result:
 _HANDLERS: dict[type[Event], Callable[[RoomState, typing.Any], Result]] = {
     ButtonPressed: _on_button,
     Started: _on_started,
+    ScheduledJoin: _on_scheduled_join,
+    ScheduledLeave: _on_scheduled_leave,
     ConfigFailed: _on_config_failed,
     Connecting: _on_connecting,
     InLobby: _on_in_lobby,

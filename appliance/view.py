@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
+from appliance import day as d
 from appliance import room
 from appliance.meeting_data import MeetingData
 from appliance.screen import model as sm
@@ -44,6 +45,9 @@ class ViewInputs:
     now: float = 0.0
     meeting: MeetingData = field(default_factory=MeetingData)
     companion_url: str | None = None
+    day: d.Day | None = None  # following a schedule
+    zone: tzinfo = UTC  # the room's time zone ([schedule] time_zone)
+    checks: tuple[tuple[str, str, str], ...] = ()  # the last device check
 
 
 def _tile(x: p.Participant) -> sm.Participant:
@@ -76,8 +80,11 @@ def screen_model(v: ViewInputs) -> sm.ScreenModel:
     people = [_tile(x) for x in sorted(v.others.values(), key=lambda x: (x.name, x.id))]
     if v.me is not None:
         people.append(_room_itself(v.me, s))
+    standby = v.day is not None and d.standby(v.day)
     return sm.ScreenModel(
-        phase=PHASES[s.connection], version=v.version, room_name=v.room_name,
+        phase=sm.Phase.STANDBY if standby else PHASES[s.connection],
+        standby=standby_info(v) if standby else None,
+        version=v.version, room_name=v.room_name,
         meeting_title=v.meeting_title,
         status=sm.StatusInfo(progress="", reason=v.reconnect_reason or s.last_error,
                              attempt=s.attempt),
@@ -96,6 +103,28 @@ def screen_model(v: ViewInputs) -> sm.ScreenModel:
         companion_url=v.companion_url,
         now=v.now,
     )
+
+
+def _item(m: d.ScheduledMeeting, zone: tzinfo, today: bool) -> sm.ScheduledItem:
+    start, end = m.start.astimezone(zone), m.end.astimezone(zone)
+    return sm.ScheduledItem(title=m.title, start=f"{start:%H:%M}", end=f"{end:%H:%M}",
+                            weekday=start.weekday(), today=today)
+
+
+def standby_info(v: ViewInputs) -> sm.StandbyInfo:
+    """The standby screen from the day: local time, today's meetings, the next one."""
+    assert v.day is not None
+    now = (v.day.now or datetime.fromtimestamp(v.now, UTC)).astimezone(v.zone)
+    todays = set(d.on_local_day(v.day, v.zone))
+    coming = d.upcoming(v.day)
+    nxt = next((m for m in coming if m.start > now), None)
+    return sm.StandbyInfo(
+        clock=f"{now:%H:%M}", day=now.day, month=now.month, year=now.year,
+        weekday=now.weekday(),
+        today=tuple(_item(m, v.zone, True) for m in sorted(todays) if m.end > now),
+        next=None if nxt is None else _item(nxt, v.zone, nxt in todays),
+        clock_synced=v.day.clock_synced, schedule_known=v.day.schedule_loaded,
+        checks=v.checks)
 
 
 def _epoch(iso: str) -> float:

@@ -1,6 +1,6 @@
-"""Admin commands: `salon-bridge user add|passwd|list|disable|enable` and
-`salon-bridge room add|list|show`, and seeding rooms and users from the bridge's
-config file.
+"""Admin commands: `salon-bridge user add|passwd|list|disable|enable`,
+`salon-bridge room add|list|show` (and `schedule ...`, bridge/schedule_admin.py), and
+seeding rooms and users from the bridge's config file.
 
 Passwords never come from the command line (it shows in `ps` and shell
 history): they are read from `--password-file`, from standard input when it is
@@ -29,6 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bridge.config import RoomSeed, UserSeed
+from bridge.schedules import ScheduleError
 from bridge.store import Store
 from bridge.store.accounts import (
     InvalidValue,
@@ -108,6 +109,9 @@ def add_admin_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     p = room.add_parser("show", help="a room's settings, meetings and files")
     p.add_argument("address")
     p.set_defaults(admin=_room_show)
+    from bridge.schedule_admin import add_schedule_commands
+
+    add_schedule_commands(subparsers)
 
 
 def _password_file(parser: argparse.ArgumentParser) -> None:
@@ -134,7 +138,7 @@ def run_admin(
     handler: Handler = args.admin
     try:
         return handler(args, store, console)
-    except (InvalidValue, ConfigError) as exc:
+    except (InvalidValue, ConfigError, ScheduleError) as exc:
         print(f"error: {exc}", file=console.stderr)
         return 2
 

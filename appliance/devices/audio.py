@@ -167,6 +167,10 @@ class Speaker(ABC):
         in order: what `play()` was given and any silence played in its place."""
         self._listeners.append(listener)
 
+    def remove_playback_listener(self, listener: PlaybackListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     def _report_played(self, chunk: Samples) -> None:
         for listener in self._listeners:
             listener(chunk)

@@ -238,6 +238,9 @@ class RemoteAudioMixer:
         mix, and silence where the speaker had to bridge a late mix), in order."""
         self.speaker.add_playback_listener(listener)
 
+    def remove_playback_listener(self, listener: PlaybackListener) -> None:
+        self.speaker.remove_playback_listener(listener)
+
     def start(self) -> None:
         if self._task is None:
             self.speaker.start()

@@ -28,7 +28,7 @@ from appliance.provisioning.report import say
 from appliance.provisioning.words import Language, Phrase
 
 JoinMode = Literal["device", "guest"]
-JoinPolicy = Literal["power-on", "button"]
+JoinPolicy = Literal["power-on", "button", "schedule"]
 CameraBackend = Literal["simulated", "picamera2", "v4l2", "none"]
 MicBackend = Literal["simulated", "alsa"]
 SpeakerBackend = Literal["wav", "alsa", "null"]
@@ -196,7 +196,8 @@ class JoinSettings(Section):
     """Name used in guest mode; defaults to [room] name."""
     policy: JoinPolicy = "power-on"
     """"power-on": join at start and stay; "button": long press on the hand
-    button joins and leaves."""
+    button joins and leaves; "schedule": follow the room's schedule on the bridge
+    ([schedule]), a long press still joins and leaves by hand."""
 
     @field_validator("password_file")
     @classmethod
@@ -295,6 +296,12 @@ class DisplaySettings(Section):
     self_view_position: Corner = "bottom-right"
     second_display: bool = False
     """Put chat, participants, polls and files on a second screen."""
+    blank_after_min: int = Field(default=10, ge=0, le=1440)
+    """In standby, blank the display (DPMS) after this many idle minutes; 0 never.
+    A button press or the next meeting wakes it."""
+    blanking: Literal["sysfs", "simulated", "none"] = "sysfs"
+    """How the display is blanked: "sysfs" (the console framebuffer's blank switch),
+    "simulated" (tests, make demo) or "none"."""
 
 
 class ButtonPin(Section):
@@ -383,6 +390,38 @@ class HealthSettings(Section):
         return value
 
 
+class ScheduleSettings(Section):
+    """[schedule] — following the room's schedule ([join] policy = "schedule")."""
+
+    lead_min: int = Field(default=30, ge=0, le=120)
+    """Join this many minutes before a meeting starts (the guide asks for 30)."""
+    grace_min: int = Field(default=10, ge=0, le=120)
+    """After the end, stay at most this long while people are still talking."""
+    quiet_s: int = Field(default=120, ge=10, le=900)
+    """After the end, leave once nobody has talked for this long."""
+    refresh_s: int = Field(default=300, ge=30, le=3600)
+    """How often the schedule is fetched from the bridge."""
+    time_zone: str = "Europe/Istanbul"
+    """The room's time zone (IANA name): the standby screen's clock and "today"."""
+    clock: Literal["systemd", "trusted", "simulated"] = "systemd"
+    """How the room knows its clock is right: "systemd" (timesyncd says synchronised),
+    "trusted" (an RTC or an admin's word), "simulated" (tests and make demo)."""
+    self_test: bool = True
+    """Check camera, microphone and speaker at boot and before each scheduled join."""
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise invalid(say("unknown_time_zone", value=quoted(value)),
+                          "an IANA time zone name such as \"Europe/Istanbul\"") from None
+        return value
+
+
 class CompanionSettings(Section):
     """[companion] — the phone companion (QR code on screen while in a meeting)."""
 
@@ -403,6 +442,7 @@ class Settings(Section):
     logging: LoggingSettings = LoggingSettings()
     health: HealthSettings = HealthSettings()
     companion: CompanionSettings = CompanionSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
 
     @property
     def display_name(self) -> str:

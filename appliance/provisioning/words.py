@@ -100,6 +100,8 @@ CONFIG: Mapping[str, Mapping[Language, str]] = {
                            "tr": "room başında '/' olmadan yazılır"},
     "room_bad_address": {"en": "{value} is not a room address",
                          "tr": "{value} bir oda adresi değil"},
+    "unknown_time_zone": {"en": "{value} is not a known time zone",
+                          "tr": "{value} bilinen bir saat dilimi değil"},
     "not_loopback": {"en": "{value} is not a loopback address",
                      "tr": "{value} bir loopback (127.0.0.1 gibi) adresi değil"},
     # -- rules across keys and on this disk (appliance.provisioning.checks)

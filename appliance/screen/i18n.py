@@ -60,6 +60,11 @@ NOTICES: Mapping[str, Mapping[Language, str]] = {
     "hold_to_join": {"tr": "Katılmak için el düğmesini basılı tutun",
                      "en": "Hold the hand button to join"},
     "config_error": {"tr": "Ayar dosyasında hata", "en": "Error in the settings file"},
+    "joining_scheduled": {"tr": "Planlı toplantıya katılınıyor",
+                          "en": "Joining the scheduled meeting"},
+    "meeting_time_over": {"tr": "Toplantı saati bitti — beklemede",
+                          "en": "Meeting time over — standby"},
+    "clock_not_synced": {"tr": "Saat henüz eşitlenmedi", "en": "Clock not synchronised yet"},
     "config_invalid_using_last_good": {
         "tr": "Ayar dosyası hatalı — son geçerli ayarlar kullanılıyor",
         "en": "Settings file invalid — last good settings in use"},
@@ -143,7 +148,42 @@ UI: Mapping[str, Mapping[Language, str]] = {
     "mic_live": {"tr": "Mikrofon açık", "en": "Mic on"},
     "mic_muted": {"tr": "Mikrofon kapalı", "en": "Mic muted"},
     "no_audio_right": {"tr": "Söz Hakkı İste", "en": "Raise hand to speak"},
+    # the standby screen (between scheduled meetings)
+    "standby_today": {"tr": "Bugünün toplantıları", "en": "Today's meetings"},
+    "standby_none_today": {"tr": "Bugün başka toplantı yok", "en": "No more meetings today"},
+    "standby_next": {"tr": "Sıradaki: {when} · {title}", "en": "Next: {when} · {title}"},
+    "standby_no_next": {"tr": "Planlı toplantı yok", "en": "No meetings scheduled"},
+    "standby_item": {"tr": "{start}–{end} {title}", "en": "{start}–{end} {title}"},
+    "standby_clock_unsynced": {
+        "tr": "Saat henüz eşitlenmedi: toplantılara kendiliğinden katılınmıyor",
+        "en": "The clock is not synchronised yet: no meeting is joined by itself"},
+    "standby_schedule_unknown": {"tr": "Toplantı planı alınamadı",
+                                 "en": "The schedule could not be fetched"},
+    "standby_hint": {"tr": "Katılmak için el düğmesini basılı tutun",
+                     "en": "Hold the hand button to join now"},
+    "standby_checks": {"tr": "Cihaz denetimi: {parts}", "en": "Device check: {parts}"},
+    "check_camera": {"tr": "Kamera", "en": "Camera"},
+    "check_microphone": {"tr": "Mikrofon", "en": "Microphone"},
+    "check_speaker": {"tr": "Hoparlör", "en": "Speaker"},
 }
+
+WEEKDAYS: Mapping[Language, tuple[str, ...]] = {
+    "tr": ("Pazartesi", "Salı", "Çarşamba", "Perşembe", "Cuma", "Cumartesi", "Pazar"),
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+}
+MONTHS: Mapping[Language, tuple[str, ...]] = {
+    "tr": ("Ocak", "Şubat", "Mart", "Nisan", "Mayıs", "Haziran", "Temmuz", "Ağustos",
+           "Eylül", "Ekim", "Kasım", "Aralık"),
+    "en": ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December"),
+}
+
+
+def long_date(day: int, month: int, year: int, weekday: int, language: Language) -> str:
+    """"8 Aralık 2026 Salı" / "Tuesday 8 December 2026"."""
+    if language == "tr":
+        return f"{day} {MONTHS['tr'][month - 1]} {year} {WEEKDAYS['tr'][weekday]}"
+    return f"{WEEKDAYS['en'][weekday]} {day} {MONTHS['en'][month - 1]} {year}"
 
 
 def _format(template: str, args: Mapping[str, object]) -> str:

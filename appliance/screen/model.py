@@ -27,6 +27,7 @@ class Phase(StrEnum):
     LOBBY = "lobby"
     MEETING = "meeting"
     LEFT = "left"
+    STANDBY = "standby"  # following a schedule, between meetings
 
 
 class ScreenRole(StrEnum):
@@ -114,6 +115,34 @@ class StatusInfo:
 
 
 @dataclass(frozen=True)
+class ScheduledItem:
+    """A meeting of the room's schedule as the standby screen lists it (local times)."""
+
+    title: str
+    start: str  # "09:00"
+    end: str
+    weekday: int = 0  # 0 = Monday, for "next: Tuesday 09:00"
+    today: bool = True
+
+
+@dataclass(frozen=True)
+class StandbyInfo:
+    """The standby screen: the time, today's meetings, the next one, whether the clock
+    can be trusted, and the last device check (part, "ok" | "failed", detail)."""
+
+    clock: str = ""  # "09:12"
+    day: int = 1
+    month: int = 1
+    year: int = 2026
+    weekday: int = 0
+    today: tuple[ScheduledItem, ...] = ()
+    next: ScheduledItem | None = None
+    clock_synced: bool = True
+    schedule_known: bool = True
+    checks: tuple[tuple[str, str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class ScreenModel:
     phase: Phase
     product: str = "Salon"
@@ -131,6 +160,7 @@ class ScreenModel:
     poll: Poll | None = None
     files: tuple[SharedFile, ...] = ()
     companion_url: str | None = None
+    standby: StandbyInfo | None = None
     language: Language | None = None  # None: the renderer's language
     # The clock only matters for "poll open for 02:15"; it does not make models unequal,
     # so a ticking clock alone never forces a redraw (the driver compares the label).

@@ -1,4 +1,5 @@
-"""The screens outside the meeting: start-up, config problem, connecting, lobby, left.
+"""The screens outside the meeting: start-up, config problem, connecting, lobby, left,
+standby.
 
 Each is a column of centred lines; what it says comes from the model, how big from the
 reading sizes in layout.Metrics.
@@ -13,7 +14,7 @@ import pygame
 from appliance.provisioning import words
 from appliance.screen import i18n
 from appliance.screen.layout import Box, TextStyle
-from appliance.screen.model import Language, Phase, ScreenModel
+from appliance.screen.model import Language, Phase, ScreenModel, StandbyInfo
 from appliance.screen.text import Painter
 from appliance.screen.widgets import Color, Theme, panel
 
@@ -83,6 +84,47 @@ def _left(model: ScreenModel, lang: Language) -> list[Line]:
     return lines
 
 
+def _standby(model: ScreenModel, lang: Language) -> list[Line]:
+    """The time, today's meetings, the next one; what keeps the room from joining."""
+    info = model.standby or StandbyInfo()
+    lines = [Line(info.clock, TextStyle.DISPLAY, Theme.ACCENT, bold=True),
+             Line(i18n.long_date(info.day, info.month, info.year, info.weekday, lang),
+                  TextStyle.HEADING, Theme.TEXT_DIM, space_before=1)]
+    lines += _room_lines(model)
+    if not info.clock_synced:
+        lines.append(Line(i18n.ui("standby_clock_unsynced", lang), TextStyle.HEADING,
+                          Theme.HAND, bold=True, max_lines=2, space_before=3))
+    elif not info.schedule_known:
+        lines.append(Line(i18n.ui("standby_schedule_unknown", lang), TextStyle.HEADING,
+                          Theme.HAND, bold=True, max_lines=2, space_before=3))
+    lines.append(Line(i18n.ui("standby_today", lang), TextStyle.HEADING, bold=True,
+                      space_before=4))
+    for item in info.today[:5]:
+        lines.append(Line(i18n.ui("standby_item", lang, start=item.start, end=item.end,
+                                  title=item.title), TextStyle.BODY, space_before=1))
+    if not info.today:
+        lines.append(Line(i18n.ui("standby_none_today", lang), TextStyle.BODY,
+                          Theme.TEXT_DIM, space_before=1))
+    nxt = info.next
+    if nxt is None:
+        lines.append(Line(i18n.ui("standby_no_next", lang), TextStyle.BODY, Theme.TEXT_DIM,
+                          space_before=3))
+    else:
+        when = nxt.start if nxt.today else f"{i18n.WEEKDAYS[lang][nxt.weekday]} {nxt.start}"
+        lines.append(Line(i18n.ui("standby_next", lang, when=when, title=nxt.title),
+                          TextStyle.HEADING, Theme.TEXT, bold=True, space_before=3))
+    if info.checks:
+        marks = {"ok": "✓", "failed": "✗"}  # simulated or skipped: not checked, "–"
+        parts = "  ".join(f"{i18n.ui('check_' + part, lang)} {marks.get(state, '–')}"
+                          for part, state, _ in info.checks)
+        failed = any(state == "failed" for _, state, _ in info.checks)
+        lines.append(Line(i18n.ui("standby_checks", lang, parts=parts), TextStyle.BODY,
+                          Theme.MUTED if failed else Theme.TEXT_DIM, space_before=3))
+    lines.append(Line(i18n.ui("standby_hint", lang), TextStyle.SMALL, Theme.TEXT_DIM,
+                      space_before=2))
+    return lines
+
+
 def draw_status(s: pygame.Surface, p: Painter, model: ScreenModel, lang: Language) -> None:
     w, h = s.get_size()
     u = p.metrics.unit
@@ -90,7 +132,8 @@ def draw_status(s: pygame.Surface, p: Painter, model: ScreenModel, lang: Languag
         _config_error(s, p, model, lang)
     else:
         builders = {Phase.STARTING: _starting, Phase.CONNECTING: _connecting,
-                    Phase.RECONNECTING: _connecting, Phase.LOBBY: _lobby, Phase.LEFT: _left}
+                    Phase.RECONNECTING: _connecting, Phase.LOBBY: _lobby, Phase.LEFT: _left,
+                    Phase.STANDBY: _standby}
         column = Box(w // 10, 6 * u, w * 8 // 10, h - 20 * u)
         _centred(s, p, builders[model.phase](model, lang), column)
     _footer(s, p, model, lang)

@@ -20,10 +20,12 @@ from appliance.screen.model import (
     Participant,
     Phase,
     Poll,
+    ScheduledItem,
     ScreenModel,
     ScreenRole,
     SelfView,
     SharedFile,
+    StandbyInfo,
     StatusInfo,
 )
 from appliance.screen.render import FrameSource, Renderer
@@ -143,6 +145,14 @@ def status_scenes() -> list[Scene]:
         Scene("left", ScreenModel(Phase.LEFT, version="0.1.0", room_name=ROOM,
                                   meeting_title=MEETING,
                                   status=StatusInfo(reason="meeting_ended"))),
+        Scene("standby", ScreenModel(
+            Phase.STANDBY, version="0.1.0", room_name=ROOM, standby=StandbyInfo(
+                clock="09:12", day=8, month=12, year=2026, weekday=1,
+                today=(ScheduledItem("Matematik 9-A", "10:00", "10:40", 1),
+                       ScheduledItem("Öğretmenler Kurulu", "15:00", "16:00", 1)),
+                next=ScheduledItem("Matematik 9-A", "10:00", "10:40", 1),
+                checks=(("camera", "ok", ""), ("microphone", "ok", ""),
+                        ("speaker", "ok", ""))))),
     ]
 
 

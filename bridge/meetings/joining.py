@@ -1,7 +1,8 @@
 """Entering and leaving: sign-in, guests and the lobby, resume, names, the meeting's life.
 
 A meeting is one occurrence of a room: it starts with the first arrival and
-ends when a host ends it or it has stood empty for `meeting_idle_end`.
+ends when a host ends it or it has stood empty for `meeting_idle_end` (at once when
+the scheduled occurrence it started in is over).
 Participants who lose their connection keep their seat (rights, hand, poll
 answers) and may resume it with their session token, even across a bridge
 restart; lobby guests keep their place in the queue the same way. Every resume
@@ -20,6 +21,8 @@ from bridge.meetings import context as cx
 from bridge.meetings import messages as msg
 from bridge.meetings.effects import Disconnect, Joined, Refused
 from bridge.meetings.names import display_name, guest_name_in_guide_form
+from bridge.schedules import occurrence_at
+from bridge.store import schedules as stored_schedule
 from bridge.store.accounts import find_room
 from bridge.store.models import (
     Account,
@@ -52,9 +55,17 @@ def current_meeting(tx: cx.Tx, room: Room) -> Meeting:
     if meeting is not None and not end_if_idle(tx, meeting):
         return meeting
     meeting = Meeting(room_id=room.id, started_at=tx.now)
+    occurrence = occurrence_at(stored_schedule.icals(tx.db, room), tx.now)
+    if occurrence is not None:  # reports list each occurrence as a meeting of its own
+        meeting.schedule_uid, meeting.scheduled_title = occurrence.uid, occurrence.title
+        meeting.scheduled_start, meeting.scheduled_end = occurrence.start, occurrence.end
     tx.db.add(meeting)
     tx.db.flush()
-    cx.record(tx, meeting, "meeting_started")
+    if occurrence is None:
+        cx.record(tx, meeting, "meeting_started")
+    else:
+        cx.record(tx, meeting, "meeting_started", scheduled=occurrence.title,
+                  uid=occurrence.uid, start=msg.iso(occurrence.start))
     return meeting
 
 
@@ -68,10 +79,13 @@ def end_if_idle(tx: cx.Tx, meeting: Meeting) -> bool:
     if connected:
         return False
     idle_since = last_left or meeting.started_at
-    if tx.now - idle_since < tx.limits.meeting_idle_end:
+    # An empty meeting whose scheduled time is over ends at once: the next occurrence
+    # (a class right after) must be a meeting of its own.
+    over = meeting.scheduled_end is not None and tx.now >= meeting.scheduled_end
+    if not over and tx.now - idle_since < tx.limits.meeting_idle_end:
         return False
     meeting.ended_at = idle_since
-    cx.record(tx, meeting, "meeting_ended", reason="idle")
+    cx.record(tx, meeting, "meeting_ended", reason="schedule" if over else "idle")
     return True
 
 

@@ -55,6 +55,10 @@ class Report:
     ended: str
     attendance: tuple[AttendanceRow, ...]
     activity: tuple[ActivityRow, ...]
+    # The schedule's occurrence it was (empty when it was not scheduled).
+    scheduled_title: str = ""
+    scheduled_start: str = ""
+    scheduled_end: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +81,9 @@ def meetings_of_room(tx: cx.Tx, pid: int) -> list[Payload]:
             "started": msg.iso(m.started_at),
             "ended": msg.iso(m.ended_at),
             "participants": n,
+            "scheduled": None if m.schedule_uid is None else {
+                "title": m.scheduled_title, "start": msg.iso(m.scheduled_start),
+                "end": msg.iso(m.scheduled_end)},
         }
         for m, n in rows
     ]
@@ -124,6 +131,9 @@ def build(tx: cx.Tx, meeting: Meeting) -> Report:
         ended=msg.iso(meeting.ended_at) or "",
         attendance=attendance,
         activity=activity,
+        scheduled_title=meeting.scheduled_title or "",
+        scheduled_start=msg.iso(meeting.scheduled_start) or "",
+        scheduled_end=msg.iso(meeting.scheduled_end) or "",
     )
 
 

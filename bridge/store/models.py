@@ -150,6 +150,12 @@ class Meeting(Base):
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The schedule's occurrence this meeting is (bridge/schedules.py), when it started
+    # within one: each occurrence of a weekly class is a meeting of its own in reports.
+    schedule_uid: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    scheduled_start: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    scheduled_end: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    scheduled_title: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class Participant(Base):
@@ -250,3 +256,22 @@ class StoredFile(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     uploader_id: Mapped[int | None] = mapped_column(ForeignKey("participants.id"), nullable=True)
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ScheduleEntry(Base):
+    """One meeting of a room's schedule, one-off or recurring, kept as iCalendar text
+    (a VCALENDAR with the VEVENT, its overridden occurrences and the VTIMEZONEs they
+    name), so entries typed by an admin and imported ones expand the same way."""
+
+    __tablename__ = "schedule_entries"
+    __table_args__ = (UniqueConstraint("room_id", "uid"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"), index=True)
+    uid: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(200))
+    ical: Mapped[str] = mapped_column(Text)
+    # Where it came from: "" typed in (admin or host), else the imported file or URL;
+    # importing the same source again replaces what it brought before.
+    source: Mapped[str] = mapped_column(String(1000), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -40,6 +40,7 @@ from bridge.web.companion import CompanionCodes
 from bridge.web.connections import AddressCounter, GuardedSite
 from bridge.web.http_api import add_http_api
 from bridge.web.proxy import forwarded_middleware, tcp_peer
+from bridge.web.schedule_api import add_schedule_api
 from bridge.web.security import WebSecurity, add_security_headers, refuse_origin
 from bridge.web.tickets import DownloadTickets
 from salon import protocol as p
@@ -362,6 +363,7 @@ def create_app(settings: BridgeSettings, janus_dial: Dial | None = None) -> web.
     app.middlewares.insert(1, hsts_middleware(
         settings.tls.hsts_max_age_s if settings.tls else settings.proxy.hsts_max_age_s))
     app.router.add_get("/api/rooms/{room}", room_info)
+    add_schedule_api(app, bridge)
     # Last: a room's own address, /testbim. Every route above wins over it, and their
     # first path segments are never room addresses (store.accounts.RESERVED_ADDRESSES).
     app.router.add_get("/{room}", room_page)

@@ -107,6 +107,8 @@ CASES: dict[str, tuple[str, int | None, str, str]] = {
                               "rotation = 0 or 180"),
     "mic_channel_missing": ("audio.mic_channels_used[1]", 15, "channel 2 does not exist",
                             "from 0 to 1"),
+    "schedule_unknown_zone": ("schedule.time_zone", 15,
+                              '"Europe/Istambul" is not a known time zone', "Europe/Istanbul"),
     "health_public_host": ("health.host", 14, '"0.0.0.0" is not a loopback address',
                            "127.0.0.1"),
     "wav_speaker_without_file": ("audio.speaker_wav", 14, "needs a file to record to",

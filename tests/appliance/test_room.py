@@ -36,6 +36,8 @@ from appliance.room import (
     ReportMic,
     RightsChanged,
     RoomState,
+    ScheduledJoin,
+    ScheduledLeave,
     SetCameraSending,
     SetHand,
     SetMicLive,
@@ -68,6 +70,7 @@ CAMERA_OFF = replace(VIDEO, camera_on=False)
 CAMERA_BROKEN = replace(VIDEO, camera_failed=True)
 BUTTON_MEETING = replace(BOTH, policy="button")
 CONFIG_ERROR = RoomState(connection="config_error")
+STANDBY = RoomState(connection="left", policy="schedule")
 
 
 def notice(key: str, level: str = "info") -> ShowNotice:
@@ -266,6 +269,24 @@ TRANSITIONS: list[tuple[str, RoomState, Event, dict[str, Any], list[Command]]] =
      replace(RECONNECTING, policy="button"), HAND_LONG,
      {"connection": "left", "last_error": ""},
      [MicLed("off"), StatusLed("off"), LeaveMeeting(), notice("left_meeting")]),
+    # the schedule (appliance/day.py decides when)
+    ("standby after start under the schedule", START, Started(policy="schedule"),
+     {"connection": "left", "policy": "schedule"}, [StatusLed("off")]),
+    ("the schedule joins from standby", STANDBY, ScheduledJoin(),
+     {"connection": "connecting", "attempt": 1},
+     [MicLed("red"), StatusLed("connecting"), JoinMeeting(), notice("joining_scheduled")]),
+    ("the schedule does not join twice", replace(CONNECTING, policy="schedule"),
+     ScheduledJoin(), {}, []),
+    ("the schedule leaves at the end, into standby", replace(BOTH, policy="schedule"),
+     ScheduledLeave(),
+     {"connection": "left", "audio_right": False, "camera_right": False, "camera_on": False},
+     [SetMicLive(False), SetCameraSending(False), MicLed("off"), CameraLed(False),
+      StatusLed("off"), LeaveMeeting(), notice("meeting_time_over")]),
+    ("a scheduled leave in standby is quiet", STANDBY, ScheduledLeave(), {}, []),
+    ("long press leaves a scheduled meeting", replace(BOTH, policy="schedule"), HAND_LONG,
+     {"connection": "left", "audio_right": False, "camera_right": False, "camera_on": False},
+     [SetMicLive(False), SetCameraSending(False), MicLed("off"), CameraLed(False),
+      StatusLed("off"), LeaveMeeting(), notice("left_meeting")]),
     ("long press is a press under power-on", MEETING, HAND_LONG, {"hand_raised": True},
      [HandLed("waiting"), SetHand(True), notice("hand_raised")]),
     # buttons: mute

@@ -41,6 +41,7 @@ TABLES = {
     "polls",
     "poll_answers",
     "files",
+    "schedule_entries",
     "alembic_version",
 }
 

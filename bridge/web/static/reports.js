@@ -61,7 +61,10 @@ export class ReportsPane {
     const options = [h("option", { value: "" }, t("reports.current"))];
     for (const m of this.meetings) {
       if (m.id === this.conf.meeting) continue;
-      options.push(h("option", { value: String(m.id) }, t("reports.item", { id: m.id, started: formatDateTime(m.started) })));
+      const item = m.scheduled
+        ? t("reports.item_scheduled", { id: m.id, started: formatDateTime(m.started), title: m.scheduled.title })
+        : t("reports.item", { id: m.id, started: formatDateTime(m.started) });
+      options.push(h("option", { value: String(m.id) }, item));
     }
     this.select.replaceChildren(...options);
     this.select.value = [...this.select.options].some((o) => o.value === keep) ? keep : "";
@@ -82,7 +85,9 @@ export class ReportsPane {
       this.error.textContent = errorText(e.code, e.message);
       return;
     }
-    $("report-heading").textContent = t("reports.title", { title: report.title });
+    // A scheduled occurrence is named after its entry ("Matematik 9-A"), the room after.
+    const title = report.scheduled_title ? `${report.scheduled_title} · ${report.title}` : report.title;
+    $("report-heading").textContent = t("reports.title", { title });
     const started = formatDateTime(report.started);
     const span = report.ended ? t("reports.span", { started, ended: formatDateTime(report.ended) })
       : t("reports.running", { started });
