@@ -432,7 +432,8 @@ class Appliance:
         self.self_view = SelfView(camera)
         self.receivers = Receivers(mixer)
         h = self.runtime.health
-        h.set_device("camera", "simulated" if self.s.camera.backend == "simulated" else "ok",
+        simulated = self.s.camera.backend in ("simulated", "packets")
+        h.set_device("camera", "simulated" if simulated else "ok",
                      backend=self.s.camera.backend)
         h.set_device("microphone", "ok", backend=self.s.audio.mic_backend)
         h.set_device("speaker", "ok", backend=self.s.audio.speaker_backend)

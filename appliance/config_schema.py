@@ -30,7 +30,7 @@ from appliance.screen.model import Phrase
 Language = Literal["tr", "en"]
 JoinMode = Literal["device", "guest"]
 JoinPolicy = Literal["power-on", "button"]
-CameraBackend = Literal["simulated", "picamera2", "v4l2", "none"]
+CameraBackend = Literal["simulated", "packets", "picamera2", "v4l2", "none"]
 MicBackend = Literal["simulated", "alsa"]
 SpeakerBackend = Literal["wav", "alsa", "null"]
 DisplayBackend = Literal["headless", "pygame"]
@@ -235,9 +235,16 @@ class CameraSettings(Section):
     hflip: bool = False
     vflip: bool = False
     exposure: Literal["normal", "short", "long"] = "normal"
+    packet_clip: str | None = None
+    """Backend "packets": a clip saved by `PacketClip.save` (encoded at start without one)."""
     start_on_grant: bool = False
     """true: the camera goes live as soon as the host grants camera rights; false: it
     waits for a press of the camera button in the room (nobody is put on camera unawares)."""
+
+    @field_validator("packet_clip")
+    @classmethod
+    def _clip_path(cls, value: str, info: ValidationInfo) -> str:
+        return resolve_path(value, info)
 
 
 class AudioSettings(Section):

@@ -21,6 +21,7 @@ from appliance.devices.audio import (
     WavSpeaker,
 )
 from appliance.devices.camera import BitrateBounds, Camera, SimulatedCamera
+from appliance.devices.camera_packets import PacketReplayCamera
 from appliance.devices.camera_picamera2 import Picamera2Camera
 from appliance.devices.camera_v4l2 import V4l2Camera
 from appliance.media.aec import EchoCancelledMicrophone, ProcessingStages
@@ -39,6 +40,11 @@ def build_camera(s: Settings) -> Camera | None:
     if c.backend == "simulated":
         return SimulatedCamera(c.width, c.height, c.fps, bounds.maximum,
                                keyframe_interval=c.keyframe_interval_s, bounds=bounds)
+    if c.backend == "packets":  # a simulated hardware encoder: nothing encoded at run time
+        return PacketReplayCamera(
+            c.width, c.height, c.fps, bounds.maximum, bounds=bounds,
+            keyframe_interval=c.keyframe_interval_s,
+            clip_path=Path(c.packet_clip) if c.packet_clip else None)
     if c.backend == "picamera2":
         return Picamera2Camera(
             c.width, c.height, c.fps, bounds.maximum, bounds=bounds,
