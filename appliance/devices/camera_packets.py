@@ -30,6 +30,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -81,7 +82,7 @@ class PacketClip:
 
     def save(self, path: Path) -> None:
         """As a .npz: sizes, and each stream's bytes with their offsets (no pickle)."""
-        arrays: dict[str, npt.NDArray[np.int64] | npt.NDArray[np.uint8]] = {
+        arrays: dict[str, Any] = {
             "size": np.array([self.width, self.height]),
             "fps_millis": np.array([round(self.fps * 1000)]),
         }
