@@ -265,6 +265,10 @@ class AudioSettings(Section):
     whole second of the wall clock, for measuring mouth-to-ear latency)."""
     mic_wav: str | None = None
     """Simulated microphone: loop this WAV file instead of the tone."""
+    simulated_mic_processing: bool = False
+    """Simulated microphone: pass it through the same processing an array gets
+    (echo_cancellation, noise_suppression, high_pass), so a benchmark counts the whole
+    appliance. Off by default: noise suppression removes a steady test tone."""
     speaker_backend: SpeakerBackend = "alsa"
     speaker_pcm: str = Field(default="default", min_length=1)
     speaker_rate: SampleRate = 48000

@@ -72,6 +72,7 @@ class DiagnosedScreenDriver(ScreenDriver):
         self.first_remote_frame_shown_at: float | None = None
         self._shown: dict[str, _Shown] = {}
         self._slots: dict[str, FrameSlot] = {}
+        self.frames_shown: dict[str, int] = {}  # new pictures shown, per participant
 
     def update(self, model: ScreenModel, frames: Frames | None = None) -> bool:
         drawn = super().update(model, frames)
@@ -86,6 +87,7 @@ class DiagnosedScreenDriver(ScreenDriver):
             frame, shown = slot.frame, self._shown.get(key)
             if frame is not None and (shown is None or shown.frame is not frame):
                 self._shown[key] = _Shown(frame, now)
+                self.frames_shown[key] = self.frames_shown.get(key, 0) + 1
                 if self.first_remote_frame_shown_at is None:
                     self.first_remote_frame_shown_at = now
         for gone in self._shown.keys() - self._slots.keys():
@@ -109,6 +111,7 @@ class DiagnosedScreenDriver(ScreenDriver):
                 "capture_to_decoded_ms": decoded_ms,
                 "capture_to_now_ms": _minus(now, captured),
                 "shown_at": round(shown.at, 3),
+                "frames_shown": self.frames_shown.get(key, 0),
                 "size": [shown.frame.width, shown.frame.height],
             }
         return {"now": round(now, 3), "frames_drawn": self.frames_drawn,

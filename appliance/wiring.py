@@ -62,14 +62,17 @@ def build_microphone(s: Settings) -> Microphone | None:
     """The room microphone; an ALSA array goes through echo cancellation, NS and HPF
     as configured (attach the speaker's reference with `attach_echo_reference`)."""
     a = s.audio
+    stages = ProcessingStages(echo_cancellation=a.software_aec,
+                              noise_suppression=a.noise_suppression, high_pass=a.high_pass)
     if a.mic_backend == "simulated":  # a test signal: noise suppression would eat a tone
-        return SimulatedMicrophone(tone_hz=None if a.mic_wav else a.tone_hz, wav_path=a.mic_wav,
-                                   ticks=a.mic_signal == "ticks")
+        simulated = SimulatedMicrophone(tone_hz=None if a.mic_wav else a.tone_hz,
+                                        wav_path=a.mic_wav, ticks=a.mic_signal == "ticks")
+        if a.simulated_mic_processing and stages.any:
+            return EchoCancelledMicrophone(simulated, stages)
+        return simulated
     if a.mic_backend == "alsa":
         array = AlsaMicrophone(a.mic_pcm, channels=a.mic_channels, sample_format=a.mic_format,
                                rate=a.mic_rate, channels_used=a.mic_channels_used)
-        stages = ProcessingStages(echo_cancellation=a.software_aec,
-                                  noise_suppression=a.noise_suppression, high_pass=a.high_pass)
         return EchoCancelledMicrophone(array, stages) if stages.any else array
     raise DeviceUnavailable(f"microphone back-end {a.mic_backend!r} is not available in this build")
 
