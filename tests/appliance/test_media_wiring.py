@@ -55,6 +55,7 @@ def test_simulated_devices_for_tests_and_demos(tmp_path: Path) -> None:
 def test_the_benchmarks_whole_appliance_packet_camera_and_processed_simulated_mic(
         tmp_path: Path) -> None:
     clip = tmp_path / "clip.npz"
+    clip.touch()  # check-config wants the file there; the camera reads it when it starts
     s = settings(f'[camera]\nbackend = "packets"\nkeyframe_interval_s = 1.5\n'
                  f'packet_clip = "{clip}"\n'
                  '[audio]\nmic_backend = "simulated"\nsimulated_mic_processing = true\n'
