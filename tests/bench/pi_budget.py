@@ -212,14 +212,17 @@ class CpuLimit:
         self._threads[tid] = group
 
     def throttled_s(self) -> float | None:
-        """Seconds the process group spent throttled (v1 cpu.stat), so far."""
-        stat = self.group / "cpu.stat"
-        with contextlib.suppress(OSError):
-            for line in stat.read_text().splitlines():
-                key, _, value = line.partition(" ")
-                if key in ("throttled_time", "throttled_usec"):
-                    return int(value) / (1e9 if key == "throttled_time" else 1e6)
-        return None
+        """Seconds spent throttled so far (cpu.stat): the process's group and its living
+        threads' groups summed (a thread's own quota is what throttles it most)."""
+        total, seen = 0.0, False
+        for group in [self.group, *self._threads.values()]:
+            with contextlib.suppress(OSError):
+                for line in (group / "cpu.stat").read_text().splitlines():
+                    key, _, value = line.partition(" ")
+                    if key in ("throttled_time", "throttled_usec"):
+                        total += int(value) / (1e9 if key == "throttled_time" else 1e6)
+                        seen = True
+        return round(total, 3) if seen else None
 
 
 @contextlib.contextmanager
