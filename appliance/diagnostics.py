@@ -20,10 +20,10 @@ from typing import Any
 import av
 import numpy as np
 import numpy.typing as npt
+import pygame
 
 from appliance.media.slots import FrameSlot
 from appliance.media.testpattern import read_timestamp
-from appliance.screen.model import ScreenModel
 from appliance.screen.render import Frames, Renderer, ScreenDriver, SurfaceSink
 
 __all__ = ["DiagnosedScreenDriver", "capture_time_ms"]
@@ -74,11 +74,10 @@ class DiagnosedScreenDriver(ScreenDriver):
         self._slots: dict[str, FrameSlot] = {}
         self.frames_shown: dict[str, int] = {}  # new pictures shown, per participant
 
-    def update(self, model: ScreenModel, frames: Frames | None = None) -> bool:
-        drawn = super().update(model, frames)
-        if drawn and frames:
+    def show(self, surface: pygame.Surface, frames: Frames | None = None) -> None:
+        super().show(surface, frames)
+        if frames:
             self._note_shown(frames)
-        return drawn
 
     def _note_shown(self, frames: Frames) -> None:
         now = self._clock()
