@@ -95,7 +95,8 @@ def appliance_counts(appliance: Appliance) -> dict[str, Any]:
     video = h.get("media", {}).get("video", {})
     shown = (h.get("diagnostics") or {}).get("remote_video", {})
     mixer = h.get("audio", {}).get("mixer", {})
-    return {"received": {n: int((video.get(n) or {}).get("frames", 0)) for n in (A, B)},
+    return {"drawn": {"screen": int((h.get("diagnostics") or {}).get("frames_drawn", 0))},
+            "received": {n: int((video.get(n) or {}).get("frames", 0)) for n in (A, B)},
             "shown": {n: int((shown.get(n) or {}).get("frames_shown", 0)) for n in (A, B)},
             "concealed_ms": float(mixer.get("concealed_ms") or 0.0),
             "chunks_played": int(mixer.get("chunks_played") or 0),
@@ -110,6 +111,22 @@ async def page_counts(pages: dict[str, Page]) -> dict[str, Any]:
         audio = await bc.call_audio.audio_stats(page, ROOM_APP)
         out[name] = {"frames": {n: await tile_frames(page, n) for n in others},
                      "audio_in_from_room": audio.get("inbound", {})}
+    return out
+
+
+def thread_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds per thread name (threads of one name summed; ended ones not counted)."""
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        name = "main (event loop)" if tid == str(pid) else name.rstrip("0123456789_-")
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
     return out
 
 
@@ -131,6 +148,7 @@ async def steady_state(pages: dict[str, Page], appliance: Appliance, bridge: Bri
               bc.Group("janus", lambda: [janus])]
     app_0, pages_0 = appliance_counts(appliance), await page_counts(pages)
     throttled_0 = limit.throttled_s() if limit else None
+    threads_0 = thread_cpu_s(appliance.pid)
     machine_0, load_0 = psutil.cpu_times(), os.getloadavg()
     for g in groups:
         g.begin()
@@ -142,6 +160,7 @@ async def steady_state(pages: dict[str, Page], appliance: Appliance, bridge: Bri
     wall = time.monotonic() - start
     cpu = {g.name: g.cpu_percent(wall) for g in groups}
     busy = bc.machine_busy_s(psutil.cpu_times()) - bc.machine_busy_s(machine_0)
+    threads_1 = thread_cpu_s(appliance.pid)
     app_1, pages_1 = appliance_counts(appliance), await page_counts(pages)
     result: dict[str, Any] = {g.name: {"cpu_percent_of_one_core": cpu[g.name], **g.memory()}
                               for g in groups}
@@ -149,8 +168,12 @@ async def steady_state(pages: dict[str, Page], appliance: Appliance, bridge: Bri
     result["appliance"] |= {
         "fps_received": fps(app_1["received"], app_0["received"], wall),
         "fps_shown": fps(app_1["shown"], app_0["shown"], wall),
+        "screen_pictures_per_s": fps(app_1["drawn"], app_0["drawn"], wall)["screen"],
         "audio_concealed_percent": round(100 * (app_1["concealed_ms"] - app_0["concealed_ms"])
                                          / played_ms, 2) if played_ms else None,
+        "threads_percent_of_one_core": dict(sorted(
+            ((k, round(100 * (v - threads_0.get(k, 0.0)) / wall, 1))
+             for k, v in threads_1.items()), key=lambda kv: -kv[1])),
         "throttled_s": None if limit is None else round(
             (limit.throttled_s() or 0.0) - (throttled_0 or 0.0), 2)}
     for i, name in enumerate((A, B)):
@@ -282,6 +305,8 @@ def table(r: dict[str, Any]) -> str:
         rows.append(f"    chromium {name[-3:]:<14} {c['cpu_percent_of_one_core']:>10}"
                     f"  {c['pss_end_mib']!s:>8}   {c['fps_shown']}   from room "
                     f"{c['audio_concealed_percent_from_room']}")
+    rows.append(f"    appliance threads: {app['threads_percent_of_one_core']}; screen "
+                f"{app['screen_pictures_per_s']} pictures/s")
     rows.append(f"    janus {res['janus']['cpu_percent_of_one_core']} %; appliance throttled "
                 f"{app['throttled_s']} s; machine {res['machine']}")
     g = r["glass_to_glass"]
