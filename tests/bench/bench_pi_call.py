@@ -97,7 +97,8 @@ def appliance_counts(appliance: Appliance) -> dict[str, Any]:
     mixer = h.get("audio", {}).get("mixer", {})
     return {"drawn": {"screen": int((h.get("diagnostics") or {}).get("frames_drawn", 0))},
             "received": {n: int((video.get(n) or {}).get("frames", 0)) for n in (A, B)},
-            "shown": {n: int((shown.get(n) or {}).get("frames_shown", 0)) for n in (A, B)},
+            # None: an appliance too old to count them (a --baseline)
+            "shown": {n: (shown.get(n) or {}).get("frames_shown") for n in (A, B)},
             "concealed_ms": float(mixer.get("concealed_ms") or 0.0),
             "chunks_played": int(mixer.get("chunks_played") or 0),
             "sources": int(mixer.get("sources") or 0)}
@@ -130,8 +131,9 @@ def thread_cpu_s(pid: int) -> dict[str, float]:
     return out
 
 
-def fps(d1: dict[str, int], d0: dict[str, int], wall: float) -> dict[str, float]:
-    return {k: round((d1.get(k, 0) - d0.get(k, 0)) / wall, 1) for k in d1}
+def fps(d1: dict[str, Any], d0: dict[str, Any], wall: float) -> dict[str, float | None]:
+    return {k: None if d1[k] is None or d0.get(k) is None else round((d1[k] - d0[k]) / wall, 1)
+            for k in d1}
 
 
 def concealed_percent(i1: dict[str, Any], i0: dict[str, Any]) -> float | None:
@@ -182,6 +184,9 @@ async def steady_state(pages: dict[str, Page], appliance: Appliance, bridge: Bri
             "fps_shown": fps(p1["frames"], p0["frames"], wall),
             "audio_concealed_percent_from_room": concealed_percent(
                 p1["audio_in_from_room"], p0["audio_in_from_room"]),
+            "audio_packets_per_s_from_room": round(
+                (p1["audio_in_from_room"].get("packetsReceived", 0)
+                 - p0["audio_in_from_room"].get("packetsReceived", 0)) / wall, 1),
             "tree_index": i}
     result["interval_s"] = round(wall, 1)
     result["machine"] = {"cores": psutil.cpu_count(),
@@ -304,7 +309,8 @@ def table(r: dict[str, Any]) -> str:
         c = res[f"chromium ({name})"]
         rows.append(f"    chromium {name[-3:]:<14} {c['cpu_percent_of_one_core']:>10}"
                     f"  {c['pss_end_mib']!s:>8}   {c['fps_shown']}   from room "
-                    f"{c['audio_concealed_percent_from_room']}")
+                    f"{c['audio_concealed_percent_from_room']} "
+                    f"({c['audio_packets_per_s_from_room']} packets/s)")
     rows.append(f"    appliance threads: {app['threads_percent_of_one_core']}; screen "
                 f"{app['screen_pictures_per_s']} pictures/s")
     rows.append(f"    janus {res['janus']['cpu_percent_of_one_core']} %; appliance throttled "
