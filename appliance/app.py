@@ -41,6 +41,7 @@ from appliance.media.slots import FrameSlot, receiver_keyframe_requester
 from appliance.screen.layout import LayoutSettings
 from appliance.screen.model import ConfigProblem, NoticeQueue, Phase, ScreenRole
 from appliance.screen.render import Renderer, ScreenDriver
+from appliance.service.looplag import LoopLag
 from appliance.service.runtime import ServiceRuntime
 from appliance.wiring import build_camera, build_room_audio
 from bridge import protocol as p
@@ -487,10 +488,14 @@ class Appliance:
                          if self.s.companion.enabled else None)
             link = asyncio.create_task(
                 LinkMonitor().run(self.peer_connections, report_to(svc.health)))
+            lag = LoopLag()
+            svc.health.sections["loop"] = lag.report
+            lag_task = asyncio.create_task(lag.run())
             try:
                 await self.render_loop(driver)
             finally:
                 link.cancel()
+                lag_task.cancel()
                 if companion is not None:
                     companion.cancel()
                 await self.shutdown()

@@ -171,6 +171,7 @@ async def steady_state(pages: dict[str, Page], appliance: Appliance, bridge: Bri
         "fps_received": fps(app_1["received"], app_0["received"], wall),
         "fps_shown": fps(app_1["shown"], app_0["shown"], wall),
         "screen_pictures_per_s": fps(app_1["drawn"], app_0["drawn"], wall)["screen"],
+        "event_loop_lateness": bc.health(appliance).get("loop"),
         "audio_concealed_percent": round(100 * (app_1["concealed_ms"] - app_0["concealed_ms"])
                                          / played_ms, 2) if played_ms else None,
         "threads_percent_of_one_core": dict(sorted(
@@ -313,6 +314,7 @@ def table(r: dict[str, Any]) -> str:
                     f"({c['audio_packets_per_s_from_room']} packets/s)")
     rows.append(f"    appliance threads: {app['threads_percent_of_one_core']}; screen "
                 f"{app['screen_pictures_per_s']} pictures/s")
+    rows.append(f"    appliance event loop lateness (last minute): {app['event_loop_lateness']}")
     rows.append(f"    janus {res['janus']['cpu_percent_of_one_core']} %; appliance throttled "
                 f"{app['throttled_s']} s; machine {res['machine']}")
     g = r["glass_to_glass"]
