@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import pygame
 from aiortc import MediaStreamTrack, RTCPeerConnection
 
 from appliance import meeting_data, room, view
@@ -39,7 +40,7 @@ from appliance.media.jitter import hand_audio_packets_on
 from appliance.media.metrics import MediaMetrics
 from appliance.media.slots import FrameSlot, receiver_keyframe_requester
 from appliance.screen.layout import LayoutSettings
-from appliance.screen.model import ConfigProblem, NoticeQueue, Phase, ScreenRole
+from appliance.screen.model import ConfigProblem, NoticeQueue, Phase, ScreenModel, ScreenRole
 from appliance.screen.render import Renderer, ScreenDriver
 from appliance.service.looplag import LoopLag
 from appliance.service.runtime import ServiceRuntime
@@ -351,6 +352,15 @@ class Appliance:
         here, the display's thread. Paced to deadlines, not sleeps after drawing, so the
         time drawing takes does not lower the rate."""
         loop = asyncio.get_running_loop()
+        show_there = bool(getattr(self.display, "thread_safe", False))
+
+        def draw(model: ScreenModel, frames: dict[str, Any]) -> pygame.Surface | None:
+            surface = driver.render(model, frames)
+            if surface is not None and show_there:
+                driver.show(surface, frames)
+                return None
+            return surface
+
         with ThreadPoolExecutor(1, thread_name_prefix="screen") as screen_thread:
             next_at = time.monotonic()
             while self.read_keys():
@@ -358,8 +368,7 @@ class Appliance:
                                           view.SELF_ID: self.self_view}
                 model = view.screen_model(self.screen_inputs())
                 try:
-                    surface = await loop.run_in_executor(screen_thread, driver.render,
-                                                         model, frames)
+                    surface = await loop.run_in_executor(screen_thread, draw, model, frames)
                     if surface is not None:
                         driver.show(surface, frames)
                 except Exception:

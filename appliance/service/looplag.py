@@ -3,7 +3,8 @@
 Everything the network and the microphone track need runs on one asyncio loop;
 when a callback (or another thread holding the GIL, or a CPU quota) keeps it
 busy, RTP packets leave in bursts and the far end's jitter buffer grows. A
-`LoopLag` task asks to wake every `period` and records how late it woke; /healthz
+`LoopLag` task asks to wake every `period` (50 ms: 20 wake-ups a second, little for a
+loop that is short of CPU) and records how late it woke; /healthz
 "loop" reports the last minute's percentiles and the stalls over 50 ms.
 """
 
@@ -22,7 +23,7 @@ STALL_MS = 50.0
 class LoopLag:
     """Samples the loop's lateness; `report()` is the /healthz section."""
 
-    def __init__(self, period: float = 0.02, window_s: float = 60.0) -> None:
+    def __init__(self, period: float = 0.05, window_s: float = 60.0) -> None:
         self.period = period
         self._late_ms: collections.deque[float] = collections.deque(
             maxlen=max(1, round(window_s / period)))
