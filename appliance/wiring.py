@@ -26,6 +26,7 @@ from appliance.devices.camera_picamera2 import Picamera2Camera
 from appliance.devices.camera_v4l2 import V4l2Camera
 from appliance.media.aec import EchoCancelledMicrophone, ProcessingStages
 from appliance.media.audio import RemoteAudioMixer
+from appliance.media.capture import ThreadedMicrophone
 
 
 class DeviceUnavailable(RuntimeError):
@@ -90,13 +91,14 @@ def build_speaker(s: Settings, state_dir: Path) -> Speaker:
 
 
 def build_room_audio(s: Settings, state_dir: Path) -> tuple[Microphone | None, RemoteAudioMixer]:
-    """The room microphone and the mixer playing the remote participants into the speaker,
-    with the echo canceller's far-end reference wired: exactly the PCM the speaker is
-    handed (the mixer is not started)."""
+    """The room microphone, read on its own capture thread (`ThreadedMicrophone`), and the
+    mixer playing the remote participants into the speaker, with the echo canceller's
+    far-end reference wired: exactly the PCM the speaker is handed (the mixer is not
+    started)."""
     microphone = build_microphone(s)
     mixer = RemoteAudioMixer(build_speaker(s, state_dir), volume=s.audio.volume / 100)
     attach_echo_reference(microphone, mixer)
-    return microphone, mixer
+    return (ThreadedMicrophone(microphone) if microphone is not None else None), mixer
 
 
 def attach_echo_reference(microphone: Microphone | None, mixer: RemoteAudioMixer) -> None:
