@@ -348,13 +348,19 @@ class Appliance:
 
     async def render_loop(self, driver: ScreenDriver) -> None:
         """30 pictures a second, drawn on the screen thread (tiles' YUV→RGB and scaling,
-        text, blits) so the event loop keeps the network and the audio moving; shown from
-        here, the display's thread. Paced to deadlines, not sleeps after drawing, so the
-        time drawing takes does not lower the rate."""
+        text, blits) so the event loop keeps the network and the audio moving; a window is
+        shown from here, the display's thread. The screen thread waits for each picture's
+        deadline itself, so a picture costs the loop one wake-up (a busy loop wakes late;
+        two a picture halved the rate on a Pi's budget), and drawing time does not lower
+        the rate."""
         loop = asyncio.get_running_loop()
         show_there = bool(getattr(self.display, "thread_safe", False))
 
-        def draw(model: ScreenModel, frames: dict[str, Any]) -> pygame.Surface | None:
+        def draw(at: float, model: ScreenModel,
+                 frames: dict[str, Any]) -> pygame.Surface | None:
+            wait = at - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
             surface = driver.render(model, frames)
             if surface is not None and show_there:
                 driver.show(surface, frames)
@@ -368,7 +374,8 @@ class Appliance:
                                           view.SELF_ID: self.self_view}
                 model = view.screen_model(self.screen_inputs())
                 try:
-                    surface = await loop.run_in_executor(screen_thread, draw, model, frames)
+                    surface = await loop.run_in_executor(screen_thread, draw, next_at, model,
+                                                         frames)
                     if surface is not None:
                         driver.show(surface, frames)
                 except Exception:
@@ -384,7 +391,6 @@ class Appliance:
                 now = time.monotonic()
                 if next_at < now - FRAME_INTERVAL_S:  # behind by more than a frame: skip
                     next_at = now
-                await asyncio.sleep(max(0.0, next_at - now))
 
     def read_keys(self) -> bool:
         """Display keys stand in for the buttons (make demo); False once the window closes."""
