@@ -13,11 +13,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+import pygame
 from aiortc import MediaStreamTrack, RTCPeerConnection
 
 from appliance import day as day_mod
@@ -42,8 +44,9 @@ from appliance.media.slots import FrameSlot, receiver_keyframe_requester
 from appliance.provisioning.loader import Settings
 from appliance.provisioning.schema import DisplaySettings
 from appliance.screen.layout import LayoutSettings
-from appliance.screen.model import ConfigProblem, NoticeQueue, Phase, ScreenRole
+from appliance.screen.model import ConfigProblem, NoticeQueue, Phase, ScreenModel, ScreenRole
 from appliance.screen.render import Renderer, ScreenDriver
+from appliance.service.looplag import LoopLag
 from appliance.service.runtime import ServiceRuntime
 from appliance.service.timesync import open_clock
 from appliance.standby import DayRunner
@@ -367,22 +370,50 @@ class Appliance:
         )
 
     async def render_loop(self, driver: ScreenDriver) -> None:
-        while self.read_keys():
-            frames: dict[str, Any] = {**self.receivers.frames_by_participant(),
-                                      view.SELF_ID: self.self_view}
-            model = view.screen_model(self.screen_inputs())
-            try:
-                driver.update(model, frames)
-            except Exception:
-                if model.phase is not Phase.CONFIG_ERROR:
-                    raise
-                # A bad file must never stop the room: on to its own screen.
-                log.exception("cannot draw the configuration problems")
-                self._config_screen_until = 0.0
-            if self.panels is not None:
-                self.panels.update(model, frames)
-            self.runtime.watchdog.beat("screen")
-            await asyncio.sleep(FRAME_INTERVAL_S)
+        """30 pictures a second, drawn on the screen thread (tiles' YUV→RGB and scaling,
+        text, blits) so the event loop keeps the network and the audio moving; a window is
+        shown from here, the display's thread. The screen thread waits for each picture's
+        deadline itself, so a picture costs the loop one wake-up (a busy loop wakes late;
+        two a picture halved the rate on a Pi's budget), and drawing time does not lower
+        the rate."""
+        loop = asyncio.get_running_loop()
+        show_there = bool(getattr(self.display, "thread_safe", False))
+
+        def draw(at: float, model: ScreenModel,
+                 frames: dict[str, Any]) -> pygame.Surface | None:
+            wait = at - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            surface = driver.render(model, frames)
+            if surface is not None and show_there:
+                driver.show(surface, frames)
+                return None
+            return surface
+
+        with ThreadPoolExecutor(1, thread_name_prefix="screen") as screen_thread:
+            next_at = time.monotonic()
+            while self.read_keys():
+                frames: dict[str, Any] = {**self.receivers.frames_by_participant(),
+                                          view.SELF_ID: self.self_view}
+                model = view.screen_model(self.screen_inputs())
+                try:
+                    surface = await loop.run_in_executor(screen_thread, draw, next_at, model,
+                                                         frames)
+                    if surface is not None:
+                        driver.show(surface, frames)
+                except Exception:
+                    if model.phase is not Phase.CONFIG_ERROR:
+                        raise
+                    # A bad file must never stop the room: on to its own screen.
+                    log.exception("cannot draw the configuration problems")
+                    self._config_screen_until = 0.0
+                if self.panels is not None:
+                    self.panels.update(model, frames)
+                self.runtime.watchdog.beat("screen")
+                next_at += FRAME_INTERVAL_S
+                now = time.monotonic()
+                if next_at < now - FRAME_INTERVAL_S:  # behind by more than a frame: skip
+                    next_at = now
 
     def read_keys(self) -> bool:
         """Display keys stand in for the buttons (make demo); False once the window closes."""
@@ -455,7 +486,8 @@ class Appliance:
         self.self_view = SelfView(camera)
         self.receivers = Receivers(mixer)
         h = self.runtime.health
-        h.set_device("camera", "simulated" if self.s.camera.backend == "simulated" else "ok",
+        simulated = self.s.camera.backend in ("simulated", "packets")
+        h.set_device("camera", "simulated" if simulated else "ok",
                      backend=self.s.camera.backend)
         h.set_device("microphone", "ok", backend=self.s.audio.mic_backend)
         h.set_device("speaker", "ok", backend=self.s.audio.speaker_backend)
@@ -495,12 +527,16 @@ class Appliance:
                          if self.s.companion.enabled else None)
             link = asyncio.create_task(
                 LinkMonitor().run(self.peer_connections, report_to(svc.health)))
+            lag = LoopLag()
+            svc.health.sections["loop"] = lag.report
+            lag_task = asyncio.create_task(lag.run())
             try:
                 await self.render_loop(driver)
             finally:
                 for task in following:
                     task.cancel()
                 link.cancel()
+                lag_task.cancel()
                 if companion is not None:
                     companion.cancel()
                 await self.shutdown()

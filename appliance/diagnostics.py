@@ -20,10 +20,10 @@ from typing import Any
 import av
 import numpy as np
 import numpy.typing as npt
+import pygame
 
 from appliance.devices.testpattern import read_timestamp
 from appliance.media.slots import FrameSlot
-from appliance.screen.model import ScreenModel
 from appliance.screen.render import Frames, Renderer, ScreenDriver, SurfaceSink
 
 __all__ = ["DiagnosedScreenDriver", "capture_time_ms"]
@@ -72,12 +72,12 @@ class DiagnosedScreenDriver(ScreenDriver):
         self.first_remote_frame_shown_at: float | None = None
         self._shown: dict[str, _Shown] = {}
         self._slots: dict[str, FrameSlot] = {}
+        self.frames_shown: dict[str, int] = {}  # new pictures shown, per participant
 
-    def update(self, model: ScreenModel, frames: Frames | None = None) -> bool:
-        drawn = super().update(model, frames)
-        if drawn and frames:
+    def show(self, surface: pygame.Surface, frames: Frames | None = None) -> None:
+        super().show(surface, frames)
+        if frames:
             self._note_shown(frames)
-        return drawn
 
     def _note_shown(self, frames: Frames) -> None:
         now = self._clock()
@@ -86,6 +86,7 @@ class DiagnosedScreenDriver(ScreenDriver):
             frame, shown = slot.frame, self._shown.get(key)
             if frame is not None and (shown is None or shown.frame is not frame):
                 self._shown[key] = _Shown(frame, now)
+                self.frames_shown[key] = self.frames_shown.get(key, 0) + 1
                 if self.first_remote_frame_shown_at is None:
                     self.first_remote_frame_shown_at = now
         for gone in self._shown.keys() - self._slots.keys():
@@ -109,6 +110,7 @@ class DiagnosedScreenDriver(ScreenDriver):
                 "capture_to_decoded_ms": decoded_ms,
                 "capture_to_now_ms": _minus(now, captured),
                 "shown_at": round(shown.at, 3),
+                "frames_shown": self.frames_shown.get(key, 0),
                 "size": [shown.frame.width, shown.frame.height],
             }
         return {"now": round(now, 3), "frames_drawn": self.frames_drawn,

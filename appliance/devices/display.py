@@ -72,6 +72,10 @@ def _png(surface: pygame.Surface) -> bytes:
 class HeadlessDisplay:
     """An offscreen display: keeps the last frame shown, updating only dirty rects."""
 
+    # `show` only blits into its own surface: the screen thread may call it (a snapshot
+    # taken meanwhile may mix two pictures). A window (PygameDisplay) may not.
+    thread_safe = True
+
     def __init__(self, size: tuple[int, int] = (1920, 1080)) -> None:
         _init_video("dummy")  # for the event queue; a real display already open is kept
         self.size = size

@@ -25,6 +25,7 @@ from appliance.devices.audio import (
     WavSpeaker,
 )
 from appliance.devices.camera import BitrateBounds, Camera, SimulatedCamera
+from appliance.devices.camera_packets import PacketReplayCamera
 from appliance.devices.camera_picamera2 import Picamera2Camera
 from appliance.devices.camera_v4l2 import V4l2Camera
 from appliance.devices.display import HeadlessDisplay, PygameDisplay
@@ -52,6 +53,14 @@ def _simulated_camera(c: CameraSettings) -> Camera:
                            keyframe_interval=c.keyframe_interval_s, bounds=b)
 
 
+def _packets(c: CameraSettings) -> Camera:
+    """A simulated hardware encoder: pre-encoded H.264 handed over, nothing encoded."""
+    b = _bounds(c)
+    return PacketReplayCamera(
+        c.width, c.height, c.fps, b.maximum, bounds=b, keyframe_interval=c.keyframe_interval_s,
+        clip_path=Path(c.packet_clip) if c.packet_clip else None)
+
+
 def _picamera2(c: CameraSettings) -> Camera:
     b = _bounds(c)
     return Picamera2Camera(
@@ -71,6 +80,7 @@ def _v4l2(c: CameraSettings) -> Camera:
 CAMERAS: Mapping[str, Callable[[CameraSettings], Camera | None]] = {
     "none": lambda c: None,
     "simulated": _simulated_camera,
+    "packets": _packets,
     "picamera2": _picamera2,
     "v4l2": _v4l2,
 }

@@ -25,6 +25,7 @@ from appliance.devices.audio import (
 from appliance.health import HealthSink
 from appliance.media.aec import EchoCancelledMicrophone
 from appliance.media.audio import RemoteAudioMixer
+from appliance.media.capture import unthreaded
 from appliance.provisioning.schema import AudioSettings
 
 Report = dict[str, Any]
@@ -41,6 +42,7 @@ def audio_report(microphone: Microphone | None, mixer: RemoteAudioMixer,
 
 
 def microphone_report(microphone: Microphone | None) -> Report | None:
+    microphone = unthreaded(microphone)
     if microphone is None:
         return None
     device = microphone.microphone if isinstance(microphone, EchoCancelledMicrophone) \
@@ -102,6 +104,8 @@ def watch_audio_faults(health: HealthSink, microphone: Microphone | None,
 def audio_fault(device: Microphone | Speaker | None) -> str | None:
     """Why the room's microphone or speaker is not working, None while it works (only
     ALSA devices know; a file or a test tone cannot fail this way)."""
+    if isinstance(device, Microphone):
+        device = unthreaded(device)
     if isinstance(device, EchoCancelledMicrophone):
         device = device.microphone
     return device.fault if isinstance(device, AlsaMicrophone | AlsaSpeaker) else None
@@ -115,6 +119,7 @@ def echo_canceller_report(microphone: Microphone | None, settings: AudioSettings
     """The processing stages as they run. "echo_cancellation" is "on", "off" (by the
     file, or a simulated microphone, which is never processed) or "array" (off because
     the array cancels echo itself)."""
+    microphone = unthreaded(microphone)
     processor = microphone.processor if isinstance(microphone, EchoCancelledMicrophone) \
         else None
     is_array = isinstance(microphone, EchoCancelledMicrophone | AlsaMicrophone)

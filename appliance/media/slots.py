@@ -5,6 +5,14 @@ reads slower than the sender sends would fall further behind forever. A
 `FrameSlot` drains its track continuously and keeps only the newest decoded
 frame; the screen converts and scales it at most once per shown frame.
 
+Conversion goes through one `av.VideoReformatter` per slot and tile size, kept
+for the slot's life: `VideoFrame.to_ndarray(width=…)` builds a new libswscale
+context for every new frame, with slice threads of its own (two threads
+created and joined per frame at 30 fps, and 30 % more CPU per conversion);
+a kept context is reused while the stream's size stays the same. It scales in
+the converting thread (`threads=1`): a tile is small, and threads that come
+and go cost more than they save.
+
 A slot also notices when pictures stop coming while the track is live (a lost
 keyframe, a subscriber that joined mid-stream, a decoder that gave up) and
 asks the far end for a keyframe, backing off while the stall lasts. aiortc
@@ -26,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 from aiortc import MediaStreamTrack, RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError
+from av.video.reformatter import VideoReformatter
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +42,7 @@ KeyframeRequester = Callable[[], bool]  # True if a request went out
 
 STALL_AFTER_S = 1.0  # no new picture for this long while live: ask for a keyframe
 MAX_STALL_BACKOFF_S = 8.0  # while a stall lasts, requests slow down to this interval
+MAX_TILE_SIZES = 4  # reformatters kept per slot (a layout shows a tile at one or two sizes)
 _sending: set[asyncio.Task[None]] = set()  # PLIs on their way (keeps the tasks alive)
 
 
@@ -57,6 +67,28 @@ def receiver_keyframe_requester(receiver: RTCRtpReceiver) -> KeyframeRequester:
         return True
 
     return request
+
+
+class TileConverter:
+    """YUV → RGB scaled to a tile, with one kept libswscale context per tile size.
+
+    Safe to call from several threads (one conversion at a time).
+    """
+
+    def __init__(self) -> None:
+        self._reformatters: dict[tuple[int, int], VideoReformatter] = {}
+        self._lock = threading.Lock()  # a reformatter is not for two threads at once
+
+    def rgb(self, frame: av.VideoFrame, size: tuple[int, int]) -> npt.NDArray[np.uint8]:
+        with self._lock:
+            reformatter = self._reformatters.get(size)
+            if reformatter is None:
+                if len(self._reformatters) >= MAX_TILE_SIZES:  # the layout changed
+                    self._reformatters.clear()
+                reformatter = self._reformatters[size] = VideoReformatter()
+            rgb = reformatter.reformat(frame, width=size[0], height=size[1], format="rgb24",
+                                       threads=1)
+            return np.asarray(rgb.to_ndarray(), np.uint8)
 
 
 class FrameSlot:
@@ -92,6 +124,7 @@ class FrameSlot:
         self._frame: av.VideoFrame | None = None
         self._lock = threading.Lock()
         self._cache: dict[tuple[int, int], tuple[int, npt.NDArray[np.uint8]]] = {}
+        self._converter = TileConverter()
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._watch: asyncio.Task[None] | None = None
@@ -153,9 +186,7 @@ class FrameSlot:
         cached = self._cache.get(size)
         if cached is not None and cached[0] == version:
             return cached[1]
-        image = np.asarray(
-            frame.to_ndarray(format="rgb24", width=size[0], height=size[1]), np.uint8
-        )
+        image = self._converter.rgb(frame, size)
         with self._lock:
             if self.version == version:
                 self._cache = {k: v for k, v in self._cache.items() if v[0] == version}

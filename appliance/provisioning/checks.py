@@ -49,7 +49,7 @@ def run_checks(raw: Mapping[str, Any], tables: Mapping[str, BaseModel], rep: Rep
         check_bridge(bridge, join if isinstance(join, JoinSettings) else None, rep,
                      local_files=local_files)
     if isinstance(camera := tables.get("camera"), CameraSettings):
-        check_camera(camera, rep)
+        check_camera(camera, rep, local_files=local_files)
     if isinstance(audio := tables.get("audio"), AudioSettings):
         check_audio(audio, raw.get("audio", {}), rep, local_files=local_files)
 
@@ -178,7 +178,9 @@ def check_ca_file(path: str, rep: Reporter) -> None:
         pass  # check_plain_file said why
 
 
-def check_camera(camera: CameraSettings, rep: Reporter) -> None:
+def check_camera(camera: CameraSettings, rep: Reporter, *, local_files: bool = True) -> None:
+    if camera.backend == "packets" and camera.packet_clip is not None and local_files:
+        check_plain_file(camera.packet_clip, "camera.packet_clip", rep)
     if camera.bitrate_min_kbps > camera.bitrate_max_kbps:
         rep.add("camera.bitrate_min_kbps", say("bitrate_bounds"),
                 f"at most bitrate_max_kbps ({camera.bitrate_max_kbps})")

@@ -29,7 +29,7 @@ from appliance.provisioning.words import Language, Phrase
 
 JoinMode = Literal["device", "guest"]
 JoinPolicy = Literal["power-on", "button", "schedule"]
-CameraBackend = Literal["simulated", "picamera2", "v4l2", "none"]
+CameraBackend = Literal["simulated", "packets", "picamera2", "v4l2", "none"]
 MicBackend = Literal["simulated", "alsa"]
 SpeakerBackend = Literal["wav", "alsa", "null"]
 DisplayBackend = Literal["headless", "pygame"]
@@ -235,9 +235,16 @@ class CameraSettings(Section):
     hflip: bool = False
     vflip: bool = False
     exposure: Literal["normal", "short", "long"] = "normal"
+    packet_clip: str | None = None
+    """Backend "packets": a clip saved by `PacketClip.save` (encoded at start without one)."""
     start_on_grant: bool = False
     """true: the camera goes live as soon as the host grants camera rights; false: it
     waits for a press of the camera button in the room (nobody is put on camera unawares)."""
+
+    @field_validator("packet_clip")
+    @classmethod
+    def _clip_path(cls, value: str, info: ValidationInfo) -> str:
+        return resolve_path(value, info)
 
 
 class AudioSettings(Section):
@@ -258,6 +265,10 @@ class AudioSettings(Section):
     whole second of the wall clock, for measuring mouth-to-ear latency)."""
     mic_wav: str | None = None
     """Simulated microphone: loop this WAV file instead of the tone."""
+    simulated_mic_processing: bool = False
+    """Simulated microphone: pass it through the same processing an array gets
+    (echo_cancellation, noise_suppression, high_pass), so a benchmark counts the whole
+    appliance. Off by default: noise suppression removes a steady test tone."""
     speaker_backend: SpeakerBackend = "alsa"
     speaker_pcm: str = Field(default="default", min_length=1)
     speaker_rate: SampleRate = 48000

@@ -320,9 +320,21 @@ class ScreenDriver:
         self.frames_drawn = 0
 
     def update(self, model: ScreenModel, frames: Frames | None = None) -> bool:
-        if not self.renderer.needs_redraw(model, frames):
+        surface = self.render(model, frames)
+        if surface is None:
             return False
-        surface = self.renderer.render(model, frames)
+        self.show(surface, frames)
+        return True
+
+    def render(self, model: ScreenModel, frames: Frames | None = None) -> pygame.Surface | None:
+        """Draw the next picture (None: nothing changed). Any one thread at a time may call
+        this — the app's screen thread does, so converting and drawing video tiles never
+        holds up the event loop — with `show` called after it, before the next `render`."""
+        if not self.renderer.needs_redraw(model, frames):
+            return None
+        return self.renderer.render(model, frames)
+
+    def show(self, surface: pygame.Surface, frames: Frames | None = None) -> None:
+        """Hand a rendered picture to the display (on the thread that opened it)."""
         self.display.show(surface, self.renderer.dirty)
         self.frames_drawn += 1
-        return True

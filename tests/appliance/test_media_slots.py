@@ -90,6 +90,38 @@ async def test_rgb_converts_once_per_version_and_size() -> None:
     track.stop()
 
 
+class SizeChangingTrack(GatedTrack):
+    """Pattern frames at 1280×720, then at 640×360 (a sender lowering its resolution)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patterns = {size: TestPattern(*size) for size in ((1280, 720), (640, 360))}
+
+    async def recv(self) -> av.VideoFrame:
+        self.pattern = self.patterns[(1280, 720) if self.sent < 3 else (640, 360)]
+        return await super().recv()
+
+
+async def test_each_new_frame_converts_to_the_right_picture_across_a_size_change() -> None:
+    track = SizeChangingTrack()
+    slot = FrameSlot(track)
+    slot.start()
+    for n in range(1, 6):
+        track.gate.put_nowait(None)
+        await slot.wait_for_frames(n, timeout=5)
+        assert slot.frame is not None
+        tile = slot.rgb(320, 180)
+        # Exactly what a fresh conversion of this frame gives, and this frame's picture.
+        fresh = slot.frame.to_ndarray(format="rgb24", width=320, height=180)
+        assert tile is not None and np.array_equal(tile, fresh)
+        assert read_timestamp(tile) == T0 + n - 1
+        assert slot.size == ((1280, 720) if n <= 3 else (640, 360))
+        # The colour bars' first bar (75 % grey) is where the pattern draws it.
+        assert np.abs(tile[150, 2].astype(int) - 191).max() < 24
+    await slot.stop()
+    track.stop()
+
+
 async def test_wait_for_frames_times_out_and_reports_an_ended_track() -> None:
     slot = FrameSlot(PatternTrack(3, interval=0.01))
     slot.start()

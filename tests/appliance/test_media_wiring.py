@@ -11,6 +11,7 @@ from appliance.devices import registry
 from appliance.devices.alsa import AlsaMicrophone, AlsaSpeaker
 from appliance.devices.audio import NullSpeaker, SimulatedMicrophone, WavSpeaker
 from appliance.devices.camera import SimulatedCamera
+from appliance.devices.camera_packets import PacketReplayCamera
 from appliance.devices.camera_picamera2 import Picamera2Camera
 from appliance.devices.camera_v4l2 import V4l2Camera
 from appliance.media.aec import EchoCancelledMicrophone, ProcessingStages
@@ -50,6 +51,24 @@ def test_simulated_devices_for_tests_and_demos(tmp_path: Path) -> None:
     speaker = registry.speaker(s.audio, tmp_path)
     assert isinstance(speaker, WavSpeaker) and speaker.path == tmp_path / "out.wav"
     assert registry.camera(settings('[camera]\nbackend = "none"\n').camera) is None
+
+
+def test_the_benchmarks_whole_appliance_packet_camera_and_processed_simulated_mic(
+        tmp_path: Path) -> None:
+    clip = tmp_path / "clip.npz"
+    clip.touch()  # check-config wants the file there; the camera reads it when it starts
+    s = settings(f'[camera]\nbackend = "packets"\nkeyframe_interval_s = 1.5\n'
+                 f'packet_clip = "{clip}"\n'
+                 '[audio]\nmic_backend = "simulated"\nsimulated_mic_processing = true\n'
+                 'noise_suppression = false\n')
+    camera = registry.camera(s.camera)
+    assert isinstance(camera, PacketReplayCamera)
+    assert camera.clip_path == clip and camera.keyframe_interval == 1.5
+    mic = build_microphone(s)
+    assert isinstance(mic, EchoCancelledMicrophone)
+    assert isinstance(mic.microphone, SimulatedMicrophone)
+    assert mic.stages == ProcessingStages(echo_cancellation=True, noise_suppression=False,
+                                          high_pass=True)
 
 
 def test_pi_camera_and_usb_camera_get_their_tuning() -> None:

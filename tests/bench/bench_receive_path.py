@@ -7,7 +7,10 @@ with sensor-like noise) the exact per-frame work of the appliance:
 - `decode`: aiortc's own decoder classes (what RTCRtpReceiver's decoder thread
   runs; H.264 through FFmpeg, VP8 through libvpx);
 - `convert`: what `FrameSlot.rgb(w, h)` computes, the YUV→RGB conversion and
-  scaling to the tile, which the screen asks for at most once per frame and size.
+  scaling to the tile, which the screen asks for at most once per frame and size
+  (`TileConverter`: one kept libswscale context per size); and, for the 640×360
+  tile, the same through a new context per frame as before 2026-12-05
+  (`convert_fresh_context_per_frame`).
 
 CPU is process CPU time per frame ("ms"); `cores_at_30fps` is the share of one
 core a tile costs when it shows every frame of a 30 fps stream. Prints JSON.
@@ -36,6 +39,7 @@ from aiortc.codecs.vpx import Vp8Decoder
 from aiortc.jitterbuffer import JitterFrame
 
 from appliance.devices.testpattern import TestPattern
+from appliance.media.slots import TileConverter
 
 TILES = [(1920, 1080), (960, 540), (640, 360), (480, 270), (320, 180)]
 FPS = 30
@@ -76,9 +80,24 @@ def encode(codec: str, frames: list[av.VideoFrame], bitrate: int) -> list[bytes]
     return out
 
 
-def convert_like_frame_slot(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
-    """What `FrameSlot.rgb(width, height)` computes for a new frame (its cache aside)."""
+def convert_fresh_context(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
+    """What `FrameSlot.rgb` did before 2026-12-05: a new libswscale context (and its
+    slice threads) for every new frame."""
     return np.asarray(frame.to_ndarray(format="rgb24", width=width, height=height), np.uint8)
+
+
+def convert_times(frames: list[av.VideoFrame], width: int, height: int,
+                  fresh: bool) -> list[float]:
+    """CPU per conversion, the way FrameSlot converts now (`TileConverter`) or did."""
+    converter, samples = TileConverter(), []
+    for frame in frames:
+        started = time.process_time()
+        if fresh:
+            convert_fresh_context(frame, width, height)
+        else:
+            converter.rgb(frame, (width, height))
+        samples.append(time.process_time() - started)
+    return samples
 
 
 def bench_stream(codec: str, width: int, height: int, count: int) -> dict[str, Any]:
@@ -91,17 +110,13 @@ def bench_stream(codec: str, width: int, height: int, count: int) -> dict[str, A
         frames = decoder.decode(JitterFrame(data=data, timestamp=i * 3000))
         decode.append(time.process_time() - started)
         decoded += [f for f in frames if isinstance(f, av.VideoFrame)]
-    convert: dict[str, dict[str, float]] = {}
-    for w, h in TILES:
-        samples = []
-        for frame in decoded:
-            started = time.process_time()
-            convert_like_frame_slot(frame, w, h)
-            samples.append(time.process_time() - started)
-        convert[f"{w}x{h}"] = summary(samples)
+    convert = {f"{w}x{h}": summary(convert_times(decoded, w, h, fresh=False)) for w, h in TILES}
+    fresh = {f"{w}x{h}": summary(convert_times(decoded, w, h, fresh=True))
+             for w, h in TILES[2:3]}  # the 2×2 grid's tile, for comparison
     per_tile = {size: round(statistics.fmean(decode) * 1000 + c["mean_ms"], 3)
                 for size, c in convert.items()}
     return {"decode": summary(decode), "convert": convert,
+            "convert_fresh_context_per_frame": fresh,
             "kbit_per_s": round(sum(map(len, units)) * 8 * FPS / len(units) / 1000),
             "per_tile_cpu_ms_per_frame": per_tile}
 

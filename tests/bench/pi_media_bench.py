@@ -26,6 +26,9 @@ hardware is not there:
   echo canceller's delay hint), then speech-like far end for 15 s gives the
   real room's ERLE with the software canceller.
 - `thermal`: SoC temperature before/after and `vcgencmd get_throttled`.
+- `calibration_kernel_ms`: tests/bench/pi_budget.py's kernel timed on this board; its
+  ratio to the same figure on the CI machine is the measured Pi-core fraction that
+  replaces the published estimate in pi_budget.PUBLISHED.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from appliance.media.aec import EchoCancelledMicrophone, ProcessingStages
 from appliance.media.roomsim import level_db, room_response, speech_like
 from tests.bench.bench_audio_path import aec_cost, room_quality
 from tests.bench.bench_receive_path import bench_stream
+from tests.bench.pi_budget import kernel_ms
 
 
 class Units:
@@ -298,7 +302,8 @@ def main() -> None:
     parser.add_argument("--acoustic", action="store_true")
     args = parser.parse_args()
     result: dict[str, Any] = {"benchmark": "pi_media", "model": model(),
-                              "cpus": os.cpu_count(), "thermal_before": thermal()}
+                              "cpus": os.cpu_count(), "thermal_before": thermal(),
+                              "calibration_kernel_ms": kernel_ms()}
     result["camera"] = bench_camera(args)
     result["receive_path"] = bench_receive(args.frames)
     result["audio_processing"] = bench_processing()

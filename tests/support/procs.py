@@ -184,7 +184,8 @@ class BridgeProcess(Proc):
 class ApplianceProcess(Proc):
     """``salon-appliance run`` on simulated devices, observed through its health port."""
 
-    def __init__(self, tmp: Path, name: str, config_text: str | bytes, nice: int = 0) -> None:
+    def __init__(self, tmp: Path, name: str, config_text: str | bytes, nice: int = 0,
+                 wrap: list[str] | None = None, env: dict[str, str] | None = None) -> None:
         self.dir = tmp / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config = self.dir / "salon.toml"
@@ -193,18 +194,25 @@ class ApplianceProcess(Proc):
         else:
             self.config.write_text(config_text)
         # `nice`: the CPU priority the systemd unit gives it (Nice=), for benchmarks.
+        # `wrap`: a command prefix (e.g. one entering a CPU-limited cgroup, pi_budget.py);
+        # `env`: more environment (e.g. PYTHONPATH naming another checkout, for a baseline).
         niced = ["nice", "-n", str(nice)] if nice else []
         super().__init__(
-            [*niced, str(BIN / "salon-appliance"), "run", "--config", str(self.config),
-             "--state-dir", str(self.dir / "state")],
+            [*(wrap or []), *niced, str(BIN / "salon-appliance"), "run", "--config",
+             str(self.config), "--state-dir", str(self.dir / "state")],
             self.dir / "appliance.log", env={"SDL_VIDEODRIVER": "dummy",
-                                             "SDL_AUDIODRIVER": "dummy"},
+                                             "SDL_AUDIODRIVER": "dummy", **(env or {})},
         )
 
 
 def appliance_toml(bridge_url: str, room: str, name: str, health_port: int, speaker_wav: Path,
                    tone_hz: float = 1000.0, width: int = 1280, height: int = 720,
-                   extra: str = "", mic_signal: str = "tone") -> str:
+                   extra: str = "", mic_signal: str = "tone", camera: str = "",
+                   audio: str = "") -> str:
+    """`camera`, `audio`: more lines for those tables (`backend = …` in `camera` replaces
+    the simulated camera)."""
+    camera_backend = "" if "backend" in camera else 'backend = "simulated"\n'
+
     return f"""\
 [room]
 name = "{name}"
@@ -218,7 +226,7 @@ reconnect_max_s = 3
 mode = "guest"
 guest_name = "{name}"
 [camera]
-backend = "simulated"
+{camera_backend}{camera}
 width = {width}
 height = {height}
 fps = 30
@@ -227,6 +235,7 @@ start_on_grant = true  # unattended test rooms: the media tests measure their pi
 mic_backend = "simulated"
 tone_hz = {tone_hz}
 mic_signal = "{mic_signal}"
+{audio}
 speaker_backend = "wav"
 speaker_wav = "{speaker_wav}"
 [display]
@@ -246,13 +255,15 @@ class Appliance(ApplianceProcess):
     def __init__(self, tmp: Path, bridge: BridgeProcess, name: str, room: str = "testbim",
                  tone_hz: float = 1000.0, extra: str = "",
                  size: tuple[int, int] = (1280, 720), mic_signal: str = "tone",
-                 nice: int = 0) -> None:
+                 nice: int = 0, camera: str = "", audio: str = "",
+                 wrap: list[str] | None = None, env: dict[str, str] | None = None) -> None:
         self.name = name
         self.health_port = free_port()
         self.speaker_wav = tmp / f"{name.replace(' ', '_')}-speaker.wav"
         super().__init__(tmp, name.replace(" ", "_"), appliance_toml(
             bridge.url, room, name, self.health_port, self.speaker_wav, tone_hz,
-            width=size[0], height=size[1], extra=extra, mic_signal=mic_signal), nice=nice)
+            width=size[0], height=size[1], extra=extra, mic_signal=mic_signal, camera=camera,
+            audio=audio), nice=nice, wrap=wrap, env=env)
 
     def health(self) -> Any:
         return get_json(f"http://127.0.0.1:{self.health_port}/healthz")
