@@ -21,6 +21,7 @@ from bridge.janus.client import Dial, JanusConnection, JanusError, JanusGone, Ja
 from bridge.janus.videoroom import (
     ERR_ALREADY_PUBLISHED,
     ERR_NO_SUCH_FEED,
+    ERR_NO_SUCH_ROOM,
     ERR_UNAUTHORIZED,
     Publisher,
     RoomControl,
@@ -216,9 +217,11 @@ class ParticipantMedia:
             try:
                 return await publisher.publish(offer_sdp, display)
             except JanusError as exc:
-                if exc.code not in (ERR_ALREADY_PUBLISHED, ERR_UNAUTHORIZED):
+                if exc.code not in (ERR_ALREADY_PUBLISHED, ERR_UNAUTHORIZED, ERR_NO_SUCH_ROOM):
                     raise
-                # Kicked meanwhile, or Janus still holds a PeerConnection: start clean.
+                # Kicked meanwhile (Janus 1.1.2 then answers "no such room", as
+                # tests/support/janus_scenario.py records), or Janus still holds a
+                # PeerConnection: start clean.
                 log.warning("publish of %s refused (%s): a new handle", self.feed, exc.reason)
                 publisher = await self._join_publisher(display)
                 return await publisher.publish(offer_sdp, display)

@@ -173,7 +173,7 @@ class LiveRoom:
         lp.spawn(self.publisher_changed(lp), "publisher state")
 
     async def _publisher_gone(self, lp: LiveParticipant) -> None:
-        await self.refresh(lp)
+        await self.refresh(lp, publishing_changed=True)
         self.resubscribe_all()
 
     async def publisher_changed(self, lp: LiveParticipant) -> None:
@@ -189,7 +189,7 @@ class LiveRoom:
             else:
                 lp.video_receiving.clear()
             lp.publishing = up
-            await self.refresh(lp)
+            await self.refresh(lp, publishing_changed=True)
             self.resubscribe_all()
 
     async def moderate(self, pid: str, audio_muted: bool, video_muted: bool) -> None:
@@ -245,13 +245,13 @@ class LiveRoom:
             lp.talk_hold.cancel()
             lp.talk_hold = None
 
-    async def refresh(self, lp: LiveParticipant) -> None:
+    async def refresh(self, lp: LiveParticipant, publishing_changed: bool = False) -> None:
         """Derive what others see from Janus's reports and the rights at Janus; tell
         the room (and the domain, for speaking time) what changed."""
         async with lp.shown_lock:  # the domain gets talking changes in the order they happen
-            await self._refresh(lp)
+            await self._refresh(lp, publishing_changed)
 
-    async def _refresh(self, lp: LiveParticipant) -> None:
+    async def _refresh(self, lp: LiveParticipant, publishing_changed: bool) -> None:
         if lp.id not in self.participants:
             return
         camera_on = lp.publishing and bool(lp.video_receiving) and not lp.video_muted
@@ -260,7 +260,9 @@ class LiveRoom:
             self._end_hold(lp)  # a mute or a revoke ends talking now, not after the hold
         talking = audible and (lp.janus_talking or lp.talk_hold is not None)
         talk_changed = talking != lp.talking
-        if camera_on == lp.camera_on and not talk_changed:
+        # A publisher without rights changes neither camera nor talking, yet others are
+        # shown that it publishes (or no longer does).
+        if camera_on == lp.camera_on and not talk_changed and not publishing_changed:
             return
         lp.camera_on, lp.talking = camera_on, talking
         await self.announce(lp)

@@ -8,7 +8,8 @@ keeps the VideoRoom state a test needs: rooms, publishers by user id, their stre
 moderation, subscriptions with Janus's mids, and it answers offers with a minimal valid
 SDP (no media ever flows).
 
-It refuses what Janus refuses, with Janus's error codes;
+It refuses what Janus refuses, with Janus's error codes (a kicked publisher's handle
+gets 426, "no such room", as Janus 1.1.2 answers it, not 433);
 tests/bridge/test_fake_janus_contract.py runs one scenario against both and compares.
 What only media would cause — a PeerConnection coming up, a hangup, talking, the server
 dying — the test asks for: ``webrtc_up``, ``hangup``, ``talking``, ``go_away``.
@@ -84,6 +85,7 @@ class Handle:
     display: str = ""
     published: list[Stream] = field(default_factory=list)
     up: bool = False  # the publisher's PeerConnection (``webrtc_up``)
+    kicked: bool = False  # Janus then answers its requests as if its room were gone
     moderated: set[str] = field(default_factory=set)  # published mids muted by the room
     keyframes: int = 0  # keyframes asked of this publisher
     subscription: list[Stream] = field(default_factory=list)
@@ -350,6 +352,8 @@ class FakeJanus:
             return self._room_request(request, body), None
         if request == "join":
             return self._join(h, body)
+        if h.kicked:
+            raise Refused(ERR_NO_SUCH_ROOM, f"No such room ({body.get('room', h.room)})")
         if h.role is None or h.room not in self.rooms:
             raise Refused(ERR_JOIN_FIRST, "Join first")
         room = str(h.room)
@@ -409,7 +413,10 @@ class FakeJanus:
         if request == "kick":
             pub.event({"videoroom": "event", "room": room_id, "leaving": "ok",
                        "reason": "kicked"})
+            if pub.up:  # Janus closes its PeerConnection
+                pub.push({"janus": "hangup", "reason": "Kicked"})
             self._leave(pub)
+            pub.kicked = True
             return {"videoroom": "success"}
         mid = str(body.get("mid"))
         if mid not in {s.mid for s in pub.published}:

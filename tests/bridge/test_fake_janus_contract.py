@@ -112,12 +112,15 @@ async def test_the_fake_refuses_as_janus_does() -> None:
     assert seen["the same user id again"] == 436
     assert seen["subscribe before its PeerConnection is up"] == 428
     assert seen["moderate, wrong secret"] == 433
+    assert seen["publish on a kicked handle"] == 426  # what the gateway starts clean on
 
 
 async def test_the_fake_tells_of_media_as_janus_does() -> None:
     seen = await media_on_fake()
     assert seen["participants when up"] == [("1", True)]
     assert seen["after the hangup"][2] == []
+    assert seen["participants, republished on the same handle"] == [("1", True), ("2", False)]
+    assert seen["participants after the kick"] == [("2", False)]
 
 
 @pytest.mark.netns

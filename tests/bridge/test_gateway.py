@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from bridge.gateway import MediaGateway, MediaUnavailable, ParticipantMedia
-from bridge.janus.client import JanusError, JanusGone
-from bridge.janus.fake import ERR_ID_EXISTS, FakeJanus
+from bridge.janus.client import JanusGone
+from bridge.janus.fake import FakeJanus
 from bridge.janus.videoroom import SubscribedStream
 from tests.support.fake_janus import until
 from tests.support.janus_scenario import OFFER
@@ -60,22 +60,43 @@ async def test_a_subscriber_receives_a_publisher_and_loses_it_when_it_hangs_up(
     assert fake_janus.subscribers(ROOM)[0].started
 
 
-async def test_a_second_publisher_with_the_same_id_is_refused_as_janus_does(
+async def test_a_stale_publisher_with_the_same_id_is_kicked_before_the_new_one_joins(
         gateway: MediaGateway, fake_janus: FakeJanus) -> None:
-    await publishing(gateway, fake_janus, "7")
+    old = await publishing(gateway, fake_janus, "7")
+    stale = fake_janus.publisher(ROOM, "7")
     again, _ = await joined(gateway, "7")  # the seat's old connection is not gone yet
-    with pytest.raises(JanusError) as refused:
-        await again.publish(OFFER, "P7")
-    assert refused.value.code == ERR_ID_EXISTS
+    await again.publish(OFFER, "P7")  # Janus would refuse the id (436) without the kick
+    assert stale is not None and stale.kicked
+    assert old.publisher is not None and not old.publisher.webrtc_up.is_set(), "hung up"
+    new = fake_janus.publisher(ROOM, "7")
+    assert new is not None and new is not stale and new.published
+    asked = [r["request"] for r in fake_janus.requests]
+    assert asked[-3:] == ["kick", "join", "publish"]
 
 
-async def test_a_second_offer_replaces_the_publisher(
+async def test_a_second_offer_replaces_the_peerconnection_on_the_same_handle(
         gateway: MediaGateway, fake_janus: FakeJanus) -> None:
     media = await publishing(gateway, fake_janus, "1")
     first = fake_janus.publisher(ROOM, "1")
     await media.publish(OFFER, "P1")
-    assert fake_janus.publisher(ROOM, "1") is not first
+    assert fake_janus.publisher(ROOM, "1") is first, "one publisher for the session"
+    asked = [r["request"] for r in fake_janus.requests]
+    assert asked[-2:] == ["unpublish", "publish"] and asked.count("join") == 1
     assert not fake_janus.forwarded(ROOM, "1", "audio"), "not up until its new PeerConnection"
+    fake_janus.webrtc_up(ROOM, "1")
+    assert fake_janus.forwarded(ROOM, "1", "audio")
+
+
+async def test_a_kicked_handle_publishes_again_on_a_fresh_one(
+        gateway: MediaGateway, fake_janus: FakeJanus) -> None:
+    media = await publishing(gateway, fake_janus, "1")
+    kicked = fake_janus.publisher(ROOM, "1")
+    await gateway.server_for(ROOM).kick(ROOM, "1")  # e.g. by another connection's seat
+    assert media.publisher is not None
+    await until(lambda: not media.publisher.published, "the kick's hangup")  # type: ignore[union-attr]
+    await media.publish(OFFER, "P1")
+    fresh = fake_janus.publisher(ROOM, "1")
+    assert fresh is not None and fresh is not kicked and fresh.published
 
 
 async def test_moderate_stops_a_stream_at_the_sfu(

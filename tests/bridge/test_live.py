@@ -10,7 +10,7 @@ import pytest
 
 from bridge.gateway import MediaGateway, OfferSink
 from bridge.janus.fake import FakeJanus
-from bridge.live import LiveParticipant, LiveRoom
+from bridge.live import TALK_HOLD_S, LiveParticipant, LiveRoom
 from salon import protocol as p
 from tests.support.fake_janus import until
 from tests.support.janus_scenario import OFFER
@@ -43,10 +43,12 @@ class Room:
         self.talked.append((pid, talking))
 
     async def enter(self, pid: str, audio: bool = True, camera: bool = True) -> LiveParticipant:
-        """Admitted with these rights (the domain's roster says so)."""
+        """Admitted with these rights, the mic open with audio (the domain's roster says
+        so: only an open mic is ever shown talking)."""
         self.inbox[pid] = Inbox()
         self.live.augment({"type": "participant_joined", "participant": {
-            "id": pid, "name": f"P{pid}", "audio_right": audio, "camera_right": camera}})
+            "id": pid, "name": f"P{pid}", "audio_right": audio, "camera_right": camera,
+            "mic_muted": not audio}})
         lp = LiveParticipant(id=pid, client="browser", send=self.inbox[pid],
                              audio_muted=not audio, video_muted=not camera)
         lp.media = await self.live.gateway.open_media(ROOM, pid, pid, self._answering(lp))
@@ -62,11 +64,11 @@ class Room:
         return offer
 
     async def publish(self, lp: LiveParticipant) -> None:
-        """What the web handler does: publish, then announce once Janus has the media."""
+        """What the web handler does: publish; the room follows Janus's webrtcup."""
         assert lp.media is not None
         await lp.media.publish(OFFER, f"P{lp.id}")
         self.fake.webrtc_up(ROOM, lp.id)
-        await self.live.set_publishing(lp, True)
+        await until(lambda: lp.publishing, f"{lp.id} publishing, as Janus said")
 
 
 @pytest.fixture
@@ -111,10 +113,12 @@ async def test_talking_reaches_the_roster_and_the_domain(
     fake_janus.talking(ROOM, "2")
     await until(lambda: room.talked == [("2", True)], "the domain told")
     assert room.inbox["1"].updates("2")[-1].talking
-    assert room.live.augment({"type": "participant_updated", "participant": {
-        "id": "2", "name": "P2"}})["participant"]["talking"], "later roster messages say so"
+    later = room.live.augment({"type": "participant_updated", "participant": {
+        "id": "2", "name": "P2", "audio_right": True, "mic_muted": False}})
+    assert later["participant"]["talking"], "later roster messages say so"
     fake_janus.talking(ROOM, "2", talking=False)
-    await until(lambda: room.talked[-1] == ("2", False), "stopped talking")
+    await until(lambda: room.talked[-1] == ("2", False), "stopped talking, after the hold",
+                timeout=TALK_HOLD_S + 2)
     assert not room.inbox["1"].updates("2")[-1].talking
 
 
@@ -135,13 +139,25 @@ async def test_who_leaves_leaves_every_subscription(
     assert sorted(map(sorted, (h.feeds for h in fake_janus.subscribers(ROOM)))) == [[], ["3"]]
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: a Janus hangup clears the publisher's "
-                   "webrtc_up but live rooms keep saying publishing=True until it publishes "
-                   "again (no hangup path from gateway to live.py)")
 async def test_a_hangup_clears_publishing(room: Room, fake_janus: FakeJanus) -> None:
     await room.enter("1")
     speaker = await room.enter("2")
     await room.publish(speaker)
+    assert room.inbox["1"].updates("2")[-1].publishing
     fake_janus.hangup(ROOM, "2")
     await until(lambda: not speaker.publishing, "publishing cleared", timeout=0.5)
-    assert not room.inbox["1"].updates("2")[-1].publishing
+    await until(lambda: not room.inbox["1"].updates("2")[-1].publishing, "the room told")
+    assert room.live.live_feeds == set()
+
+
+async def test_a_publisher_without_rights_is_shown_publishing_and_then_not(
+        room: Room, fake_janus: FakeJanus) -> None:
+    """Neither its camera nor its talking changes, yet others see it publish and stop."""
+    await room.enter("1")
+    silent = await room.enter("2", audio=False, camera=False)
+    await room.publish(silent)
+    await until(lambda: any(u.publishing for u in room.inbox["1"].updates("2")),
+                "the room told it publishes")
+    assert not room.inbox["1"].updates("2")[-1].camera_on
+    fake_janus.hangup(ROOM, "2")
+    await until(lambda: not room.inbox["1"].updates("2")[-1].publishing, "the room told")

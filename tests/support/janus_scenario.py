@@ -112,6 +112,10 @@ async def scenario(conn: JanusConnection, admin_key: str | None) -> dict[str, An
     await control.kick("contract", "s3cret", "404")  # the bridge's kick: no such feed is fine
     seen["kick"] = await refused(raw.send(
         {"request": "kick", "room": "contract", "secret": "s3cret", "id": "2"}))
+    seen["publish on a kicked handle"] = await refused(
+        two.send({"request": "publish", "display": "Two"}, {"type": "offer", "sdp": OFFER}))
+    seen["configure a kicked handle"] = await refused(
+        two.send({"request": "configure", "keyframe": True}))
     seen["the kicked id may come back"] = await refused(
         Publisher.join(session, "contract", "2", "Two again"))
 
@@ -231,5 +235,13 @@ async def media_scenario(conn: JanusConnection, admin_key: str | None, media: Me
     seen["unpublish"] = data.get("unpublished")
     await until(lambda: ("hangup", None, None, None) in core, "the hangup of unpublish")
     seen["unpublish again"] = await refused(one.handle.send({"request": "unpublish"}))
+
+    # As the gateway republishes: the next offer on the same handle, once freed.
+    await media.accept(await one.publish(await media.offer(), "One"))
+    await until(lambda: core.count(("webrtcup", None, None, None)) == 1, "up again")
+    seen["participants, republished on the same handle"] = await participants()
+    await control.kick("media", "s3cret", "1")
+    await until(lambda: core.count(("hangup", None, None, None)) == 2, "the hangup of a kick")
+    seen["participants after the kick"] = await participants()
     await session.destroy()
     return seen
