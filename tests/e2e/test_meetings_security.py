@@ -173,7 +173,7 @@ async def test_a_participant_cannot_grant_itself_rights(bridge: BridgeProcess) -
                        m["participant"]["id"] == me for m in seen), seen
         assert [m["type"] for m in seen if m["type"] != "participant_updated"] == [], seen
         assert log_has(bridge, rf"refused set audio right by participant {me} .*not_host")
-        assert log_has(bridge, rf"refused set video right by participant {me} .*not_host")
+        assert log_has(bridge, rf"refused set camera right by participant {me} .*not_host")
         assert log_has(bridge, rf"refused mute by participant {me} .*no_audio_right")
         assert log_has(bridge, rf"refused end meeting by participant {me} .*not_host")
     finally:
