@@ -57,7 +57,9 @@ base_rootfs() {
         log "mmdebstrap arm64 base (uncached: slow under qemu-user)"
         [[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]] || update-binfmts --enable qemu-aarch64
         # raspi-firmware's kernel hook copies into /boot/firmware; give it a directory
-        # (the image's boot partition is assembled from the rootfs in step 3).
+        # (the image's boot partition is assembled from the rootfs in step 3). The
+        # initramfs is built once at the end: built by the kernel's postinst and again
+        # by the trigger it costs ~30 min more under qemu-user.
         mmdebstrap --arch=arm64 --variant=minbase --components=main,non-free-firmware \
             --include="$packages" \
             --aptopt='Acquire::Languages "none"' \
@@ -68,8 +70,10 @@ base_rootfs() {
             --dpkgopt='path-include=/usr/share/doc/*/copyright' \
             --dpkgopt='path-include=/usr/share/doc/salon-appliance/*' \
             --setup-hook='mkdir -p "$1/boot/firmware"' \
-            "$suite" "$tarball.partial" "$mirror" >&2
-        mv "$tarball.partial" "$tarball"
+            --essential-hook='mkdir -p "$1/etc/initramfs-tools" && printf "update_initramfs=no\n" > "$1/etc/initramfs-tools/update-initramfs.conf"' \
+            --customize-hook='sed -i "s/^update_initramfs=.*/update_initramfs=yes/" "$1/etc/initramfs-tools/update-initramfs.conf" && chroot "$1" update-initramfs -c -k all' \
+            "$suite" "${tarball%.tar}.partial.tar" "$mirror" >&2
+        mv "${tarball%.tar}.partial.tar" "$tarball"
     fi
     echo "$tarball"
 }
@@ -188,7 +192,7 @@ make_rootfs_image() {
 }
 
 cmdline() {  # SLOT PARTNO: the Pi's cmdline.txt for a slot
-    echo "console=tty0 console=ttyS1,115200 root=PARTUUID=$(partuuid "$2") ro rootwait rauc.slot=$1 panic=10 fsck.repair=yes"
+    echo "console=tty0 console=ttyS1,115200 root=PARTUUID=$(partuuid "$2") ro rootwait rauc.slot=$1 panic=10 fsck.repair=yes cma=64M"
 }
 
 make_boot_image() {
@@ -197,7 +201,7 @@ make_boot_image() {
     cp -r "$root/usr/lib/raspi-firmware/." "$bootdir/"
     cp -L "$root/vmlinuz" "$bootdir/a/vmlinuz"
     cp -L "$root/initrd.img" "$bootdir/a/initrd.img"
-    cp "$root/usr/lib/linux-image-$kver/broadcom/"bcm27*.dtb "$bootdir/a/"
+    cp "$root/usr/lib/linux-image-$kver/broadcom/"bcm2711*.dtb "$root/usr/lib/linux-image-$kver/broadcom/"bcm2837*.dtb "$bootdir/a/"
     cmdline A 2 > "$bootdir/a/cmdline.txt"
     cp "$here/boot/config.txt" "$bootdir/config.txt"
     cp "$here/boot/config.txt" "$bootdir/tryboot.txt"
