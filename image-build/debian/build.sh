@@ -124,6 +124,8 @@ customize_rootfs() {
     # Mount points, and nothing left in them from package hooks (the boot partition is
     # assembled in step 3 from the slot's kernel).
     rm -rf "$root/boot/firmware"; mkdir -p "$root/boot/firmware" "$root/data"
+    # The unit's ConfigurationDirectory: systemd cannot create it on a read-only /etc.
+    install -d -m 0755 "$root/etc/salon"
     # Every card gets its own SSH host keys (on /data, when SSH is provisioned) and its
     # own machine id (an empty file: systemd makes a transient one on a read-only root).
     rm -f "$root"/etc/ssh/ssh_host_* "$root/var/lib/dbus/machine-id"
@@ -132,6 +134,9 @@ customize_rootfs() {
         salon-boot-network.service salon-ssh-provision.service systemd-networkd.service \
         systemd-resolved.service systemd-timesyncd.service salon-appliance.service 2>&1 | grep -v "^Created symlink" >&2 || true
     systemctl --root="$root" disable ssh.service >/dev/null 2>&1 || true
+    # Nothing installs packages on a read-only root: updates come as RAUC bundles.
+    systemctl --root="$root" mask apt-daily.timer apt-daily-upgrade.timer \
+        dpkg-db-backup.timer >/dev/null 2>&1 || true
     systemctl --root="$root" set-default multi-user.target >/dev/null 2>&1
     ln -sf /run/systemd/resolve/stub-resolv.conf "$root/etc/resolv.conf"
     if [[ $variant == broken ]]; then

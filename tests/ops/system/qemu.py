@@ -123,14 +123,16 @@ class Guest:
             "-drive", f"if=none,id=card,format=raw,cache=writeback,file={self.card.image}",
             "-device", "virtio-blk-pci,drive=card",
             "-netdev", "tap,id=net0,ifname=tap0,script=no,downscript=no",
-            "-device", "virtio-net-pci,netdev=net0,mac=52:54:00:5a:10:02",
+            # romfile=: UEFI needs no PXE ROM (ipxe-qemu is not installed).
+            "-device", "virtio-net-pci,netdev=net0,mac=52:54:00:5a:10:02,romfile=",
             "-device", "virtio-rng-pci",
             # A watchdog device for systemd's RuntimeWatchdogSec (the Pi's is the SoC's).
             "-device", "i6300esb",
         ]
         self.powered_on = time.monotonic()
+        self.qemu_log = (self.dir / f"qemu-{self.boots}.log").open("wb")
         self.proc = subprocess.Popen([*self.node.prefix(), *args], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+                                     stdout=self.qemu_log, stderr=subprocess.STDOUT)
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -198,7 +200,8 @@ class Guest:
 
     def console_tail(self, chars: int = 6000) -> str:
         try:
-            return self.console.read_text(errors="replace")[-chars:]
+            qemu = (self.dir / f"qemu-{self.boots}.log").read_text(errors="replace")
+            return qemu + self.console.read_text(errors="replace")[-chars:]
         except OSError:
             return "(no console output)"
 

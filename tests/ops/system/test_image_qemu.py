@@ -160,8 +160,9 @@ def test_the_image_boots_into_the_meeting(guest: Guest, timings: dict[str, float
     doc = guest.health()
     assert doc["config"]["source"] == "boot" and doc["config"]["valid"], doc["config"]
     assert doc["devices"]["camera"]["state"] == "simulated"
-    assert guest.ssh("systemctl is-active multi-user.target salon-appliance.service").stdout \
-        .split() == ["active", "active"]
+    wait_until(lambda: guest.ssh("systemctl is-active multi-user.target salon-appliance.service",
+                                 check=False).stdout.split() == ["active", "active"],
+               300, "multi-user.target", interval=3)
     # Read-only root, state on its own partition, the boot partition's salon.toml read.
     mounts = guest.ssh("findmnt -no TARGET,OPTIONS / ; findmnt -no SOURCE,TARGET /data;"
                        " findmnt -no TARGET /var/lib/salon; findmnt -no TARGET /boot/firmware")
