@@ -183,6 +183,11 @@ make_ext4() {  # SRC_DIR IMAGE LABEL UUID SIZE_MB [extra mke2fs args]
     rm -f "$img"
     E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH mke2fs -q -F -t ext4 -L "$label" -U "$uuid" \
         -E "hash_seed=$uuid,root_owner=0:0" -d "$src" "$@" "$img" "${size}M"
+    # mke2fs -d copies each file's ctime, which nothing can set back: set it in the
+    # new filesystem to SOURCE_DATE_EPOCH (debugfs, one command per inode).
+    (cd "$src" && find . -xdev -mindepth 1 | sed -e 's|^\.||' -e 's|"|\\"|g' \
+        | awk -v t="@$SOURCE_DATE_EPOCH" '{print "sif \"" $0 "\" ctime " t}'; echo "sif / ctime @$SOURCE_DATE_EPOCH") \
+        | debugfs -w -f - "$img" >/dev/null 2>&1
 }
 
 make_rootfs_image() {

@@ -6,9 +6,11 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-first=$repo/build/image
+first=${FIRST:-$repo/build/image}
 second=$repo/build/image-repro
-[[ -f $first/salon-arm64.img ]] || { echo "build the image first (make image)" >&2; exit 2; }
+if [[ ! -f $first/salon-arm64.img ]]; then
+    "$repo/image-build/debian/build.sh" image --out "$first" >&2
+fi
 rm -rf "$second"; mkdir -p "$second"
 cp -a "$first/pki" "$second/pki"
 "$repo/image-build/debian/build.sh" image --out "$second" >&2

@@ -148,7 +148,7 @@ def reboot_into_meeting(guest: Guest, timings: dict[str, float], label: str) -> 
 def confirmed(guest: Guest) -> bool:
     result = guest.ssh("systemctl show -P ActiveState,Result salon-update-confirm.service",
                        check=False)
-    return result.stdout.split() == ["active", "success"]
+    return sorted(result.stdout.split()) == ["active", "success"]  # -P order is systemd's
 
 
 def booted_slot(guest: Guest) -> str:
