@@ -183,10 +183,12 @@ make_ext4() {  # SRC_DIR IMAGE LABEL UUID SIZE_MB [extra mke2fs args]
     rm -f "$img"
     E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH mke2fs -q -F -t ext4 -L "$label" -U "$uuid" \
         -E "hash_seed=$uuid,root_owner=0:0" -d "$src" "$@" "$img" "${size}M"
-    # mke2fs -d copies each file's ctime, which nothing can set back: set it in the
-    # new filesystem to SOURCE_DATE_EPOCH (debugfs, one command per inode).
+    # mke2fs -d copies each file's ctime (which nothing can set back) and its atime (which
+    # reading it for the copy just changed): set both to SOURCE_DATE_EPOCH in the new
+    # filesystem (debugfs, one command per inode and field).
     (cd "$src" && find . -xdev -mindepth 1 | sed -e 's|^\.||' -e 's|"|\\"|g' \
-        | awk -v t="@$SOURCE_DATE_EPOCH" '{print "sif \"" $0 "\" ctime " t}'; echo "sif / ctime @$SOURCE_DATE_EPOCH") \
+        | awk -v t="@$SOURCE_DATE_EPOCH" '{print "sif \"" $0 "\" ctime " t; print "sif \"" $0 "\" atime " t}'
+        echo "sif / ctime @$SOURCE_DATE_EPOCH"; echo "sif / atime @$SOURCE_DATE_EPOCH") \
         | debugfs -w -f - "$img" >/dev/null 2>&1
 }
 
