@@ -189,7 +189,7 @@ make_ext4() {  # SRC_DIR IMAGE LABEL UUID SIZE_MB [extra mke2fs args]
     (cd "$src" && find . -xdev -mindepth 1 | sed -e 's|^\.||' -e 's|"|\\"|g' \
         | awk -v t="@$SOURCE_DATE_EPOCH" '{print "sif \"" $0 "\" ctime " t; print "sif \"" $0 "\" atime " t}'
         echo "sif / ctime @$SOURCE_DATE_EPOCH"; echo "sif / atime @$SOURCE_DATE_EPOCH") \
-        | debugfs -w -f - "$img" >/dev/null 2>&1
+        | E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH debugfs -w -f - "$img" >/dev/null 2>&1
 }
 
 make_rootfs_image() {
