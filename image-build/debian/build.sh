@@ -41,7 +41,7 @@ export LC_ALL=C.UTF-8 TZ=UTC
 # Disk and partition identities: fixed, so two builds agree and cmdlines can name them.
 disk_id=0x5a10a000
 partuuid() { printf '%08x-%02d' $((disk_id)) "$1"; }
-boot_mb=256 slot_mb=1536 state_mb=256
+boot_mb=256 slot_mb=1536 state_mb=1024  # state: room for a downloaded bundle (~380 MB)
 
 log() { echo "build: $(date +%T) $*" >&2; }
 mkdir -p "$out" "$cache"
