@@ -264,7 +264,7 @@ def test_an_update_is_installed_tried_and_committed(guest: Guest,
                "the good file in force", interval=3)
     wait_until(lambda: confirmed(guest), 600, "slot A confirmed", interval=5)
     assert booted_slot(guest) == "A"
-    done = timed("qemu rauc install (copy over SSH not included)", timings)
+    done = timed("qemu bundle copied over SSH + rauc install", timings)
     guest.copy_in(bundle, "/data/update.raucb")
     started = time.monotonic()
     result = guest.ssh("rauc install /data/update.raucb", check=False, timeout=1800)
