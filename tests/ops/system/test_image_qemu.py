@@ -302,5 +302,7 @@ def test_an_update_whose_appliance_fails_rolls_back_by_itself(guest: Guest,
     slots = {name: info for entry in status["slots"] for name, info in entry.items()}
     assert slots["rootfs.0"]["boot_status"] == "bad", slots
     assert slots["rootfs.1"]["boot_status"] == "good", slots
-    log = guest.ssh("journalctl -b -1 -u salon-update-confirm --no-pager -o cat", check=False)
+    # -m: every boot's journal (the machine id is transient on the read-only root, so each
+    # boot writes under its own id and `-b -1` does not find the previous one).
+    log = guest.ssh("journalctl -m -u salon-update-confirm --no-pager -o cat", check=False)
     assert "marking bad" in log.stdout, log.stdout
