@@ -12,10 +12,12 @@ APT_STAMP := .stamp-apt
 VENV_STAMP := $(VENV)/.stamp-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 NETNS := scripts/in-netns
 
-SYSTEM_APT_PACKAGES := mmdebstrap debootstrap qemu-user-static binfmt-support systemd-container
+SYSTEM_APT_PACKAGES := mmdebstrap debootstrap qemu-user-static binfmt-support systemd-container \
+	arch-test qemu-system-arm qemu-efi-aarch64 rauc dosfstools mtools e2fsprogs fdisk \
+	squashfs-tools openssl
 SYSTEM_APT_STAMP := .stamp-apt-system
 
-.PHONY: setup lint test test-fast demo bench image-test nspawn-test screenshots clean
+.PHONY: setup lint test test-fast demo bench image bundle image-test nspawn-test screenshots clean
 
 setup: $(APT_STAMP) $(VENV_STAMP)
 
@@ -78,8 +80,23 @@ nspawn-test: setup $(SYSTEM_APT_STAMP)  # also part of `make test`
 	SALON_SYSTEM_TESTS=1 $(VENV)/bin/pytest -q --timeout 3600 \
 		tests/ops/system/test_nspawn.py tests/ops/system/test_bridge_nspawn.py
 
-image-test: setup $(SYSTEM_APT_STAMP)
-	SALON_SYSTEM_TESTS=1 $(VENV)/bin/pytest -q --timeout 3600 tests/ops/system/test_image_arm64.py
+# The flashable Pi image from Debian's archive (image-build/README.md): build/image/
+# salon-<version>-arm64.img, its .sha256 and package manifest. The base rootfs is cached
+# in /var/cache/salon (first build ~20 min on 2 cores, then ~3 min).
+image: setup $(SYSTEM_APT_STAMP)
+	image-build/debian/build.sh image
+
+# Signed RAUC update bundles of the same rootfs (build/image/salon-good.raucb), and one
+# whose appliance cannot start (salon-broken.raucb: the rollback test's).
+bundle: setup $(SYSTEM_APT_STAMP)
+	image-build/debian/build.sh bundle
+	image-build/debian/build.sh bundle --bundle-variant broken
+
+# The arm64 package in a rootfs under qemu-user, then the image booted under
+# qemu-system-aarch64 into a meeting, updated and rolled back (tests/ops/system/).
+image-test: setup $(SYSTEM_APT_STAMP) image bundle
+	SALON_SYSTEM_TESTS=1 $(VENV)/bin/pytest -q -ra --timeout 7200 \
+		tests/ops/system/test_image_arm64.py tests/ops/system/test_image_qemu.py
 
 screenshots: setup
 	SDL_VIDEODRIVER=dummy $(VENV)/bin/salon-appliance screenshots docs/screens

@@ -166,6 +166,10 @@ pip install --quiet --no-deps --no-compile --only-binary=:all: \
     "${platforms[@]}" --python-version "$pyver" --implementation cp --abi "$pytag" \
     --target "$site" "$salon_whl" "${deps[@]}" >&2
 rm -rf "$site/bin"   # scripts with the host's shebang; written below for the target
+# pip records where the salon wheel came from (this build's temporary directory): drop
+# it, so two builds of the same tree give the same files (a reproducible image).
+rm -f "$site"/salon-*.dist-info/direct_url.json
+sed -i '/direct_url\.json/d' "$site"/salon-*.dist-info/RECORD
 
 # Console scripts from the wheel's own entry points, with the venv's python.
 "$python" - "$salon_whl" <<'EOF' > "$work/scripts"
