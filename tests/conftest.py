@@ -43,3 +43,25 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     rep = yield
     setattr(item, "rep_" + rep.when, rep)
     return rep
+
+
+# livekit's echo canceller runs on a Rust (tokio) runtime whose worker threads can panic
+# while CPython finalizes ("panic in a function that cannot unwind", then abort): seen once
+# under `stress-ng --cpu 2` after 836 passed, turning a green run into make's "Aborted".
+# Once pytest has said everything, leave without finalizing, keeping its exit status.
+_exit_status: int | None = None
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _exit_status
+    _exit_status = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import sys
+
+    if _exit_status is not None and "livekit" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status)
