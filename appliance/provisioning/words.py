@@ -189,7 +189,12 @@ def phrase(text: Phrase, language: Language) -> str:
         return text.key
     args = {name: phrase(value, language) if isinstance(value, Phrase) else value
             for name, value in text.args}
+    return fill(entry[language], args)
+
+
+def fill(template: str, args: Mapping[str, object]) -> str:
+    """`template` with its arguments; a missing one shows the template, never a crash."""
     try:
-        return entry[language].format(**args)
+        return template.format(**args)
     except (KeyError, IndexError, ValueError):
-        return entry[language]
+        return template

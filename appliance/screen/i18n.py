@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from appliance.provisioning.words import fill
 from appliance.screen.model import Language, Notice
 
 LANGUAGES: tuple[Language, ...] = ("tr", "en")
@@ -186,15 +187,8 @@ def long_date(day: int, month: int, year: int, weekday: int, language: Language)
     return f"{WEEKDAYS['en'][weekday]} {day} {MONTHS['en'][month - 1]} {year}"
 
 
-def _format(template: str, args: Mapping[str, object]) -> str:
-    try:
-        return template.format(**args)
-    except (KeyError, IndexError, ValueError):
-        return template  # a missing argument shows the template, never crashes the screen
-
-
 def ui(key: str, language: Language, **args: object) -> str:
-    return _format(UI[key][language], args)
+    return fill(UI[key][language], args)
 
 
 def status(key: str, language: Language) -> str:
@@ -207,7 +201,7 @@ def notice(n: Notice, language: Language) -> str:
     entry = NOTICES.get(n.key)
     if entry is None:
         return n.text or n.key
-    return _format(entry[language], dict(n.args))
+    return fill(entry[language], dict(n.args))
 
 
 def file_size(size_bytes: int, language: Language) -> str:
