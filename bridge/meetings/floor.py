@@ -117,7 +117,7 @@ def remove(tx: cx.Tx, pid: int, subject_id: int) -> None:
         tx.effects.append(Disconnect(target.id, msg.REASON_REMOVED, target.epoch))
     cx.put_hand_down(tx, scope, target, "removed", actor_id=pid, queue_before=queue)
     cx.to_members(
-        tx, scope, msg.simple(msg.PARTICIPANT_LEFT, id=str(target.id), reason=msg.REASON_REMOVED)
+        tx, scope, msg.left(target.id, msg.REASON_REMOVED)
     )
 
 
