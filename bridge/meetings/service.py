@@ -214,6 +214,12 @@ class Meetings:
         """subject == pid: oneself (unmuting is Sesimi Bağla); else a host muting someone."""
         return self._do("mute", pid, lambda tx: floor.set_muted(tx, pid, subject, muted))
 
+    def set_media_state(self, pid: int, mic_muted: bool | None = None,
+                        camera_on: bool | None = None) -> Done | Refusal:
+        """What the participant switched on itself, within the rights it holds."""
+        return self._do("set media state", pid,
+                        lambda tx: floor.set_media_state(tx, pid, mic_muted, camera_on))
+
     def remove(self, host: int, subject: int) -> Done | Refusal:
         return self._do("remove", host, lambda tx: floor.remove(tx, host, subject))
 

@@ -12,11 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from bridge.gateway import MediaUnavailable, OfferSink, ParticipantMedia
-from bridge.janus.client import JanusError, JanusGone
-from bridge.janus.videoroom import SubscribedStream
+from bridge.gateway import MediaRefused, MediaUnavailable, OfferSink, ParticipantMedia
 from bridge.live import LiveParticipant, LiveRoom
-from bridge.meetings.effects import Done, Joined, MediaAccess, Refusal, RoomView
+from bridge.meetings.effects import Joined, MediaAccess, Refusal, RoomView
 from salon import protocol as p
 
 if TYPE_CHECKING:
@@ -77,7 +75,7 @@ class ClientConnection:
             if isinstance(message, p.Welcome) and self.me is None:
                 try:
                     await self.enter_media(message.room.address)
-                except (MediaUnavailable, JanusGone, JanusError) as exc:
+                except (MediaUnavailable, MediaRefused) as exc:
                     # Admitted all the same: the room's data still comes; media follows
                     # with a media_reset once the media server is back.
                     log.error("no media session for participant %s: %s", self.pid, exc)
@@ -124,10 +122,10 @@ class ClientConnection:
             await self.dispatch(message)
         except p.ProtocolError as exc:
             await self.send(p.Error(re=message.id, code=exc.code, message=exc.message))
-        except (MediaUnavailable, JanusGone) as exc:
+        except MediaUnavailable as exc:
             await self.send(p.Error(re=message.id, code="media_unavailable", message=str(exc)))
-        except JanusError as exc:
-            log.warning("janus refused %s from %s: %s", message.type, self.peer, exc)
+        except MediaRefused as exc:
+            log.warning("janus refused %s from %s: %s", message.type, self.peer, exc.reason)
             await self.send(p.Error(re=message.id, code="media_error", message=exc.reason))
         except Exception:
             # A bug must cost this one request, never the client's connection.
@@ -173,18 +171,7 @@ class ClientConnection:
             result = await (call(meetings.raise_hand, pid) if m.raised
                             else call(meetings.lower_hand, pid))
         elif isinstance(m, p.SetMediaState):
-            result = Done()
-            if m.mic_muted is not None:
-                result = await call(meetings.set_muted, pid, pid, m.mic_muted)
-            if m.camera_on and not isinstance(result, Refusal) and self.me:
-                # Only refused or logged: whether the camera is on is what Janus receives
-                # (LiveRoom.janus_media), never what a client says.
-                assert self.room is not None
-                if not self.room.may_send_camera(self.me.id):
-                    log.warning("participant %s claimed a camera without camera rights", pid,
-                                extra={"EVENT": "refused"})
-                    result = Refusal("no_camera_right", "camera: the host has not given you "
-                                     "camera rights")
+            result = await call(meetings.set_media_state, pid, m.mic_muted, m.camera_on)
         elif isinstance(m, p.Rename):
             result = await call(meetings.rename, pid, m.name)
         elif isinstance(m, p.Chat):
@@ -325,12 +312,9 @@ class ClientConnection:
             await room.add(me)
 
     def _offer_sender(self) -> OfferSink:
-        async def send_offer(sdp: str, streams: list[SubscribedStream]) -> None:
+        async def send_offer(sdp: str, streams: list[p.StreamInfo]) -> None:
             log.debug("subscription offer for %s: %s\n%s", self.pid, streams, sdp)
-            await self.send(p.SubscribeOffer(sdp=sdp, streams=[
-                p.StreamInfo(mid=s.mid, kind=s.kind, participant=s.feed)  # type: ignore[arg-type]
-                for s in streams if s.feed is not None
-            ]))
+            await self.send(p.SubscribeOffer(sdp=sdp, streams=streams))
         return send_offer
 
     def _media(self) -> ParticipantMedia:
