@@ -19,7 +19,7 @@ from appliance import room
 from appliance.conference import client as conf
 from appliance.screen import i18n
 from salon import protocol as p
-from tests.appliance.controls_harness import (
+from tests.support.controls_harness import (
     CAMERA,
     CAMERA_LED,
     HAND_LED,
@@ -30,7 +30,7 @@ from tests.appliance.controls_harness import (
     settings_from,
     wait_for,
 )
-from tests.appliance.controls_observer import MediaListener, Observer
+from tests.support.controls_observer import MediaListener, Observer
 from tests.support.procs import BridgeProcess, RoomSpec, UserSpec
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
