@@ -25,9 +25,10 @@ from appliance.devices.audio import (
     WavSpeaker,
 )
 from appliance.devices.blanking import Blanker, SimulatedBlanker, SysfsBlanker
-from appliance.devices.camera import BitrateBounds, Camera, SimulatedCamera
+from appliance.devices.camera import BitrateBounds, Camera
 from appliance.devices.camera_packets import PacketReplayCamera
 from appliance.devices.camera_picamera2 import Picamera2Camera
+from appliance.devices.camera_simulated import SimulatedCamera
 from appliance.devices.camera_v4l2 import V4l2Camera
 from appliance.devices.clock import (
     UNSYNCED_FLAG,

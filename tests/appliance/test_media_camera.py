@@ -8,12 +8,9 @@ import av
 import numpy as np
 import pytest
 
-from appliance.devices.camera import (
-    BitrateBounds,
-    EncodedFrame,
-    LibavH264Encoder,
-    SimulatedCamera,
-)
+from appliance.devices.camera import BitrateBounds, EncodedFrame
+from appliance.devices.camera_simulated import SimulatedCamera
+from appliance.devices.encoder import LibavH264Encoder
 from appliance.devices.testpattern import read_timestamp, whole_ms
 from tests.support.media_tracks import Collect, nal_types
 

@@ -10,9 +10,9 @@ import pytest
 from appliance.devices import registry
 from appliance.devices.alsa import AlsaMicrophone, AlsaSpeaker
 from appliance.devices.audio import NullSpeaker, SimulatedMicrophone, WavSpeaker
-from appliance.devices.camera import SimulatedCamera
 from appliance.devices.camera_packets import PacketReplayCamera
 from appliance.devices.camera_picamera2 import Picamera2Camera
+from appliance.devices.camera_simulated import SimulatedCamera
 from appliance.devices.camera_v4l2 import V4l2Camera
 from appliance.media.aec import EchoCancelledMicrophone, ProcessingStages
 from appliance.media.audio import RemoteAudioMixer
