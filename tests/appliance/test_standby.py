@@ -8,6 +8,7 @@ import os
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 import asyncio
+import ctypes.util
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -143,3 +144,70 @@ def test_the_bridges_answer_is_read_and_kept(tmp_path: Path) -> None:
         _json_body(refused)
     with pytest.raises(ScheduleUnavailable, match="not understood"):
         parse({"occurrences": [{"start": "yesterday"}]})
+
+
+class _Media:
+    def __init__(self) -> None:
+        self.released = 0
+
+    def release(self) -> None:
+        self.released += 1
+
+
+def test_the_display_blanks_when_idle_and_wakes_for_a_press_and_the_next_meetings_lead_time(
+        tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from appliance.standby import DayRunner
+
+    # The clock is not synchronised: the room cannot join, yet the screen wakes to say so.
+    app = SimpleNamespace(day=standby_day(MATHS, synced=False), media=_Media(),
+                          s=SimpleNamespace(display=SimpleNamespace(blank_after_min=1)))
+    blanker = SimulatedBlanker()
+    runner = DayRunner(app, SimulatedClock(tmp_path / "unsynced"), blanker)  # type: ignore[arg-type]
+    runner.after_change()
+    assert app.media.released == 1 and not blanker.blanked  # just entered standby
+    runner.last_activity -= 61  # a minute without a press
+    runner.after_change()
+    assert blanker.blanked
+    runner.touch()  # any button
+    assert not blanker.blanked
+    runner.last_activity -= 61
+    runner.after_change()
+    assert blanker.blanked
+    # 06:29 Istanbul-UTC: MATHS (07:00) is 31 minutes away, over its 30-minute lead: dark.
+    app.day = d.step(app.day, d.ClockTick(MATHS.start - timedelta(minutes=31)))[0]
+    runner.after_change()
+    assert blanker.blanked
+    app.day = d.step(app.day, d.ClockTick(MATHS.start - timedelta(minutes=30)))[0]
+    runner.after_change()
+    assert not blanker.blanked and d.standby(app.day)  # woken at the lead time
+    app.day = d.step(app.day, d.ClockTick(MATHS.end))[0]  # over: idle, dark again
+    runner.after_change()
+    assert blanker.blanked
+    assert blanker.changes == 5
+
+
+def test_the_drm_back_end_finds_the_display_file_and_stays_lit_when_it_cannot(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from appliance.devices.blanking import DrmBlanker, display_files, open_blanker
+
+    assert isinstance(open_blanker("drm"), DrmBlanker)
+    fds = tmp_path / "fd"
+    fds.mkdir()
+    with open(tmp_path / "not-a-card", "w") as f:  # a real open file, not a DRM card
+        (fds / str(f.fileno())).symlink_to("/dev/dri/card0")
+        (fds / "0").symlink_to("/dev/null")
+        assert list(display_files(fds)) == [f.fileno()]
+        blanker = DrmBlanker(fds)
+        blanker.set_blanked(True)  # libdrm asks the kernel, which says: no such card here
+    assert not blanker.blanked
+    [warning] = [r.getMessage() for r in caplog.records if "through DRM" in r.getMessage()]
+    assert warning.startswith("cannot blank the display through DRM")
+    if ctypes.util.find_library("drm"):  # libdrm ran the kernel's ioctl on the file
+        assert "not a mode-setting card" in warning
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = DrmBlanker(empty)
+    nothing.set_blanked(True)
+    assert not nothing.blanked and nothing.report()["backend"] == "drm"
