@@ -10,6 +10,8 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 import asyncio
 import ctypes.util
 import stat
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -211,3 +213,44 @@ def test_the_drm_back_end_finds_the_display_file_and_stays_lit_when_it_cannot(
     nothing = DrmBlanker(empty)
     nothing.set_blanked(True)
     assert not nothing.blanked and nothing.report()["backend"] == "drm"
+
+
+async def _until(check: Callable[[], bool], seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+def _open_by_this_process(path: Path) -> bool:
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            if Path(os.readlink(fd)) == path:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+async def test_standby_closes_the_alsa_capture_device_itself_not_just_muting_it(
+        tmp_path: Path) -> None:
+    """The real ALSA microphone (pyalsaaudio on a file-backed PCM): while the room may be
+    heard, the process holds the capture device open; in standby it holds nothing."""
+    pytest.importorskip("alsaaudio")
+    from appliance.devices.alsa import AlsaMicrophone
+    from appliance.devices.alsa_files import alsa_file_devices
+
+    capture = tmp_path / "array.raw"
+    capture.write_bytes(bytes(2 * 48_000 * 4))  # 4 s of silence, S16_LE mono
+    alsa = alsa_file_devices(tmp_path, capture_file=capture)
+    with alsa.active():
+        microphone = AlsaMicrophone(alsa.capture_pcm, clock="software")
+        media = RoomMedia(SimulatedCamera(320, 180, 15, 500_000), microphone)
+        _video, audio = media.new_tracks()
+        media.set_mic_live(True)
+        assert audio is not None
+        await asyncio.wait_for(audio.recv(), 5)
+        await _until(lambda: _open_by_this_process(capture))  # libasound's file plugin
+        media.release()
+        assert media.devices_open == {"camera": False, "microphone": False}
+        await _until(lambda: not _open_by_this_process(capture))  # the PCM is closed
