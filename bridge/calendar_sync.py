@@ -18,7 +18,7 @@ import asyncio
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,8 @@ class SourceStatus:
     last_attempt: str | None = None
     last_ok: str | None = None
     error: str = ""  # the last attempt's failure; "" when it worked
-    summary: str = ""  # what the last good import did
+    summary: str = ""  # what the last good import did, in words (the admin's list)
+    counts: dict[str, int] = field(default_factory=dict)  # added, updated, removed, left_out
 
 
 def _now() -> str:
@@ -91,7 +92,8 @@ def _first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [""])[0][:200]
 
 
-def import_source(store: Store, source: CalendarSource, data: bytes | str) -> str:
+def import_source(store: Store, source: CalendarSource, data: bytes | str
+                  ) -> dict[str, int]:
     """Parse and import what was fetched; ScheduleError (nothing changed) if unusable."""
     parsed, notes = schedules.parse_calendar(data, source.url)
     with store.transaction() as db:
@@ -99,15 +101,21 @@ def import_source(store: Store, source: CalendarSource, data: bytes | str) -> st
         if room is None:
             raise ScheduleError(f"room {source.room!r}: no such room")
         summary = stored.import_entries(db, room, parsed, source.url)
-    text = f"{summary.added} added, {summary.updated} updated, {summary.removed} removed"
-    return text + (f"; {len(notes)} left out" if notes else "")
+    return {"added": summary.added, "updated": summary.updated, "removed": summary.removed,
+            "left_out": len(notes)}
+
+
+def describe(counts: dict[str, int]) -> str:
+    text = f"{counts['added']} added, {counts['updated']} updated, {counts['removed']} removed"
+    return text + (f"; {counts['left_out']} left out" if counts.get("left_out") else "")
 
 
 def sync_once(store: Store, source: CalendarSource, status: SourceStatus) -> None:
     """One attempt, recorded in `status` (blocking: run it on a thread)."""
     status.last_attempt = _now()
     try:
-        status.summary = import_source(store, source, fetch_source(source))
+        status.counts = import_source(store, source, fetch_source(source))
+        status.summary = describe(status.counts)
     except Exception as exc:  # a bad calendar, or the database busy: the next round retries
         status.error = str(exc) if isinstance(exc, ScheduleError) else \
             f"{type(exc).__name__}: {_first_line(exc)}"

@@ -74,6 +74,7 @@ async def test_the_host_keeps_the_rooms_schedule_in_the_web_client(
             # The school's calendar, read by the bridge.
             await expect(pane.locator(".schedule-calendars")).to_contain_text(url)
             await expect(pane.locator(".schedule-calendars")).to_contain_text("Son okuma")
+            await expect(pane.locator(".schedule-calendars")).to_contain_text("güncellendi")
             await expect(pane.locator(".schedule-entries")).to_contain_text("Zümre toplantısı")
 
             # A weekly class, typed in.

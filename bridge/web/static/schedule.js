@@ -148,7 +148,7 @@ export class SchedulePane {
   calendarItem(c) {
     const state = !c.last_attempt ? t("schedule.calendar_waiting")
       : c.error ? t("schedule.calendar_failed", { at: formatDateTime(c.last_attempt), error: c.error })
-        : t("schedule.calendar_ok", { at: formatDateTime(c.last_ok), summary: c.summary });
+        : t("schedule.calendar_ok", { at: formatDateTime(c.last_ok), summary: t("schedule.counts", c.counts || {}) });
     return h("li", { class: c.error ? "calendar failed" : "calendar" },
       h("span", { class: "name" }, c.url), h("span", { class: c.error ? "form-error" : "hint" }, state));
   }
