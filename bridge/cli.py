@@ -97,6 +97,10 @@ def check_files(settings: BridgeSettings) -> None:
         from bridge.turn import read_secret
 
         read_secret(settings.turn.secret_file)
+    for n, calendar in enumerate(settings.schedule.calendars):
+        if calendar.password_file is not None and not os.access(calendar.password_file, os.R_OK):
+            raise BridgeConfigError(f"schedule.calendars.{n}.password_file: cannot read "
+                                    f"{calendar.password_file}")
 
 
 def main(argv: list[str] | None = None) -> int:

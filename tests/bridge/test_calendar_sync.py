@@ -247,3 +247,18 @@ async def test_a_caldav_calendar_is_followed_with_credentials_from_a_file(
     error = sync.status[source.key].error
     assert "CalDAV failed" in error and "yanlış" not in error
     client.close()
+
+
+def test_check_config_names_a_calendar_password_file_it_cannot_read(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bridge.cli import main
+
+    config = tmp_path / "bridge.toml"
+    config.write_text(f'state_dir = "{tmp_path}"\n[[schedule.calendars]]\nroom = "oda1"\n'
+                      'url = "https://takvim.okul.example/dav/oda1/"\ncaldav = true\n'
+                      'user = "salon"\npassword_file = "passwords/caldav"\n')
+    assert main(["--config", str(config), "check-config"]) == 2
+    assert "schedule.calendars.0.password_file: cannot read" in capsys.readouterr().err
+    (tmp_path / "passwords").mkdir()
+    (tmp_path / "passwords" / "caldav").write_text("gizli\n")  # next to the config file
+    assert main(["--config", str(config), "check-config"]) == 0
