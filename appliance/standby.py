@@ -169,6 +169,14 @@ class DayRunner:
         due_soon = d.near(self.app.day) is not None
         self.blanker.set_blanked(standby and blank_after > 0 and idle >= blank_after
                                  and not due_soon)
+        self._pause_displays(self.blanker.blanked)
+
+    def _pause_displays(self, asleep: bool) -> None:
+        """A display that presents pictures (a real screen) stops while it is dark."""
+        panels = getattr(self.app, "panels", None)
+        for display in (getattr(self.app, "display", None), getattr(panels, "display", None)):
+            if display is not None and hasattr(display, "paused"):
+                display.paused = asleep
 
     def report(self) -> dict[str, Any]:
         day = self.app.day
