@@ -7,7 +7,8 @@
     salon-bridge schedule remove testbim 3
     salon-bridge schedule sync [testbim]      (the [[schedule.calendars]] of bridge.toml, now)
 
-Wired in by bridge.admin.add_admin_commands; handlers share its signature.
+Wired in by bridge.admin.add_admin_commands; handlers share its signature
+(arguments, store, bridge.console.Console).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from bridge import calendar_sync, schedules
 from bridge.config import BridgeSettings, CalendarSource
+from bridge.console import Console, table
 from bridge.schedules import ScheduleError
 from bridge.store import Store
 from bridge.store import schedules as stored
@@ -27,8 +29,6 @@ from bridge.store.models import Room
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
-
-    from bridge.admin import Console
 
 DEFAULT_ZONE = "Europe/Istanbul"
 
@@ -134,19 +134,17 @@ def _import(args: argparse.Namespace, store: Store, console: Console) -> int:
 
 
 def _list(args: argparse.Namespace, store: Store, console: Console) -> int:
-    from bridge.admin import _table
-
     zone = schedules.time_zone(args.time_zone)
     now = datetime.now(UTC)
     with store.transaction() as db:
         rows = stored.entries(db, _room(db, args.room))
         listed = [(str(e.id), e.title, _repeats(e.ical), e.source or "typed in") for e in rows]
         texts = [e.ical for e in rows]
-    _table(console.stdout, ("ID", "TITLE", "REPEATS", "SOURCE"), listed)
+    table(console.stdout, ("ID", "TITLE", "REPEATS", "SOURCE"), listed)
     _calendars(args, console)
     coming = schedules.expand(texts, now, now + timedelta(days=max(1, args.days)))
     print(f"\ncoming {args.days} days ({args.time_zone}):", file=console.stdout)
-    _table(console.stdout, ("START", "END", "TITLE"), [
+    table(console.stdout, ("START", "END", "TITLE"), [
         (f"{o.start.astimezone(zone):%a %Y-%m-%d %H:%M}", f"{o.end.astimezone(zone):%H:%M}",
          o.title) for o in coming])
     return 0
@@ -178,8 +176,6 @@ def _calendars(args: argparse.Namespace, console: Console) -> None:
     sources = _configured(args, args.room)
     if not sources:
         return
-    from bridge.admin import _table
-
     assert args.settings is not None
     status = calendar_sync.read_status(args.settings.state_dir)
     rows = []
@@ -191,7 +187,7 @@ def _calendars(args: argparse.Namespace, console: Console) -> None:
         rows.append(("caldav" if c.caldav else "ical", c.url, state))
     print(f"\ncalendars (read every {args.settings.schedule.refresh_min:g} min):",
           file=console.stdout)
-    _table(console.stdout, ("KIND", "URL", "LAST READ"), rows)
+    table(console.stdout, ("KIND", "URL", "LAST READ"), rows)
     print(file=console.stdout)
 
 

@@ -23,7 +23,6 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
 
 log = logging.getLogger("salon.display")
 FB_BLANK = Path("/sys/class/graphics/fb0/blank")
@@ -194,13 +193,3 @@ def _set_dpms(lib: ctypes.CDLL, fd: int, value: int) -> bool | str:
         return True if done else f"fd {fd}: {why}"
     finally:
         lib.drmModeFreeResources(res)
-
-
-def open_blanker(kind: Literal["drm", "sysfs", "simulated", "none"]) -> Blanker:
-    if kind == "drm":
-        return DrmBlanker()
-    if kind == "sysfs":
-        return SysfsBlanker()
-    if kind == "simulated":
-        return SimulatedBlanker()
-    return Blanker()

@@ -13,7 +13,7 @@ from typing import Any
 
 from bridge import schedules
 from bridge.meetings import context as cx
-from bridge.meetings.effects import Payload, Refused
+from bridge.meetings.effects import Refused, Row
 from bridge.schedules import ScheduleError
 from bridge.store import schedules as stored
 from bridge.store.models import ScheduleEntry
@@ -60,7 +60,7 @@ def _entry(tx: cx.Tx, scope: cx.Scope, entry_id: int, action: str) -> ScheduleEn
     return entry
 
 
-def view(tx: cx.Tx, pid: int, calendars: list[Payload]) -> Payload:
+def view(tx: cx.Tx, pid: int, calendars: list[Row]) -> Row:
     """The room's entries (typed-in ones with their fields, to edit), its coming meetings,
     and the calendars the bridge reads for it (with how the last reading went)."""
     scope = cx.host(tx, pid, "schedule")
@@ -77,7 +77,7 @@ def view(tx: cx.Tx, pid: int, calendars: list[Payload]) -> Payload:
             "occurrences": [{**o.as_json(), "entry": by_uid.get(o.uid)} for o in occurrences]}
 
 
-def add(tx: cx.Tx, pid: int, form: Any) -> Payload:
+def add(tx: cx.Tx, pid: int, form: Any) -> Row:
     scope = cx.host(tx, pid, "add to schedule")
     title, start, minutes, zone, weekly, until = _form(form)
     try:
@@ -90,7 +90,7 @@ def add(tx: cx.Tx, pid: int, form: Any) -> Payload:
     return {"id": entry.id}
 
 
-def edit(tx: cx.Tx, pid: int, entry_id: int, form: Any) -> Payload:
+def edit(tx: cx.Tx, pid: int, entry_id: int, form: Any) -> Row:
     scope = cx.host(tx, pid, "edit schedule")
     entry = _entry(tx, scope, entry_id, "edit schedule")
     if entry.source or schedules.read_typed(entry.ical) is None:
@@ -108,7 +108,7 @@ def edit(tx: cx.Tx, pid: int, entry_id: int, form: Any) -> Payload:
     return {"id": entry.id}
 
 
-def remove(tx: cx.Tx, pid: int, entry_id: int) -> Payload:
+def remove(tx: cx.Tx, pid: int, entry_id: int) -> Row:
     scope = cx.host(tx, pid, "remove from schedule")
     entry = _entry(tx, scope, entry_id, "remove from schedule")
     cx.record(tx, scope.meeting, "schedule_removed", actor_id=pid, entry=entry.id,
@@ -117,7 +117,7 @@ def remove(tx: cx.Tx, pid: int, entry_id: int) -> Payload:
     return {"id": entry_id}
 
 
-def import_file(tx: cx.Tx, pid: int, name: str, data: bytes) -> Payload:
+def import_file(tx: cx.Tx, pid: int, name: str, data: bytes) -> Row:
     """An .ics file the host chose; importing a file of the same name again is a sync."""
     scope = cx.host(tx, pid, "import schedule")
     name = " ".join(name.split())[:200] or "calendar.ics"

@@ -24,12 +24,12 @@ from appliance import day as d
 from appliance import room, view
 from appliance.devices.audio import SimulatedMicrophone
 from appliance.devices.blanking import SimulatedBlanker, SysfsBlanker
-from appliance.devices.camera import SimulatedCamera
+from appliance.devices.camera_simulated import SimulatedCamera
+from appliance.devices.clock import SimulatedClock, SystemdClock
 from appliance.local_media import RoomMedia
 from appliance.schedule_fetch import ScheduleUnavailable, _json_body, load_saved, parse, save
 from appliance.screen.model import Phase
 from appliance.screen.render import Renderer
-from appliance.service.timesync import SimulatedClock, SystemdClock
 
 ISTANBUL = ZoneInfo("Europe/Istanbul")
 NOW = datetime(2026, 12, 8, 6, 12, tzinfo=UTC)  # Tuesday 09:12 in Istanbul
@@ -163,10 +163,14 @@ def test_the_display_blanks_when_idle_and_wakes_for_a_press_and_the_next_meeting
     from appliance.standby import DayRunner
 
     # The clock is not synchronised: the room cannot join, yet the screen wakes to say so.
-    app = SimpleNamespace(day=standby_day(MATHS, synced=False), media=_Media(),
-                          s=SimpleNamespace(display=SimpleNamespace(blank_after_min=1)))
+    app = SimpleNamespace(day=standby_day(MATHS, synced=False), media=_Media())
     blanker = SimulatedBlanker()
-    runner = DayRunner(app, SimulatedClock(tmp_path / "unsynced"), blanker)  # type: ignore[arg-type]
+    runner = DayRunner(
+        config=SimpleNamespace(display=SimpleNamespace(blank_after_min=1)),  # type: ignore[arg-type]
+        state_dir=tmp_path, dispatch=lambda event: None, current_day=lambda: app.day,
+        media=app.media, mixer=None, health=None,  # type: ignore[arg-type]
+        someone_talking=lambda: False, clock=SimulatedClock(tmp_path / "unsynced"),
+        blanker=blanker)
     runner.after_change()
     assert app.media.released == 1 and not blanker.blanked  # just entered standby
     runner.last_activity -= 61  # a minute without a press
@@ -192,9 +196,10 @@ def test_the_display_blanks_when_idle_and_wakes_for_a_press_and_the_next_meeting
 
 def test_the_drm_back_end_finds_the_display_file_and_stays_lit_when_it_cannot(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from appliance.devices.blanking import DrmBlanker, display_files, open_blanker
+    from appliance.devices import registry
+    from appliance.devices.blanking import DrmBlanker, display_files
 
-    assert isinstance(open_blanker("drm"), DrmBlanker)
+    assert isinstance(registry.blanker("drm"), DrmBlanker)
     fds = tmp_path / "fd"
     fds.mkdir()
     with open(tmp_path / "not-a-card", "w") as f:  # a real open file, not a DRM card
