@@ -56,6 +56,7 @@ class DayRunner:
     clock: ClockCheck
     blanker: Blanker
     wall: Callable[[], datetime] = wall_clock
+    screens: Callable[[], tuple[object, ...]] = tuple  # the displays a blanked screen pauses
     fetch_error: str = ""
     fetched_at: datetime | None = None
     last_activity: float = field(default_factory=time.monotonic)
@@ -180,9 +181,8 @@ class DayRunner:
 
     def _pause_displays(self, asleep: bool) -> None:
         """A display that presents pictures (a real screen) stops while it is dark."""
-        panels = getattr(self.app, "panels", None)
-        for display in (getattr(self.app, "display", None), getattr(panels, "display", None)):
-            if display is not None and hasattr(display, "paused"):
+        for display in self.screens():
+            if hasattr(display, "paused"):
                 display.paused = asleep
 
     def report(self) -> dict[str, Any]:

@@ -274,10 +274,13 @@ def test_a_screen_asleep_presents_nothing_and_wakes_with_the_whole_picture(
     display = PygameDisplay((64, 36), fullscreen=False, driver="dummy")
     try:
         window = pygame.display.get_surface()
-        app = SimpleNamespace(day=standby_day(MATHS), media=_Media(), display=display,
-                              s=SimpleNamespace(display=SimpleNamespace(blank_after_min=1)))
-        runner = DayRunner(app, SimulatedClock(tmp_path / "unsynced"),  # type: ignore[arg-type]
-                           SimulatedBlanker())
+        day = standby_day(MATHS)
+        runner = DayRunner(
+            config=SimpleNamespace(display=SimpleNamespace(blank_after_min=1)),  # type: ignore[arg-type]
+            state_dir=tmp_path, dispatch=lambda event: None, current_day=lambda: day,
+            media=_Media(), mixer=None, health=None,  # type: ignore[arg-type]
+            someone_talking=lambda: False, clock=SimulatedClock(tmp_path / "unsynced"),
+            blanker=SimulatedBlanker(), screens=lambda: (display,))
         runner.after_change()
         runner.last_activity -= 61
         runner.after_change()
