@@ -478,7 +478,8 @@ class Appliance:
         self.day_runner = runner = DayRunner(
             self.s, self.state_dir, self.dispatch, lambda: self.day, self.media,
             self.receivers.mixer, self.runtime.health, self.someone_talking,
-            registry.clock(sch.clock, self.state_dir), registry.blanker(self.s.display.blanking))
+            registry.clock(sch.clock, self.state_dir), registry.blanker(self.s.display.blanking),
+            screens=lambda: (self.display, *((self.panels.display,) if self.panels else ())))
         self.day = replace(self.day, settings=runner.settings())
         self.runtime.health.sections["schedule"] = runner.report
         return [asyncio.create_task(runner.run()), asyncio.create_task(runner.fetch_loop())]

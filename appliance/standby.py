@@ -56,6 +56,7 @@ class DayRunner:
     clock: ClockCheck
     blanker: Blanker
     wall: Callable[[], datetime] = wall_clock
+    screens: Callable[[], tuple[object, ...]] = tuple  # the displays a blanked screen pauses
     fetch_error: str = ""
     fetched_at: datetime | None = None
     last_activity: float = field(default_factory=time.monotonic)
@@ -176,6 +177,13 @@ class DayRunner:
         due_soon = d.near(self.current_day()) is not None
         self.blanker.set_blanked(standby and blank_after > 0 and idle >= blank_after
                                  and not due_soon)
+        self._pause_displays(self.blanker.blanked)
+
+    def _pause_displays(self, asleep: bool) -> None:
+        """A display that presents pictures (a real screen) stops while it is dark."""
+        for display in self.screens():
+            if hasattr(display, "paused"):
+                display.paused = asleep
 
     def report(self) -> dict[str, Any]:
         day = self.current_day()

@@ -160,6 +160,8 @@ class PygameDisplay:
             self._screen = None
             self._open_window(title, display_index, fullscreen)
         self._last = pygame.Surface(self.size)
+        self.paused = False  # the screen is asleep (DPMS off): nothing is presented
+        self._stale = False  # pictures were skipped while paused: the next one whole
 
     def _open_window(self, title: str, display_index: int, fullscreen: bool) -> None:
         from pygame._sdl2 import video  # the second screen needs SDL's window API
@@ -175,6 +177,11 @@ class PygameDisplay:
     def show(self, surface: pygame.Surface,
              dirty: Sequence[pygame.Rect] | None = None) -> None:
         self._last.blit(surface, (0, 0))
+        if self.paused:  # a page flip on a CRTC switched off only fails (and is logged)
+            self._stale = True
+            return
+        if self._stale:
+            dirty, self._stale = None, False
         if self._screen is not None:
             if dirty is None:
                 self._screen.blit(surface, (0, 0))

@@ -9,11 +9,13 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 import asyncio
 import ctypes.util
+import io
 import stat
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -158,8 +160,6 @@ class _Media:
 
 def test_the_display_blanks_when_idle_and_wakes_for_a_press_and_the_next_meetings_lead_time(
         tmp_path: Path) -> None:
-    from types import SimpleNamespace
-
     from appliance.standby import DayRunner
 
     # The clock is not synchronised: the room cannot join, yet the screen wakes to say so.
@@ -259,3 +259,41 @@ async def test_standby_closes_the_alsa_capture_device_itself_not_just_muting_it(
         media.release()
         assert media.devices_open == {"camera": False, "microphone": False}
         await _until(lambda: not _open_by_this_process(capture))  # the PCM is closed
+
+
+def test_a_screen_asleep_presents_nothing_and_wakes_with_the_whole_picture(
+        tmp_path: Path) -> None:
+    """While the display is blanked the real back-end (SDL's dummy driver here) presents
+    nothing (a page flip on a CRTC that is off only fails, and SDL logs each); the first
+    picture after waking is presented whole, not only the parts that changed last."""
+    import pygame
+
+    from appliance.devices.display import PygameDisplay
+    from appliance.standby import DayRunner
+
+    display = PygameDisplay((64, 36), fullscreen=False, driver="dummy")
+    try:
+        window = pygame.display.get_surface()
+        day = standby_day(MATHS)
+        runner = DayRunner(
+            config=SimpleNamespace(display=SimpleNamespace(blank_after_min=1)),  # type: ignore[arg-type]
+            state_dir=tmp_path, dispatch=lambda event: None, current_day=lambda: day,
+            media=_Media(), mixer=None, health=None,  # type: ignore[arg-type]
+            someone_talking=lambda: False, clock=SimulatedClock(tmp_path / "unsynced"),
+            blanker=SimulatedBlanker(), screens=lambda: (display,))
+        runner.after_change()
+        runner.last_activity -= 61
+        runner.after_change()
+        assert display.paused
+        red = pygame.Surface((64, 36))
+        red.fill((200, 0, 0))
+        display.show(red, [pygame.Rect(0, 0, 8, 8)])
+        assert window.get_at((40, 20))[:3] == (0, 0, 0)  # nothing presented while asleep
+        assert pygame.image.load(io.BytesIO(display.snapshot_png()), "x.png").get_at(
+            (40, 20))[:3] == (200, 0, 0)  # /screen.png still says what it would show
+        runner.touch()
+        assert not display.paused
+        display.show(red, [pygame.Rect(0, 0, 8, 8)])  # only a corner changed since
+        assert window.get_at((40, 20))[:3] == (200, 0, 0)  # yet all of it is shown
+    finally:
+        display.close()
