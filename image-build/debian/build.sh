@@ -109,6 +109,8 @@ build_rootfs() {
         in_root dpkg -i /root/salon.deb >&2
         rm "$root/root/salon.deb"
         tar -C "$root" -cf "$tarball.partial" . && mv "$tarball.partial" "$tarball"
+        # One cached tree per package version (1.4 GB each): keep the newest three.
+        ls -t "$cache"/image-rootfs-arm64-*.tar | tail -n +4 | xargs -r rm -f
     fi
     customize_rootfs
 }
@@ -131,7 +133,7 @@ customize_rootfs() {
     rm -f "$root"/etc/ssh/ssh_host_* "$root/var/lib/dbus/machine-id"
     : > "$root/etc/machine-id"
     systemctl --root="$root" enable salon-rauc-config.service salon-update-confirm.service \
-        salon-boot-network.service salon-ssh-provision.service systemd-networkd.service \
+        salon-machine-id.service salon-grow-state.service salon-boot-network.service salon-ssh-provision.service systemd-networkd.service \
         systemd-resolved.service systemd-timesyncd.service salon-appliance.service 2>&1 | grep -v "^Created symlink" >&2 || true
     systemctl --root="$root" disable ssh.service >/dev/null 2>&1 || true
     # Nothing installs packages on a read-only root: updates come as RAUC bundles.
@@ -215,6 +217,8 @@ make_boot_image() {
     cp -L "$root/initrd.img" "$bootdir/a/initrd.img"
     cp "$root/usr/lib/linux-image-$kver/broadcom/"bcm2711*.dtb "$root/usr/lib/linux-image-$kver/broadcom/"bcm2837*.dtb "$bootdir/a/"
     cmdline A 2 > "$bootdir/a/cmdline.txt"
+    # Slot B's directory gets its kernel from the first update (rauc-tryboot-post-install).
+    mkdir -p "$bootdir/b"; cmdline B 3 > "$bootdir/b/cmdline.txt"
     cp "$here/boot/config.txt" "$bootdir/config.txt"
     cp "$here/boot/config.txt" "$bootdir/tryboot.txt"
     cp "$root/usr/share/salon/salon.toml.example" "$bootdir/salon.toml"
