@@ -59,7 +59,9 @@ base_rootfs() {
         # raspi-firmware's kernel hook copies into /boot/firmware; give it a directory
         # (the image's boot partition is assembled from the rootfs in step 3). The
         # initramfs is built once at the end: built by the kernel's postinst and again
-        # by the trigger it costs ~30 min more under qemu-user.
+        # by the trigger it costs ~30 min more under qemu-user. Until then
+        # update-initramfs is diverted to a stub (as live-build does; writing its
+        # conffile beforehand instead stops dpkg at a conffile prompt).
         mmdebstrap --arch=arm64 --variant=minbase --components=main,non-free-firmware \
             --include="$packages" \
             --aptopt='Acquire::Languages "none"' \
@@ -70,8 +72,8 @@ base_rootfs() {
             --dpkgopt='path-include=/usr/share/doc/*/copyright' \
             --dpkgopt='path-include=/usr/share/doc/salon-appliance/*' \
             --setup-hook='mkdir -p "$1/boot/firmware"' \
-            --essential-hook='mkdir -p "$1/etc/initramfs-tools" && printf "update_initramfs=no\n" > "$1/etc/initramfs-tools/update-initramfs.conf"' \
-            --customize-hook='sed -i "s/^update_initramfs=.*/update_initramfs=yes/" "$1/etc/initramfs-tools/update-initramfs.conf" && chroot "$1" update-initramfs -c -k all' \
+            --essential-hook='chroot "$1" dpkg-divert --quiet --local --rename --divert /usr/sbin/update-initramfs.salon --add /usr/sbin/update-initramfs && printf "#!/bin/sh\necho update-initramfs: deferred to the end of the image build\n" > "$1/usr/sbin/update-initramfs" && chmod 755 "$1/usr/sbin/update-initramfs"' \
+            --customize-hook='rm "$1/usr/sbin/update-initramfs" && chroot "$1" dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs && chroot "$1" update-initramfs -c -k all' \
             "$suite" "${tarball%.tar}.partial.tar" "$mirror" >&2
         mv "${tarball%.tar}.partial.tar" "$tarball"
     fi
