@@ -9,6 +9,12 @@
 #   --watchdog-restart         also hang the appliance's loop and check systemd restarts it
 #   --hardware-watchdog-reset  LAST: crash the kernel and check the SoC watchdog resets the
 #                              board (the Pi reboots; check `journalctl --list-boots`)
+# On the Debian image (make image) it also checks the card (state partition grown, machine
+# id kept) and RAUC's tryboot back-end. The tryboot flip itself, by hand:
+#   rauc install salon-X.raucb && echo B > /data/tryboot/smoke-expect   # the other slot
+#   /usr/lib/salon-image/salon-reboot      # then run this script again after the boot
+# Open, only a Pi can show it: what the firmware does with a config.txt torn by a power
+# cut during the commit's rename (FAT has no atomic rename).
 # Exit status 0 when nothing failed. Closing line: "N passed, N failed, N skipped".
 set -uo pipefail
 
@@ -41,7 +47,9 @@ model=$(tr -d '\0' < /proc/device-tree/model 2>/dev/null || echo unknown)
 if [[ $model == Raspberry\ Pi* ]]; then pass "board" "$model"; else fail "board" "not a Raspberry Pi: $model"; fi
 check "arm64 userland" sh -c '[ "$(dpkg --print-architecture)" = arm64 ] && dpkg --print-architecture'
 . /etc/os-release
-if [[ ${VERSION_CODENAME:-} == trixie ]]; then pass "os" "$PRETTY_NAME"; else fail "os" "expected trixie: ${PRETTY_NAME:-?}"; fi
+# The Debian image (make image) is bookworm; the rpi-image-gen one Raspberry Pi OS trixie.
+want_os=trixie; [[ -f /etc/salon-image-release ]] && want_os=bookworm
+if [[ ${VERSION_CODENAME:-} == "$want_os" ]]; then pass "os" "$PRETTY_NAME"; else fail "os" "expected $want_os: ${PRETTY_NAME:-?}"; fi
 check "console boot (no desktop)" sh -c '[ "$(systemctl get-default)" = multi-user.target ] && echo multi-user.target'
 if command -v vcgencmd >/dev/null; then
     throttled=$(vcgencmd get_throttled | cut -d= -f2)
@@ -142,6 +150,43 @@ print(chips[0], info[2], info[1], "lines")'
 
 systemctl start salon-appliance
 trap - EXIT
+
+# ---- the Debian image (make image): the card, A/B slots and tryboot ------------------
+# Under QEMU these run through GRUB (tests/ops/system/test_image_qemu.py); on a Pi the
+# firmware's tryboot picks the slot, which only a Pi can show.
+if [[ -f /etc/salon-image-release ]]; then
+    check "image release" cat /etc/salon-image-release
+    check "root read-only, state on the card's last partition" sh -c \
+        'findmnt -no OPTIONS / | grep -q "^ro" && findmnt -no SOURCE /data | grep -q "p4$" && findmnt -no SOURCE,SIZE /data'
+    check "state partition fills the card" sh -c '
+        p=$(basename "$(findmnt -no SOURCE /data)"); d=$(basename "$(readlink -f /sys/class/block/$p/..)")
+        end=$(( $(cat /sys/class/block/$p/start) + $(cat /sys/class/block/$p/size) ))
+        left=$(( ($(cat /sys/class/block/$d/size) - end) / 2048 ))
+        [ "$left" -lt 1 ] && echo "$p ends at the end of $d" || { echo "$left MiB after $p unused"; exit 1; }'
+    check "machine id kept on the state partition" sh -c \
+        '[ "$(cat /etc/machine-id)" = "$(cat /data/machine-id)" ] && cat /etc/machine-id'
+    check "journal of the previous boot readable" journalctl -b -1 -n 1 -q --no-pager
+    check "RAUC uses the Pi's tryboot back-end" sh -c \
+        'readlink /run/salon-rauc/system.conf | grep -q tryboot && rauc status --output-format=shell | grep -E "RAUC_BOOT_PRIMARY|RAUC_SYSTEM_BOOTED_BOOTNAME"'
+    check "slot confirmed by the health gate" sh -c \
+        'systemctl is-active salon-update-confirm.service && journalctl -b -u salon-update-confirm -o cat | grep "marking good"'
+    expect=/data/tryboot/smoke-expect
+    if [[ -f $expect ]]; then
+        # The second half of --update: the firmware booted the new slot from tryboot.txt
+        # and the gate committed it to config.txt.
+        want=$(cat "$expect")
+        booted=$(sed -n 's/.*rauc\.slot=\([AB]\).*/\1/p' /proc/cmdline)
+        committed=$(sed -n 's/^os_prefix=//p' /boot/firmware/config.txt | tail -1)
+        if [[ $booted == "$want" && $committed == "$(echo "$want" | tr AB ab)/" ]]; then
+            pass "tryboot into the updated slot, committed" "booted $booted, config.txt os_prefix=$committed"
+            rm -f "$expect"
+        else
+            fail "tryboot into the updated slot, committed" "want $want; booted ${booted:-?}, config.txt os_prefix=${committed:-?} (the gate may still be waiting: rerun in a minute)"
+        fi
+    fi
+else
+    skip "Debian image checks" "not the Debian image (no /etc/salon-image-release)"
+fi
 
 # ---- optional: the app watchdog and the hardware watchdog, for real ----------------
 if [[ $want_restart == 1 ]]; then

@@ -59,7 +59,9 @@ base_rootfs() {
         # raspi-firmware's kernel hook copies into /boot/firmware; give it a directory
         # (the image's boot partition is assembled from the rootfs in step 3). The
         # initramfs is built once at the end: built by the kernel's postinst and again
-        # by the trigger it costs ~30 min more under qemu-user.
+        # by the trigger it costs ~30 min more under qemu-user. Until then
+        # update-initramfs is diverted to a stub (as live-build does; writing its
+        # conffile beforehand instead stops dpkg at a conffile prompt).
         mmdebstrap --arch=arm64 --variant=minbase --components=main,non-free-firmware \
             --include="$packages" \
             --aptopt='Acquire::Languages "none"' \
@@ -70,8 +72,8 @@ base_rootfs() {
             --dpkgopt='path-include=/usr/share/doc/*/copyright' \
             --dpkgopt='path-include=/usr/share/doc/salon-appliance/*' \
             --setup-hook='mkdir -p "$1/boot/firmware"' \
-            --essential-hook='mkdir -p "$1/etc/initramfs-tools" && printf "update_initramfs=no\n" > "$1/etc/initramfs-tools/update-initramfs.conf"' \
-            --customize-hook='sed -i "s/^update_initramfs=.*/update_initramfs=yes/" "$1/etc/initramfs-tools/update-initramfs.conf" && chroot "$1" update-initramfs -c -k all' \
+            --essential-hook='chroot "$1" dpkg-divert --quiet --local --rename --divert /usr/sbin/update-initramfs.salon --add /usr/sbin/update-initramfs && printf "#!/bin/sh\necho update-initramfs: deferred to the end of the image build\n" > "$1/usr/sbin/update-initramfs" && chmod 755 "$1/usr/sbin/update-initramfs"' \
+            --customize-hook='rm "$1/usr/sbin/update-initramfs" && chroot "$1" dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs && chroot "$1" update-initramfs -c -k all' \
             "$suite" "${tarball%.tar}.partial.tar" "$mirror" >&2
         mv "${tarball%.tar}.partial.tar" "$tarball"
     fi
@@ -109,6 +111,8 @@ build_rootfs() {
         in_root dpkg -i /root/salon.deb >&2
         rm "$root/root/salon.deb"
         tar -C "$root" -cf "$tarball.partial" . && mv "$tarball.partial" "$tarball"
+        # One cached tree per package version (1.4 GB each): keep the newest three.
+        ls -t "$cache"/image-rootfs-arm64-*.tar | tail -n +4 | xargs -r rm -f
     fi
     customize_rootfs
 }
@@ -131,7 +135,7 @@ customize_rootfs() {
     rm -f "$root"/etc/ssh/ssh_host_* "$root/var/lib/dbus/machine-id"
     : > "$root/etc/machine-id"
     systemctl --root="$root" enable salon-rauc-config.service salon-update-confirm.service \
-        salon-boot-network.service salon-ssh-provision.service systemd-networkd.service \
+        salon-machine-id.service salon-grow-state.service salon-boot-network.service salon-ssh-provision.service systemd-networkd.service \
         systemd-resolved.service systemd-timesyncd.service salon-appliance.service 2>&1 | grep -v "^Created symlink" >&2 || true
     systemctl --root="$root" disable ssh.service >/dev/null 2>&1 || true
     # Nothing installs packages on a read-only root: updates come as RAUC bundles.
@@ -215,6 +219,8 @@ make_boot_image() {
     cp -L "$root/initrd.img" "$bootdir/a/initrd.img"
     cp "$root/usr/lib/linux-image-$kver/broadcom/"bcm2711*.dtb "$root/usr/lib/linux-image-$kver/broadcom/"bcm2837*.dtb "$bootdir/a/"
     cmdline A 2 > "$bootdir/a/cmdline.txt"
+    # Slot B's directory gets its kernel from the first update (rauc-tryboot-post-install).
+    mkdir -p "$bootdir/b"; cmdline B 3 > "$bootdir/b/cmdline.txt"
     cp "$here/boot/config.txt" "$bootdir/config.txt"
     cp "$here/boot/config.txt" "$bootdir/tryboot.txt"
     cp "$root/usr/share/salon/salon.toml.example" "$bootdir/salon.toml"

@@ -6,11 +6,16 @@ module takes about an hour on 2 shared cores.
 
 The tests run in order on one card, each starting from the state the previous left:
     boot → bad signature → broken salon.toml → power cut → update → broken update.
+The card is 1 GiB bigger than the image, as a real card is: the first boot grows the
+state partition to its end. What the card is (its machine id, a file on the state
+partition) must survive every boot after that: the power cut, the update, the rollback.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import subprocess
 import tempfile
 import time
@@ -37,6 +42,8 @@ from .qemu import (
 
 BUILD = REPO / "build/image"
 BOOT_TIMEOUT = 1500  # power-on to "in meeting" under TCG: ~5-8 min measured, slack for load
+CARD_EXTRA = 1 << 30  # the card is this much bigger than the image
+STATE_MIB = 1024  # the state partition in the image (image-build/debian/build.sh)
 BROKEN_TOML = '[room]\nname = "ODA QEMU"\n[bridge]\nurl = "not a url"\nroom = "testbim"\n'
 
 
@@ -94,6 +101,8 @@ def guest(timings: dict[str, float]) -> Iterator[Guest]:
         make_tap(node)
         bridge = Bridge(node, workdir)
         card = Card(copy_image(image, workdir / "card.img"))
+        with card.image.open("r+b") as f:  # sparse: costs no disk
+            f.truncate(card.image.stat().st_size + CARD_EXTRA)
         key = workdir / "id_ed25519"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
         # What an admin puts on the card: the room's file, the network, an SSH key.
@@ -111,6 +120,20 @@ def guest(timings: dict[str, float]) -> Iterator[Guest]:
         node.close()
         if os.environ.get("SALON_KEEP_QEMU") != "1":
             remove_tree(workdir)
+
+
+@pytest.fixture(scope="module")
+def identity() -> dict[str, str]:
+    """What the first boot found the card to be; later boots must find the same."""
+    return {}
+
+
+def assert_same_card(guest: Guest, identity: dict[str, str], after: str) -> None:
+    now = guest.ssh("cat /etc/machine-id /data/kept-across-boots").stdout.split()
+    assert now == [identity["machine_id"], identity["token"]], \
+        f"after {after}: {now} (first boot: {identity})"
+    # The journal's directory is named by the id: this boot writes where the others did.
+    guest.ssh(f"test -d /var/log/journal/{identity['machine_id']}")
 
 
 def boot_into_meeting(guest: Guest, timings: dict[str, float], label: str) -> float:
@@ -152,10 +175,14 @@ def confirmed(guest: Guest) -> bool:
 
 
 def booted_slot(guest: Guest) -> str:
-    return guest.ssh("sed 's/.*rauc.slot=\\([AB]\\).*/\\1/' /proc/cmdline").stdout.strip()
+    """A or B; empty while SSH does not answer (the appliance can be in the meeting
+    before sshd has started)."""
+    return guest.ssh("sed 's/.*rauc.slot=\\([AB]\\).*/\\1/' /proc/cmdline",
+                     check=False).stdout.strip()
 
 
-def test_the_image_boots_into_the_meeting(guest: Guest, timings: dict[str, float]) -> None:
+def test_the_image_boots_into_the_meeting(guest: Guest, timings: dict[str, float],
+                                          identity: dict[str, str]) -> None:
     boot_into_meeting(guest, timings, "first boot")
     doc = guest.health()
     assert doc["config"]["source"] == "boot" and doc["config"]["valid"], doc["config"]
@@ -182,6 +209,29 @@ def test_the_image_boots_into_the_meeting(guest: Guest, timings: dict[str, float
     status = guest.rauc_status()
     assert status["booted"] == "A", status
     wait_until(lambda: confirmed(guest), 600, "the health gate marking slot A good", interval=5)
+    # The card's own machine id, kept on the state partition (the root is shared).
+    machine_id = guest.ssh("cat /etc/machine-id").stdout.strip()
+    assert re.fullmatch("[0-9a-f]{32}", machine_id), machine_id
+    assert guest.ssh("cat /data/machine-id").stdout.strip() == machine_id
+    identity.update(machine_id=machine_id, token=secrets.token_hex(8))
+    guest.ssh(f"echo {identity['token']} > /data/kept-across-boots && sync")
+
+
+def test_the_state_partition_fills_the_card(guest: Guest) -> None:
+    def sizes() -> list[int]:
+        out = guest.ssh("cat /sys/class/block/vda/size /sys/class/block/vda4/start"
+                        " /sys/class/block/vda4/size; df -B1 --output=size /data | tail -1")
+        return [int(n) for n in out.stdout.split()]
+
+    disk, start, size, _ = sizes()
+    # The partition reaches the card's last whole MiB (it was 1 GiB short of it)...
+    assert disk * 512 - (start + size) * 512 < 1 << 20, (disk, start, size)
+    # ...and the filesystem on it followed (systemd-growfs, online, after the mount).
+    grown = (STATE_MIB << 20) + CARD_EXTRA // 2  # df: less the inode tables and journal
+    wait_until(lambda: sizes()[3] > grown, 300, "/data grown to the partition's size",
+               interval=3)
+    log = guest.ssh("journalctl -b -u salon-grow-state -o cat --no-pager").stdout
+    assert "state partition grown from 1024 MiB" in log, log
 
 
 def test_a_bundle_with_a_bad_signature_is_refused(guest: Guest, tmp_path: Path) -> None:
@@ -229,7 +279,8 @@ def test_a_broken_salon_toml_shows_the_error_and_keeps_the_last_good(guest: Gues
     assert "url" in error and "salon.toml" in error, doc["config"]
 
 
-def test_a_power_cut_mid_write_loses_nothing(guest: Guest, timings: dict[str, float]) -> None:
+def test_a_power_cut_mid_write_loses_nothing(guest: Guest, timings: dict[str, float],
+                                             identity: dict[str, str]) -> None:
     # Writing on every partition when the power goes: the state partition (a big file and
     # the journal), the boot partition, and the appliance rewriting its last-good copy.
     guest.ssh("cp /data/good.toml /boot/firmware/salon.toml && sync")
@@ -249,14 +300,15 @@ def test_a_power_cut_mid_write_loses_nothing(guest: Guest, timings: dict[str, fl
     doc = guest.health()
     assert doc["config"]["source"] == "last-known-good", doc["config"]
     assert guest.ssh("sha256sum /var/lib/salon/last-good.*").stdout == last_good
+    assert_same_card(guest, identity, "a power cut")
     # Every filesystem came back (fsck repaired what the cut left) and RAUC reads its state.
     guest.ssh("findmnt /data && findmnt /boot/firmware && rauc status >/dev/null")
     guest.ssh("rm -f /data/scratch /boot/firmware/copy.tmp")
     guest.ssh("cp /data/good.toml /boot/firmware/salon.toml 2>/dev/null || true; sync")
 
 
-def test_an_update_is_installed_tried_and_committed(guest: Guest,
-                                                    timings: dict[str, float]) -> None:
+def test_an_update_is_installed_tried_and_committed(guest: Guest, timings: dict[str, float],
+                                                    identity: dict[str, str]) -> None:
     bundle = built("salon-good.raucb")
     guest.ssh("cat > /boot/firmware/salon.toml && sync && systemctl restart salon-appliance",
               input=room_config().encode())
@@ -276,13 +328,18 @@ def test_an_update_is_installed_tried_and_committed(guest: Guest,
     assert status["boot_primary"] == "rootfs.1", status
     reboot_into_meeting(guest, timings, "update")
     assert booted_slot(guest) == "B"
+    assert_same_card(guest, identity, "the update")
+    # The boot before this one (slot A) is in this machine's journal.
+    previous = guest.ssh("journalctl -b -1 -k -n 3 -o cat --no-pager", check=False)
+    assert previous.returncode == 0 and previous.stdout.strip(), previous.stdout + previous.stderr
     wait_until(lambda: confirmed(guest), 600, "the health gate marking slot B good", interval=5)
     env = guest.ssh("grub-editenv /boot/firmware/EFI/salon/grubenv list").stdout
     assert "B_OK=1" in env and "B_TRY=0" in env and "ORDER=B A" in env, env
 
 
 def test_an_update_whose_appliance_fails_rolls_back_by_itself(guest: Guest,
-                                                              timings: dict[str, float]) -> None:
+                                                              timings: dict[str, float],
+                                                              identity: dict[str, str]) -> None:
     bundle = built("salon-broken.raucb")
     assert booted_slot(guest) == "B"
     guest.copy_in(bundle, "/data/update.raucb")
@@ -302,7 +359,8 @@ def test_an_update_whose_appliance_fails_rolls_back_by_itself(guest: Guest,
     slots = {name: info for entry in status["slots"] for name, info in entry.items()}
     assert slots["rootfs.0"]["boot_status"] == "bad", slots
     assert slots["rootfs.1"]["boot_status"] == "good", slots
-    # -m: every boot's journal (the machine id is transient on the read-only root, so each
-    # boot writes under its own id and `-b -1` does not find the previous one).
-    log = guest.ssh("journalctl -m -u salon-update-confirm --no-pager -o cat", check=False)
-    assert "marking bad" in log.stdout, log.stdout
+    assert_same_card(guest, identity, "the rollback")
+    # The boot before this one was the bad slot's, under the same machine id (its root is
+    # the broken update's): its health gate said why it gave up.
+    log = guest.ssh("journalctl -b -1 -u salon-update-confirm --no-pager -o cat", check=False)
+    assert "marking bad" in log.stdout, log.stdout + log.stderr
