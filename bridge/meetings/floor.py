@@ -108,13 +108,15 @@ def set_media_state(tx: cx.Tx, pid: int, mic_muted: bool | None, camera_on: bool
     """What a participant switched on itself. Whether its camera is on is what Janus
     receives, never what a client says: a camera without camera rights is only refused
     (and logged), the mic is Sesimi Bağla or a mute of oneself."""
+    # The microphone first: a client asking for both without rights is told about audio,
+    # the right people ask for first (and a refusal of either leaves nothing changed).
+    if mic_muted is not None:
+        set_muted(tx, pid, pid, mic_muted)
     if camera_on:
         me = tx.db.get(Participant, pid)  # a check only: no action taken, none counted
         if me is None or not me.camera_right:
             raise Refused("no_camera_right",
                           "camera: the host has not given you camera rights", security=True)
-    if mic_muted is not None:
-        set_muted(tx, pid, pid, mic_muted)
 
 
 def remove(tx: cx.Tx, pid: int, subject_id: int) -> None:
