@@ -209,7 +209,8 @@ async def test_publishing_without_rights_reaches_nobody(bridge: BridgeProcess,
         print(f"tone without rights: {silent} dB")
         assert silent is None or silent < 6, silent  # ...but nobody hears
         assert not await frames_grow(host, PART_NAME, by=3, timeout=3)  # ...or sees it
-        assert log_has(bridge, r"refused set media state by participant \d+ 'Ayşe Yılmaz'.*no_audio_right")
+        assert log_has(bridge,
+                       r"refused set media state by participant \d+ 'Ayşe Yılmaz'.*no_audio_right")
 
         # the measurement works: with rights (and unmuted) the tone is loud
         await person(host, PART_NAME).get_by_role("button", name="Ses Hakkı Ver").click()
