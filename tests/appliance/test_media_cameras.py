@@ -25,35 +25,13 @@ import numpy as np
 import pytest
 
 from appliance.devices import camera_picamera2
-from appliance.devices.camera import CameraHealth, EncodedFrame
+from appliance.devices.camera import CameraHealth
 from appliance.devices.camera_picamera2 import Picamera2Camera
 from appliance.devices.camera_simulated import SimulatedCamera
 from appliance.devices.camera_v4l2 import CaptureSource, V4l2Camera
 from appliance.devices.h264 import ParameterSets, nal_units
 from appliance.devices.testpattern import TestPattern, read_timestamp
-
-
-class Collect:
-    """A FrameOutput that keeps everything (called on the camera thread)."""
-
-    def __init__(self) -> None:
-        self.frames: list[EncodedFrame] = []
-        self.lock = threading.Lock()
-
-    def output_frame(self, frame: EncodedFrame) -> None:
-        with self.lock:
-            self.frames.append(frame)
-
-    def snapshot(self) -> list[EncodedFrame]:
-        with self.lock:
-            return list(self.frames)
-
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[EncodedFrame]:
-        deadline = time.monotonic() + timeout
-        while len(self.snapshot()) < count:
-            assert time.monotonic() < deadline, f"only {len(self.snapshot())} of {count} frames"
-            time.sleep(0.02)
-        return self.snapshot()
+from tests.support.media_tracks import Collect
 
 
 def types_of(unit: bytes) -> list[int]:

@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import aiohttp.web
 import pytest
 
 from bridge.calendar_sync import CalendarSync, read_status
@@ -33,7 +32,8 @@ from bridge.store import Store
 from bridge.store import schedules as stored
 from bridge.store.accounts import add_room, find_room
 from bridge.store.models import Policy
-from tests.bridge.test_schedules import admin
+from tests.support.admin_cli import admin
+from tests.support.calendar_server import CalendarServer, serving
 
 pytestmark = pytest.mark.netns
 SOON = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
@@ -76,35 +76,11 @@ async def until(check: Callable[[], bool], seconds: float, what: str) -> None:
         await asyncio.sleep(0.1)
 
 
-class CalendarServer:
-    """The school's calendar export: what it serves can change, or it can be down."""
-
-    def __init__(self) -> None:
-        self.text = ""
-        self.down = False
-        self.requests = 0
-        self.authorizations: list[str] = []
-
-    async def serve(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
-        self.requests += 1
-        self.authorizations.append(request.headers.get("Authorization", ""))
-        if self.down:
-            return aiohttp.web.Response(status=503, text="bakımda")
-        return aiohttp.web.Response(text=self.text, content_type="text/calendar")
-
-
 @pytest.fixture
 async def school() -> AsyncIterator[tuple[CalendarServer, str]]:
     server = CalendarServer()
-    app = aiohttp.web.Application()
-    app.router.add_get("/oda1.ics", server.serve)
-    runner = aiohttp.web.AppRunner(app)
-    await runner.setup()
-    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield server, f"http://127.0.0.1:{port}/oda1.ics"
-    await runner.cleanup()
+    async with serving(server, "/oda1.ics") as url:
+        yield server, url
 
 
 async def test_an_ical_url_is_read_again_changes_follow_and_a_failure_keeps_the_last_good(

@@ -1,7 +1,7 @@
 """Takvim on the server: the host of a room adds, edits and removes its meetings and
 imports an .ics file over /api/schedule…, with the seat's token; nobody else may, and a
 host of one room cannot touch another's. The real bridge app on a Unix socket (fake
-Janus), as in test_web_client_fast."""
+Janus), the `served` fixture of conftest.py."""
 
 from __future__ import annotations
 
@@ -10,10 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.bridge import test_web_client_fast as fast
-from tests.bridge.test_web_client_fast import MODERATED, OPEN, Served
-
-migrated, served = fast.migrated, fast.served  # its fixtures: the app on a Unix socket
+from tests.support.served_bridge import MODERATED, OPEN, Served
 
 ICS = Path(__file__).with_name("data") / "school.ics"
 

@@ -4,8 +4,6 @@ as separate meetings in reports — through SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import argparse
-import io
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -13,14 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from bridge.admin import add_admin_commands, run_admin
-from bridge.config import BridgeSettings
 from bridge.schedules import ScheduleError, expand, make_entry, occurrence_at, parse_calendar
 from bridge.store import Store
 from bridge.store import schedules as stored
 from bridge.store.accounts import add_room, find_room
 from bridge.store.models import Policy
-from tests.support.meetings_world import CHEAP, World, ok
+from tests.support.admin_cli import admin
+from tests.support.meetings_world import World, ok
 from tests.support.postgres import postgres_cluster, server_binaries
 
 ICS = Path(__file__).with_name("data") / "school.ics"
@@ -93,18 +90,6 @@ def test_the_occurrence_of_a_meeting_starting_now_is_the_one_on_or_the_next_soon
 
 
 # -- the admin commands, on SQLite and PostgreSQL ---------------------------------------------
-
-
-def admin(store: Store, *argv: str,
-          settings: BridgeSettings | None = None) -> tuple[int, str, str]:
-    parser = argparse.ArgumentParser()
-    add_admin_commands(parser.add_subparsers(dest="command", required=True))
-    out, err = io.StringIO(), io.StringIO()
-    args = parser.parse_args(argv)
-    args.settings = settings  # as bridge.cli passes the configuration
-    status = run_admin(args, store, stdin=io.StringIO(), stdout=out,
-                       stderr=err, passwords=CHEAP)
-    return status, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -6,95 +6,13 @@ away brings ``media_reset``, and media needs admission."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import aiohttp
-import pytest
-from aiohttp import web
-from argon2 import PasswordHasher, profiles
-
-from bridge.config import BridgeSettings, JanusSettings, RemoteJanus, RoomSeed, UserSeed
 from bridge.janus.fake import FakeJanus
-from bridge.store.accounts import Passwords
-from bridge.store.db import DB_FILE_NAME, Store
-from bridge.web.app import Bridge, create_app
-from salon import protocol as p
-from tests.support.fake_janus import ADMIN_KEY, URL, until
+from tests.support.fake_janus import until
 from tests.support.janus_scenario import OFFER
+from tests.support.served_bridge import MODERATED, OPEN, Served
 from tests.support.wsclient import RawClient
-
-CHEAP = Passwords(PasswordHasher.from_parameters(profiles.CHEAPEST))
-HOST_PASSWORD = "doğru-parola-123"
-MODERATED, OPEN = "testbim", "acik"
-
-
-@dataclass
-class Served:
-    bridge: Bridge
-    socket: str
-    clients: list[RawClient]
-
-    async def client(self) -> RawClient:
-        http = aiohttp.ClientSession(connector=aiohttp.UnixConnector(self.socket))
-        client = RawClient(http, await http.ws_connect("http://bridge/ws"))
-        self.clients.append(client)
-        return client
-
-    async def guest(self, room: str, name: str) -> tuple[RawClient, dict[str, Any]]:
-        c = await self.client()
-        await c.send({"type": "join", "id": 1, "protocol": p.PROTOCOL_VERSION,
-                      "room": room, "name": name})
-        return c, await c.expect_where(
-            lambda m: m.get("type") in ("welcome", "lobby_waiting", "error"), timeout=2)
-
-    async def host(self) -> tuple[RawClient, dict[str, Any]]:
-        c = await self.client()
-        await c.send({"type": "join", "id": 1, "protocol": p.PROTOCOL_VERSION,
-                      "room": MODERATED, "user": "ayse", "password": HOST_PASSWORD})
-        return c, await c.expect("welcome", timeout=2)
-
-
-@pytest.fixture(scope="session")
-def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty database at the schema's head, made once (the migrations are tested from
-    empty in test_store): each bridge starts from a copy."""
-    path = tmp_path_factory.mktemp("migrated") / DB_FILE_NAME
-    Store(f"sqlite:///{path}").close()
-    return path
-
-
-@pytest.fixture
-async def served(tmp_path: Path, fake_janus: FakeJanus, migrated: Path
-                 ) -> AsyncIterator[Served]:
-    shutil.copyfile(migrated, tmp_path / DB_FILE_NAME)
-    key = tmp_path / "room-admin-key"
-    key.write_text(ADMIN_KEY)
-    settings = BridgeSettings(
-        state_dir=tmp_path,
-        janus=JanusSettings(mode="remote", servers=[
-            RemoteJanus(url=URL, name="fake", room_admin_key_file=key)]),
-        rooms=[RoomSeed(address=MODERATED, title="Test BİM", policy="public"),
-               RoomSeed(address=OPEN, title="Açık oda", policy="public", moderated=False)],
-        users=[UserSeed(name="ayse", role="host", display_name="Ayşe Öğretmen",
-                        password_hash=CHEAP.hasher.hash(HOST_PASSWORD))],
-    )
-    app = create_app(settings, janus_dial=fake_janus.dial)
-    bridge: Bridge = app["bridge"]
-    bridge.meetings.passwords = CHEAP  # no upgrade of the cheap hash at sign-in
-    runner = web.AppRunner(app)
-    await runner.setup()
-    socket = str(tmp_path / "bridge.sock")
-    await web.UnixSite(runner, socket).start()
-    served = Served(bridge, socket, [])
-    yield served
-    for c in served.clients:
-        await c.ws.close()
-        await c.http.close()
-    await runner.cleanup()
 
 
 async def publish(c: RawClient, fake: FakeJanus, room: str, pid: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.support.browser import chromium
+from tests.support.calendar_server import CalendarServer, serving
 from tests.support.meetings import close, open_room, open_tab, sign_in
 from tests.support.procs import BIN, BridgeProcess, RoomSpec, UserSpec
 
@@ -29,32 +30,15 @@ SCHOOL_EVENT = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Okul//TR\r\nBEGIN:V
                 "DTSTART:20300110T120000Z\r\nDURATION:PT1H\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
 
 
-class SchoolCalendar:
-    def __init__(self) -> None:
-        self.down = False
-
-    async def serve(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
-        if self.down:
-            return aiohttp.web.Response(status=503, text="bakımda")
-        return aiohttp.web.Response(text=SCHOOL_EVENT, content_type="text/calendar")
-
-
 @pytest.fixture
-async def school() -> AsyncIterator[tuple[SchoolCalendar, str]]:
-    calendar = SchoolCalendar()
-    app = aiohttp.web.Application()
-    app.router.add_get("/takvim.ics", calendar.serve)
-    runner = aiohttp.web.AppRunner(app)
-    await runner.setup()
-    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield calendar, f"http://127.0.0.1:{port}/takvim.ics"
-    await runner.cleanup()
+async def school() -> AsyncIterator[tuple[CalendarServer, str]]:
+    server = CalendarServer(SCHOOL_EVENT)
+    async with serving(server, "/takvim.ics") as url:
+        yield server, url
 
 
 async def test_the_host_keeps_the_rooms_schedule_in_the_web_client(
-        tmp_path: Path, school: tuple[SchoolCalendar, str]) -> None:
+        tmp_path: Path, school: tuple[CalendarServer, str]) -> None:
     calendar, url = school
     extra = (f'[schedule]\nrefresh_min = 0.05\n[[schedule.calendars]]\nroom = "takvim"\n'
              f'url = "{url}"\n')

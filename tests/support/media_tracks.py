@@ -40,6 +40,13 @@ class Collect:
         with self.lock:
             return list(self.frames)
 
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[EncodedFrame]:
+        deadline = time.monotonic() + timeout
+        while len(self.snapshot()) < count:
+            assert time.monotonic() < deadline, f"only {len(self.snapshot())} of {count} frames"
+            time.sleep(0.02)
+        return self.snapshot()
+
 
 class ToneTrack(MediaStreamTrack):
     """A remote-like audio track: a tone in frames of any rate/layout, paced in real time."""
