@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 from collections.abc import Iterator
@@ -109,6 +110,7 @@ class _Property(ctypes.Structure):  # libdrm's drmModePropertyRes (its head)
                 ("name", ctypes.c_char * 32)]
 
 
+@functools.cache  # loaded and typed once, at the first blank
 def _libdrm() -> ctypes.CDLL:
     name = ctypes.util.find_library("drm") or "libdrm.so.2"
     lib = ctypes.CDLL(name, use_errno=True)
