@@ -110,7 +110,7 @@ moderated = false
         try:
             self.coturn.wait_ready(lambda: self.node.call(
                 socket.create_connection, (netlab.TURN_IP, 3478), 1).close() or True)
-            wait_until(lambda: self.health()["janus"][0]["up"], 40, "the bridge and Janus")
+            wait_until(lambda: self.health()["janus"][0]["up"], 90, "the bridge and Janus")
         except BaseException:
             print("---- bridge log ----\n" + self.bridge.log_tail())
             self.stop()

@@ -158,7 +158,8 @@ class BridgeProcess(Proc):
         super().__init__([*self.prefix, str(BIN / "salon-bridge"), "--config", str(self.config)],
                          self.tmp / name)
         try:
-            wait_until(lambda: self.health()["janus"][0]["up"], 30, "the bridge")
+            # A ceiling: under a CPU hog migrations plus Janus's start took 16 s.
+            wait_until(lambda: self.health()["janus"][0]["up"], 90, "the bridge")
         except TimeoutError:
             self.stop()
             raise RuntimeError("bridge did not start:\n" + self.log_tail()) from None

@@ -73,13 +73,20 @@ class RawClient:
             if predicate(msg):
                 return msg
 
-    async def request(self, message: dict[str, Any], rid: int, timeout: float = 10.0
+    # A ceiling, not a timing: on a loaded 2-core machine a sign-in that runs the
+    # password hash can take seconds; a test only fails if no answer ever comes.
+    async def request(self, message: dict[str, Any], rid: int, timeout: float = 30.0
                       ) -> dict[str, Any]:
         await self.send({**message, "id": rid})
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            msg = await asyncio.wait_for(self.inbox.get(), max(0.01, deadline - loop.time()))
+            try:
+                msg = await asyncio.wait_for(self.inbox.get(),
+                                             max(0.01, deadline - loop.time()))
+            except TimeoutError:
+                raise TimeoutError(f"no answer to {message.get('type')!r} "
+                                   f"within {timeout}s") from None
             if msg.get("re") == rid:
                 return msg
 
@@ -89,7 +96,7 @@ class RawClient:
         )
 
     async def sign_in(self, room: str, user: str, password: str, rid: int = 1,
-                      client: str = "appliance", timeout: float = 10.0) -> dict[str, Any]:
+                      client: str = "appliance", timeout: float = 30.0) -> dict[str, Any]:
         """Oturum Aç: join with an account (a room appliance signs in with its device one)."""
         return await self.request({"type": "join", "protocol": 1, "room": room, "user": user,
                                    "password": password, "client": client}, rid, timeout)
