@@ -197,6 +197,11 @@ class ClientConnection:
             result = await call(meetings.lower_hand, pid, int(m.participant))
         elif isinstance(m, p.SetRight):
             result = await call(meetings.set_right, pid, int(m.participant), m.right, m.granted)
+        elif isinstance(m, p.Present):
+            result = await (call(meetings.start_presenting, pid) if m.active
+                            else call(meetings.stop_presenting, pid))
+        elif isinstance(m, p.StopPresenting):
+            result = await call(meetings.stop_presenting, pid, int(m.participant))
         elif isinstance(m, p.Mute):
             result = await call(meetings.set_muted, pid, int(m.participant), True)
         elif isinstance(m, p.Remove):
