@@ -7,14 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.janus.fake import FakeJanus
-from tests.bridge.test_web_client_fast import (  # noqa: F401 - fixtures
-    MODERATED,
-    Served,
-    migrated,
-    served,
-)
+from tests.bridge import test_web_client_fast as fast
+from tests.bridge.test_web_client_fast import MODERATED, Served
 from tests.support.janus_scenario import OFFER
 from tests.support.wsclient import RawClient
+
+migrated, served = fast.migrated, fast.served  # the real app with the fake Janus
 
 
 async def admitted_guest(served: Served, host: RawClient, name: str) -> tuple[RawClient, str]:
@@ -84,7 +82,7 @@ async def test_content_reaches_nobody_once_the_right_is_taken_back(
 
 async def test_the_host_stops_a_presentation_and_the_presenter_is_told(
         served: Served, fake_janus: FakeJanus) -> None:
-    host, welcome = await served.host()
+    host, _ = await served.host()
     guest, pid = await admitted_guest(served, host, "Veli Can")
     await host.send({"type": "present", "id": 5, "active": True})
     await host.expect("ok", timeout=2, re=5)
