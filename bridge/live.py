@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.gateway import MediaGateway, ParticipantMedia, content_feed
+from bridge.janus.client import JanusError
+from bridge.janus.videoroom import ERR_NO_SUCH_FEED
 from salon import protocol as p
 
 log = logging.getLogger("salon.live")
@@ -211,6 +213,8 @@ class LiveRoom:
                 return
             if up:
                 await self.enforce_content(lp)  # before anyone subscribes to it
+            elif lp.media is not None:
+                lp.media.content_muted = {}  # a new PeerConnection's streams start unmuted
             lp.content_up = up
             self.resubscribe_all()
 
@@ -230,13 +234,20 @@ class LiveRoom:
     async def enforce_content(self, lp: LiveParticipant) -> None:
         """Mute the content publisher's streams at Janus unless it may present now."""
         media = lp.media
-        if media is None or media.content is None:
+        # Janus forwards nothing of a PeerConnection before it is up, and its webrtcup
+        # enforces this again (content_changed); one that hung up has no streams left.
+        if media is None or media.content is None or not media.content.webrtc_up.is_set():
             return
         for mid in media.content_mids():
             if media.content_muted.get(mid) == lp.content_muted:
                 continue
-            await self.gateway.moderate(self.address, content_feed(lp.id), mid,
-                                        mute=lp.content_muted)
+            try:
+                await self.gateway.moderate(self.address, content_feed(lp.id), mid,
+                                            mute=lp.content_muted)
+            except JanusError as exc:
+                if exc.code != ERR_NO_SUCH_FEED:
+                    raise
+                return  # hung up meanwhile: nothing of it is forwarded any more
             media.content_muted[mid] = lp.content_muted
         if not lp.content_muted:
             await media.content.request_keyframe()  # the slide shows now, not at the next
