@@ -36,6 +36,9 @@ AUDIO_REVOKED = "audio_revoked"
 CAMERA_GRANTED = "camera_granted"
 CAMERA_REVOKED = "camera_revoked"
 MUTED_BY_HOST = "muted_by_host"
+PRESENT_GRANTED = "present_granted"
+PRESENT_REVOKED = "present_revoked"
+PRESENTATION_STOPPED_BY_HOST = "presentation_stopped_by_host"
 HAND_LOWERED_BY_HOST = "hand_lowered_by_host"
 
 # Disconnect reasons.
@@ -71,6 +74,8 @@ def participant(p: Participant, hand_position: int | None) -> Payload:
         "role": role(p),
         "audio_right": p.audio_right,
         "camera_right": p.camera_right,
+        "present_right": p.present_right,
+        "presenting": p.presenting_since is not None,
         "mic_muted": p.muted,
         "hand_position": hand_position,  # 1 = first in the queue; None = hand down
         "hand_raised_at": iso(p.hand_raised_at),
