@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
+
+from appliance import room_content
 
 # Commands live in room_commands.py (for size); callers keep writing room.JoinMeeting.
 from appliance.room_commands import (  # noqa: F401
@@ -35,6 +37,7 @@ from appliance.room_commands import (  # noqa: F401
     BridgeRequest,
     CameraLed,
     Command,
+    Event,
     HandLed,
     HandPattern,
     JoinMeeting,
@@ -47,12 +50,22 @@ from appliance.room_commands import (  # noqa: F401
     NoticeLevel,
     ReportCamera,
     ReportMic,
+    RequestPresent,
     SetCameraSending,
+    SetContentSending,
     SetHand,
     SetMicLive,
     ShowNotice,
     StatusLed,
     StatusPattern,
+)
+from appliance.room_content import (
+    ContentPlugged,
+    ContentState,
+    ContentUnplugged,
+    PresentationChanged,
+    PresentationStoppedByHost,
+    PresentRefused,
 )
 
 Connection = Literal[
@@ -85,6 +98,8 @@ class RoomState:
     """Connection attempt the bridge client is on (0 once joined)."""
     last_error: str = ""
     """Why the last session ended, for the screen."""
+    content: ContentState = field(default_factory=ContentState)
+    """Presenting the room's content input (appliance/room_content.py)."""
 
 
 def mic_live(state: RoomState) -> bool:
@@ -99,12 +114,12 @@ def camera_sending(state: RoomState) -> bool:
             and state.camera_on and not state.camera_failed)
 
 
+def content_sending(state: RoomState) -> bool:
+    """Whether the room's content input may be captured and sent."""
+    return room_content.sending(state.content, state.connection == "in_meeting")
+
+
 # --- events -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Event:
-    """Something that happened; the app feeds it to `step`."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +134,7 @@ class Started(Event):
 
     policy: JoinPolicy = "power-on"
     camera_on_grant: bool = False
+    present_on_plug: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,12 +176,16 @@ class Admitted(Event):
     hand_raised: bool = False
     hand_position: int | None = None
     muted_by_host: bool = False
+    present_right: bool = False
+    presenting: bool = False
 
 
 @dataclass(frozen=True)
 class RightsChanged(Event):
     audio: bool
     camera: bool
+    present: bool | None = None
+    """The right to present; None: unchanged."""
 
 
 @dataclass(frozen=True)
@@ -215,8 +235,6 @@ class CameraRecovered(Event):
     pass
 
 
-
-
 # --- derived outputs ----------------------------------------------------------------
 
 _STATUS: dict[Connection, StatusPattern] = {
@@ -242,7 +260,8 @@ def led_commands(state: RoomState) -> list[LedCommand]:
 
 
 def media_commands(state: RoomState) -> list[MediaSwitch]:
-    return [SetMicLive(mic_live(state)), SetCameraSending(camera_sending(state))]
+    return [SetMicLive(mic_live(state)), SetCameraSending(camera_sending(state)),
+            SetContentSending(content_sending(state))]
 
 
 def snapshot_commands(state: RoomState) -> list[Command]:
@@ -272,7 +291,7 @@ def _reports(old: RoomState, new: RoomState) -> list[Command]:
 
 
 def _starts(command: Command) -> bool:
-    return command in (SetMicLive(True), SetCameraSending(True))
+    return command in (SetMicLive(True), SetCameraSending(True), SetContentSending(True))
 
 
 def _changed(old: list[Command], new: list[Command]) -> list[Command]:
@@ -294,6 +313,8 @@ def _drop_session(state: RoomState, connection: Connection, reason: str = "") ->
     return replace(state, connection=connection, audio_right=False, camera_right=False,
                    hand_raised=False, hand_position=None, muted_by_host=False,
                    camera_on=state.camera_on and connection == "reconnecting",
+                   content=room_content.session_dropped(state.content,
+                                                        connection == "reconnecting"),
                    last_error=reason or state.last_error)
 
 
@@ -318,7 +339,8 @@ def _join(state: RoomState) -> Result:
 def _on_started(state: RoomState, event: Started) -> Result:
     if state.connection not in ("starting", "config_error"):
         return state, []
-    state = replace(state, policy=event.policy, camera_on_grant=event.camera_on_grant)
+    state = replace(state, policy=event.policy, camera_on_grant=event.camera_on_grant,
+                    content=replace(state.content, on_plug=event.present_on_plug))
     if event.policy == "power-on":
         return _join(state)
     if event.policy == "schedule":  # standby until the schedule (appliance/day.py) says
@@ -372,7 +394,9 @@ def _on_admitted(state: RoomState, event: Admitted) -> Result:
         audio_right=event.audio_right, camera_right=event.camera_right,
         camera_on=_camera_choice(state, event.camera_right), hand_raised=event.hand_raised,
         hand_position=event.hand_position if event.hand_raised else None,
-        muted_by_host=event.muted_by_host), notices
+        muted_by_host=event.muted_by_host,
+        content=room_content.admitted(state.content, event.present_right, event.presenting),
+        ), notices
 
 
 def _on_rights(state: RoomState, event: RightsChanged) -> Result:
@@ -391,6 +415,9 @@ def _on_rights(state: RoomState, event: RightsChanged) -> Result:
     if event.camera != state.camera_right:
         granted: Notice = "camera_granted" if new.camera_on else "camera_granted_press"
         out.append(_notice(granted if event.camera else "camera_revoked"))
+    if event.present is not None:
+        content, notices = room_content.right_changed(state.content, event.present)
+        new, out = replace(new, content=content), [*out, *notices]
     return new, out
 
 
@@ -459,7 +486,39 @@ def _on_button(state: RoomState, event: ButtonPressed) -> Result:
         return _not_in_meeting(state)
     if event.button == "mute":
         return _mute_press(state)
+    if event.long:  # the camera button held: present, or stop presenting
+        return _with_content(state, room_content.long_press(state.content))
     return _camera_press(state)
+
+
+def _with_content(state: RoomState, result: room_content.Result) -> Result:
+    content, commands = result
+    return replace(state, content=content), commands
+
+
+def _on_content_plugged(state: RoomState, event: ContentPlugged) -> Result:
+    return _with_content(state, room_content.plugged(
+        state.content, state.connection == "in_meeting"))
+
+
+def _on_content_unplugged(state: RoomState, event: ContentUnplugged) -> Result:
+    return _with_content(state, room_content.unplugged(state.content))
+
+
+def _on_presentation(state: RoomState, event: PresentationChanged) -> Result:
+    if state.connection not in JOINED:
+        return state, []
+    return _with_content(state, room_content.presentation_changed(state.content, event.active))
+
+
+def _on_presentation_stopped(state: RoomState, event: PresentationStoppedByHost) -> Result:
+    if state.connection not in JOINED:
+        return state, []
+    return _with_content(state, room_content.stopped_by_host(state.content))
+
+
+def _on_present_refused(state: RoomState, event: PresentRefused) -> Result:
+    return _with_content(state, room_content.refused(state.content, event.busy))
 
 
 def _hand_press(state: RoomState) -> Result:
@@ -521,6 +580,11 @@ _HANDLERS: dict[type[Event], Callable[[RoomState, typing.Any], Result]] = {
     MeetingLeft: _on_meeting_left,
     CameraFailed: _on_camera_failed,
     CameraRecovered: _on_camera_recovered,
+    ContentPlugged: _on_content_plugged,
+    ContentUnplugged: _on_content_unplugged,
+    PresentationChanged: _on_presentation,
+    PresentationStoppedByHost: _on_presentation_stopped,
+    PresentRefused: _on_present_refused,
 }
 
 
@@ -534,4 +598,6 @@ def step(state: RoomState, event: Event) -> Result:
     switches = _changed(list(media_commands(state)), list(media_commands(new)))
     switches.sort(key=_starts)  # stop before start
     derived = [*switches, *_changed(list(led_commands(state)), list(led_commands(new)))]
-    return new, [*derived, *commands, *_reports(state, new)]
+    present = room_content.requests(state.content, state.connection == "in_meeting",
+                                    new.content, new.connection == "in_meeting")
+    return new, [*derived, *commands, *_reports(state, new), *present]

@@ -22,7 +22,7 @@ from appliance.screen.widgets import (
 WARNING_NOTICES = {"muted_by_host", "hand_lowered_by_host",
                    "audio_revoked", "camera_revoked", "connection_poor", "need_audio_right",
                    "need_camera_right"}
-GOOD_NOTICES = {"audio_granted", "camera_granted", "camera_granted_press"}
+GOOD_NOTICES = {"audio_granted", "camera_granted", "camera_granted_press", "present_granted"}
 
 
 # A raised index finger: how Turkish classrooms ask for the floor ("parmak kaldırmak").
