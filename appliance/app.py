@@ -28,6 +28,7 @@ from appliance.conference import client as conf
 from appliance.conference.ice import IceChoice
 from appliance.conference.link import LinkMonitor, report_to
 from appliance.conference.trust import client_context, turn_context
+from appliance.content_wiring import RoomContentInput, present_events, refusal
 from appliance.devices import registry
 from appliance.devices.blanking import open_blanker
 from appliance.devices.buttons import ButtonName, TerminalKeys
@@ -212,6 +213,10 @@ class Appliance:
             self.media.set_mic_live(command.live)
         elif isinstance(command, room.SetCameraSending):
             self.media.set_camera_sending(command.sending)
+        elif isinstance(command, room.SetContentSending):
+            self.content.set_sending(command.sending, self.client)
+        elif isinstance(command, room.RequestPresent):
+            self._send(p.Present(type="present", active=command.active))
         elif isinstance(command, room.ShowNotice):
             self.notices.push(command.key, time.monotonic())
         elif isinstance(command, room.LedCommand):
@@ -251,7 +256,8 @@ class Appliance:
             self.dispatch(room.Admitted(
                 audio_right=y.audio_right, camera_right=y.camera_right,
                 hand_raised=y.hand_position is not None, hand_position=y.hand_position,
-                muted_by_host=host_muted))
+                muted_by_host=host_muted, present_right=y.present_right,
+                presenting=y.presenting))
         elif isinstance(event, conf.ParticipantsChanged):
             self._participants_changed(event.participants)
         elif isinstance(event, conf.RemoteMediaChanged):
@@ -271,6 +277,8 @@ class Appliance:
                 self.dispatch(room.MutedByHost(muted=True))
             elif event.code == "hand_lowered_by_host":
                 self.dispatch(room.HandLoweredByHost())
+            elif event.code == "presentation_stopped_by_host":
+                self.dispatch(room.PresentationStoppedByHost())
         elif isinstance(event, conf.SentAway):
             self.dispatch(room.Removed(reason=event.reason))
         elif isinstance(event, conf.BridgeUntrusted):
@@ -279,6 +287,8 @@ class Appliance:
             self.report_meeting_state()
         elif isinstance(event, conf.BridgeError):
             log.warning("bridge error %s: %s", event.code, event.message)
+            if (refused := refusal(event.code)) is not None:
+                self.dispatch(refused)
             self.runtime.health.record_error(f"bridge: {event.code}: {event.message}")
 
     async def companion_loop(self) -> None:
@@ -313,9 +323,12 @@ class Appliance:
         if new_me is None or self.me is None:
             return
         old, self.me = self.me, new_me
-        if (old.audio_right, old.camera_right) != (new_me.audio_right, new_me.camera_right):
-            self.dispatch(room.RightsChanged(audio=new_me.audio_right,
-                                             camera=new_me.camera_right))
+        rights = ("audio_right", "camera_right", "present_right")
+        if any(getattr(old, r) != getattr(new_me, r) for r in rights):
+            self.dispatch(room.RightsChanged(audio=new_me.audio_right, camera=new_me.camera_right,
+                                             present=new_me.present_right))
+        for event in present_events(old, new_me):
+            self.dispatch(event)
         if old.hand_position != new_me.hand_position:
             self.dispatch(room.HandChanged(raised=new_me.hand_position is not None,
                                            position=new_me.hand_position))
@@ -444,7 +457,8 @@ class Appliance:
 
         self.controls = ControlPanel(
             self.s.buttons, self.s.leds, pressed, pin_factory=self.pin_factory,
-            hand_long_press=self.s.join.policy in ("button", "schedule"))
+            hand_long_press=self.s.join.policy in ("button", "schedule"),
+            camera_long_press=self.content.source is not None)
         state = self.controls.health()
         health = self.runtime.health
         health.set_device("buttons", state.state, backend=state.backend, detail=state.detail)
@@ -483,6 +497,8 @@ class Appliance:
         # The echo canceller's reference is wired in: exactly the PCM the speaker is handed.
         microphone, mixer = build_room_audio(self.s, self.state_dir)
         self.media = RoomMedia(camera, microphone)
+        self.content = RoomContentInput(
+            registry.content_source(self.s.content, self.s.camera), self.dispatch)
         self.self_view = SelfView(camera)
         self.receivers = Receivers(mixer)
         h = self.runtime.health
@@ -521,7 +537,10 @@ class Appliance:
                 self.dispatch(room.ConfigFailed(using_last_good=self.using_last_good))
             following = self.start_day() if self.s.join.policy == "schedule" else []
             self.dispatch(room.Started(policy=self.s.join.policy,
-                                       camera_on_grant=self.s.camera.start_on_grant))
+                                       camera_on_grant=self.s.camera.start_on_grant,
+                                       present_on_plug=self.s.content.present_on_plug))
+            self.content.open(asyncio.get_running_loop())  # a laptop already plugged in asks now
+            svc.health.sections["content"] = self.content.report
             svc.ready(self.status_line())
             companion = (asyncio.create_task(self.companion_loop())
                          if self.s.companion.enabled else None)
@@ -561,6 +580,7 @@ class Appliance:
         for slot in self.receivers.slots.values():
             await slot.stop()
         self.media.close()
+        self.content.close()
         self.display.close()
         if self.panels is not None:
             self.panels.display.close()  # type: ignore[attr-defined]

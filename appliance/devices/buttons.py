@@ -2,7 +2,8 @@
 
 Each press becomes one call of `on_event(name, long)`:
 - buttons without a long press fire on the press itself (lowest latency);
-- a button with a long press (the hand button under join policy "button") fires
+- a button with a long press (the hand button under join policy "button", the
+  camera button with a content input) fires
   `long=True` once when held for `long_press_s`, or `long=False` on a shorter
   release.
 A held or stuck button fires once (no hold repeat); contact bounce is filtered
@@ -121,14 +122,17 @@ class ButtonBoard:
 
     @classmethod
     def from_settings(cls, settings: ButtonsSettings, on_event: ButtonCallback, *,
-                      hand_long_press: bool, pin_factory: Any) -> ButtonBoard:
-        """`hand_long_press`: join policy "button" (long press joins and leaves)."""
+                      hand_long_press: bool, pin_factory: Any,
+                      camera_long_press: bool = False) -> ButtonBoard:
+        """`hand_long_press`: join policy "button" (long press joins and leaves);
+        `camera_long_press`: the room has a content input (long press presents)."""
+        long_press = {"hand": hand_long_press, "mute": False, "camera": camera_long_press}
         specs: dict[ButtonName, ButtonSpec] = {}
         for name in ("hand", "mute", "camera"):
             pin = getattr(settings, name)
             if pin is not None:
                 specs[name] = ButtonSpec(pin.pin, pin.pull, pin.active_low,
-                                         long_press=name == "hand" and hand_long_press)
+                                         long_press=long_press[name])
         return cls(specs, on_event, debounce_s=settings.debounce_ms / 1000,
                    long_press_s=settings.long_press_s, pin_factory=pin_factory)
 

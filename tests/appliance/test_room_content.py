@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -166,3 +167,46 @@ def test_content_is_sent_only_with_the_right_the_presentation_and_the_cable(
             assert c.plugged
         if not state.content.plugged:
             assert not state.content.wanted
+
+
+def test_holding_the_camera_button_presents_and_a_short_press_still_toggles_the_camera(
+) -> None:
+    """gpiozero's mock pins: with a content input the camera button gets a long press."""
+    from gpiozero.pins.mock import MockFactory
+
+    from appliance.devices.buttons import ButtonBoard
+    from appliance.provisioning.schema import ButtonsSettings
+
+    factory = MockFactory()
+    state = replace(PLUGGED, camera_right=True)
+    sent: list[Command] = []
+
+    def on_button(name: str, long: bool) -> None:
+        nonlocal state
+        state, commands = step(state, ButtonPressed(name, long))  # type: ignore[arg-type]
+        sent.extend(commands)
+
+    settings = ButtonsSettings.model_validate(
+        {"pin_factory": "mock", "long_press_s": 0.5, "camera": {"pin": 13}})
+    board = ButtonBoard.from_settings(settings, on_button, hand_long_press=False,
+                                      camera_long_press=True, pin_factory=factory)
+    board.min_gap_s = 0.0
+    pin = factory.pin(13)
+    try:
+        pin.drive_low()  # held past long_press_s
+        deadline = time.monotonic() + 30
+        while RequestPresent(True) not in sent and time.monotonic() < deadline:
+            time.sleep(0.02)
+        pin.drive_high()
+        assert state.content.wanted and not state.camera_on  # presenting, camera untouched
+        time.sleep(0.1)
+        pin.drive_low()  # a short press: the camera, on release
+        time.sleep(0.1)
+        pin.drive_high()
+        deadline = time.monotonic() + 30
+        while not state.camera_on and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert state.camera_on and state.content.wanted
+    finally:
+        board.close()
+        factory.close()

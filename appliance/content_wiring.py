@@ -1,0 +1,94 @@
+"""The room's content input between its device, the room state machine and the bridge.
+
+The app owns one `RoomContentInput`: it turns the source's presence into the room's
+`ContentPlugged`/`ContentUnplugged` events, and carries out `SetContentSending` by
+publishing a `ContentTrack` over the source on the bridge client's content
+PeerConnection (capture runs only then) or withdrawing it. `present_events` reads the
+room's own participant from the bridge's roster into events (the right to present,
+and whether the room holds the presentation); `refusal` turns the bridge's answer to
+a refused `present` into one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from appliance import room
+from appliance.devices.content import ContentSource, Presence
+from appliance.media.content import ContentTrack
+from appliance.media.video import EncodedVideoTrack
+from salon import protocol as p
+
+log = logging.getLogger("salon.content")
+
+#: Bridge error codes that answer the room's `present {active: true}`.
+REFUSALS = {"presentation_busy": True, "no_present_right": False}
+
+
+class ContentClient(Protocol):
+    """The bridge client's side the content needs (BridgeClient.set_content)."""
+
+    def set_content(self, track: EncodedVideoTrack | None) -> None: ...
+
+
+class RoomContentInput:
+    """The content source (or none), watched and published as the room says."""
+
+    def __init__(self, source: ContentSource | None,
+                 dispatch: Callable[[room.Event], None]) -> None:
+        self.source = source
+        self.dispatch = dispatch
+        self.track: ContentTrack | None = None
+
+    def open(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start watching for a laptop being plugged in (events arrive in `loop`)."""
+        if self.source is not None:
+            self.source.add_presence_listener(self._presence, loop)
+            self.source.watch()
+
+    def _presence(self, presence: Presence) -> None:
+        self.dispatch(room.ContentPlugged() if presence.plugged else room.ContentUnplugged())
+
+    def set_sending(self, sending: bool, client: ContentClient | None) -> None:
+        """Publish the content (the room presents) or stop it and its capture."""
+        if self.source is None:
+            return
+        if sending and self.track is None:
+            self.track = ContentTrack(self.source, sending=True)
+            if client is not None:
+                client.set_content(self.track)
+        elif not sending and self.track is not None:
+            track, self.track = self.track, None
+            if client is not None:
+                client.set_content(None)
+            track.stop()  # the source stops capturing
+
+    def report(self) -> dict[str, object]:
+        """For /healthz: what is plugged in and whether it is being sent."""
+        if self.source is None:
+            return {"backend": "none"}
+        return {"plugged": self.source.presence.plugged, "detail": self.source.presence.detail,
+                "sending": self.track is not None, "encoder": self.source.encoder_name,
+                "frames": self.source.frames_captured, "fault": self.source.fault}
+
+    def close(self) -> None:
+        self.set_sending(False, None)
+        if self.source is not None:
+            self.source.close()
+
+
+def present_events(old: p.Participant, new: p.Participant) -> list[room.Event]:
+    """What changed in the room's own roster entry about presenting (after the rights)."""
+    events: list[room.Event] = []
+    if old.presenting != new.presenting:
+        events.append(room.PresentationChanged(active=new.presenting))
+    return events
+
+
+def refusal(code: str) -> room.Event | None:
+    """The room's `present` refused by the bridge, as an event; None for other errors."""
+    busy = REFUSALS.get(code)
+    return None if busy is None else room.PresentRefused(busy=busy)
