@@ -82,6 +82,7 @@ class RemoteStream:
     participant: str
     track: MediaStreamTrack
     receiver: RTCRtpReceiver  # to ask the sender for a keyframe
+    source: str = "camera"  # or "content": what the participant presents
 
 
 # ---- events the client reports --------------------------------------------------
@@ -589,6 +590,7 @@ class BridgeClient:
     def _report_streams(self) -> None:
         receivers = self._subscriber.receivers_by_mid() if self._subscriber else {}
         self.on_event(RemoteMediaChanged([
-            RemoteStream(s.mid, s.kind, s.participant, receivers[s.mid].track, receivers[s.mid])
+            RemoteStream(s.mid, s.kind, s.participant, receivers[s.mid].track, receivers[s.mid],
+                         s.source)
             for s in self._streams if s.mid in receivers
         ]))
