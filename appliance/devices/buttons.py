@@ -18,7 +18,8 @@ to the event loop with `loop.call_soon_threadsafe`.
 For desktop demos, pin_factory "keyboard" is gpiozero's MockFactory driven by
 `KeyboardButtons`: keys press the mock pins, so the same debounce and hold code
 runs. Keys: H hand, M mute, C camera (also 1, 2, 3), J holds the hand button for
-a long press (join/leave); in a terminal (`TerminalKeys`) Shift+H does the same.
+a long press (join/leave), P the camera button (present the content input); in a
+terminal (`TerminalKeys`) Shift+H and Shift+C do the same.
 """
 
 from __future__ import annotations
@@ -166,7 +167,7 @@ DEFAULT_KEYS: Mapping[str, ButtonName] = {
     "h": "hand", "1": "hand", "m": "mute", "2": "mute", "c": "camera", "3": "camera",
 }
 #: Keys that hold their button for a long press (a display reports no key-up).
-DEFAULT_LONG_KEYS: Mapping[str, ButtonName] = {"j": "hand"}
+DEFAULT_LONG_KEYS: Mapping[str, ButtonName] = {"j": "hand", "p": "camera"}
 
 
 class KeyboardButtons:
