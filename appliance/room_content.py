@@ -62,6 +62,11 @@ class PresentRefused(Event):
     busy: bool = True
 
 
+#: The events this module's rules answer (tests check room.py hands each of them here).
+EVENTS: tuple[type[Event], ...] = (ContentPlugged, ContentUnplugged, PresentationChanged,
+                                   PresentationStoppedByHost, PresentRefused)
+
+
 # --- state ------------------------------------------------------------------------------
 
 

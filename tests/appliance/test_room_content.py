@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from appliance import room_content
 from appliance.room import (
     Admitted,
     ButtonPressed,
@@ -121,6 +122,10 @@ def test_content_transition(before: RoomState, event: Event, changes: dict[str, 
     assert after == replace(before, **changes)
     # the mic LED and status follow the connection; this table is about content
     assert [c for c in produced if type(c).__name__ not in ("MicLed", "StatusLed")] == commands
+
+
+def test_the_table_covers_every_presenting_event() -> None:
+    assert set(room_content.EVENTS) <= {type(row[2]) for row in CONTENT_TRANSITIONS}
 
 
 def test_a_reconnect_asks_again_for_what_the_room_presented() -> None:
