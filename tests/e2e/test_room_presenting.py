@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 from pathlib import Path
+from typing import Any
 
 import av
+import numpy as np
+import pygame
 import pytest
 import zxingcpp
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
+from playwright.async_api import Page
 
 from appliance.conference import client as conf
 from appliance.devices.content import SimulatedContentSource
@@ -33,6 +38,8 @@ from tests.appliance.controls_harness import (
     wait_for,
 )
 from tests.appliance.controls_observer import Observer
+from tests.support.browser import chromium
+from tests.support.meetings import close, eventually, in_meeting, join_as_guest, open_room
 from tests.support.procs import BridgeProcess
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
@@ -156,3 +163,59 @@ async def presenting_scenario(rut: RoomUnderTest, host: Observer,
     await host.until("ROOM A", lambda x: not x["presenting"], 30, what="stopped by unplugging")
     await wait_for(lambda: not source.running, 10, "capture to stop after unplugging")
     assert not rut.state.content.wanted
+
+
+CONTENT_RECEIVED = """async () => {  // the content this page decodes, at its PeerConnection
+  const c = window.salon.conference;
+  if (!c.subPc) return null;
+  const mids = new Set(c.streams.filter((s) => s.source === "content" && s.kind === "video")
+    .map((s) => s.mid));
+  let frames = 0, width = 0, height = 0;
+  (await c.subPc.getStats()).forEach((r) => {
+    if (r.type === "inbound-rtp" && r.kind === "video" && mids.has(r.mid)) {
+      frames += r.framesDecoded || 0;
+      width = Math.max(width, r.frameWidth || 0);
+      height = Math.max(height, r.frameHeight || 0);
+    }
+  });
+  return {frames, width, height};
+}"""
+
+
+async def full_size_content(page: Page) -> dict[str, Any] | None:
+    stats = await page.evaluate(CONTENT_RECEIVED)
+    ok = stats and stats["frames"] > 0 and (stats["width"], stats["height"]) == (1920, 1080)
+    return stats if ok else None
+
+
+async def slide_on_page(page: Page) -> str | None:
+    """The slide's large QR code, read from the content as the page shows it."""
+    if await page.locator("#content video").count() == 0:
+        return None
+    shot = await page.locator("#content video").screenshot()
+    rgb = pygame.surfarray.array3d(pygame.image.load(io.BytesIO(shot), "shot.png"))
+    gray = np.ascontiguousarray(rgb.swapaxes(0, 1).mean(axis=2).astype(np.uint8))
+    codes = {r.text for r in zxingcpp.read_barcodes(gray)}
+    return next((c for c in codes if c.startswith("salon-slide:")), None)
+
+
+async def test_a_browser_shows_the_rooms_hdmi_input_large_and_decodable(
+        bridge: BridgeProcess, tmp_path: Path) -> None:
+    settings = settings_from(controls_toml(bridge.url, "testbim", "ROOM A", extra=CONTENT))
+    async with chromium() as browser, room_under_test(settings, tmp_path / "room") as rut:
+        page = await open_room(browser, bridge.room_url("testbim"), viewport=(1600, 1000))
+        try:
+            await join_as_guest(page, "İzleyen Ayşe")
+            await in_meeting(page)
+            await wait_for(lambda: rut.state.content.present_right, 60, "the open floor's right")
+            rut.press("camera", hold_s=2.0)  # present the HDMI input
+            stats = await eventually(lambda: full_size_content(page), 60,
+                                     what="the room's content at 1920x1080 in the browser")
+            code = await eventually(lambda: slide_on_page(page), 30,
+                                    what="a slide's QR code on the page")
+            print(f"browser received {stats}; read {code}")
+            assert code in {qr_payload(i, 4) for i in range(4)}
+            box = await page.locator("#content").bounding_box()
+            assert box is not None and box["width"] > 1000  # content large, people small
+        finally:
+            await close(page)
