@@ -35,9 +35,11 @@ export class Toolbar {
       this.tool("share", t(my.sharing ? "share.stop" : "share.start"), "share",
         () => (my.sharing ? my.stopSharing() : my.startSharing()),
         { disabled: !me.camera_right || !my.webcamOn, cls: my.sharing ? "live" : "" }),
-      this.tool("present", t(my.presenting ? "present.stop" : "present.start"), "screen",
+      // Shown once the host allows presenting (hosts always): a screen share is not
+      // something most of a class does, so it takes no room in their menu before that.
+      me.present_right || my.presenting ? this.tool("present", t(my.presenting ? "present.stop" : "present.start"), "screen",
         () => (my.presenting ? my.stopPresenting() : my.startPresenting()),
-        { disabled: !me.present_right && !my.presenting, cls: my.presenting ? "live" : "" }),
+        { cls: my.presenting ? "live" : "" }) : null,
       this.tool("speaker", t(this.stage.speakerOn ? "speaker.off" : "speaker.on"),
         this.stage.speakerOn ? "speaker" : "speakerOff", () => { this.stage.setSpeaker(!this.stage.speakerOn); this.render(); },
         { cls: this.stage.speakerOn ? "" : "warn" }),
