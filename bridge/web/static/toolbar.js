@@ -62,6 +62,8 @@ export class Toolbar {
       me.present_right ? h("span", { class: "chip yes" }, icon("screen"), t("rights.present.yes")) : null,
       hand ? h("span", { class: "chip hand" }, icon("hand"), t("hand.place", { n: me.hand_position })) : null,
       !me.audio_right && !hand ? h("span", { class: "hint rights-hint" }, t("rights.hint")) : null,
+      me.present_right && !this.conf.isHost && !my.presenting && !me.presenting
+        ? h("span", { class: "hint rights-hint" }, t("present.hint")) : null,
     ].filter(Boolean));
     keepFocus($("toolbar"), () => {
       $("toolbar").replaceChildren(
