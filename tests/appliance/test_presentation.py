@@ -109,3 +109,42 @@ def test_the_judge_says_a_lossy_link_once_and_its_recovery_once() -> None:
     assert judge.observe(LinkSample(385, 14)) is True  # none lost: enough again
     assert judge.observe(LinkSample(5, 0)) is None  # a new receiver starts over
     assert judge.enough
+
+
+class FakeReceiver:
+    """Counters as aiortc's receiver reports them: 100 packets a look, `lost` of them."""
+
+    def __init__(self) -> None:
+        self.received = self.lost = 0
+        self.loss_per_look = 0
+
+    async def getStats(self) -> dict[str, object]:  # noqa: N802 - aiortc's name
+        self.received += 100 - self.loss_per_look
+        self.lost += self.loss_per_look
+        stats = type("Stats", (), {"type": "inbound-rtp", "packetsReceived": self.received,
+                                   "packetsLost": self.lost})
+        return {"in": stats}
+
+
+async def test_the_watch_reports_a_starved_link_and_a_new_presentation_starts_afresh() -> None:
+    import asyncio
+
+    from appliance.content import watch_link
+
+    receiver: FakeReceiver | None = FakeReceiver()
+    verdicts: list[bool] = []
+    task = asyncio.create_task(watch_link(lambda: receiver, verdicts.append, every_s=0.01))
+    try:
+        await asyncio.sleep(0.1)
+        assert verdicts == []
+        assert receiver is not None
+        receiver.loss_per_look = 20
+        while not verdicts:
+            await asyncio.sleep(0.01)
+        assert verdicts == [False]
+        receiver = None  # the presentation ended: the warning goes with it
+        while len(verdicts) < 2:
+            await asyncio.sleep(0.01)
+        assert verdicts == [False, True]
+    finally:
+        task.cancel()
