@@ -19,7 +19,9 @@ Safety rules, enforced only here:
   reconnect too) and goes with it;
 - as on the bridge, the host mutes and the room may unmute itself (mute button);
   the room reports its mute only while it holds audio rights;
-- when something stops, its media switch comes first in the command list.
+- when something stops, its media switch comes first in the command list;
+- a presentation (someone's shared screen) is shown while the bridge says it lasts
+  and the room receives it; a link too weak to carry it is said on the screen.
 """
 
 from __future__ import annotations
@@ -59,7 +61,9 @@ from appliance.room_commands import (  # noqa: F401
     StatusLed,
     StatusPattern,
 )
-from appliance.room_content import (
+
+# Presenting's events and state live in room_content.py; callers write room.ContentPlugged.
+from appliance.room_content import (  # noqa: F401
     ContentPlugged,
     ContentState,
     ContentUnplugged,
@@ -100,6 +104,10 @@ class RoomState:
     """Why the last session ended, for the screen."""
     content: ContentState = field(default_factory=ContentState)
     """Presenting the room's content input (appliance/room_content.py)."""
+    content_from: str | None = None
+    """Whose presentation the room receives and shows large (a participant id)."""
+    content_starved: bool = False
+    """The room's link cannot carry the presentation (the screen says so)."""
 
 
 def mic_live(state: RoomState) -> bool:
@@ -235,6 +243,20 @@ class CameraRecovered(Event):
     pass
 
 
+@dataclass(frozen=True)
+class ContentChanged(Event):
+    """Whose presentation the room now receives (None: nobody presents)."""
+
+    presenter: str | None
+
+
+@dataclass(frozen=True)
+class ContentBandwidth(Event):
+    """Whether the room's link carries the presentation (appliance/content.py judges)."""
+
+    enough: bool
+
+
 # --- derived outputs ----------------------------------------------------------------
 
 _STATUS: dict[Connection, StatusPattern] = {
@@ -315,7 +337,8 @@ def _drop_session(state: RoomState, connection: Connection, reason: str = "") ->
                    camera_on=state.camera_on and connection == "reconnecting",
                    content=room_content.session_dropped(state.content,
                                                         connection == "reconnecting"),
-                   last_error=reason or state.last_error)
+                   last_error=reason or state.last_error, content_from=None,
+                   content_starved=False)
 
 
 def _camera_choice(state: RoomState, camera_right: bool) -> bool:
@@ -479,6 +502,22 @@ def _on_camera_recovered(state: RoomState, event: CameraRecovered) -> Result:
     return replace(state, camera_failed=False), [_notice("camera_recovered")]
 
 
+def _on_content(state: RoomState, event: ContentChanged) -> Result:
+    if state.connection != "in_meeting" or event.presenter == state.content_from:
+        return state, []
+    key: Notice = "content_started" if event.presenter is not None else "content_stopped"
+    return replace(state, content_from=event.presenter, content_starved=False), [_notice(key)]
+
+
+def _on_content_bandwidth(state: RoomState, event: ContentBandwidth) -> Result:
+    if state.content_from is None or state.content_starved == (not event.enough):
+        return state, []
+    if event.enough:
+        return replace(state, content_starved=False), [_notice("content_bandwidth_ok")]
+    return replace(state, content_starved=True), [
+        _notice("content_low_bandwidth", "warning")]
+
+
 def _on_button(state: RoomState, event: ButtonPressed) -> Result:
     if event.button == "hand":
         return _hand_long(state) if event.long else _hand_press(state)
@@ -496,29 +535,9 @@ def _with_content(state: RoomState, result: room_content.Result) -> Result:
     return replace(state, content=content), commands
 
 
-def _on_content_plugged(state: RoomState, event: ContentPlugged) -> Result:
-    return _with_content(state, room_content.plugged(
-        state.content, state.connection == "in_meeting"))
-
-
-def _on_content_unplugged(state: RoomState, event: ContentUnplugged) -> Result:
-    return _with_content(state, room_content.unplugged(state.content))
-
-
-def _on_presentation(state: RoomState, event: PresentationChanged) -> Result:
-    if state.connection not in JOINED:
-        return state, []
-    return _with_content(state, room_content.presentation_changed(state.content, event.active))
-
-
-def _on_presentation_stopped(state: RoomState, event: PresentationStoppedByHost) -> Result:
-    if state.connection not in JOINED:
-        return state, []
-    return _with_content(state, room_content.stopped_by_host(state.content))
-
-
-def _on_present_refused(state: RoomState, event: PresentRefused) -> Result:
-    return _with_content(state, room_content.refused(state.content, event.busy))
+def _on_presenting_event(state: RoomState, event: Event) -> Result:
+    """Plugging in and out, and the bridge's word on the presentation (room_content.py)."""
+    return _with_content(state, room_content.step(state.content, event, state.connection))
 
 
 def _hand_press(state: RoomState) -> Result:
@@ -580,11 +599,9 @@ _HANDLERS: dict[type[Event], Callable[[RoomState, typing.Any], Result]] = {
     MeetingLeft: _on_meeting_left,
     CameraFailed: _on_camera_failed,
     CameraRecovered: _on_camera_recovered,
-    ContentPlugged: _on_content_plugged,
-    ContentUnplugged: _on_content_unplugged,
-    PresentationChanged: _on_presentation,
-    PresentationStoppedByHost: _on_presentation_stopped,
-    PresentRefused: _on_present_refused,
+    **dict.fromkeys(room_content.EVENTS, _on_presenting_event),
+    ContentChanged: _on_content,
+    ContentBandwidth: _on_content_bandwidth,
 }
 
 

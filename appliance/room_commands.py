@@ -30,6 +30,7 @@ Notice = Literal[
     "present_granted", "present_revoked", "presenting_started", "presenting_stopped",
     "presentation_stopped_by_host", "present_right_needed", "content_not_plugged",
     "presentation_busy",
+    "content_started", "content_stopped", "content_low_bandwidth", "content_bandwidth_ok",
 ]
 #: Every notice key, for the screen's translation table (Turkish and English).
 NOTICE_KEYS: tuple[str, ...] = typing.get_args(Notice)

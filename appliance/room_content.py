@@ -174,6 +174,23 @@ def admitted(c: ContentState, present_right: bool, presenting: bool) -> ContentS
                    wanted=c.wanted or (presenting and c.plugged))
 
 
+def step(c: ContentState, event: Event, connection: str) -> Result:
+    """One of `EVENTS`; the bridge's word counts only in a session."""
+    if isinstance(event, ContentPlugged):
+        return plugged(c, connection == "in_meeting")
+    if isinstance(event, ContentUnplugged):
+        return unplugged(c)
+    if connection not in ("in_lobby", "in_meeting"):
+        return c, []
+    if isinstance(event, PresentationChanged):
+        return presentation_changed(c, event.active)
+    if isinstance(event, PresentationStoppedByHost):
+        return stopped_by_host(c)
+    if isinstance(event, PresentRefused):
+        return refused(c, event.busy)
+    raise TypeError(f"not a presenting event: {event!r}")
+
+
 def requests(old: ContentState, old_in: bool, new: ContentState, new_in: bool) -> list[Command]:
     """`present` for the bridge when the room's asking changes: asking starts (and the
     room does not present already), or the room stops wanting what it holds."""

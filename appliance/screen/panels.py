@@ -21,7 +21,7 @@ from appliance.screen.widgets import (
 
 WARNING_NOTICES = {"muted_by_host", "hand_lowered_by_host",
                    "audio_revoked", "camera_revoked", "connection_poor", "need_audio_right",
-                   "need_camera_right"}
+                   "need_camera_right", "content_low_bandwidth"}
 GOOD_NOTICES = {"audio_granted", "camera_granted", "camera_granted_press", "present_granted"}
 
 

@@ -80,6 +80,7 @@ export const tr = {
   "rights.camera.yes": "Kamera hakkınız var",
   "rights.camera.no": "Kamera hakkınız yok",
   "rights.present.yes": "Sunum hakkınız var",
+  "present.hint": "Ekranımı Paylaş düğmesine basın; tarayıcınız hangi ekranı, pencereyi ya da sekmeyi paylaşacağınızı sorar. Bir sekmenin sesini de paylaşmak için “Sekme sesini de paylaş” seçeneğini işaretleyin. Aynı anda tek kişi sunum yapabilir.",
   "rights.hint": "Konuşmak için Söz Hakkı İste düğmesine basın; ev sahibi onaylayınca mikrofonunuz etkinleşir.",
 
   "stage.label": "Görüntüler",
@@ -365,6 +366,7 @@ export const en = {
   "rights.camera.yes": "You have camera rights",
   "rights.camera.no": "No camera rights",
   "rights.present.yes": "You may present",
+  "present.hint": "Press Share my screen; your browser asks which screen, window or tab to share. To share a tab's sound too, tick “Also share tab audio”. One person presents at a time.",
   "rights.hint": "To speak, press Request to speak; your microphone becomes active once the host agrees.",
 
   "stage.label": "Video",

@@ -35,9 +35,11 @@ export class Toolbar {
       this.tool("share", t(my.sharing ? "share.stop" : "share.start"), "share",
         () => (my.sharing ? my.stopSharing() : my.startSharing()),
         { disabled: !me.camera_right || !my.webcamOn, cls: my.sharing ? "live" : "" }),
-      this.tool("present", t(my.presenting ? "present.stop" : "present.start"), "screen",
+      // Shown once the host allows presenting (hosts always): a screen share is not
+      // something most of a class does, so it takes no room in their menu before that.
+      me.present_right || my.presenting ? this.tool("present", t(my.presenting ? "present.stop" : "present.start"), "screen",
         () => (my.presenting ? my.stopPresenting() : my.startPresenting()),
-        { disabled: !me.present_right && !my.presenting, cls: my.presenting ? "live" : "" }),
+        { cls: my.presenting ? "live" : "" }) : null,
       this.tool("speaker", t(this.stage.speakerOn ? "speaker.off" : "speaker.on"),
         this.stage.speakerOn ? "speaker" : "speakerOff", () => { this.stage.setSpeaker(!this.stage.speakerOn); this.render(); },
         { cls: this.stage.speakerOn ? "" : "warn" }),
@@ -60,6 +62,8 @@ export class Toolbar {
       me.present_right ? h("span", { class: "chip yes" }, icon("screen"), t("rights.present.yes")) : null,
       hand ? h("span", { class: "chip hand" }, icon("hand"), t("hand.place", { n: me.hand_position })) : null,
       !me.audio_right && !hand ? h("span", { class: "hint rights-hint" }, t("rights.hint")) : null,
+      me.present_right && !this.conf.isHost && !my.presenting && !me.presenting
+        ? h("span", { class: "hint rights-hint" }, t("present.hint")) : null,
     ].filter(Boolean));
     keepFocus($("toolbar"), () => {
       $("toolbar").replaceChildren(
