@@ -146,8 +146,12 @@ async def presenting_scenario(rut: RoomUnderTest, host: Observer,
                    "a legible 1080p slide from the room", interval=0.5)
     assert not rut.state.camera_on  # the content is not the camera
 
-    # holding it again stops
+    # holding it again stops (once the first hold is released: a press needs an edge)
+    await asyncio.sleep(2.2)
     rut.press("camera", hold_s=2.0)
+    await wait_for(lambda: not rut.state.content.wanted, 10,
+                   f"the long press to be taken ({rut.state.content}, "
+                   f"{rut.app.controls.presses if rut.app.controls else None})")
     await host.until("ROOM A", lambda x: not x["presenting"], 30, what="stopped by the button")
     await wait_for(lambda: not source.running, 10, "capture to stop")
 
