@@ -118,7 +118,7 @@ class FakeReceiver:
         self.received = self.lost = 0
         self.loss_per_look = 0
 
-    async def getStats(self) -> dict[str, object]:  # noqa: N802 - aiortc's name
+    async def getStats(self) -> dict[str, object]:
         self.received += 100 - self.loss_per_look
         self.lost += self.loss_per_look
         stats = type("Stats", (), {"type": "inbound-rtp", "packetsReceived": self.received,
