@@ -3,10 +3,8 @@
 The app owns one `RoomContentInput`: it turns the source's presence into the room's
 `ContentPlugged`/`ContentUnplugged` events, and carries out `SetContentSending` by
 publishing a `ContentTrack` over the source on the bridge client's content
-PeerConnection (capture runs only then) or withdrawing it. `present_events` reads the
-room's own participant from the bridge's roster into events (the right to present,
-and whether the room holds the presentation); `refusal` turns the bridge's answer to
-a refused `present` into one.
+PeerConnection (capture runs only then) or withdrawing it. What the bridge says about
+presenting reaches the room through the conference adapter (appliance/conference/adapter.py).
 """
 
 from __future__ import annotations
@@ -20,13 +18,8 @@ from appliance import room
 from appliance.devices.content import ContentSource, Presence
 from appliance.media.content import ContentTrack
 from appliance.media.video import EncodedVideoTrack
-from salon import protocol as p
 
 log = logging.getLogger("salon.content")
-
-#: Bridge error codes that answer the room's `present {active: true}`.
-REFUSALS = {"presentation_busy": True, "no_present_right": False}
-
 
 class ContentClient(Protocol):
     """The bridge client's side the content needs (BridgeClient.set_content)."""
@@ -78,17 +71,3 @@ class RoomContentInput:
         self.set_sending(False, None)
         if self.source is not None:
             self.source.close()
-
-
-def present_events(old: p.Participant, new: p.Participant) -> list[room.Event]:
-    """What changed in the room's own roster entry about presenting (after the rights)."""
-    events: list[room.Event] = []
-    if old.presenting != new.presenting:
-        events.append(room.PresentationChanged(active=new.presenting))
-    return events
-
-
-def refusal(code: str) -> room.Event | None:
-    """The room's `present` refused by the bridge, as an event; None for other errors."""
-    busy = REFUSALS.get(code)
-    return None if busy is None else room.PresentRefused(busy=busy)

@@ -25,6 +25,7 @@ from appliance.room_commands import (
     Event,
     HandLed,
     Notice,
+    NoticeLevel,
     RequestPresent,
     ShowNotice,
 )
@@ -99,7 +100,13 @@ def asking(c: ContentState, in_meeting: bool) -> bool:
 
 
 def _notice(key: Notice) -> ShowNotice:
-    return ShowNotice(key, "info")
+    return ShowNotice(key, LEVELS.get(key, "info"))
+
+
+#: How the screen marks a notice (the room decides: appliance/room.py's levels).
+LEVELS: dict[str, NoticeLevel] = {
+    "present_granted": "good", "present_revoked": "warning",
+    "presentation_stopped_by_host": "warning", "presentation_busy": "warning"}
 
 
 def plugged(c: ContentState, in_meeting: bool) -> Result:

@@ -33,14 +33,10 @@ from dataclasses import dataclass
 
 import av
 
-from appliance.devices.camera import (
-    PTS_TIME_BASE,
-    BitrateBounds,
-    CameraError,
-    SupervisedCamera,
-    VideoEncoder,
-)
+from appliance.devices.camera import PTS_TIME_BASE, BitrateBounds, CameraError
+from appliance.devices.camera_supervised import SupervisedCamera
 from appliance.devices.content_encoder import EncoderChoice, open_content_encoder
+from appliance.devices.encoder import VideoEncoder
 from appliance.devices.slides import SlideDeck
 
 log = logging.getLogger(__name__)

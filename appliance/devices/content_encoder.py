@@ -26,13 +26,9 @@ from typing import Literal
 
 import av
 
-from appliance.devices.camera import (
-    PTS_TIME_BASE,
-    CameraError,
-    EncodedFrame,
-    ParameterSets,
-    VideoEncoder,
-)
+from appliance.devices.camera import PTS_TIME_BASE, CameraError, EncodedFrame
+from appliance.devices.encoder import VideoEncoder
+from appliance.devices.h264 import ParameterSets
 
 log = logging.getLogger(__name__)
 

@@ -48,7 +48,7 @@ WAITING_FOR_RIGHT = replace(PLUGGED_NO_RIGHT,
 
 
 def notice(key: str) -> ShowNotice:
-    return ShowNotice(key, "info")  # type: ignore[arg-type]
+    return ShowNotice(key, room_content.LEVELS.get(key, "info"))  # type: ignore[arg-type]
 
 
 def content(state: RoomState, **changes: Any) -> dict[str, Any]:
@@ -92,7 +92,7 @@ CONTENT_TRANSITIONS: list[tuple[str, RoomState, Event, dict[str, Any], list[Comm
      content(PRESENTING, present_right=False, wanted=False, presenting=False),
      [SetContentSending(False), notice("present_revoked")]),
     ("rights without a word on presenting leave it", PRESENTING, RightsChanged(False, True),
-     {"camera_right": True}, [notice("camera_granted_press")]),
+     {"camera_right": True}, [ShowNotice("camera_granted_press", "good")]),
     ("the host stopping it ends the wish", PRESENTING, PresentationStoppedByHost(),
      content(PRESENTING, wanted=False, presenting=False),
      [SetContentSending(False), notice("presentation_stopped_by_host")]),

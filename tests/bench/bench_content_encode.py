@@ -37,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import av
 import zxingcpp
 
-from appliance.devices.camera import LibavH264Encoder, VideoEncoder
 from appliance.devices.content_encoder import ContentH264Encoder
+from appliance.devices.encoder import LibavH264Encoder, VideoEncoder
 from appliance.devices.slides import SlideDeck, fine_qr_payload, qr_payload
 from appliance.devices.testpattern import TestPattern
 

@@ -40,14 +40,14 @@ import psutil
 
 from appliance.content import receiver_sample
 from appliance.screen.model import content_key
-from tests.appliance.controls_harness import (
+from tests.e2e.test_presenting import CONTENT_STATS, SLIDE_TITLE, open_slide
+from tests.support.browser import chromium
+from tests.support.controls_harness import (
     controls_toml,
     room_under_test,
     settings_from,
     wait_for,
 )
-from tests.e2e.test_presenting import CONTENT_STATS, SLIDE_TITLE, open_slide
-from tests.support.browser import chromium
 from tests.support.meetings import join_as_guest, open_room
 from tests.support.procs import BridgeProcess, RoomSpec
 

@@ -18,9 +18,9 @@ import zxingcpp
 from playwright.async_api import Browser
 
 from appliance.screen.model import content_key
-from tests.appliance.controls_harness import controls_toml, room_under_test, settings_from, wait_for
 from tests.e2e.test_presenting import QR_TEXT, SLIDE_TITLE, open_slide
 from tests.support.browser import chromium
+from tests.support.controls_harness import controls_toml, room_under_test, settings_from, wait_for
 from tests.support.meetings import close, join_as_guest, open_room
 from tests.support.procs import BridgeProcess, RoomSpec
 

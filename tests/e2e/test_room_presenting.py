@@ -30,15 +30,15 @@ from playwright.async_api import Page
 from appliance.conference import client as conf
 from appliance.devices.content import SimulatedContentSource
 from appliance.devices.slides import fine_qr_payload, qr_payload
-from tests.appliance.controls_harness import (
+from tests.support.browser import chromium
+from tests.support.controls_harness import (
     RoomUnderTest,
     controls_toml,
     room_under_test,
     settings_from,
     wait_for,
 )
-from tests.appliance.controls_observer import Observer
-from tests.support.browser import chromium
+from tests.support.controls_observer import Observer
 from tests.support.meetings import close, eventually, in_meeting, join_as_guest, open_room
 from tests.support.procs import BridgeProcess
 
