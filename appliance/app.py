@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pygame
-from aiortc import MediaStreamTrack, RTCPeerConnection
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver
 
 from appliance import day as day_mod
 from appliance import room, view
@@ -29,6 +29,8 @@ from appliance.conference.adapter import ConferenceAdapter
 from appliance.conference.ice import IceChoice
 from appliance.conference.link import LinkMonitor, report_to
 from appliance.conference.trust import client_context, turn_context
+from appliance.content import watch_link
+from appliance.content_wiring import RoomContentInput
 from appliance.devices import registry
 from appliance.devices.buttons import ButtonName, TerminalKeys
 from appliance.devices.camera import CameraHealth
@@ -44,7 +46,14 @@ from appliance.media.slots import FrameSlot, receiver_keyframe_requester
 from appliance.provisioning.loader import Settings
 from appliance.provisioning.schema import DisplaySettings
 from appliance.screen.layout import LayoutSettings
-from appliance.screen.model import ConfigProblem, NoticeQueue, Phase, ScreenModel, ScreenRole
+from appliance.screen.model import (
+    ConfigProblem,
+    NoticeQueue,
+    Phase,
+    ScreenModel,
+    ScreenRole,
+    content_key,
+)
 from appliance.screen.render import Renderer, ScreenDriver
 from appliance.service.looplag import LoopLag
 from appliance.service.runtime import ServiceRuntime
@@ -79,9 +88,12 @@ class Receivers:
     slots: dict[MediaStreamTrack, FrameSlot] = field(default_factory=dict)
     owner: dict[MediaStreamTrack, str] = field(default_factory=dict)  # track -> participant
     retired_video_frames: int = 0  # received by slots that have gone
+    content_receiver: RTCRtpReceiver | None = None  # a presentation's video, if any
 
     def update(self, streams: list[conf.RemoteStream]) -> None:
         current = {s.track: s for s in streams}
+        self.content_receiver = next((s.receiver for s in streams if s.source == "content"
+                                      and s.kind == "video"), None)
         for track in [t for t in self.slots if t not in current]:
             slot = self.slots.pop(track)
             self.retired_video_frames += slot.frames_received
@@ -90,15 +102,17 @@ class Receivers:
             self.owner.pop(track)
             self.mixer.remove_track(mixer_key(track))
         for track, s in current.items():
+            # frames are keyed by whose they are: a presentation apart from the camera
+            key = content_key(s.participant) if s.source == "content" else s.participant
             if s.kind == "video" and track not in self.slots:
-                slot = FrameSlot(track, name=s.participant,
+                slot = FrameSlot(track, name=key,
                                  request_keyframe=receiver_keyframe_requester(s.receiver))
                 slot.start()
                 self.slots[track] = slot
             elif s.kind == "audio" and track not in self.owner:
                 hand_audio_packets_on(s.receiver)  # the mixer's jitter buffer does it right
                 self.mixer.add_track(track, key=mixer_key(track))
-            self.owner[track] = s.participant
+            self.owner[track] = key
 
     def frames_received(self) -> dict[str, int]:
         """Decoded frames since start, by kind, over every track the room has had."""
@@ -209,6 +223,8 @@ class Appliance:
             self.media.set_mic_live(command.live)
         elif isinstance(command, room.SetCameraSending):
             self.media.set_camera_sending(command.sending)
+        elif isinstance(command, room.SetContentSending):
+            self.content.set_sending(command.sending, self.client)
         elif isinstance(command, room.ShowNotice):
             self.notices.push(command.key, time.monotonic(), level=command.level)
         elif isinstance(command, room.LedCommand):
@@ -375,7 +391,8 @@ class Appliance:
 
         self.controls = ControlPanel(
             self.s.buttons, self.s.leds, pressed, pin_factory=self.pin_factory,
-            hand_long_press=self.s.join.policy in ("button", "schedule"))
+            hand_long_press=self.s.join.policy in ("button", "schedule"),
+            camera_long_press=self.content.source is not None)
         state = self.controls.health()
         health = self.runtime.health
         health.set_device("buttons", state.state, backend=state.backend, detail=state.detail)
@@ -414,6 +431,8 @@ class Appliance:
         # The echo canceller's reference is wired in: exactly the PCM the speaker is handed.
         microphone, mixer = build_room_audio(self.s, self.state_dir)
         self.media = RoomMedia(camera, microphone)
+        self.content = RoomContentInput(
+            registry.content_source(self.s.content, self.s.camera), self.dispatch)
         self.self_view = SelfView(camera)
         self.receivers = Receivers(mixer)
         h = self.runtime.health
@@ -452,7 +471,10 @@ class Appliance:
                 self.dispatch(room.ConfigFailed(using_last_good=self.using_last_good))
             following = self.start_day() if self.s.join.policy == "schedule" else []
             self.dispatch(room.Started(policy=self.s.join.policy,
-                                       camera_on_grant=self.s.camera.start_on_grant))
+                                       camera_on_grant=self.s.camera.start_on_grant,
+                                       present_on_plug=self.s.content.present_on_plug))
+            self.content.open(asyncio.get_running_loop())  # a laptop already plugged in asks now
+            svc.health.sections["content"] = self.content.report
             svc.ready(self.status_line())
             companion = (asyncio.create_task(self.companion_loop())
                          if self.s.companion.enabled else None)
@@ -461,6 +483,9 @@ class Appliance:
             lag = LoopLag()
             svc.health.sections["loop"] = lag.report
             lag_task = asyncio.create_task(lag.run())
+            content_link = asyncio.create_task(watch_link(
+                lambda: self.receivers.content_receiver,
+                lambda enough: self.dispatch(room.ContentBandwidth(enough=enough))))
             try:
                 await self.render_loop(driver)
             finally:
@@ -468,6 +493,7 @@ class Appliance:
                     task.cancel()
                 link.cancel()
                 lag_task.cancel()
+                content_link.cancel()
                 if companion is not None:
                     companion.cancel()
                 await self.shutdown()
@@ -499,6 +525,7 @@ class Appliance:
         for slot in self.receivers.slots.values():
             await slot.stop()
         self.media.close()
+        self.content.close()
         self.display.close()
         if self.panels is not None:
             self.panels.display.close()  # type: ignore[attr-defined]

@@ -19,15 +19,19 @@ Safety rules, enforced only here:
   reconnect too) and goes with it;
 - as on the bridge, the host mutes and the room may unmute itself (mute button);
   the room reports its mute only while it holds audio rights;
-- when something stops, its media switch comes first in the command list.
+- when something stops, its media switch comes first in the command list;
+- a presentation (someone's shared screen) is shown while the bridge says it lasts
+  and the room receives it; a link too weak to carry it is said on the screen.
 """
 
 from __future__ import annotations
 
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
+
+from appliance import room_content
 
 # Commands live in room_commands.py (for size); callers keep writing room.JoinMeeting.
 from appliance.room_commands import (  # noqa: F401
@@ -35,6 +39,7 @@ from appliance.room_commands import (  # noqa: F401
     BridgeRequest,
     CameraLed,
     Command,
+    Event,
     HandLed,
     HandPattern,
     JoinMeeting,
@@ -46,12 +51,24 @@ from appliance.room_commands import (  # noqa: F401
     Notice,
     NoticeLevel,
     ReportMic,
+    RequestPresent,
     SetCameraSending,
+    SetContentSending,
     SetHand,
     SetMicLive,
     ShowNotice,
     StatusLed,
     StatusPattern,
+)
+
+# Presenting's events and state live in room_content.py; callers write room.ContentPlugged.
+from appliance.room_content import (  # noqa: F401
+    ContentPlugged,
+    ContentState,
+    ContentUnplugged,
+    PresentationChanged,
+    PresentationStoppedByHost,
+    PresentRefused,
 )
 
 Connection = Literal[
@@ -84,6 +101,12 @@ class RoomState:
     """Connection attempt the bridge client is on (0 once joined)."""
     last_error: str = ""
     """Why the last session ended, for the screen."""
+    content: ContentState = field(default_factory=ContentState)
+    """Presenting the room's content input (appliance/room_content.py)."""
+    content_from: str | None = None
+    """Whose presentation the room receives and shows large (a participant id)."""
+    content_starved: bool = False
+    """The room's link cannot carry the presentation (the screen says so)."""
 
 
 def mic_live(state: RoomState) -> bool:
@@ -98,12 +121,12 @@ def camera_sending(state: RoomState) -> bool:
             and state.camera_on and not state.camera_failed)
 
 
+def content_sending(state: RoomState) -> bool:
+    """Whether the room's content input may be captured and sent."""
+    return room_content.sending(state.content, state.connection == "in_meeting")
+
+
 # --- events -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Event:
-    """Something that happened; the app feeds it to `step`."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +141,7 @@ class Started(Event):
 
     policy: JoinPolicy = "power-on"
     camera_on_grant: bool = False
+    present_on_plug: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,12 +184,16 @@ class Admitted(Event):
     hand_position: int | None = None
     mic_muted: bool = False
     """The bridge's mute of this seat (kept across a resume)."""
+    present_right: bool = False
+    presenting: bool = False
 
 
 @dataclass(frozen=True)
 class RightsChanged(Event):
     audio: bool
     camera: bool
+    present: bool | None = None
+    """The right to present; None: unchanged."""
 
 
 @dataclass(frozen=True)
@@ -215,6 +243,18 @@ class CameraRecovered(Event):
     pass
 
 
+@dataclass(frozen=True)
+class ContentChanged(Event):
+    """Whose presentation the room now receives (None: nobody presents)."""
+
+    presenter: str | None
+
+
+@dataclass(frozen=True)
+class ContentBandwidth(Event):
+    """Whether the room's link carries the presentation (appliance/content.py judges)."""
+
+    enough: bool
 
 
 # --- derived outputs ----------------------------------------------------------------
@@ -242,7 +282,8 @@ def led_commands(state: RoomState) -> list[LedCommand]:
 
 
 def media_commands(state: RoomState) -> list[MediaSwitch]:
-    return [SetMicLive(mic_live(state)), SetCameraSending(camera_sending(state))]
+    return [SetMicLive(mic_live(state)), SetCameraSending(camera_sending(state)),
+            SetContentSending(content_sending(state))]
 
 
 def snapshot_commands(state: RoomState) -> list[Command]:
@@ -270,7 +311,7 @@ def _reports(old: RoomState, new: RoomState) -> list[Command]:
 
 
 def _starts(command: Command) -> bool:
-    return command in (SetMicLive(True), SetCameraSending(True))
+    return command in (SetMicLive(True), SetCameraSending(True), SetContentSending(True))
 
 
 def _changed(old: list[Command], new: list[Command]) -> list[Command]:
@@ -292,7 +333,10 @@ def _drop_session(state: RoomState, connection: Connection, reason: str = "") ->
     return replace(state, connection=connection, audio_right=False, camera_right=False,
                    hand_raised=False, hand_position=None, muted_by_host=False,
                    camera_on=state.camera_on and connection == "reconnecting",
-                   last_error=reason or state.last_error)
+                   content=room_content.session_dropped(state.content,
+                                                        connection == "reconnecting"),
+                   last_error=reason or state.last_error, content_from=None,
+                   content_starved=False)
 
 
 def _camera_choice(state: RoomState, camera_right: bool) -> bool:
@@ -316,7 +360,8 @@ def _join(state: RoomState) -> Result:
 def _on_started(state: RoomState, event: Started) -> Result:
     if state.connection not in ("starting", "config_error"):
         return state, []
-    state = replace(state, policy=event.policy, camera_on_grant=event.camera_on_grant)
+    state = replace(state, policy=event.policy, camera_on_grant=event.camera_on_grant,
+                    content=replace(state.content, on_plug=event.present_on_plug))
     if event.policy == "power-on":
         return _join(state)
     if event.policy == "schedule":  # standby until the schedule (appliance/day.py) says
@@ -373,6 +418,7 @@ def _on_admitted(state: RoomState, event: Admitted) -> Result:
         # A resumed seat keeps the bridge's mute: if the room did not mute itself, the
         # host did (the room reports its own mute only while it has rights).
         muted_by_host=event.mic_muted and event.audio_right and not state.muted_by_room,
+        content=room_content.admitted(state.content, event.present_right, event.presenting),
     ), notices
 
 
@@ -394,6 +440,9 @@ def _on_rights(state: RoomState, event: RightsChanged) -> Result:
         out.append(_notice("camera_granted" if new.camera_on else "camera_granted_press", "good"))
     elif state.camera_right and not event.camera:
         out.append(_notice("camera_revoked", "warning"))
+    if event.present is not None:
+        content, notices = room_content.right_changed(state.content, event.present)
+        new, out = replace(new, content=content), [*out, *notices]
     return new, out
 
 
@@ -455,6 +504,22 @@ def _on_camera_recovered(state: RoomState, event: CameraRecovered) -> Result:
     return replace(state, camera_failed=False), [_notice("camera_recovered")]
 
 
+def _on_content(state: RoomState, event: ContentChanged) -> Result:
+    if state.connection != "in_meeting" or event.presenter == state.content_from:
+        return state, []
+    key: Notice = "content_started" if event.presenter is not None else "content_stopped"
+    return replace(state, content_from=event.presenter, content_starved=False), [_notice(key)]
+
+
+def _on_content_bandwidth(state: RoomState, event: ContentBandwidth) -> Result:
+    if state.content_from is None or state.content_starved == (not event.enough):
+        return state, []
+    if event.enough:
+        return replace(state, content_starved=False), [_notice("content_bandwidth_ok")]
+    return replace(state, content_starved=True), [
+        _notice("content_low_bandwidth", "warning")]
+
+
 def _on_button(state: RoomState, event: ButtonPressed) -> Result:
     if event.button == "hand":
         return _hand_long(state) if event.long else _hand_press(state)
@@ -462,7 +527,19 @@ def _on_button(state: RoomState, event: ButtonPressed) -> Result:
         return _not_in_meeting(state)
     if event.button == "mute":
         return _mute_press(state)
+    if event.long:  # the camera button held: present, or stop presenting
+        return _with_content(state, room_content.long_press(state.content))
     return _camera_press(state)
+
+
+def _with_content(state: RoomState, result: room_content.Result) -> Result:
+    content, commands = result
+    return replace(state, content=content), commands
+
+
+def _on_presenting_event(state: RoomState, event: Event) -> Result:
+    """Plugging in and out, and the bridge's word on the presentation (room_content.py)."""
+    return _with_content(state, room_content.step(state.content, event, state.connection))
 
 
 def _hand_press(state: RoomState) -> Result:
@@ -524,6 +601,9 @@ _HANDLERS: dict[type[Event], Callable[[RoomState, typing.Any], Result]] = {
     MeetingLeft: _on_meeting_left,
     CameraFailed: _on_camera_failed,
     CameraRecovered: _on_camera_recovered,
+    **dict.fromkeys(room_content.EVENTS, _on_presenting_event),
+    ContentChanged: _on_content,
+    ContentBandwidth: _on_content_bandwidth,
 }
 
 
@@ -537,4 +617,6 @@ def step(state: RoomState, event: Event) -> Result:
     switches = _changed(list(media_commands(state)), list(media_commands(new)))
     switches.sort(key=_starts)  # stop before start
     derived = [*switches, *_changed(list(led_commands(state)), list(led_commands(new)))]
-    return new, [*derived, *commands, *_reports(state, new)]
+    present = room_content.requests(state.content, state.connection == "in_meeting",
+                                    new.content, new.connection == "in_meeting")
+    return new, [*derived, *commands, *_reports(state, new), *present]

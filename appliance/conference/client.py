@@ -19,8 +19,9 @@ import aiohttp
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver
 
 from appliance.conference.ice import IceChoice, media_path
-from appliance.conference.peers import PublisherPeer, SubscriberPeer
+from appliance.conference.peers import ContentPublisher, PublisherPeer, SubscriberPeer
 from appliance.conference.trust import CertificateRefused, check_certificate, explain
+from appliance.media.video import EncodedVideoTrack
 from salon import protocol as p
 
 log = logging.getLogger("salon.conference")
@@ -81,6 +82,7 @@ class RemoteStream:
     participant: str
     track: MediaStreamTrack
     receiver: RTCRtpReceiver  # to ask the sender for a keyframe
+    source: str = "camera"  # or "content": what the participant presents (a shared screen)
 
 
 # ---- events the client reports --------------------------------------------------
@@ -240,7 +242,8 @@ class BridgeClient:
         self._publisher: PublisherPeer | None = None
         self._subscriber: SubscriberPeer | None = None
         self._streams: list[p.StreamInfo] = []
-        self._mid_owner: dict[str, str] = {}  # every mid the subscriber PC has carried
+        # every mid the subscriber PC has carried: whose, and camera or content
+        self._mid_owner: dict[str, tuple[str, str]] = {}
         self._ids = itertools.count(1)
         self._replies: dict[int, asyncio.Future[p.ServerMessage]] = {}
         self._inbox: asyncio.Queue[p.ServerMessage] = asyncio.Queue()
@@ -249,6 +252,7 @@ class BridgeClient:
         self._publish_tries = 0  # publisher PeerConnections since one last connected
         self._subscribe_tries = 0
         self.rebuilds = {"publisher": 0, "subscriber": 0}  # by the watchdog or a failure
+        self.content = ContentPublisher(self.ice, self._offer_content)
 
     # ---- lifecycle ------------------------------------------------------------
 
@@ -375,6 +379,7 @@ class BridgeClient:
         if self._subscriber is not None:
             await self._subscriber.close()
         self._publisher = self._subscriber = None
+        await self.content.close_peer()
 
     # ---- messages -------------------------------------------------------------
 
@@ -485,6 +490,8 @@ class BridgeClient:
             self._streams, self._mid_owner = [], {}
             self.on_event(RemoteMediaChanged([]))
             await self._publish()
+            if self.content.track is not None:  # still presenting: publish it again
+                await self.content.publish(self.content.track)
         elif isinstance(m, p.Welcome):  # the host admitted us from the lobby
             await self._on_welcome(m)
         elif isinstance(m, p.IceServers):
@@ -528,6 +535,17 @@ class BridgeClient:
         assert isinstance(answer, p.PublishAnswer)
         await peer.accept(answer.sdp)
 
+    def set_content(self, track: EncodedVideoTrack | None) -> None:
+        """Publish the room's content (it holds the presentation), or stop with None."""
+        if track is not None and (self._ws is None or self._ws.closed):
+            return  # not in a session: the room asks for the presentation again first
+        self._spawn(self.content.publish(track))
+
+    async def _offer_content(self, sdp: str) -> str:
+        answer = await self._request(p.PublishContent(type="publish_content", sdp=sdp))
+        assert isinstance(answer, p.PublishAnswer)
+        return answer.sdp
+
     def _publisher_connected(self) -> None:
         self._publish_tries = 0
 
@@ -547,11 +565,12 @@ class BridgeClient:
     async def _on_subscribe_offer(self, m: p.SubscribeOffer) -> None:
         # Janus recycles emptied m-lines for new feeds; aiortc's receivers do not follow
         # a new SSRC on an old m-line, so take a fresh subscriber PeerConnection instead.
-        if any(self._mid_owner.get(s.mid, s.participant) != s.participant for s in m.streams):
+        if any(self._mid_owner.get(s.mid, (s.participant, s.source)) != (s.participant, s.source)
+               for s in m.streams):
             log.info("subscription offer reuses m-lines for other feeds: resubscribing")
             await self._resubscribe()
             return
-        self._mid_owner.update({s.mid: s.participant for s in m.streams})
+        self._mid_owner.update({s.mid: (s.participant, s.source) for s in m.streams})
         if self._subscriber is None:
             peer = SubscriberPeer(
                 on_track=lambda mid, track: self._report_streams(),
@@ -577,6 +596,7 @@ class BridgeClient:
     def _report_streams(self) -> None:
         receivers = self._subscriber.receivers_by_mid() if self._subscriber else {}
         self.on_event(RemoteMediaChanged([
-            RemoteStream(s.mid, s.kind, s.participant, receivers[s.mid].track, receivers[s.mid])
+            RemoteStream(s.mid, s.kind, s.participant, receivers[s.mid].track, receivers[s.mid],
+                         s.source)
             for s in self._streams if s.mid in receivers
         ]))

@@ -185,6 +185,11 @@ class Participant(Base):
     hand_raised_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     talking_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     speaking_ms: Mapped[int] = mapped_column(Integer, default=0)
+    # Presenting (a shared screen): the right, and the meeting's one presentation while
+    # it lasts (at most one participant of a meeting has presenting_since set).
+    present_right: Mapped[bool] = mapped_column(Boolean, default=False)
+    presenting_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    presenting_ms: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Event(Base):

@@ -172,7 +172,7 @@ class Bridge:
             room = self.rooms.get(effect.room)
             if room is not None:
                 await room.moderate(str(effect.participant), effect.audio_muted,
-                                    effect.camera_muted)
+                                    effect.camera_muted, effect.content_muted)
         elif isinstance(effect, Disconnect):
             conn = self.by_participant.get(effect.participant)
             if conn is not None and effect.epoch in (None, conn.epoch):

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance import room
+from appliance import room, room_content
 from appliance.room import (
     NOTICE_KEYS,
     Admitted,
@@ -20,6 +20,8 @@ from appliance.room import (
     Command,
     ConfigFailed,
     Connecting,
+    ContentBandwidth,
+    ContentChanged,
     Disconnected,
     Event,
     HandChanged,
@@ -38,6 +40,7 @@ from appliance.room import (
     ScheduledJoin,
     ScheduledLeave,
     SetCameraSending,
+    SetContentSending,
     SetHand,
     SetMicLive,
     ShowNotice,
@@ -58,6 +61,8 @@ CONNECTING = RoomState(connection="connecting", attempt=1)
 LOBBY = RoomState(connection="in_lobby")
 MEETING = RoomState(connection="in_meeting")
 RECONNECTING = RoomState(connection="reconnecting", attempt=3, last_error="network")
+PRESENTING = RoomState(connection="in_meeting", content_from="7")
+STARVED = replace(PRESENTING, content_starved=True)
 HAND_UP = replace(MEETING, hand_raised=True, hand_position=2)
 AUDIO = replace(MEETING, audio_right=True)
 ROOM_MUTED = replace(AUDIO, muted_by_room=True)
@@ -321,6 +326,22 @@ TRANSITIONS: list[tuple[str, RoomState, Event, dict[str, Any], list[Command]]] =
      {"camera_failed": True}, [notice("camera_failed", "warning")]),
     ("repeated camera failure is quiet", CAMERA_BROKEN, CameraFailed(), {}, []),
     ("recovery without failure is quiet", CAMERA_SENDING, CameraRecovered(), {}, []),
+    # a presentation: shown while it lasts; a link too weak for it is said
+    ("a presentation starts", MEETING, ContentChanged("7"), {"content_from": "7"},
+     [notice("content_started")]),
+    ("the same presenter again is quiet", PRESENTING, ContentChanged("7"), {}, []),
+    ("a presentation ends", STARVED, ContentChanged(None),
+     {"content_from": None, "content_starved": False}, [notice("content_stopped")]),
+    ("no presentation outside the meeting", LOBBY, ContentChanged("7"), {}, []),
+    ("a weak link for the presentation is said", PRESENTING, ContentBandwidth(False),
+     {"content_starved": True}, [notice("content_low_bandwidth", "warning")]),
+    ("the link carries it again", STARVED, ContentBandwidth(True),
+     {"content_starved": False}, [notice("content_bandwidth_ok")]),
+    ("bandwidth without a presentation is quiet", MEETING, ContentBandwidth(False), {}, []),
+    ("a lost session forgets the presentation", STARVED, Disconnected("network"),
+     {"connection": "reconnecting", "content_from": None, "content_starved": False,
+      "last_error": "network"},
+     [StatusLed("reconnecting"), notice("connection_lost", "warning")]),
 ]
 
 
@@ -335,7 +356,8 @@ def test_transition(before: RoomState, event: Event, changes: dict[str, Any],
 
 def test_the_table_covers_every_event_and_connection() -> None:
     events = {type(row[2]) for row in TRANSITIONS}
-    assert events == set(room._HANDLERS)
+    # presenting has its own table (test_room_content.py), over room_content.EVENTS
+    assert events | set(room_content.EVENTS) == set(room._HANDLERS)
     starts = {row[1].connection for row in TRANSITIONS}
     assert starts == {"starting", "config_error", "connecting", "in_lobby", "in_meeting",
                       "reconnecting", "left"}
@@ -354,10 +376,11 @@ def test_unknown_event_is_a_type_error() -> None:
 
 def test_snapshot_commands_mirror_the_state() -> None:
     assert snapshot_commands(START) == [
-        SetMicLive(False), SetCameraSending(False), MicLed("off"), HandLed("off"),
-        CameraLed(False), StatusLed("connecting")]
+        SetMicLive(False), SetCameraSending(False), SetContentSending(False), MicLed("off"),
+        HandLed("off"), CameraLed(False), StatusLed("connecting")]
     assert snapshot_commands(replace(BOTH, hand_raised=True)) == [
-        SetMicLive(True), SetCameraSending(True), MicLed("green"), HandLed("waiting"),
+        SetMicLive(True), SetCameraSending(True), SetContentSending(False), MicLed("green"),
+        HandLed("waiting"),
         CameraLed(True), StatusLed("in_meeting")]
 
 
@@ -395,6 +418,8 @@ EVENTS = st.one_of(
     st.builds(MeetingLeft, st.just("")),
     st.builds(CameraFailed, st.just("")),
     st.just(CameraRecovered()),
+    st.builds(ContentChanged, st.none() | st.sampled_from(["7", "8"])),
+    st.builds(ContentBandwidth, st.booleans()),
 )
 
 # Events that lead towards a live mic and camera, so the properties are exercised in the
