@@ -146,8 +146,8 @@ async def presenting_scenario(rut: RoomUnderTest, host: Observer,
                    "a legible 1080p slide from the room", interval=0.5)
     assert not rut.state.camera_on  # the content is not the camera
 
-    # holding it again stops (once the first hold is released: a press needs an edge)
-    await asyncio.sleep(2.2)
+    # holding it again stops (once the first hold is let go: a press needs an edge)
+    await rut.released("camera")
     rut.press("camera", hold_s=2.0)
     await wait_for(lambda: not rut.state.content.wanted, 10,
                    f"the long press to be taken ({rut.state.content}, "
