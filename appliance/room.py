@@ -2,9 +2,11 @@
 
 Pure data in, pure data out: `step(state, event) -> (new_state, commands)`. No
 I/O, no asyncio, no clock; the app feeds button, bridge and device events and
-carries out the commands in order. Outputs that mirror the state (media switches,
-LEDs, the room's own mic/camera report to the bridge) are computed by comparing
-the state before and after, so they can never drift from it.
+carries out the commands in order. The events it answers are in room_events.py,
+its commands in room_commands.py, presenting's rules in room_content.py. Outputs
+that mirror the state (media switches, LEDs, the room's own mic/camera report to
+the bridge) are computed by comparing the state before and after, so they can
+never drift from it.
 
 Safety rules, enforced only here:
 - the mic is live only in the meeting, with audio rights, muted neither by the
@@ -71,10 +73,33 @@ from appliance.room_content import (  # noqa: F401
     PresentRefused,
 )
 
+# The room's events live in room_events.py (for size); callers write room.ButtonPressed.
+from appliance.room_events import (  # noqa: F401
+    Admitted,
+    ButtonName,
+    ButtonPressed,
+    CameraFailed,
+    CameraRecovered,
+    ConfigFailed,
+    Connecting,
+    ContentBandwidth,
+    ContentChanged,
+    Disconnected,
+    HandChanged,
+    HandLoweredByHost,
+    InLobby,
+    JoinPolicy,
+    MeetingLeft,
+    MutedByHost,
+    Removed,
+    RightsChanged,
+    ScheduledJoin,
+    ScheduledLeave,
+    Started,
+)
+
 Connection = Literal[
     "starting", "config_error", "connecting", "in_lobby", "in_meeting", "reconnecting", "left"]
-ButtonName = Literal["hand", "mute", "camera"]
-JoinPolicy = Literal["power-on", "button", "schedule"]
 SESSION: frozenset[Connection] = frozenset(
     {"connecting", "in_lobby", "in_meeting", "reconnecting"})
 JOINED: frozenset[Connection] = frozenset({"in_lobby", "in_meeting"})
@@ -124,137 +149,6 @@ def camera_sending(state: RoomState) -> bool:
 def content_sending(state: RoomState) -> bool:
     """Whether the room's content input may be captured and sent."""
     return room_content.sending(state.content, state.connection == "in_meeting")
-
-
-# --- events -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ButtonPressed(Event):
-    button: ButtonName
-    long: bool = False
-
-
-@dataclass(frozen=True)
-class Started(Event):
-    """Config loaded; join now (policy "power-on") or wait for a long press."""
-
-    policy: JoinPolicy = "power-on"
-    camera_on_grant: bool = False
-    present_on_plug: bool = False
-
-
-@dataclass(frozen=True)
-class ConfigFailed(Event):
-    """The provisioning file is invalid; with `using_last_good` the room runs on."""
-
-    using_last_good: bool = False
-
-
-@dataclass(frozen=True)
-class ScheduledJoin(Event):
-    """The room's schedule says join now (appliance/day.py decides when)."""
-
-
-@dataclass(frozen=True)
-class ScheduledLeave(Event):
-    """The scheduled meeting is over: leave, into standby."""
-
-
-@dataclass(frozen=True)
-class Connecting(Event):
-    """The bridge client starts connection attempt `attempt` (1 = first)."""
-
-    attempt: int = 1
-
-
-@dataclass(frozen=True)
-class InLobby(Event):
-    """Connected; waiting for the host to admit the room."""
-
-
-@dataclass(frozen=True)
-class Admitted(Event):
-    """In the meeting. Carries the bridge's view of this participant, applied on
-    every (re)join."""
-
-    audio_right: bool = False
-    camera_right: bool = False
-    hand_raised: bool = False
-    hand_position: int | None = None
-    mic_muted: bool = False
-    """The bridge's mute of this seat (kept across a resume)."""
-    present_right: bool = False
-    presenting: bool = False
-
-
-@dataclass(frozen=True)
-class RightsChanged(Event):
-    audio: bool
-    camera: bool
-    present: bool | None = None
-    """The right to present; None: unchanged."""
-
-
-@dataclass(frozen=True)
-class HandChanged(Event):
-    raised: bool
-    position: int | None = None
-
-
-@dataclass(frozen=True)
-class HandLoweredByHost(Event):
-    pass
-
-
-@dataclass(frozen=True)
-class MutedByHost(Event):
-    muted: bool = True
-
-
-@dataclass(frozen=True)
-class Disconnected(Event):
-    """The session was lost; the bridge client is reconnecting on its own."""
-
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class Removed(Event):
-    """The host removed the room; it stops its client and does not rejoin by itself."""
-
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class MeetingLeft(Event):
-    """The bridge ended our participation (meeting closed, or our leave done)."""
-
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class CameraFailed(Event):
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class CameraRecovered(Event):
-    pass
-
-
-@dataclass(frozen=True)
-class ContentChanged(Event):
-    """Whose presentation the room now receives (None: nobody presents)."""
-
-    presenter: str | None
-
-
-@dataclass(frozen=True)
-class ContentBandwidth(Event):
-    """Whether the room's link carries the presentation (appliance/content.py judges)."""
-
-    enough: bool
 
 
 # --- derived outputs ----------------------------------------------------------------
