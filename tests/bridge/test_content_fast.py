@@ -7,12 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.janus.fake import FakeJanus
-from tests.bridge import test_web_client_fast as fast
-from tests.bridge.test_web_client_fast import MODERATED, Served
 from tests.support.janus_scenario import OFFER
+from tests.support.served_bridge import MODERATED, Served
 from tests.support.wsclient import RawClient
-
-migrated, served = fast.migrated, fast.served  # the real app with the fake Janus
 
 
 async def admitted_guest(served: Served, host: RawClient, name: str) -> tuple[RawClient, str]:
