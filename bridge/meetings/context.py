@@ -253,7 +253,7 @@ def stop_presenting(tx: Tx, scope: Scope, p: Participant, *, actor_id: int | Non
         return False
     ms = max(0, int((tx.now - p.presenting_since).total_seconds() * 1000))
     p.presenting_ms += ms
-    p.presenting_since = None
+    p.presenting_since = p.presenting_via = None
     record(tx, scope.meeting, "present_stop", actor_id=actor_id, subject_id=p.id, ms=ms,
            reason=reason)
     return True

@@ -60,6 +60,7 @@ def participant(person: Participant, hand_position: int | None) -> p.Participant
         "camera_right": person.camera_right,
         "present_right": person.present_right,
         "presenting": person.presenting_since is not None,
+        "presenting_via": person.presenting_via,
         "mic_muted": person.muted,
         "hand_position": hand_position,  # 1 = first in the queue; None = hand down
         "hand_raised_at": iso(person.hand_raised_at),

@@ -85,6 +85,18 @@ def test_the_rooms_own_presentation_reaches_the_room_and_its_requests_the_bridge
     assert sent.messages == [p.Present(type="present", active=True)]
 
 
+def test_a_laptop_presenting_for_the_room_is_shown_by_the_room_and_not_sent_by_it() -> None:
+    h = Harness()
+    h.joined(ME.model_copy(update={"present_right": True}))
+    h.events.clear()
+    h.update(ME.model_copy(update={"present_right": True, "presenting": True,
+                                   "presenting_via": "companion"}))
+    h.update(ME.model_copy(update={"present_right": True}))
+    # the room shows its laptop's screen (its own id's content) and never presents its
+    # own input for it: no PresentationChanged
+    assert h.events == [room.ContentChanged(presenter="7"), room.ContentChanged(presenter=None)]
+
+
 def test_the_hosts_actions_arrive_as_notices_and_room_commands_as_messages() -> None:
     h = Harness()
     h.joined()
