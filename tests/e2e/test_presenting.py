@@ -137,6 +137,22 @@ async def test_content_sent_after_the_right_is_taken_back_reaches_nobody(
             catch (e) { return e.code; } finally { s.getTracks().forEach((t) => t.stop()); }
         }""")
         assert refused == "no_present_right"
+        # nor does content offered straight away, without asking to present: the host's
+        # own PeerConnection receives none of it
+        rogue = await part.evaluate("""async () => {
+            const s = await navigator.mediaDevices.getDisplayMedia({video: true});
+            const pc = new RTCPeerConnection();
+            pc.addTransceiver(s.getVideoTracks()[0], {direction: "sendonly"});
+            await pc.setLocalDescription(await pc.createOffer());
+            await new Promise((ok) => setTimeout(ok, 500));
+            try {
+              await window.salon.conference.request(
+                {type: "publish_content", sdp: pc.localDescription.sdp});
+              return "answered";
+            } catch (e) { return e.code; }
+        }""")
+        assert rogue == "not_presenting"
+        assert not await content_grows(host, by=1, timeout=4), "content without the right"
 
         await person(host, PART_NAME).get_by_role("button", name="Sunum Hakkı Ver").click()
         await expect(notice(part, "Presenting allowed")).to_be_visible()
