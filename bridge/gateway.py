@@ -242,6 +242,15 @@ class ParticipantMedia:
             else:
                 self.by_mid.pop(s.mid, None)
 
+    def want(self, feeds: set[str]) -> bool:
+        """Make ``feeds`` the wanted subscription; whether that changed it (a reconcile
+        is then due). An unchanged want needs none: one already ran or waits for an
+        answer, after which it reconciles to ``wanted`` by itself."""
+        if feeds == self.wanted:
+            return False
+        self.wanted = set(feeds)
+        return True
+
     async def reconcile(self, feeds: set[str]) -> None:
         """Subscribe to every feed in ``feeds`` not yet received.
 
@@ -260,6 +269,7 @@ class ParticipantMedia:
                 offer = await self._renegotiate(add, [])
             except JanusError as exc:
                 if exc.code != ERR_NO_SUCH_FEED:
+                    self.wanted = set(self.subscribed)  # so the next want() tries again
                     raise
                 log.info("feed vanished during subscription of %s: %s", self.feed, exc.reason)
                 offer = None

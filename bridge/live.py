@@ -154,11 +154,16 @@ class LiveRoom:
         return {pid for pid, lp in self.participants.items() if lp.publishing}
 
     def resubscribe_all(self) -> None:
-        """Bring every participant's subscription to the room's live feeds but its own."""
+        """Bring every participant's subscription to the room's live feeds but its own.
+
+        Only those whose wanted feeds changed get a task: a listener joining or leaving
+        changes no one's feeds, and a task per member on every arrival made a class's
+        joining grow with the square of its size."""
         feeds = self.live_feeds
         for lp in self.participants.values():
-            if lp.media is not None:
-                lp.spawn(lp.media.reconcile(feeds - {lp.id}), "subscription update")
+            media = lp.media
+            if media is not None and media.want(feeds - {lp.id}):
+                lp.spawn(media.reconcile(media.wanted), "subscription update")
 
     # ---- media state ------------------------------------------------------------------
 

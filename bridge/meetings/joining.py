@@ -225,12 +225,14 @@ def _arrive(tx: cx.Tx, scope: cx.Scope, *, announce: bool = True) -> None:
 
 def welcome(tx: cx.Tx, scope: cx.Scope) -> cx.Payload:
     lobby = msg.lobby_entries(cx.waiting(tx, scope.meeting.id)) if scope.me.is_host else None
-    hands = cx.hand_queue(tx, scope.meeting.id)
+    people = cx.member_views(tx, scope.meeting.id)
+    me = str(scope.me.id)
+    you = next((person for person in people if person["id"] == me), None)
     return msg.welcome(
-        msg.participant(scope.me, hands.get(scope.me.id)),
+        you or msg.participant(scope.me, None),
         scope.room,
         scope.meeting.id,
-        [msg.participant(p, hands.get(p.id)) for p in cx.members(tx, scope.meeting.id)],
+        people,
         chat.history(tx, scope),
         polls.views(tx, scope),
         files.listing(tx, scope.room.id),

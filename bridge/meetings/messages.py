@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from bridge.meetings.effects import FileInfo, Payload
 from bridge.store.models import ChatMessage, Kind, Participant, Poll, Room
@@ -57,13 +57,35 @@ def pid(participant_id: int | None) -> str | None:
     return None if participant_id is None else str(participant_id)
 
 
-def role(p: Participant) -> str:
+class Seat(Protocol):
+    """What a participant payload is made of: a Participant, or a row of just these
+    columns (a roster of hundreds is read without loading an ORM object per member)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def kind(self) -> Kind: ...
+    @property
+    def is_host(self) -> bool: ...
+    @property
+    def audio_right(self) -> bool: ...
+    @property
+    def camera_right(self) -> bool: ...
+    @property
+    def muted(self) -> bool: ...
+    @property
+    def hand_raised_at(self) -> datetime | None: ...
+
+
+def role(p: Seat) -> str:
     if p.is_host:
         return "host"
     return {Kind.GUEST: "guest", Kind.DEVICE: "device"}.get(p.kind, "participant")
 
 
-def participant(p: Participant, hand_position: int | None) -> Payload:
+def participant(p: Seat, hand_position: int | None) -> Payload:
     """The protocol's Participant fields this domain decides (the transport adds media state)."""
     return {
         "id": str(p.id),
