@@ -86,6 +86,17 @@ def shown(person: Payload, lp: LiveParticipant) -> Payload:
     return merged
 
 
+LIVE_FIELDS = ("publishing", "camera_on", "talking")
+
+
+def shown_remote(person: Payload, live: Payload) -> Payload:
+    """A member held by another process, with the live fields that process announced."""
+    merged = {**person, **live}
+    if person.get("mic_muted", True) or not person.get("audio_right", False):
+        merged["talking"] = False
+    return merged
+
+
 class LiveRoom:
     def __init__(
         self, address: str, gateway: MediaGateway,
@@ -96,6 +107,10 @@ class LiveRoom:
         self.on_talking = on_talking  # the domain counts speaking time
         self.participants: dict[str, LiveParticipant] = {}
         self.roster: dict[str, Payload] = {}  # the domain's latest view of each member
+        # Several bridge processes: the live fields of members connected to another
+        # process, as it announced them; and how this process announces its own.
+        self.remote: dict[str, Payload] = {}
+        self.on_announce: Callable[[Payload], Awaitable[None]] | None = None
 
     # ---- the domain's roster, with the transport's fields merged in -------------------
 
@@ -105,6 +120,8 @@ class LiveRoom:
         if kind not in ROSTER_TYPES:
             if kind == "participant_left":
                 self.roster.pop(str(payload.get("id")), None)
+                if self.remote.pop(str(payload.get("id")), {}).get("publishing"):
+                    self.resubscribe_all()
             return payload
         if kind == "welcome":
             people = [self._merge(x) for x in payload.get("participants", [])]
@@ -115,14 +132,40 @@ class LiveRoom:
         pid = str(person["id"])
         self.roster[pid] = person
         lp = self.participants.get(pid)
-        return shown(person, lp) if lp else person
+        if lp is not None:
+            return shown(person, lp)
+        remote = self.remote.get(pid)
+        return shown_remote(person, remote) if remote is not None else person
 
     def describe(self, lp: LiveParticipant) -> Payload:
         return shown(self.roster.get(lp.id, {"id": lp.id, "name": lp.id}), lp)
 
     async def announce(self, lp: LiveParticipant) -> None:
+        described = self.describe(lp)
         update = p.validate_server_payload(
-            {"type": "participant_updated", "participant": self.describe(lp)})
+            {"type": "participant_updated", "participant": described})
+        for other in list(self.participants.values()):
+            await other.send(update)
+        if self.on_announce is not None:
+            await self.on_announce(described)
+
+    async def remote_update(self, person: Payload) -> None:
+        """Another process announced the live state of a member it holds: merge it and
+        tell this process's members; a feed going live or away changes subscriptions."""
+        pid = str(person["id"])
+        if pid in self.participants:
+            return  # the seat moved here meanwhile: what this process sees is the truth
+        live = {key: person.get(key, False) for key in LIVE_FIELDS}
+        live["client"] = person.get("client", "browser")
+        before = self.remote.get(pid, {}).get("publishing", False)
+        self.remote[pid] = live
+        if live["publishing"] != before:
+            self.resubscribe_all()
+        roster = self.roster.get(pid)
+        if roster is None or not self.participants:
+            return
+        update = p.validate_server_payload(
+            {"type": "participant_updated", "participant": shown_remote(roster, live)})
         for other in list(self.participants.values()):
             await other.send(update)
 
@@ -130,6 +173,7 @@ class LiveRoom:
 
     async def add(self, lp: LiveParticipant) -> None:
         self.participants[lp.id] = lp
+        self.remote.pop(lp.id, None)  # held here now
         media = lp.media
         if media is not None:
             media.on_talking = lambda talking: self.janus_talking(lp, talking)
@@ -151,7 +195,9 @@ class LiveRoom:
 
     @property
     def live_feeds(self) -> set[str]:
-        return {pid for pid, lp in self.participants.items() if lp.publishing}
+        local = {pid for pid, lp in self.participants.items() if lp.publishing}
+        return local | {pid for pid, live in self.remote.items()
+                        if live.get("publishing") and pid not in self.participants}
 
     def resubscribe_all(self) -> None:
         """Bring every participant's subscription to the room's live feeds but its own.

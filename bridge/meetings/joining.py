@@ -44,6 +44,7 @@ def _room(tx: cx.Tx, address: str) -> Room:
     room = find_room(tx.db, address)
     if room is None:
         raise Refused("no_such_room", f"join: there is no room at /{address.strip('/')}")
+    cx.enter_room(tx, room)
     return room
 
 
@@ -106,6 +107,7 @@ def _new_participant(
         camera_right=False,
         muted=False,
         speaking_ms=0,
+        node=tx.node,
     )
     return p, token
 
@@ -194,6 +196,7 @@ def _reconnect(tx: cx.Tx, scope: cx.Scope, token: str) -> Joined:
     queue = cx.hand_queue(tx, scope.meeting.id)
     p.epoch += 1
     p.left_at = None
+    p.node = tx.node  # this process holds the seat's connection now
     admitted = p.admission is Admission.ADMITTED
     if admitted:
         if not was_connected:
@@ -333,8 +336,12 @@ def end_meeting(tx: cx.Tx, host_id: int) -> None:
 
 
 def recover(tx: cx.Tx) -> int:
-    """At start-up: no connection survived the restart; seats stay for resuming."""
-    stale = list(tx.db.scalars(select(Participant).where(Participant.left_at.is_(None))))
+    """At start-up: no connection survived the restart; seats stay for resuming. With
+    several processes, only this one's connections (the others' are alive)."""
+    query = select(Participant).where(Participant.left_at.is_(None))
+    if tx.node is not None:
+        query = query.where(Participant.node == tx.node)
+    stale = list(tx.db.scalars(query))
     for p in stale:
         _depart(tx, cx.scope_of(tx, p), p, msg.REASON_BRIDGE_RESTART, announce=False)
     return len(stale)
