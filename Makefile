@@ -41,8 +41,6 @@ $(APT_STAMP):
 	@pkill -x janus -U 0 --parent 1 2>/dev/null || true
 	@pkill -x turnserver -U turnserver --parent 1 2>/dev/null || true
 	@pkill -x caddy -U caddy --parent 1 2>/dev/null || true
-	@pkill -x redis-server -U redis --parent 1 2>/dev/null || true
-	@pkill -x haproxy -U 0 --parent 1 2>/dev/null || true
 	@touch $@
 
 $(VENV_STAMP): pyproject.toml
