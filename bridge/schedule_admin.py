@@ -6,7 +6,8 @@
     salon-bridge schedule list testbim [--days 7]
     salon-bridge schedule remove testbim 3
 
-Wired in by bridge.admin.add_admin_commands; handlers share its signature.
+Wired in by bridge.admin.add_admin_commands; handlers share its signature
+(arguments, store, bridge.console.Console).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge import schedules
+from bridge.console import Console, table
 from bridge.schedules import ScheduleError
 from bridge.store import Store
 from bridge.store import schedules as stored
@@ -25,8 +27,6 @@ from bridge.store.models import Room
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
-
-    from bridge.admin import Console
 
 DEFAULT_ZONE = "Europe/Istanbul"
 
@@ -129,18 +129,16 @@ def _import(args: argparse.Namespace, store: Store, console: Console) -> int:
 
 
 def _list(args: argparse.Namespace, store: Store, console: Console) -> int:
-    from bridge.admin import _table
-
     zone = schedules.time_zone(args.time_zone)
     now = datetime.now(UTC)
     with store.transaction() as db:
         rows = stored.entries(db, _room(db, args.room))
         listed = [(str(e.id), e.title, _repeats(e.ical), e.source or "typed in") for e in rows]
         texts = [e.ical for e in rows]
-    _table(console.stdout, ("ID", "TITLE", "REPEATS", "SOURCE"), listed)
+    table(console.stdout, ("ID", "TITLE", "REPEATS", "SOURCE"), listed)
     coming = schedules.expand(texts, now, now + timedelta(days=max(1, args.days)))
     print(f"\ncoming {args.days} days ({args.time_zone}):", file=console.stdout)
-    _table(console.stdout, ("START", "END", "TITLE"), [
+    table(console.stdout, ("START", "END", "TITLE"), [
         (f"{o.start.astimezone(zone):%a %Y-%m-%d %H:%M}", f"{o.end.astimezone(zone):%H:%M}",
          o.title) for o in coming])
     return 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Literal
 
 log = logging.getLogger("salon.display")
 FB_BLANK = Path("/sys/class/graphics/fb0/blank")
@@ -69,10 +68,3 @@ class SysfsBlanker(Blanker):
             return False
         return True
 
-
-def open_blanker(kind: Literal["sysfs", "simulated", "none"]) -> Blanker:
-    if kind == "sysfs":
-        return SysfsBlanker()
-    if kind == "simulated":
-        return SimulatedBlanker()
-    return Blanker()

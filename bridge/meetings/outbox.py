@@ -33,6 +33,7 @@ from bridge.meetings.effects import (
     Sequenced,
 )
 from bridge.store.models import BridgeNode, Participant, RateBucket, Room, RoomEvent
+from salon import protocol
 
 KEEP_EVENTS = timedelta(minutes=10)
 
@@ -42,14 +43,21 @@ _NAMES = {kind: name for name, kind in _KINDS.items()}
 
 
 def to_json(effect: Effect) -> dict[str, Any]:
-    return {"kind": _NAMES[type(effect)], **dataclasses.asdict(effect)}
+    """An effect as JSON; a protocol message as the text clients get (serialized once)."""
+    fields = {f.name: getattr(effect, f.name) for f in dataclasses.fields(effect)}
+    if isinstance(effect, Broadcast | SendTo):
+        fields["message"] = protocol.dump(effect.message)
+    return {"kind": _NAMES[type(effect)], **fields}
 
 
 def from_json(data: dict[str, Any]) -> Effect:
+    """Back from JSON: a message is checked against the protocol once, here."""
     fields = dict(data)
     kind = _KINDS[fields.pop("kind")]
     if kind is Broadcast:
         fields["recipients"] = tuple(fields["recipients"])
+    if kind in (Broadcast, SendTo):
+        fields["message"] = protocol.parse_server_message(fields["message"])
     effect: Effect = kind(**fields)
     return effect
 

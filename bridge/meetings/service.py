@@ -29,11 +29,13 @@ from bridge.meetings.effects import (
     Done,
     FileAdded,
     FileDownload,
+    Files,
     Joined,
     Listing,
     MediaAccess,
     Refusal,
     Refused,
+    RoomView,
     Sequenced,
 )
 from bridge.meetings.files import FileTooLarge, FileVault, Received, storage_refusal
@@ -43,6 +45,7 @@ from bridge.meetings.signin import THROTTLED
 from bridge.store.accounts import Passwords, find_account, find_room
 from bridge.store.db import Store, StoreBusy, StoreFull
 from bridge.store.models import Account, Participant
+from salon.protocol import RoomInfo
 
 log = logging.getLogger("salon.meetings")
 
@@ -128,7 +131,7 @@ class Meetings:
 
     # -- entering and leaving --------------------------------------------------------------
 
-    def room_info(self, address: str) -> dict[str, object] | None:
+    def room_info(self, address: str) -> RoomInfo | None:
         """What anyone at a room's address is told before entering (its title, whether
         guests may come and wait for the host), or None: no room there."""
         with self.store.transaction() as db:
@@ -246,6 +249,12 @@ class Meetings:
         """subject == pid: oneself (unmuting is Sesimi Bağla); else a host muting someone."""
         return self._do("mute", pid, lambda tx: floor.set_muted(tx, pid, subject, muted))
 
+    def set_media_state(self, pid: int, mic_muted: bool | None = None,
+                        camera_on: bool | None = None) -> Done | Refusal:
+        """What the participant switched on itself, within the rights it holds."""
+        return self._do("set media state", pid,
+                        lambda tx: floor.set_media_state(tx, pid, mic_muted, camera_on))
+
     def remove(self, host: int, subject: int) -> Done | Refusal:
         return self._do("remove", host, lambda tx: floor.remove(tx, host, subject))
 
@@ -288,14 +297,14 @@ class Meetings:
     def answer_poll(self, pid: int, poll: int, option: int) -> Done | Refusal:
         return self._do("answer poll", pid, lambda tx: polls.answer(tx, pid, poll, option))
 
-    def room_view(self, pid: int, used_by: str) -> Listing | Refusal:
-        """The room as ``pid`` sees it now (a welcome payload) for a phone companion acting
+    def room_view(self, pid: int, used_by: str) -> RoomView | Refusal:
+        """The room as ``pid`` sees it now (its welcome) for a phone companion acting
         for it; the use is recorded (who: ``used_by``) in the meeting's event log."""
 
-        def body(tx: cx.Tx) -> Listing:
+        def body(tx: cx.Tx) -> RoomView:
             scope = cx.actor(tx, pid, "companion")
             cx.record(tx, scope.meeting, "companion_used", subject_id=pid, by=used_by)
-            return Listing(items=(joining.welcome(tx, scope),))
+            return RoomView(welcome=joining.welcome(tx, scope))
 
         return self._run("companion", pid, body)
 
@@ -338,10 +347,10 @@ class Meetings:
             return received
         return self.add_file(pid, original_name, received)
 
-    def list_files(self, pid: int) -> Listing | Refusal:
-        def body(tx: cx.Tx) -> Listing:
+    def list_files(self, pid: int) -> Files | Refusal:
+        def body(tx: cx.Tx) -> Files:
             scope = cx.actor(tx, pid, "list files")
-            return Listing(items=tuple(files.listing(tx, scope.room.id)))
+            return Files(files=tuple(files.listing(tx, scope.room.id)))
 
         return self._run("list files", pid, body)
 

@@ -56,7 +56,7 @@ SWEEP_INTERVAL_S = 60.0
 # handlers get to leave their rooms. Both far inside the unit's TimeoutStopSec (20 s).
 CLOSE_GRACE_S = 1.0
 HANDLERS_GRACE_S = 5.0
-PER_RECIPIENT = ("welcome", "lobby_waiting")  # carry the recipient's own request id, token
+PER_RECIPIENT = (p.Welcome, p.LobbyWaiting)  # carry the recipient's own request id, token
 
 try:
     VERSION = version("salon")
@@ -147,7 +147,8 @@ class Bridge:
             self.rooms[address] = room
             if self.fanout is not None:
                 fanout = self.fanout
-                room.on_announce = lambda person: fanout.publish_live(address, person)
+                room.on_announce = lambda pid, live: fanout.publish_live(
+                    address, {"id": pid, **live})
                 fanout.spawn(fanout.ask_live(address))  # who publishes on other processes
         return room
 
@@ -157,9 +158,9 @@ class Bridge:
             room = self.rooms.get(address)
             if room is not None and self.fanout is not None:
                 for lp in list(room.participants.values()):
-                    await self.fanout.publish_live(address, room.describe(lp))
+                    await self.fanout.publish_live(address, {"id": lp.id, **lp.live_fields()})
             return
-        await self.live_room(address).remote_update(person)
+        await self.live_room(address).remote_update(str(person["id"]), person)
 
     async def _talking(self, participant: str, talking: bool) -> None:
         await self.apply(
@@ -186,17 +187,17 @@ class Bridge:
     async def _carry_out(self, effect: object) -> None:
         if isinstance(effect, SendTo):
             for target in self._recipients(effect.participant):
-                await target.deliver(effect.payload)
+                await target.deliver(effect.message)
         elif isinstance(effect, Broadcast):
-            if effect.payload.get("type") in PER_RECIPIENT:
+            if isinstance(effect.message, PER_RECIPIENT):
                 for pid in effect.recipients:
                     for target in self._recipients(pid):
-                        await target.deliver(effect.payload)
+                        await target.deliver(effect.message)
                 return
-            # The same bytes for everyone: check and serialize once, not per recipient.
+            # The same bytes for everyone: the domain built (and checked) the message,
+            # the room adds its media state, and it is serialized once, not per recipient.
             room = self.rooms.get(effect.room)
-            payload = room.augment(effect.payload) if room else effect.payload
-            text = p.dump(p.validate_server_payload(payload))
+            text = p.dump(room.augment(effect.message) if room else effect.message)
             for pid in effect.recipients:
                 for target in self._recipients(pid):
                     await target.send_text(text)
@@ -413,7 +414,7 @@ def _room_pages(bridge: Bridge) -> tuple[Any, Any]:
         if found is None:
             return web.json_response({"code": "no_such_room",
                                       "message": "there is no room at this address"}, status=404)
-        return web.json_response(found, headers={"Cache-Control": "no-cache"})
+        return web.json_response(found.model_dump(), headers={"Cache-Control": "no-cache"})
 
     return page, info
 

@@ -19,12 +19,12 @@ from appliance import day as d
 from appliance import room, view
 from appliance.devices.audio import SimulatedMicrophone
 from appliance.devices.blanking import SimulatedBlanker, SysfsBlanker
-from appliance.devices.camera import SimulatedCamera
+from appliance.devices.camera_simulated import SimulatedCamera
+from appliance.devices.clock import SimulatedClock, SystemdClock
 from appliance.local_media import RoomMedia
 from appliance.schedule_fetch import ScheduleUnavailable, _json_body, load_saved, parse, save
 from appliance.screen.model import Phase
 from appliance.screen.render import Renderer
-from appliance.service.timesync import SimulatedClock, SystemdClock
 
 ISTANBUL = ZoneInfo("Europe/Istanbul")
 NOW = datetime(2026, 12, 8, 6, 12, tzinfo=UTC)  # Tuesday 09:12 in Istanbul

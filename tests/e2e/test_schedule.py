@@ -21,7 +21,7 @@ from appliance import day as d
 from appliance.conference import client as conf
 from bridge.store import Store, default_url
 from bridge.store.models import Meeting
-from tests.appliance.controls_harness import (
+from tests.support.controls_harness import (
     CAMERA_LED,
     STATUS_LED,
     controls_toml,
@@ -29,7 +29,7 @@ from tests.appliance.controls_harness import (
     settings_from,
     wait_for,
 )
-from tests.appliance.controls_observer import MediaListener
+from tests.support.controls_observer import MediaListener
 from tests.support.procs import BIN, BridgeProcess, RoomSpec, UserSpec
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]

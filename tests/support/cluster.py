@@ -133,7 +133,9 @@ def bridge_cluster(tmp: Path, rooms: tuple[RoomSpec, ...], processes: int = 2,
                     tmp / f"bridge-{i}", room_specs=rooms, users=users, janus_toml=janus.toml(),
                     extra_toml=(f'database_url = "{url}"\n[cluster]\n'
                                 f'bus = ["{nats.url}"]\nnode = "bridge-{i}"\n'
-                                'heartbeat_s = 0.5\ngone_after_s = 3\n')))
+                                'heartbeat_s = 0.5\ngone_after_s = 3\n'
+                                # No refill within a test: a limit reached stays reached.
+                                '[security.sign_in]\naccount_refill_s = 3600\n')))
             cluster.proxy = HAProxy(tmp / "haproxy", [b.port for b in cluster.bridges])
             yield cluster
         finally:
