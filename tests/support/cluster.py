@@ -119,7 +119,8 @@ HOST = UserSpec("ogretmen", "ogretmen-parola", role="host", display_name="Öğre
 
 @contextlib.contextmanager
 def bridge_cluster(tmp: Path, rooms: tuple[RoomSpec, ...], processes: int = 2,
-                   users: tuple[UserSpec, ...] = (HOST,)) -> Iterator[Cluster]:
+                   users: tuple[UserSpec, ...] = (HOST,), extra: str = ""
+                   ) -> Iterator[Cluster]:
     """``processes`` bridges on one PostgreSQL, one NATS and one Janus, behind HAProxy.
     The first bridge migrates the database before the others start."""
     with postgres_cluster() as url:
@@ -135,7 +136,7 @@ def bridge_cluster(tmp: Path, rooms: tuple[RoomSpec, ...], processes: int = 2,
                                 f'bus = ["{nats.url}"]\nnode = "bridge-{i}"\n'
                                 'heartbeat_s = 0.5\ngone_after_s = 3\n'
                                 # No refill within a test: a limit reached stays reached.
-                                '[security.sign_in]\naccount_refill_s = 3600\n')))
+                                f'{extra}[security.sign_in]\naccount_refill_s = 3600\n')))
             cluster.proxy = HAProxy(tmp / "haproxy", [b.port for b in cluster.bridges])
             yield cluster
         finally:
