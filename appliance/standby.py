@@ -162,7 +162,8 @@ class DayRunner:
         self.after_change()
 
     def after_change(self) -> None:
-        """After every dispatch: release the devices on entering standby; blank or wake."""
+        """After every dispatch: release the devices on entering standby; blank after the
+        idle time, wake for a press (touch) or a meeting's lead time."""
         standby = d.standby(self.current_day())
         if standby and not self.was_standby:
             self.last_activity = time.monotonic()
@@ -172,7 +173,9 @@ class DayRunner:
         self.was_standby = standby
         blank_after = self.config.display.blank_after_min * 60
         idle = time.monotonic() - self.last_activity
-        self.blanker.set_blanked(standby and blank_after > 0 and idle >= blank_after)
+        due_soon = d.near(self.current_day()) is not None
+        self.blanker.set_blanked(standby and blank_after > 0 and idle >= blank_after
+                                 and not due_soon)
 
     def report(self) -> dict[str, Any]:
         day = self.current_day()

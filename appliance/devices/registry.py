@@ -24,7 +24,7 @@ from appliance.devices.audio import (
     Speaker,
     WavSpeaker,
 )
-from appliance.devices.blanking import Blanker, SimulatedBlanker, SysfsBlanker
+from appliance.devices.blanking import Blanker, DrmBlanker, SimulatedBlanker, SysfsBlanker
 from appliance.devices.camera import BitrateBounds, Camera
 from appliance.devices.camera_packets import PacketReplayCamera
 from appliance.devices.camera_picamera2 import Picamera2Camera
@@ -156,6 +156,7 @@ PIN_FACTORIES: Mapping[str, Callable[[], Any]] = {
 # -- the display's blanking and the clock's trust (a schedule's standby) --------------------
 
 BLANKERS: Mapping[str, Callable[[], Blanker]] = {
+    "drm": DrmBlanker,  # the Pi's default: DPMS on the screen SDL has open
     "sysfs": SysfsBlanker,
     "simulated": SimulatedBlanker,
     "none": Blanker,  # blanks nothing

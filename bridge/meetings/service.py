@@ -21,7 +21,7 @@ from typing import BinaryIO, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bridge.meetings import chat, files, floor, joining, outbox, polls, reports
+from bridge.meetings import chat, files, floor, joining, outbox, polls, reports, schedule
 from bridge.meetings import context as cx
 from bridge.meetings import messages as msg
 from bridge.meetings.context import Guards, Limits
@@ -36,6 +36,7 @@ from bridge.meetings.effects import (
     Refusal,
     Refused,
     RoomView,
+    Row,
     Sequenced,
 )
 from bridge.meetings.files import FileTooLarge, FileVault, Received, storage_refusal
@@ -374,6 +375,31 @@ class Meetings:
         return self._run(
             "report", host, lambda tx: ReportReady(report=reports.for_host(tx, host, meeting))
         )
+
+    # -- the room's schedule (Takvim), hosts only ---------------------------------------------
+
+    def schedule_view(self, host: int, calendars: list[Row]) -> Listing | Refusal:
+        """`calendars`: every configured calendar with its status; the room's are shown."""
+        return self._listing("schedule", host, lambda tx: schedule.view(tx, host, calendars))
+
+    def schedule_add(self, host: int, form: object) -> Listing | Refusal:
+        return self._listing("add to schedule", host, lambda tx: schedule.add(tx, host, form))
+
+    def schedule_edit(self, host: int, entry: int, form: object) -> Listing | Refusal:
+        return self._listing("edit schedule", host,
+                             lambda tx: schedule.edit(tx, host, entry, form))
+
+    def schedule_remove(self, host: int, entry: int) -> Listing | Refusal:
+        return self._listing("remove from schedule", host,
+                             lambda tx: schedule.remove(tx, host, entry))
+
+    def schedule_import(self, host: int, name: str, data: bytes) -> Listing | Refusal:
+        return self._listing("import schedule", host,
+                             lambda tx: schedule.import_file(tx, host, name, data))
+
+    def _listing(self, action: str, pid: int, body: Callable[[cx.Tx], Row]
+                 ) -> Listing | Refusal:
+        return self._run(action, pid, lambda tx: Listing(items=(body(tx),)))
 
     # -- the frame of every action ---------------------------------------------------------
 

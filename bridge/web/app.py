@@ -18,6 +18,7 @@ from aiohttp import WSCloseCode, web
 
 from bridge.admin import seed_from_config
 from bridge.bus import NatsBus
+from bridge.calendar_sync import CalendarSync
 from bridge.config import BridgeSettings, seed_mapping
 from bridge.fanout import Fanout
 from bridge.gateway import Dial, JanusEndpoint, JanusServer, MediaGateway
@@ -101,6 +102,7 @@ class Bridge:
         self.companion_codes = CompanionCodes(ttl_s=settings.companion.link_ttl_s)
         self.companions: dict[int, set[ClientConnection]] = {}
         self.turn = TurnMinter(settings.turn) if settings.turn is not None else None
+        self.calendars = CalendarSync(self.store, settings.schedule, settings.state_dir)
         self._sweeper: asyncio.Task[None] | None = None
         self._ice_refresher: asyncio.Task[None] | None = None
         self.fanout: Fanout | None = None
@@ -111,6 +113,7 @@ class Bridge:
                 lambda room, after: self.runner.call(self.meetings.events_after, room, after),
                 lambda rooms: self.runner.call(self.meetings.last_events, rooms),
                 self._remote_live)
+        self._calendar_sync: asyncio.Task[None] | None = None
 
     # ---- connections and what the domain decides ------------------------------------
 
@@ -243,6 +246,8 @@ class Bridge:
         self._sweeper = asyncio.create_task(self._sweep_forever())
         if self.turn is not None:
             self._ice_refresher = asyncio.create_task(self._refresh_ice_forever())
+        if s.schedule.calendars:
+            self._calendar_sync = asyncio.create_task(self.calendars.run())
 
     def ice_servers(self, pid: int) -> list[p.IceServer]:
         """What an admitted seat's PeerConnections use: TURN credentials minted for it."""
@@ -324,7 +329,8 @@ class Bridge:
             for conn in conns])
 
     async def stop(self) -> None:
-        for task in (self._sweeper, self._ice_refresher, self._cluster_keeper):
+        for task in (self._sweeper, self._ice_refresher, self._cluster_keeper,
+                     self._calendar_sync):
             if task is not None:
                 task.cancel()
         for conn in list(self.connections):
