@@ -84,6 +84,17 @@ def shown(person: p.Participant, lp: LiveParticipant) -> p.Participant:
     return person.model_copy(update=merged)  # fields of the schema, already checked
 
 
+LIVE_FIELDS = ("publishing", "camera_on", "talking")
+
+
+def shown_remote(person: p.Participant, live: dict[str, Any]) -> p.Participant:
+    """A member held by another process, with the live fields that process announced."""
+    merged = dict(live)
+    if person.mic_muted or not person.audio_right:
+        merged["talking"] = False
+    return person.model_copy(update=merged)
+
+
 class LiveRoom:
     def __init__(
         self, address: str, gateway: MediaGateway,
@@ -94,6 +105,10 @@ class LiveRoom:
         self.on_talking = on_talking  # the domain counts speaking time
         self.participants: dict[str, LiveParticipant] = {}
         self.roster: dict[str, p.Participant] = {}  # the domain's latest view of each member
+        # Several bridge processes: the live fields of members connected to another
+        # process, as it announced them; and how this process announces its own.
+        self.remote: dict[str, dict[str, Any]] = {}
+        self.on_announce: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None
 
     # ---- the domain's roster, with the transport's fields merged in -------------------
 
@@ -107,12 +122,17 @@ class LiveRoom:
             return message.model_copy(update={"participant": self._merge(message.participant)})
         if isinstance(message, p.ParticipantLeft):
             self.roster.pop(message.id, None)
+            if self.remote.pop(message.id, {}).get("publishing"):
+                self.resubscribe_all()
         return message
 
     def _merge(self, person: p.Participant) -> p.Participant:
         self.roster[person.id] = person
         lp = self.participants.get(person.id)
-        return shown(person, lp) if lp else person
+        if lp is not None:
+            return shown(person, lp)
+        remote = self.remote.get(person.id)
+        return shown_remote(person, remote) if remote is not None else person
 
     def describe(self, lp: LiveParticipant) -> p.Participant:
         return shown(self.roster.get(lp.id) or p.Participant(id=lp.id, name=lp.id), lp)
@@ -127,11 +147,32 @@ class LiveRoom:
         text = p.dump(p.ParticipantUpdated(participant=self.describe(lp)))
         for other in list(self.participants.values()):
             await other.send_text(text)
+        if self.on_announce is not None:
+            await self.on_announce(lp.id, lp.live_fields())
+
+    async def remote_update(self, pid: str, fields: dict[str, Any]) -> None:
+        """Another process announced the live state of a member it holds: merge it and
+        tell this process's members; a feed going live or away changes subscriptions."""
+        if pid in self.participants:
+            return  # the seat moved here meanwhile: what this process sees is the truth
+        live: dict[str, Any] = {key: bool(fields.get(key, False)) for key in LIVE_FIELDS}
+        live["client"] = str(fields.get("client", "browser"))
+        before = self.remote.get(pid, {}).get("publishing", False)
+        self.remote[pid] = live
+        if live["publishing"] != before:
+            self.resubscribe_all()
+        person = self.roster.get(pid)
+        if person is None or not self.participants:
+            return
+        text = p.dump(p.ParticipantUpdated(participant=shown_remote(person, live)))
+        for other in list(self.participants.values()):
+            await other.send_text(text)
 
     # ---- membership of the media side -------------------------------------------------
 
     async def add(self, lp: LiveParticipant) -> None:
         self.participants[lp.id] = lp
+        self.remote.pop(lp.id, None)  # held here now
         media = lp.media
         if media is not None:
             media.on_talking = lambda talking: self.janus_talking(lp, talking)
@@ -153,14 +194,21 @@ class LiveRoom:
 
     @property
     def live_feeds(self) -> set[str]:
-        return {pid for pid, lp in self.participants.items() if lp.publishing}
+        local = {pid for pid, lp in self.participants.items() if lp.publishing}
+        return local | {pid for pid, live in self.remote.items()
+                        if live.get("publishing") and pid not in self.participants}
 
     def resubscribe_all(self) -> None:
-        """Bring every participant's subscription to the room's live feeds but its own."""
+        """Bring every participant's subscription to the room's live feeds but its own.
+
+        Only those whose wanted feeds changed get a task: a listener joining or leaving
+        changes no one's feeds, and a task per member on every arrival made a class's
+        joining grow with the square of its size."""
         feeds = self.live_feeds
         for lp in self.participants.values():
-            if lp.media is not None:
-                lp.spawn(lp.media.reconcile(feeds - {lp.id}), "subscription update")
+            media = lp.media
+            if media is not None and media.want(feeds - {lp.id}):
+                lp.spawn(media.reconcile(media.wanted), "subscription update")
 
     # ---- media state ------------------------------------------------------------------
 

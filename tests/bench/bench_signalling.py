@@ -69,14 +69,15 @@ async def join(http: aiohttp.ClientSession, url: str, name: str, **auth: str) ->
     return client
 
 
-async def run_size(bridge: BridgeProcess, n: int, host_password: str) -> dict[str, Any]:
+async def run_size(urls: list[str], n: int, host_password: str) -> dict[str, Any]:
+    """``urls``: the bridges' WebSocket URLs; clients are dealt out over them in turn."""
     # limit=0: a session's default pool holds 100 connections, and WebSockets keep theirs.
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         t0 = time.perf_counter()
-        host = await join(http, bridge.ws_url, "", user="host", password=host_password)
+        host = await join(http, urls[0], "", user="host", password=host_password)
         clients: list[Client] = []
         for start in range(0, n, 25):  # join in waves, as a class arriving
-            clients += await asyncio.gather(*(join(http, bridge.ws_url, f"Katılımcı {i}")
+            clients += await asyncio.gather(*(join(http, urls[i % len(urls)], f"Katılımcı {i}")
                                               for i in range(start, min(n, start + 25))))
             print(f"  {len(clients)} joined after {time.perf_counter() - t0:.1f}s",
                   file=sys.stderr, flush=True)
@@ -121,22 +122,46 @@ async def run_size(bridge: BridgeProcess, n: int, host_password: str) -> dict[st
     }
 
 
+def run_one_process(n: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="salon-bench-signalling-") as tmp:
+        secret = Path(tmp) / "host.pw"
+        secret.write_text("bench-host-password\n")
+        secret.chmod(0o600)
+        # All clients come from one address: lift the per-address connection cap.
+        bridge = BridgeProcess(Path(tmp), rooms=[("bench", "Bench")], extra_toml=(
+            '[security]\nmax_connections_per_address = 100000\n'
+            f'[[users]]\nname = "host"\nrole = "host"\npassword_file = "{secret}"\n'))
+        try:
+            return asyncio.run(run_size([bridge.ws_url], n, "bench-host-password"))
+        finally:
+            bridge.stop()
+
+
+def run_processes(n: int, processes: int) -> dict[str, Any]:
+    """Several bridge processes on one PostgreSQL, NATS and Janus (tests/support/cluster.py),
+    the clients dealt out over them directly (no proxy in the measurement)."""
+    from tests.support.cluster import bridge_cluster
+    from tests.support.procs import RoomSpec, UserSpec
+    with tempfile.TemporaryDirectory(prefix="salon-bench-cluster-") as tmp:
+        host = UserSpec("host", "bench-host-password", role="host")
+        with bridge_cluster(Path(tmp), (RoomSpec("bench", "Bench", moderated=False),),
+                            processes, users=(host,),
+                            extra='[security]\nmax_connections_per_address = 100000\n') as c:
+            return {**asyncio.run(run_size([b.ws_url for b in c.bridges], n,
+                                           "bench-host-password")), "processes": processes}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="50,200,500")
-    sizes = [int(x) for x in ap.parse_args().sizes.split(",")]
+    ap.add_argument("--processes", type=int, default=0,
+                    help="bridge processes on PostgreSQL and NATS (0: one, SQLite, embedded)")
+    args = ap.parse_args()
+    sizes = [int(x) for x in args.sizes.split(",")]
     results = []
     for n in sizes:
-        with tempfile.TemporaryDirectory(prefix="salon-bench-signalling-") as tmp:
-            secret = Path(tmp) / "host.pw"
-            secret.write_text("bench-host-password\n")
-            secret.chmod(0o600)
-            bridge = BridgeProcess(Path(tmp), rooms=[("bench", "Bench")], extra_toml=(
-                f'[[users]]\nname = "host"\nrole = "host"\npassword_file = "{secret}"\n'))
-            try:
-                results.append(asyncio.run(run_size(bridge, n, "bench-host-password")))
-            finally:
-                bridge.stop()
+        results.append(run_processes(n, args.processes) if args.processes
+                       else run_one_process(n))
         r = results[-1]
         print(f"N={n:4d}  join {r['join_all_s']:6.2f}s  chat {r['chat_deliveries_per_s']:8.1f}"
               f" msg/s  p50 {r['chat_latency_p50_ms']} ms  p99 {r['chat_latency_p99_ms']} ms"
