@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pygame
-from aiortc import MediaStreamTrack, RTCPeerConnection
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver
 
 from appliance import day as day_mod
 from appliance import room, view
@@ -29,6 +29,7 @@ from appliance.conference.adapter import ConferenceAdapter
 from appliance.conference.ice import IceChoice
 from appliance.conference.link import LinkMonitor, report_to
 from appliance.conference.trust import client_context, turn_context
+from appliance.content import watch_link
 from appliance.devices import registry
 from appliance.devices.buttons import ButtonName, TerminalKeys
 from appliance.devices.camera import CameraHealth
@@ -44,7 +45,14 @@ from appliance.media.slots import FrameSlot, receiver_keyframe_requester
 from appliance.provisioning.loader import Settings
 from appliance.provisioning.schema import DisplaySettings
 from appliance.screen.layout import LayoutSettings
-from appliance.screen.model import ConfigProblem, NoticeQueue, Phase, ScreenModel, ScreenRole
+from appliance.screen.model import (
+    ConfigProblem,
+    NoticeQueue,
+    Phase,
+    ScreenModel,
+    ScreenRole,
+    content_key,
+)
 from appliance.screen.render import Renderer, ScreenDriver
 from appliance.service.looplag import LoopLag
 from appliance.service.runtime import ServiceRuntime
@@ -79,9 +87,12 @@ class Receivers:
     slots: dict[MediaStreamTrack, FrameSlot] = field(default_factory=dict)
     owner: dict[MediaStreamTrack, str] = field(default_factory=dict)  # track -> participant
     retired_video_frames: int = 0  # received by slots that have gone
+    content_receiver: RTCRtpReceiver | None = None  # a presentation's video, if any
 
     def update(self, streams: list[conf.RemoteStream]) -> None:
         current = {s.track: s for s in streams}
+        self.content_receiver = next((s.receiver for s in streams if s.source == "content"
+                                      and s.kind == "video"), None)
         for track in [t for t in self.slots if t not in current]:
             slot = self.slots.pop(track)
             self.retired_video_frames += slot.frames_received
@@ -90,15 +101,17 @@ class Receivers:
             self.owner.pop(track)
             self.mixer.remove_track(mixer_key(track))
         for track, s in current.items():
+            # frames are keyed by whose they are: a presentation apart from the camera
+            key = content_key(s.participant) if s.source == "content" else s.participant
             if s.kind == "video" and track not in self.slots:
-                slot = FrameSlot(track, name=s.participant,
+                slot = FrameSlot(track, name=key,
                                  request_keyframe=receiver_keyframe_requester(s.receiver))
                 slot.start()
                 self.slots[track] = slot
             elif s.kind == "audio" and track not in self.owner:
                 hand_audio_packets_on(s.receiver)  # the mixer's jitter buffer does it right
                 self.mixer.add_track(track, key=mixer_key(track))
-            self.owner[track] = s.participant
+            self.owner[track] = key
 
     def frames_received(self) -> dict[str, int]:
         """Decoded frames since start, by kind, over every track the room has had."""
@@ -461,6 +474,9 @@ class Appliance:
             lag = LoopLag()
             svc.health.sections["loop"] = lag.report
             lag_task = asyncio.create_task(lag.run())
+            content_link = asyncio.create_task(watch_link(
+                lambda: self.receivers.content_receiver,
+                lambda enough: self.dispatch(room.ContentBandwidth(enough=enough))))
             try:
                 await self.render_loop(driver)
             finally:
@@ -468,6 +484,7 @@ class Appliance:
                     task.cancel()
                 link.cancel()
                 lag_task.cancel()
+                content_link.cancel()
                 if companion is not None:
                     companion.cancel()
                 await self.shutdown()

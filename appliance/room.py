@@ -19,7 +19,9 @@ Safety rules, enforced only here:
   reconnect too) and goes with it;
 - as on the bridge, the host mutes and the room may unmute itself (mute button);
   the room reports its mute only while it holds audio rights;
-- when something stops, its media switch comes first in the command list.
+- when something stops, its media switch comes first in the command list;
+- a presentation (someone's shared screen) is shown while the bridge says it lasts
+  and the room receives it; a link too weak to carry it is said on the screen.
 """
 
 from __future__ import annotations
@@ -84,6 +86,10 @@ class RoomState:
     """Connection attempt the bridge client is on (0 once joined)."""
     last_error: str = ""
     """Why the last session ended, for the screen."""
+    content_from: str | None = None
+    """Whose presentation the room receives and shows large (a participant id)."""
+    content_starved: bool = False
+    """The room's link cannot carry the presentation (the screen says so)."""
 
 
 def mic_live(state: RoomState) -> bool:
@@ -215,6 +221,20 @@ class CameraRecovered(Event):
     pass
 
 
+@dataclass(frozen=True)
+class ContentChanged(Event):
+    """Whose presentation the room now receives (None: nobody presents)."""
+
+    presenter: str | None
+
+
+@dataclass(frozen=True)
+class ContentBandwidth(Event):
+    """Whether the room's link carries the presentation (appliance/content.py judges)."""
+
+    enough: bool
+
+
 
 
 # --- derived outputs ----------------------------------------------------------------
@@ -292,7 +312,8 @@ def _drop_session(state: RoomState, connection: Connection, reason: str = "") ->
     return replace(state, connection=connection, audio_right=False, camera_right=False,
                    hand_raised=False, hand_position=None, muted_by_host=False,
                    camera_on=state.camera_on and connection == "reconnecting",
-                   last_error=reason or state.last_error)
+                   last_error=reason or state.last_error, content_from=None,
+                   content_starved=False)
 
 
 def _camera_choice(state: RoomState, camera_right: bool) -> bool:
@@ -455,6 +476,22 @@ def _on_camera_recovered(state: RoomState, event: CameraRecovered) -> Result:
     return replace(state, camera_failed=False), [_notice("camera_recovered")]
 
 
+def _on_content(state: RoomState, event: ContentChanged) -> Result:
+    if state.connection != "in_meeting" or event.presenter == state.content_from:
+        return state, []
+    key: Notice = "content_started" if event.presenter is not None else "content_stopped"
+    return replace(state, content_from=event.presenter, content_starved=False), [_notice(key)]
+
+
+def _on_content_bandwidth(state: RoomState, event: ContentBandwidth) -> Result:
+    if state.content_from is None or state.content_starved == (not event.enough):
+        return state, []
+    if event.enough:
+        return replace(state, content_starved=False), [_notice("content_bandwidth_ok")]
+    return replace(state, content_starved=True), [
+        _notice("content_low_bandwidth", "warning")]
+
+
 def _on_button(state: RoomState, event: ButtonPressed) -> Result:
     if event.button == "hand":
         return _hand_long(state) if event.long else _hand_press(state)
@@ -524,6 +561,8 @@ _HANDLERS: dict[type[Event], Callable[[RoomState, typing.Any], Result]] = {
     MeetingLeft: _on_meeting_left,
     CameraFailed: _on_camera_failed,
     CameraRecovered: _on_camera_recovered,
+    ContentChanged: _on_content,
+    ContentBandwidth: _on_content_bandwidth,
 }
 
 

@@ -28,6 +28,7 @@ Notice = Literal[
     "request_to_speak_first", "camera_right_needed", "not_in_meeting", "hold_to_join",
     "config_error", "config_invalid_using_last_good",
     "joining_scheduled", "meeting_time_over", "clock_not_synced",
+    "content_started", "content_stopped", "content_low_bandwidth", "content_bandwidth_ok",
 ]
 #: Every notice key, for the screen's translation table (Turkish and English).
 NOTICE_KEYS: tuple[str, ...] = typing.get_args(Notice)

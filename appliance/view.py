@@ -101,8 +101,18 @@ def screen_model(v: ViewInputs) -> sm.ScreenModel:
         poll=_poll(v.meeting),
         files=tuple(sm.SharedFile(name=f.name, size_bytes=f.size) for f in v.meeting.files),
         companion_url=v.companion_url,
+        content=_content(v),
         now=v.now,
     )
+
+
+def _content(v: ViewInputs) -> sm.Content | None:
+    presenter = v.state.content_from
+    if presenter is None or v.state.connection != "in_meeting":
+        return None
+    who = v.others.get(presenter)
+    return sm.Content(presenter_id=presenter, presenter_name=who.name if who else presenter,
+                      starved=v.state.content_starved)
 
 
 def _item(m: d.ScheduledMeeting, zone: tzinfo, today: bool) -> sm.ScheduledItem:

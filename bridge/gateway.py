@@ -36,6 +36,21 @@ from salon import protocol as p
 
 log = logging.getLogger("salon.gateway")
 
+# A participant's content (a shared screen) is a publisher of its own in Janus's room,
+# beside its camera's, under this feed id: "<participant>-content".
+CONTENT_SUFFIX = "-content"
+
+
+def content_feed(participant: str) -> str:
+    return participant + CONTENT_SUFFIX
+
+
+def feed_owner(feed: str) -> tuple[str, str]:
+    """The participant a Janus feed belongs to, and its source: camera or content."""
+    if feed.endswith(CONTENT_SUFFIX):
+        return feed.removesuffix(CONTENT_SUFFIX), "content"
+    return feed, "camera"
+
 
 @dataclass(frozen=True)
 class JanusEndpoint:
@@ -199,8 +214,14 @@ class ParticipantMedia:
         self.on_talking: Callable[[bool], None] | None = None
         self.on_pc: Callable[[bool], None] | None = None
         self.on_media: Callable[[str, str, bool], None] | None = None
+        # The content publisher (a shared screen): its own handle and feed, made at the
+        # first publish_content; mids muted at the SFU as last set, like janus_muted.
+        self.content: Publisher | None = None
+        self.content_muted: dict[str, bool] = {}
+        self.on_content_pc: Callable[[bool], None] | None = None
         self._lock = asyncio.Lock()
         self._publish_lock = asyncio.Lock()
+        self._content_lock = asyncio.Lock()
 
     @property
     def alive(self) -> bool:
@@ -241,6 +262,29 @@ class ParticipantMedia:
         if kind in ("talking", "stopped-talking") and ours and self.on_talking is not None:
             self.on_talking(kind == "talking")
 
+    async def publish_content(self, offer_sdp: str, display: str) -> str:
+        """Answer a content offer on the content publisher; a new offer replaces the
+        previous content PeerConnection (a fresh handle, as for a kicked camera)."""
+        assert self.session is not None
+        async with self._content_lock:
+            if self.content is not None and not await self.content.unpublish():
+                await self.content.handle.detach()
+                self.content = None
+            if self.content is None:
+                feed = content_feed(self.feed)
+                await self.server.kick(self.room, feed)
+                self.content = await Publisher.join(self.session, self.room, feed, display)
+                self.content.on_pc = self._content_pc_changed
+            self.content_muted = {}
+            return await self.content.publish(offer_sdp, display)
+
+    def _content_pc_changed(self, up: bool) -> None:
+        if self.on_content_pc is not None:
+            self.on_content_pc(up)
+
+    def content_mids(self) -> list[str]:
+        return [s.mid for s in (self.content.streams if self.content else [])]
+
     def published_mids(self, kind: str) -> list[str]:
         return [s.mid for s in (self.publisher.streams if self.publisher else []) if s.kind == kind]
 
@@ -275,7 +319,9 @@ class ParticipantMedia:
 
     def stream_infos(self) -> list[p.StreamInfo]:
         """The subscription's m-lines as the client is told of them."""
-        return [p.StreamInfo.model_validate({"mid": s.mid, "kind": s.kind, "participant": s.feed})
+        return [p.StreamInfo.model_validate({
+                    "mid": s.mid, "kind": s.kind, "participant": feed_owner(s.feed)[0],
+                    "source": feed_owner(s.feed)[1]})
                 for s in self.streams if s.feed is not None]
 
     @property
@@ -423,11 +469,20 @@ class MediaGateway:
         await media.open(display)
         return media
 
-    async def moderate(self, room: str, feed: str, mid: str, mute: bool) -> None:
+    async def moderate(self, room: str, feed: str, mid: str, mute: bool,
+                       gone_ok: bool = False) -> bool:
+        """Mute or unmute one published stream at Janus. With ``gone_ok`` a stream that
+        went meanwhile (its PeerConnection hung up) is False, not an error."""
         server = self.server_for(room)
         if server.control is None:
             raise MediaUnavailable("media server not connected")
-        await server.control.moderate(room, server.rooms[room], feed, mid, mute)
+        try:
+            await server.control.moderate(room, server.rooms[room], feed, mid, mute)
+        except JanusError as exc:
+            if not gone_ok or exc.code != ERR_NO_SUCH_FEED:
+                raise
+            return False
+        return True
 
     async def close(self) -> None:
         for task in self._tasks:

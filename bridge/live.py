@@ -6,7 +6,9 @@ each participant's Janus session) and merges it into the domain's roster.
 
 Rights are enforced at Janus: a published stream the participant has no right to is
 muted at the SFU with ``moderate`` before anyone is subscribed to it, so a client that
-publishes anyway is heard and seen by nobody.
+publishes anyway is heard and seen by nobody. The same holds for content (a shared
+screen, a publisher of its own): open only while the participant holds the right to
+present and the meeting's one presentation, and others are subscribed to it only then.
 
 What others are shown comes from what Janus reports, never from what the client
 claims: ``publishing`` from the publisher's PeerConnection (webrtcup/hangup),
@@ -24,7 +26,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.gateway import MediaGateway, ParticipantMedia
+from bridge.gateway import MediaGateway, ParticipantMedia, content_feed
 from salon import protocol as p
 
 log = logging.getLogger("salon.live")
@@ -42,6 +44,8 @@ class LiveParticipant:
     talking: bool = False  # shown: Janus hears talking that may be heard
     audio_muted: bool = True  # at Janus: its audio, as the domain last decided
     camera_muted: bool = True  # at Janus: its video, as the domain last decided
+    content_muted: bool = True  # the content publisher at Janus, as the domain decided
+    content_up: bool = False  # the content publisher's PeerConnection is up at Janus
     janus_talking: bool = False  # Janus's last talking verdict, as it said it
     video_receiving: set[str] = field(default_factory=set)  # video mids Janus receives
     talk_hold: asyncio.TimerHandle | None = None
@@ -64,14 +68,24 @@ class LiveParticipant:
     def forget_media(self) -> None:
         """A new Janus session: nothing Janus said about the old one holds."""
         self.publishing = self.camera_on = self.talking = self.janus_talking = False
+        self.content_up = False
         self.video_receiving.clear()
         if self.talk_hold is not None:
             self.talk_hold.cancel()
             self.talk_hold = None
 
+    @property
+    def content_shown(self) -> bool:
+        """Its shared screen is up at Janus and the domain lets it be seen."""
+        return self.content_up and not self.content_muted
+
     def live_fields(self) -> dict[str, Any]:
         return {"client": self.client, "publishing": self.publishing,
                 "camera_on": self.camera_on, "talking": self.talking}
+
+    def announced(self) -> dict[str, Any]:
+        """What other bridge processes need of it: the shown fields and its content."""
+        return {**self.live_fields(), "content": self.content_shown}
 
 
 def shown(person: p.Participant, lp: LiveParticipant) -> p.Participant:
@@ -89,7 +103,7 @@ LIVE_FIELDS = ("publishing", "camera_on", "talking")
 
 def shown_remote(person: p.Participant, live: dict[str, Any]) -> p.Participant:
     """A member held by another process, with the live fields that process announced."""
-    merged = dict(live)
+    merged = {key: live[key] for key in (*LIVE_FIELDS, "client") if key in live}
     if person.mic_muted or not person.audio_right:
         merged["talking"] = False
     return person.model_copy(update=merged)
@@ -122,7 +136,8 @@ class LiveRoom:
             return message.model_copy(update={"participant": self._merge(message.participant)})
         if isinstance(message, p.ParticipantLeft):
             self.roster.pop(message.id, None)
-            if self.remote.pop(message.id, {}).get("publishing"):
+            gone = self.remote.pop(message.id, {})
+            if gone.get("publishing") or gone.get("content"):
                 self.resubscribe_all()
         return message
 
@@ -147,8 +162,11 @@ class LiveRoom:
         text = p.dump(p.ParticipantUpdated(participant=self.describe(lp)))
         for other in list(self.participants.values()):
             await other.send_text(text)
+        await self.announce_elsewhere(lp)
+
+    async def announce_elsewhere(self, lp: LiveParticipant) -> None:
         if self.on_announce is not None:
-            await self.on_announce(lp.id, lp.live_fields())
+            await self.on_announce(lp.id, lp.announced())
 
     async def remote_update(self, pid: str, fields: dict[str, Any]) -> None:
         """Another process announced the live state of a member it holds: merge it and
@@ -157,9 +175,10 @@ class LiveRoom:
             return  # the seat moved here meanwhile: what this process sees is the truth
         live: dict[str, Any] = {key: bool(fields.get(key, False)) for key in LIVE_FIELDS}
         live["client"] = str(fields.get("client", "browser"))
-        before = self.remote.get(pid, {}).get("publishing", False)
+        live["content"] = bool(fields.get("content", False))
+        before = self.remote.get(pid, {})
         self.remote[pid] = live
-        if live["publishing"] != before:
+        if any(live[key] != before.get(key, False) for key in ("publishing", "content")):
             self.resubscribe_all()
         person = self.roster.get(pid)
         if person is None or not self.participants:
@@ -178,6 +197,7 @@ class LiveRoom:
             media.on_talking = lambda talking: self.janus_talking(lp, talking)
             media.on_pc = lambda up: self._pc_event(lp, up)
             media.on_media = lambda kind, mid, on: self.janus_media(lp, kind, mid, on)
+            media.on_content_pc = lambda up: lp.spawn(self.content_changed(lp), "content")
         self.resubscribe_all()
 
     async def remove(self, pid: str) -> None:
@@ -194,9 +214,15 @@ class LiveRoom:
 
     @property
     def live_feeds(self) -> set[str]:
-        local = {pid for pid, lp in self.participants.items() if lp.publishing}
-        return local | {pid for pid, live in self.remote.items()
-                        if live.get("publishing") and pid not in self.participants}
+        """Cameras that publish, and content only while it is allowed: of the members
+        held here and, as their processes announced them, of those held elsewhere."""
+        local = ({pid for pid, lp in self.participants.items() if lp.publishing}
+                 | {content_feed(pid) for pid, lp in self.participants.items()
+                    if lp.content_shown})
+        elsewhere = {pid: live for pid, live in self.remote.items()
+                     if pid not in self.participants}
+        return (local | {pid for pid, live in elsewhere.items() if live.get("publishing")}
+                | {content_feed(pid) for pid, live in elsewhere.items() if live.get("content")})
 
     def resubscribe_all(self) -> None:
         """Bring every participant's subscription to the room's live feeds but its own.
@@ -207,7 +233,7 @@ class LiveRoom:
         feeds = self.live_feeds
         for lp in self.participants.values():
             media = lp.media
-            if media is not None and media.want(feeds - {lp.id}):
+            if media is not None and media.want(feeds - {lp.id, content_feed(lp.id)}):
                 lp.spawn(media.reconcile(media.wanted), "subscription update")
 
     # ---- media state ------------------------------------------------------------------
@@ -242,13 +268,51 @@ class LiveRoom:
             await self.refresh(lp, publishing_changed=True)
             self.resubscribe_all()
 
-    async def moderate(self, pid: str, audio_muted: bool, camera_muted: bool) -> None:
+    async def content_changed(self, lp: LiveParticipant) -> None:
+        """Janus said the content publisher's PeerConnection came up or went."""
+        async with lp.pc_lock:
+            content = lp.media.content if lp.media is not None else None
+            up = content is not None and content.webrtc_up.is_set()
+            if up == lp.content_up:
+                return
+            if up:
+                await self.enforce_content(lp)  # before anyone subscribes to it
+            elif lp.media is not None:
+                lp.media.content_muted = {}  # a new PeerConnection's streams start unmuted
+            lp.content_up = up
+            self.resubscribe_all()
+        await self.announce_elsewhere(lp)
+
+    async def moderate(self, pid: str, audio_muted: bool, camera_muted: bool,
+                       content_muted: bool = True) -> None:
         lp = self.participants.get(pid)
         if lp is None:
             return
         lp.audio_muted, lp.camera_muted = audio_muted, camera_muted
         await self.enforce_rights(lp)
+        if content_muted != lp.content_muted:
+            lp.content_muted = content_muted
+            await self.enforce_content(lp)
+            self.resubscribe_all()
+            await self.announce_elsewhere(lp)
         await self.refresh(lp)  # a mute ends talking at once; a revoke hides the camera
+
+    async def enforce_content(self, lp: LiveParticipant) -> None:
+        """Mute the content publisher's streams at Janus unless it may present now."""
+        media = lp.media
+        # Janus forwards nothing of a PeerConnection before it is up, and its webrtcup
+        # enforces this again (content_changed); one that hung up has no streams left.
+        if media is None or media.content is None or not media.content.webrtc_up.is_set():
+            return
+        for mid in media.content_mids():
+            if media.content_muted.get(mid) == lp.content_muted:
+                continue
+            if not await self.gateway.moderate(self.address, content_feed(lp.id), mid,
+                                               mute=lp.content_muted, gone_ok=True):
+                return  # hung up meanwhile: nothing of it is forwarded any more
+            media.content_muted[mid] = lp.content_muted
+        if not lp.content_muted:
+            await media.content.request_keyframe()  # the slide shows now, not at the next
 
     async def enforce_rights(self, lp: LiveParticipant) -> None:
         """Mute at Janus every published stream the participant may not send."""

@@ -178,12 +178,36 @@ class LowerHand(Inbound):
 
 
 class SetRight(Inbound):
-    """Grant or take back audio rights (Ses Hakları) or, separately, camera rights."""
+    """Grant or take back audio rights (Ses Hakları) or, separately, camera rights or
+    the right to present (share a screen; the host always holds it)."""
 
     type: Literal["set_right"]
     participant: ParticipantId
-    right: Literal["audio", "camera"]
+    right: Literal["audio", "camera", "present"]
     granted: bool
+
+
+class Present(Inbound):
+    """Ekranımı Paylaş: take the meeting's one presentation (``active`` true, needs the
+    right to present and nobody else presenting) or end one's own (false)."""
+
+    type: Literal["present"]
+    active: bool
+
+
+class StopPresenting(Inbound):
+    """Host: end someone's presentation (the right stays; revoke it to keep them off)."""
+
+    type: Literal["stop_presenting"]
+    participant: ParticipantId
+
+
+class PublishContent(Inbound):
+    """An SDP offer for the presenter's content PeerConnection (the shared screen and its
+    audio), a publisher of its own beside the camera's; reply ``publish_answer``."""
+
+    type: Literal["publish_content"]
+    sdp: Sdp
 
 
 class Mute(Inbound):
@@ -233,7 +257,8 @@ class CompanionLinkRequest(Inbound):
 ClientMessage = Annotated[
     Join | Publish | SubscribeAnswer | Resubscribe | Leave | Ping | SetHand | SetMediaState
     | Rename | Chat | PollAnswer | Admit | Deny | LowerHand | SetRight | Mute | Remove
-    | PollCreate | PollOpen | PollClose | PollShowResults | EndMeeting | CompanionLinkRequest,
+    | PollCreate | PollOpen | PollClose | PollShowResults | EndMeeting | CompanionLinkRequest
+    | Present | StopPresenting | PublishContent,
     Field(discriminator="type"),
 ]
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
@@ -250,6 +275,8 @@ class Participant(Outbound):
     publishing: bool = False
     audio_right: bool = False
     camera_right: bool = False
+    present_right: bool = False  # may share a screen (hosts always)
+    presenting: bool = False  # holds the meeting's one presentation
     hand_position: int | None = None  # 1 = first in the queue; None = hand down
     hand_raised_at: str | None = None
     mic_muted: bool = True
@@ -417,11 +444,13 @@ class PublishAnswer(Outbound):
 
 
 class StreamInfo(Outbound):
-    """Which participant's audio or video arrives on an m-line (``mid``)."""
+    """Which participant's audio or video arrives on an m-line (``mid``), and whether it
+    is their camera and microphone or the content they present (a shared screen)."""
 
     mid: str
     kind: Literal["audio", "video"]
     participant: str
+    source: Literal["camera", "content"] = "camera"
 
 
 class SubscribeOffer(Outbound):

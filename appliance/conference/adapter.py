@@ -46,6 +46,7 @@ class ConferenceAdapter:
         self.meeting = meeting_data.MeetingData()
         self.reconnect_reason = ""
         self.untrusted_bridge: str | None = None  # why its certificate was refused, until in
+        self.presenter: str | None = None  # whose presentation the room was last told of
 
     # ---- room commands → bridge messages ------------------------------------------
 
@@ -73,7 +74,7 @@ class ConferenceAdapter:
             self.streams_changed(event.streams)
         elif isinstance(event, conf.Disconnected):
             self.reconnect_reason = event.reason
-            self.me, self.others = None, {}
+            self.me, self.others, self.presenter = None, {}, None
             self.health.count_reconnect()
             self.dispatch(room.Disconnected(reason=event.reason))
         elif isinstance(event, conf.WaitingInLobby):
@@ -98,7 +99,7 @@ class ConferenceAdapter:
 
     def _joined(self, event: conf.Joined) -> None:
         self.me, self.meeting_title, self.reconnect_reason = event.you, event.room.title, ""
-        self.untrusted_bridge = None
+        self.untrusted_bridge, self.presenter = None, None
         you = event.you
         self.dispatch(room.Admitted(
             audio_right=you.audio_right, camera_right=you.camera_right,
@@ -108,6 +109,11 @@ class ConferenceAdapter:
     def _participants_changed(self, event: conf.ParticipantsChanged) -> None:
         me_id = self.me.id if self.me else None
         self.others = {pid: x for pid, x in event.participants.items() if pid != me_id}
+        # Someone's presentation, as the bridge says it lasts (one at a time per meeting).
+        presenter = next((pid for pid, x in sorted(self.others.items()) if x.presenting), None)
+        if presenter != self.presenter:
+            self.presenter = presenter
+            self.dispatch(room.ContentChanged(presenter=presenter))
         new = event.changed
         if self.me is None or new is None or new.id != me_id:
             return

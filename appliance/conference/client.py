@@ -81,6 +81,7 @@ class RemoteStream:
     participant: str
     track: MediaStreamTrack
     receiver: RTCRtpReceiver  # to ask the sender for a keyframe
+    source: str = "camera"  # or "content": what the participant presents (a shared screen)
 
 
 # ---- events the client reports --------------------------------------------------
@@ -240,7 +241,8 @@ class BridgeClient:
         self._publisher: PublisherPeer | None = None
         self._subscriber: SubscriberPeer | None = None
         self._streams: list[p.StreamInfo] = []
-        self._mid_owner: dict[str, str] = {}  # every mid the subscriber PC has carried
+        # every mid the subscriber PC has carried: whose, and camera or content
+        self._mid_owner: dict[str, tuple[str, str]] = {}
         self._ids = itertools.count(1)
         self._replies: dict[int, asyncio.Future[p.ServerMessage]] = {}
         self._inbox: asyncio.Queue[p.ServerMessage] = asyncio.Queue()
@@ -547,11 +549,12 @@ class BridgeClient:
     async def _on_subscribe_offer(self, m: p.SubscribeOffer) -> None:
         # Janus recycles emptied m-lines for new feeds; aiortc's receivers do not follow
         # a new SSRC on an old m-line, so take a fresh subscriber PeerConnection instead.
-        if any(self._mid_owner.get(s.mid, s.participant) != s.participant for s in m.streams):
+        if any(self._mid_owner.get(s.mid, (s.participant, s.source)) != (s.participant, s.source)
+               for s in m.streams):
             log.info("subscription offer reuses m-lines for other feeds: resubscribing")
             await self._resubscribe()
             return
-        self._mid_owner.update({s.mid: s.participant for s in m.streams})
+        self._mid_owner.update({s.mid: (s.participant, s.source) for s in m.streams})
         if self._subscriber is None:
             peer = SubscriberPeer(
                 on_track=lambda mid, track: self._report_streams(),
@@ -577,6 +580,7 @@ class BridgeClient:
     def _report_streams(self) -> None:
         receivers = self._subscriber.receivers_by_mid() if self._subscriber else {}
         self.on_event(RemoteMediaChanged([
-            RemoteStream(s.mid, s.kind, s.participant, receivers[s.mid].track, receivers[s.mid])
+            RemoteStream(s.mid, s.kind, s.participant, receivers[s.mid].track, receivers[s.mid],
+                         s.source)
             for s in self._streams if s.mid in receivers
         ]))

@@ -64,6 +64,25 @@ class Participant:
     camera_on: bool = True  # publishing video; False draws the "camera off" placeholder
 
 
+def content_key(participant: str) -> str:
+    """The frames key of what ``participant`` presents (its camera's key is its id)."""
+    return f"{participant}#content"
+
+
+@dataclass(frozen=True)
+class Content:
+    """A presentation (someone's shared screen), shown as large as the screen allows:
+    on a single screen above a strip of people, with two screens on the second one."""
+
+    presenter_id: str
+    presenter_name: str
+    starved: bool = False  # the room's link cannot carry it: the screen says so
+
+    @property
+    def key(self) -> str:
+        return content_key(self.presenter_id)
+
+
 @dataclass(frozen=True)
 class SelfView:
     enabled: bool = True
@@ -161,6 +180,7 @@ class ScreenModel:
     poll: Poll | None = None
     files: tuple[SharedFile, ...] = ()
     companion_url: str | None = None
+    content: Content | None = None
     standby: StandbyInfo | None = None
     language: Language | None = None  # None: the renderer's language
     # The clock only matters for "poll open for 02:15"; it does not make models unequal,

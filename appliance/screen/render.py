@@ -7,13 +7,14 @@ those tiles and reports them in `dirty`, so a display can update those rectangle
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import pygame
 
-from appliance.screen import i18n, panels, screens
+from appliance.screen import i18n, panels, presentation, screens
 from appliance.screen.layout import (
     DEFAULT_SETTINGS,
     Box,
@@ -89,6 +90,7 @@ class Renderer:
         self._key: tuple[ScreenModel, str] | None = None
         self._versions: dict[str, int] = {}
         self._tiles: list[tuple[Participant, Box]] = []
+        self._content_area: Box | None = None  # where a presentation is drawn, if any
         self._overlay_cache: dict[tuple[int, int], pygame.Surface] = {}
 
     @property
@@ -106,7 +108,9 @@ class Renderer:
 
     def _shown_versions(self, model: ScreenModel, frames: Frames) -> dict[str, int]:
         """Versions of the frames on screen; people in the "+N" tile do not count."""
-        keys = (self._self_key(model) if p.is_self else p.id for p, _ in self._tiles)
+        keys = [self._self_key(model) if p.is_self else p.id for p, _ in self._tiles]
+        if self._content_area is not None and model.content is not None:
+            keys.append(model.content.key)
         return {key: frames[key].version for key in keys if key in frames}
 
     def needs_redraw(self, model: ScreenModel, frames: Frames | None = None) -> bool:
@@ -134,6 +138,7 @@ class Renderer:
         self.surface.fill(Theme.BACKGROUND)
         self.layout = None
         self._tiles = []
+        self._content_area = None
         lang = self.lang(model)
         if model.phase is Phase.MEETING:
             self._meeting(model, frames, lang)
@@ -156,6 +161,9 @@ class Renderer:
             qr_modules=qr_modules(model.companion_url) if model.companion_url else 0,
             participants=len(model.participants),
         )
+        if model.content is not None and self.role is not ScreenRole.PEOPLE:
+            self._presentation(model, frames, lang, needs, remote)
+            return
         self_view = (model.self_view.position
                      if model.self_view.enabled and self.role is not ScreenRole.PANELS else None)
         layout = meeting_layout(self.size, len(remote), needs, self.settings, self.role,
@@ -180,11 +188,47 @@ class Renderer:
         if layout.overflow is not None:
             self._overflow(layout.overflow, layout.overflow_count, lang)
 
+    def _presentation(self, model: ScreenModel, frames: Frames, lang: Language,
+                      needs: PanelNeeds, remote: list[Participant]) -> None:
+        """Content as large as the screen allows; people in a strip below (one screen)."""
+        column_w = presentation.column_width(self.size)
+        needs = replace(needs, notice_lines=tuple(
+            len(panels.notice_lines(self.painter, n, lang, column_w))
+            for n in model.notices[:self.settings.max_notices]))
+        layout, area = presentation.content_layout(self.size, self.role, len(remote), needs)
+        self.layout = layout
+        panels.draw_header(self.surface, self.painter, layout.header, model, lang)
+        panels.draw_panels(self.surface, self.painter, layout, model, lang,
+                           poll_clock(model, lang))  # the notices
+        self._content_area = area
+        self._content(model, frames, lang)
+        self._tiles = list(zip(remote, layout.tiles, strict=False))
+        for i, (person, box) in enumerate(self._tiles):
+            self._tile(person, box, frames, model, lang, _area(person, i))
+        if layout.overflow is not None:
+            self._overflow(layout.overflow, layout.overflow_count, lang)
+
+    def _content(self, model: ScreenModel, frames: Frames, lang: Language) -> None:
+        area, content = self._content_area, model.content
+        assert area is not None and content is not None
+        source = frames.get(content.key)
+        box = presentation.fitted(area, getattr(source, "size", None))
+        pixels = source.rgb(box.w, box.h) if source is not None else None
+        shown = pixels if pixels is not None and _is_rgb(pixels) else None
+        presentation.draw_frame(self.surface, area, shown, box)
+        presentation.draw_caption(self.surface, self.painter, self.metrics, box, content,
+                                  lang, waiting=shown is None)
+
     def _redraw_tiles(self, model: ScreenModel, frames: Frames,
                       changed: set[str]) -> list[pygame.Rect]:
         dirty = []
         drawn = self.painter.drawn
         lang = self.lang(model)
+        if self._content_area is not None and model.content is not None \
+                and model.content.key in changed:
+            self.painter.drawn = []
+            self._content(model, frames, lang)
+            dirty.append(to_rect(self._content_area))
         for i, (person, box) in enumerate(self._tiles):
             key = self._self_key(model) if person.is_self else person.id
             if key in changed:

@@ -15,6 +15,7 @@ from appliance.screen.layout import DEFAULT_SETTINGS, LayoutSettings
 from appliance.screen.model import (
     ChatMessage,
     ConfigProblem,
+    Content,
     Language,
     Notice,
     Participant,
@@ -29,7 +30,7 @@ from appliance.screen.model import (
     StatusInfo,
 )
 from appliance.screen.render import FrameSource, Renderer
-from appliance.screen.synthetic import PortraitFrame
+from appliance.screen.synthetic import PortraitFrame, SlideFrame
 
 SIZES: dict[str, tuple[int, int]] = {"720p": (1280, 720), "1080p": (1920, 1080),
                                      "4k": (3840, 2160)}
@@ -55,6 +56,8 @@ NAMES = (
 )
 
 
+# What the shared slide of the presentation scenes carries (a QR code to decode).
+SLIDE_URL = "https://okul.example/ders/9a-matematik/odev-42"
 # A phone-companion link as the bridge issues it (/c/<24-character code>?room=<address>).
 COMPANION_URL = "https://salon.ankara.meb.gov.tr/c/q3Vb0xT7kLm2Rz9WcYp4Hs1N?room=ogretmenler-odasi"
 
@@ -171,6 +174,25 @@ def meeting_scenes() -> list[Scene]:
     frames = portrait_frames(two.participants)
     scenes.append(Scene("two_screens_people", two, ScreenRole.PEOPLE, frames))
     scenes.append(Scene("two_screens_panels", two, ScreenRole.PANELS, frames))
+    return scenes + content_scenes()
+
+
+def content_scenes() -> list[Scene]:
+    """A presentation: on one screen, large above a strip of people; on two, the content
+    alone on the second (the companion code comes back when it ends)."""
+    scenes = []
+    for n in (4, 14):
+        model = replace(meeting_model(n, companion=False), poll=None,
+                        content=Content("p1", NAMES[1]))
+        frames = {**portrait_frames(model.participants), model.content.key: SlideFrame(SLIDE_URL)}  # type: ignore[union-attr]
+        scenes.append(Scene(f"content_{n}", model, frames=frames))
+    two = replace(meeting_model(6, companion=False), content=Content("p1", NAMES[1]))
+    frames = {**portrait_frames(two.participants), "p1#content": SlideFrame(SLIDE_URL)}
+    scenes.append(Scene("content_two_screens_people", two, ScreenRole.PEOPLE, frames))
+    scenes.append(Scene("content_two_screens_content", two, ScreenRole.PANELS, frames))
+    starved = replace(model, content=Content("p1", NAMES[1], starved=True),
+                      notices=(Notice("content_low_bandwidth", model.now),))
+    scenes.append(Scene("content_low_bandwidth", starved, frames=frames))
     return scenes
 
 

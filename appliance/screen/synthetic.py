@@ -83,3 +83,31 @@ def _hue_rgb(hue: int) -> np.ndarray:
     table = [(c, x, 0), (x, c, 0), (0, c, x), (0, x, c), (x, 0, c), (c, 0, x)]
     r, g, b = table[int(h) % 6]
     return np.array([r + 60, g + 60, b + 60], np.float32)
+
+
+class SlideFrame:
+    """A shared screen as a teacher shows one: a white 1080p slide with a QR code and
+    lines of small dark "text". ``size`` is the slide's own (what a receiver decoded);
+    ``rgb(w, h)`` scales it (nearest pixel, as a still slide needs no smoothing)."""
+
+    def __init__(self, text: str, size: tuple[int, int] = (1920, 1080), version: int = 1) -> None:
+        from appliance.screen.widgets import qr_matrix  # the screen's own QR maker
+
+        self.size = size
+        self.version = version
+        w, h = size
+        slide = np.full((h, w, 3), 255, np.uint8)
+        modules = np.array(qr_matrix(text), bool)
+        cell = max(1, h // 2 // len(modules))
+        qr = np.repeat(np.repeat(~modules, cell, 0), cell, 1)
+        top, left = h // 8, w // 16
+        slide[top:top + qr.shape[0], left:left + qr.shape[1]][~qr] = 0
+        for i in range(8):  # lines of 14 px "text" beside the code
+            y = top + i * h // 20
+            slide[y:y + h // 77, w // 2:w // 2 + (w // 3 if i % 3 else w // 5)] = (20, 30, 60)
+        self.slide = slide
+
+    def rgb(self, width: int, height: int) -> np.ndarray:
+        rows = np.arange(height) * self.size[1] // height
+        cols = np.arange(width) * self.size[0] // width
+        return self.slide[rows][:, cols]

@@ -183,7 +183,8 @@ def _present(meeting_id: int) -> tuple[ColumnElement[bool], ...]:
 
 SEAT_COLUMNS = (Participant.id, Participant.display_name, Participant.kind,
                 Participant.is_host, Participant.audio_right, Participant.camera_right,
-                Participant.muted, Participant.hand_raised_at)
+                Participant.muted, Participant.hand_raised_at,
+                Participant.present_right, Participant.presenting_since)
 
 
 def member_views(tx: Tx, meeting_id: int) -> list[protocol.Participant]:
@@ -285,7 +286,27 @@ def janus_state(scope: Scope, p: Participant) -> JanusModerate:
         room=scope.room.address,
         audio_muted=not p.audio_right or p.muted,
         camera_muted=not p.camera_right,
+        content_muted=not (p.present_right and p.presenting_since is not None),
     )
+
+
+def presenter(tx: Tx, meeting_id: int) -> Participant | None:
+    """Who holds the meeting's one presentation (connected and admitted), if anyone."""
+    return tx.db.scalar(select(Participant).where(
+        *_present(meeting_id), Participant.presenting_since.is_not(None)))
+
+
+def stop_presenting(tx: Tx, scope: Scope, p: Participant, *, actor_id: int | None = None,
+                    reason: str = "stopped") -> bool:
+    """End p's presentation, if it has one, recording how long it lasted (reports)."""
+    if p.presenting_since is None:
+        return False
+    ms = max(0, int((tx.now - p.presenting_since).total_seconds() * 1000))
+    p.presenting_ms += ms
+    p.presenting_since = None
+    record(tx, scope.meeting, "present_stop", actor_id=actor_id, subject_id=p.id, ms=ms,
+           reason=reason)
+    return True
 
 
 def stop_talking(tx: Tx, scope: Scope, p: Participant) -> None:

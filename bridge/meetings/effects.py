@@ -41,6 +41,9 @@ class JanusModerate:
     room: str
     audio_muted: bool
     camera_muted: bool
+    # The participant's content publisher (a shared screen): open only while it holds
+    # the right to present and the meeting's one presentation.
+    content_muted: bool = True
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,7 @@ class MediaAccess(Done):
     room: str
     audio_muted: bool
     camera_muted: bool
+    content_muted: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,5 +1,5 @@
-"""The floor: hands (Söz Hakkı İste), audio and camera rights, mute, removal,
-speaking time. Rights are decided here and enforced at Janus via JanusModerate."""
+"""The floor: hands (Söz Hakkı İste), audio, camera and presenting rights, mute,
+removal, speaking time. Rights are decided here and enforced at Janus via JanusModerate."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from bridge.meetings import messages as msg
 from bridge.meetings.effects import Disconnect, MediaAccess, Refused
 from bridge.store.models import Admission, Participant
 
-RIGHTS = ("audio", "camera")
+RIGHTS = ("audio", "camera", "present")
 
 
 def raise_hand(tx: cx.Tx, pid: int) -> None:
@@ -55,9 +55,15 @@ def set_right(tx: cx.Tx, pid: int, subject_id: int, right: str, granted: bool) -
     action = f"{'grant' if granted else 'revoke'} {right}"
     scope = cx.host(tx, pid, action)
     target = _admitted_other(tx, scope, subject_id, action)
-    if (target.audio_right if right == "audio" else target.camera_right) == granted:
+    held = {"audio": target.audio_right, "camera": target.camera_right,
+            "present": target.present_right}[right]
+    if held == granted:
         return
-    if right == "audio":
+    if right == "present":
+        target.present_right = granted
+        if not granted:  # a presentation going on ends with the right
+            cx.stop_presenting(tx, scope, target, actor_id=pid, reason="revoked")
+    elif right == "audio":
         target.audio_right = granted
         if granted:  # the request to speak is answered
             cx.put_hand_down(tx, scope, target, "granted", actor_id=pid)
@@ -129,6 +135,7 @@ def remove(tx: cx.Tx, pid: int, subject_id: int) -> None:
     if target.left_at is None:
         target.left_at = tx.now
         cx.stop_talking(tx, scope, target)
+        cx.stop_presenting(tx, scope, target, actor_id=pid, reason=msg.REASON_REMOVED)
         cx.record(tx, scope.meeting, "left", subject_id=target.id, reason=msg.REASON_REMOVED)
         tx.effects.append(Disconnect(target.id, msg.REASON_REMOVED, target.epoch))
     cx.put_hand_down(tx, scope, target, "removed", actor_id=pid, queue_before=queue)
@@ -158,5 +165,6 @@ def media_access(tx: cx.Tx, pid: int) -> MediaAccess:
     scope = cx.actor(tx, pid, "media")
     state = cx.janus_state(scope, scope.me)
     return MediaAccess(
-        room=scope.room.address, audio_muted=state.audio_muted, camera_muted=state.camera_muted
+        room=scope.room.address, audio_muted=state.audio_muted, camera_muted=state.camera_muted,
+        content_muted=state.content_muted,
     )

@@ -109,6 +109,8 @@ def _new_participant(
         muted=False,
         speaking_ms=0,
         node=tx.node,
+        present_right=False,
+        presenting_ms=0,
     )
     return p, token
 
@@ -132,7 +134,7 @@ def join_account(tx: cx.Tx, address: str, account: Account) -> Joined:
     p, token = _new_participant(tx, meeting, account.display_name, kind, Admission.ADMITTED)
     p.account_id = account.id
     p.is_host = account.role is Role.HOST
-    p.audio_right = p.camera_right = p.is_host or room.open_floor
+    p.audio_right = p.camera_right = p.present_right = p.is_host or room.open_floor
     p.decided_at = tx.now
     tx.db.add(p)
     tx.db.flush()
@@ -150,7 +152,7 @@ def join_guest(tx: cx.Tx, address: str, raw_name: str) -> Joined:
     meeting = current_meeting(tx, room)
     if room.open_floor:  # an unmoderated room: no lobby, everyone may speak and show
         p, token = _new_participant(tx, meeting, name, Kind.GUEST, Admission.ADMITTED)
-        p.audio_right = p.camera_right = True
+        p.audio_right = p.camera_right = p.present_right = True
         p.decided_at = tx.now
         tx.db.add(p)
         tx.db.flush()
@@ -256,7 +258,7 @@ def admit(tx: cx.Tx, host_id: int, guest_id: int) -> None:
     guest = _lobby_guest(tx, scope, guest_id, "admit")
     guest.admission = Admission.ADMITTED
     guest.decided_at = tx.now
-    guest.audio_right = guest.camera_right = scope.room.open_floor
+    guest.audio_right = guest.camera_right = guest.present_right = scope.room.open_floor
     tx.db.flush()
     guest_scope = cx.Scope(guest, scope.meeting, scope.room)
     cx.record(tx, scope.meeting, "admitted", actor_id=host_id, subject_id=guest.id)
@@ -298,6 +300,7 @@ def _depart(
     queue = cx.hand_queue(tx, scope.meeting.id)
     p.left_at = tx.now
     cx.stop_talking(tx, scope, p)
+    cx.stop_presenting(tx, scope, p, reason=reason)  # others see it go with the departure
     if reason not in msg.DROP_REASONS:
         cx.put_hand_down(tx, scope, p, "left", queue_before=queue, announce=announce)
     elif announce and p.hand_raised_at is not None:

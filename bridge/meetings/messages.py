@@ -21,6 +21,9 @@ AUDIO_REVOKED = "audio_revoked"
 CAMERA_GRANTED = "camera_granted"
 CAMERA_REVOKED = "camera_revoked"
 MUTED_BY_HOST = "muted_by_host"
+PRESENT_GRANTED = "present_granted"
+PRESENT_REVOKED = "present_revoked"
+PRESENTATION_STOPPED_BY_HOST = "presentation_stopped_by_host"
 HAND_LOWERED_BY_HOST = "hand_lowered_by_host"
 
 # Disconnect reasons.
@@ -62,6 +65,10 @@ class Seat(Protocol):
     def muted(self) -> bool: ...
     @property
     def hand_raised_at(self) -> datetime | None: ...
+    @property
+    def present_right(self) -> bool: ...
+    @property
+    def presenting_since(self) -> datetime | None: ...
 
 
 def role(person: Seat) -> str:
@@ -78,6 +85,8 @@ def participant(person: Seat, hand_position: int | None) -> p.Participant:
         "role": role(person),
         "audio_right": person.audio_right,
         "camera_right": person.camera_right,
+        "present_right": person.present_right,
+        "presenting": person.presenting_since is not None,
         "mic_muted": person.muted,
         "hand_position": hand_position,  # 1 = first in the queue; None = hand down
         "hand_raised_at": iso(person.hand_raised_at),

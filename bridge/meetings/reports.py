@@ -31,6 +31,7 @@ class AttendanceRow:
     last_left: str
     present_seconds: int
     speaking_seconds: int
+    presenting_seconds: int
     hands_raised: int
     chat_messages: int
     polls_answered: int
@@ -144,6 +145,8 @@ def _attendance(
     speaking = 0.0
     joined: datetime | None = None
     talk: datetime | None = None
+    shown_since: datetime | None = None  # presenting
+    presenting = 0.0
     first: datetime | None = None
     last_left: datetime | None = None
     counts: Counter[str] = Counter()
@@ -162,6 +165,11 @@ def _attendance(
             elif e.kind == "talk_stop":
                 speaking += e.data.get("ms", 0) / 1000
                 talk = None
+            elif e.kind == "present_start":
+                shown_since = e.at
+            elif e.kind == "present_stop":
+                presenting += e.data.get("ms", 0) / 1000
+                shown_since = None
             elif e.kind == "hand_raised":
                 counts["hands"] += 1
         if e.actor_id == p.id:
@@ -175,6 +183,8 @@ def _attendance(
         present += (until - joined).total_seconds()
     if talk is not None:
         speaking += (until - talk).total_seconds()
+    if shown_since is not None:
+        presenting += (until - shown_since).total_seconds()
     return AttendanceRow(
         participant=p.id,
         name=p.display_name,
@@ -186,6 +196,7 @@ def _attendance(
         last_left="" if joined is not None else (msg.iso(last_left) or ""),
         present_seconds=round(present),
         speaking_seconds=round(speaking),
+        presenting_seconds=round(presenting),
         hands_raised=counts["hands"],
         chat_messages=counts["chat"],
         polls_answered=len(polls),

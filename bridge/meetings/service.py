@@ -21,7 +21,17 @@ from typing import BinaryIO, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bridge.meetings import chat, files, floor, joining, outbox, polls, reports, schedule
+from bridge.meetings import (
+    chat,
+    files,
+    floor,
+    joining,
+    outbox,
+    polls,
+    presenting,
+    reports,
+    schedule,
+)
 from bridge.meetings import context as cx
 from bridge.meetings import messages as msg
 from bridge.meetings.context import Guards, Limits
@@ -239,7 +249,7 @@ class Meetings:
         return self._do("lower hand", pid, lambda tx: floor.lower_hand(tx, pid, subject))
 
     def set_right(self, host: int, subject: int, right: str, granted: bool) -> Done | Refusal:
-        """right: "audio" or "camera", granted separately."""
+        """right: "audio", "camera" or "present", granted separately."""
         return self._do(
             f"set {right} right",
             host,
@@ -258,6 +268,14 @@ class Meetings:
 
     def remove(self, host: int, subject: int) -> Done | Refusal:
         return self._do("remove", host, lambda tx: floor.remove(tx, host, subject))
+
+    def start_presenting(self, pid: int) -> Done | Refusal:
+        """Ekranımı Paylaş: take the meeting's one presentation."""
+        return self._do("present", pid, lambda tx: presenting.start(tx, pid))
+
+    def stop_presenting(self, pid: int, subject: int | None = None) -> Done | Refusal:
+        """End one's own presentation or, for a host, anyone's."""
+        return self._do("stop presenting", pid, lambda tx: presenting.stop(tx, pid, subject))
 
     def talking(self, pid: int, is_talking: bool, at: datetime | None = None) -> Done | Refusal:
         """Janus said the publisher started or stopped talking."""

@@ -190,6 +190,11 @@ class Participant(Base):
     speaking_ms: Mapped[int] = mapped_column(Integer, default=0)
     # Several bridge processes: which one holds the seat's connection (None: one process).
     node: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Presenting (a shared screen): the right, and the meeting's one presentation while
+    # it lasts (at most one participant of a meeting has presenting_since set).
+    present_right: Mapped[bool] = mapped_column(Boolean, default=False)
+    presenting_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    presenting_ms: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Event(Base):

@@ -161,7 +161,7 @@ class Bridge:
             room = self.rooms.get(address)
             if room is not None and self.fanout is not None:
                 for lp in list(room.participants.values()):
-                    await self.fanout.publish_live(address, {"id": lp.id, **lp.live_fields()})
+                    await self.fanout.publish_live(address, {"id": lp.id, **lp.announced()})
             return
         await self.live_room(address).remote_update(str(person["id"]), person)
 
@@ -208,7 +208,7 @@ class Bridge:
             room = self.rooms.get(effect.room)
             if room is not None:
                 await room.moderate(str(effect.participant), effect.audio_muted,
-                                    effect.camera_muted)
+                                    effect.camera_muted, effect.content_muted)
         elif isinstance(effect, Disconnect):
             conn = self.by_participant.get(effect.participant)
             if conn is not None and effect.epoch in (None, conn.epoch):

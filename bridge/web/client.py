@@ -154,7 +154,7 @@ class ClientConnection:
             await self.leave("left")
             await self.send(p.Bye(reason="left"))
             await self.ws.close()
-        elif isinstance(m, p.Publish | p.SubscribeAnswer | p.Resubscribe):
+        elif isinstance(m, p.Publish | p.PublishContent | p.SubscribeAnswer | p.Resubscribe):
             await self.media_request(m)
         else:
             await self.ask_domain(m)
@@ -186,6 +186,11 @@ class ClientConnection:
             result = await call(meetings.lower_hand, pid, int(m.participant))
         elif isinstance(m, p.SetRight):
             result = await call(meetings.set_right, pid, int(m.participant), m.right, m.granted)
+        elif isinstance(m, p.Present):
+            result = await (call(meetings.start_presenting, pid) if m.active
+                            else call(meetings.stop_presenting, pid))
+        elif isinstance(m, p.StopPresenting):
+            result = await call(meetings.stop_presenting, pid, int(m.participant))
         elif isinstance(m, p.Mute):
             result = await call(meetings.set_muted, pid, int(m.participant), True)
         elif isinstance(m, p.Remove):
@@ -327,10 +332,14 @@ class ClientConnection:
             raise MediaUnavailable("media session not ready; wait for media_reset")
         return self.me.media
 
-    async def media_request(self, m: p.Publish | p.SubscribeAnswer | p.Resubscribe) -> None:
+    async def media_request(
+        self, m: p.Publish | p.PublishContent | p.SubscribeAnswer | p.Resubscribe
+    ) -> None:
         media = self._media()
         if isinstance(m, p.Publish):
             await self.publish(m, media)
+        elif isinstance(m, p.PublishContent):
+            await self.publish_content(m, media)
         elif isinstance(m, p.SubscribeAnswer):
             try:
                 await media.answer(m.sdp)
@@ -338,7 +347,7 @@ class ClientConnection:
                 raise p.ProtocolError("no_offer_pending", str(exc)) from None
         else:
             await media.restart_subscriber()
-        if m.id is not None and not isinstance(m, p.Publish):
+        if m.id is not None and not isinstance(m, p.Publish | p.PublishContent):
             await self.send(p.Ok(re=m.id))
 
     async def publish(self, m: p.Publish, media: ParticipantMedia) -> None:
@@ -349,11 +358,33 @@ class ClientConnection:
             return
         assert isinstance(access, MediaAccess)
         self.me.audio_muted, self.me.camera_muted = access.audio_muted, access.camera_muted
+        self.me.content_muted = access.content_muted
         person = self.room.roster.get(self.me.id)
         name = person.name if person is not None else self.me.id
         # The room learns of it from Janus: hangup of the old PeerConnection (publishing
         # off), webrtcup of the new one (rights enforced, then publishing on).
         answer = await media.publish(m.sdp, name)
+        await self.send(p.PublishAnswer(re=m.id, sdp=answer))
+
+    async def publish_content(self, m: p.PublishContent, media: ParticipantMedia) -> None:
+        """The presenter's content PeerConnection: only while it holds the presentation
+        (Janus mutes it too, should the presentation end while it is up)."""
+        assert self.me is not None and self.room is not None and self.pid is not None
+        access = await self.bridge.runner.call(self.bridge.meetings.media_access, self.pid)
+        if isinstance(access, Refusal):
+            await self.send(p.Error(re=m.id, code=access.code, message=access.message))
+            return
+        assert isinstance(access, MediaAccess)
+        if access.content_muted:
+            log.warning("refused content from participant %s: not presenting", self.pid,
+                        extra={"EVENT": "refused"})
+            await self.send(p.Error(re=m.id, code="not_presenting", message=(
+                "content: take the presentation first (present), with the right to present")))
+            return
+        self.me.content_muted = False
+        person = self.room.roster.get(self.me.id)
+        name = person.name if person is not None else self.me.id
+        answer = await media.publish_content(m.sdp, name)
         await self.send(p.PublishAnswer(re=m.id, sdp=answer))
 
     async def reset_media(self, reason: str) -> None:

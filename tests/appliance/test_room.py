@@ -20,6 +20,8 @@ from appliance.room import (
     Command,
     ConfigFailed,
     Connecting,
+    ContentBandwidth,
+    ContentChanged,
     Disconnected,
     Event,
     HandChanged,
@@ -58,6 +60,8 @@ CONNECTING = RoomState(connection="connecting", attempt=1)
 LOBBY = RoomState(connection="in_lobby")
 MEETING = RoomState(connection="in_meeting")
 RECONNECTING = RoomState(connection="reconnecting", attempt=3, last_error="network")
+PRESENTING = RoomState(connection="in_meeting", content_from="7")
+STARVED = replace(PRESENTING, content_starved=True)
 HAND_UP = replace(MEETING, hand_raised=True, hand_position=2)
 AUDIO = replace(MEETING, audio_right=True)
 ROOM_MUTED = replace(AUDIO, muted_by_room=True)
@@ -321,6 +325,22 @@ TRANSITIONS: list[tuple[str, RoomState, Event, dict[str, Any], list[Command]]] =
      {"camera_failed": True}, [notice("camera_failed", "warning")]),
     ("repeated camera failure is quiet", CAMERA_BROKEN, CameraFailed(), {}, []),
     ("recovery without failure is quiet", CAMERA_SENDING, CameraRecovered(), {}, []),
+    # a presentation: shown while it lasts; a link too weak for it is said
+    ("a presentation starts", MEETING, ContentChanged("7"), {"content_from": "7"},
+     [notice("content_started")]),
+    ("the same presenter again is quiet", PRESENTING, ContentChanged("7"), {}, []),
+    ("a presentation ends", STARVED, ContentChanged(None),
+     {"content_from": None, "content_starved": False}, [notice("content_stopped")]),
+    ("no presentation outside the meeting", LOBBY, ContentChanged("7"), {}, []),
+    ("a weak link for the presentation is said", PRESENTING, ContentBandwidth(False),
+     {"content_starved": True}, [notice("content_low_bandwidth", "warning")]),
+    ("the link carries it again", STARVED, ContentBandwidth(True),
+     {"content_starved": False}, [notice("content_bandwidth_ok")]),
+    ("bandwidth without a presentation is quiet", MEETING, ContentBandwidth(False), {}, []),
+    ("a lost session forgets the presentation", STARVED, Disconnected("network"),
+     {"connection": "reconnecting", "content_from": None, "content_starved": False,
+      "last_error": "network"},
+     [StatusLed("reconnecting"), notice("connection_lost", "warning")]),
 ]
 
 
@@ -395,6 +415,8 @@ EVENTS = st.one_of(
     st.builds(MeetingLeft, st.just("")),
     st.builds(CameraFailed, st.just("")),
     st.just(CameraRecovered()),
+    st.builds(ContentChanged, st.none() | st.sampled_from(["7", "8"])),
+    st.builds(ContentBandwidth, st.booleans()),
 )
 
 # Events that lead towards a live mic and camera, so the properties are exercised in the

@@ -262,3 +262,41 @@ def test_renaming_the_camera_keeps_rights_and_history_on_sqlite(tmp_path: Path) 
 
 def test_renaming_the_camera_keeps_rights_and_history_on_postgresql(postgres_url: str) -> None:
     renaming_the_camera_keeps_rights_and_history(postgres_url)
+
+
+def presenting_columns_fill_existing_seats(url: str) -> None:
+    """0004: seats made before presenting existed get the right exactly when they host."""
+    command.upgrade(alembic_config(url), "0003")
+    engine = create_engine(url)
+    t = "'2026-12-01 09:00:00'"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            f"INSERT INTO rooms VALUES (1, 'testbim', 'Test', 'public', false, false, {t})")
+        conn.exec_driver_sql(
+            f"INSERT INTO meetings (id, room_id, started_at) VALUES (1, 1, {t})")
+        for pid, host in ((1, "true"), (2, "false")):
+            conn.exec_driver_sql(
+                "INSERT INTO participants (id, meeting_id, kind, is_host, display_name,"
+                " token_hash, admission, joined_at, epoch, audio_right, camera_right, muted,"
+                f" speaking_ms) VALUES ({pid}, 1, 'account', {host}, 'P{pid}', 'h{pid}',"
+                f" 'admitted', {t}, 1, false, false, false, 0)")
+    engine.dispose()
+    upgrade_to_head(url)
+    assert schema_drift(url) == []
+    with Store(url) as store, store.transaction() as db:
+        seats = {p.id: (p.present_right, p.presenting_since, p.presenting_ms)
+                 for p in db.scalars(select(Participant))}
+    assert seats == {1: (True, None, 0), 2: (False, None, 0)}
+    command.downgrade(alembic_config(url), "0003")
+    engine = create_engine(url)
+    columns = {c["name"] for c in inspect(engine).get_columns("participants")}
+    engine.dispose()
+    assert "present_right" not in columns and "camera_right" in columns
+
+
+def test_presenting_columns_fill_existing_seats_on_sqlite(tmp_path: Path) -> None:
+    presenting_columns_fill_existing_seats(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+
+
+def test_presenting_columns_fill_existing_seats_on_postgresql(postgres_url: str) -> None:
+    presenting_columns_fill_existing_seats(postgres_url)

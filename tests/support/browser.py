@@ -23,10 +23,17 @@ BASE_ARGS = [
 @asynccontextmanager
 async def chromium(video: Path | None = None, audio: Path | None = None,
                    extra_args: list[str] | None = None, executable: str = CHROMIUM,
-                   env: dict[str, str] | None = None) -> AsyncIterator[Browser]:
+                   env: dict[str, str] | None = None,
+                   share_tab_titled: str | None = None) -> AsyncIterator[Browser]:
     """``executable``: Chromium or a wrapper that starts it elsewhere (another network
-    namespace); ``env``: its environment (e.g. a HOME whose NSS database trusts a CA)."""
+    namespace); ``env``: its environment (e.g. a HOME whose NSS database trusts a CA).
+    ``share_tab_titled``: getDisplayMedia picks the tab with this title by itself (with
+    its sound). Chromium's fake media UI makes getDisplayMedia fail in headless mode, so
+    it is left out then: grant camera and microphone to the context instead."""
     args = list(BASE_ARGS) + (extra_args or [])
+    if share_tab_titled is not None:
+        args.remove("--use-fake-ui-for-media-stream")
+        args.append(f"--auto-select-tab-capture-source-by-title={share_tab_titled}")
     if video is not None:
         args.append(f"--use-file-for-fake-video-capture={video}")
     if audio is not None:

@@ -17,8 +17,18 @@
 // Requests other than join and publish are fire-and-forget here: their effect arrives
 // as a room update (and an "ok"); a refusal arrives as an error carrying the request's id.
 
+//
+// Presenting (Ekranımı Paylaş): a second publishing PeerConnection for the content (a
+// shared screen, window or tab, and the tab's sound), apart from the camera's, made
+// after the bridge gave us the meeting's one presentation (present {active: true}).
+// Content m-lines of the subscription are marked source "content": remoteContent()
+// gives them, remoteStreams() only people.
+
 export const PROTOCOL = 1;
 const VIDEO_MAX_BITRATE = 1_200_000;  // a 720p camera well inside the guide's 4 Mbit/s
+// Content: full resolution (no simulcast layers for a viewer to be given a small one of)
+// at a low frame rate; 1080p text at this rate stays sharp.
+const CONTENT_MAX_BITRATE = 2_500_000;
 const KEEPALIVE_MS = 20000;
 const PUBLISH_BOUNDS_MS = [12000, 20000, 30000];  // then the last, for every further try
 
@@ -65,6 +75,7 @@ export class Conference extends EventTarget {
     this.publishTries = 0;         // publishes since the last one that connected
     this.publishWatchdog = null;
     this.subPc = null;
+    this.contentPc = null;         // our presentation's PeerConnection, while presenting
     this.iceServers = [];          // TURN with this seat's credentials, from the bridge
     this.nextId = 1;
     this.pending = new Map();      // request id -> {resolve, reject} (join, publish)
@@ -370,6 +381,48 @@ export class Conference extends EventTarget {
     this.setPublishState("idle");
   }
 
+  // ---- presenting -------------------------------------------------------------------
+
+  /**
+   * Take the meeting's presentation and publish ``stream`` (one video track, and the
+   * tab's audio track if it has one) on a PeerConnection of its own. Rejects with a
+   * RefusedError (no_present_right, presentation_busy) if the bridge says no.
+   */
+  async startPresenting(stream) {
+    await this.request({ type: "present", active: true });
+    this.dropContent();
+    const pc = this.newPeerConnection();
+    this.contentPc = pc;
+    const video = stream.getVideoTracks()[0];
+    if (video && "contentHint" in video) video.contentHint = "detail";  // text stays sharp
+    pc.addTransceiver(video, { direction: "sendonly", streams: [stream],
+      sendEncodings: [{ maxBitrate: CONTENT_MAX_BITRATE }] });
+    const audio = stream.getAudioTracks()[0];
+    if (audio) pc.addTransceiver(audio, { direction: "sendonly", streams: [stream] });
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc === this.contentPc) this.emit("content-state", { state: pc.connectionState });
+    });
+    await pc.setLocalDescription(await pc.createOffer());
+    await waitForIceGathering(pc);
+    if (pc !== this.contentPc) return;
+    const answer = await this.request({ type: "publish_content", sdp: pc.localDescription.sdp });
+    if (pc !== this.contentPc) return;
+    await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+  }
+
+  /** End one's presentation (tell = false: the bridge ended it already). */
+  stopPresenting({ tell = true } = {}) {
+    this.dropContent();
+    if (tell) this.send({ type: "present", active: false });
+  }
+
+  stopPresentationOf(participant) { return this.send({ type: "stop_presenting", participant }); }
+
+  dropContent() {
+    if (this.contentPc) this.contentPc.close();
+    this.contentPc = null;
+  }
+
   // ---- receiving ---------------------------------------------------------------------
 
   async onSubscribeOffer(msg) {
@@ -396,6 +449,10 @@ export class Conference extends EventTarget {
 
   async onMediaReset(reason) {
     this.emit("problem", { message: `media restarting: ${reason}` });
+    if (this.contentPc) {  // the presentation stays ours: MyMedia publishes it again
+      this.dropContent();
+      this.emit("content-state", { state: "reset" });
+    }
     if (this.subPc) this.subPc.close();
     this.subPc = null;
     this.subChain = Promise.resolve();
@@ -409,11 +466,13 @@ export class Conference extends EventTarget {
     return new RTCPeerConnection({ iceServers: this.iceServers });
   }
 
-  // participant id -> [MediaStreamTrack] of what we receive from them
-  remoteStreams() {
+  // participant id -> [MediaStreamTrack] of what we receive from them: their camera and
+  // microphone (source "camera"), or with source "content" what they present
+  remoteStreams(source = "camera") {
     const byParticipant = new Map();
     if (!this.subPc) return byParticipant;
-    const owner = new Map(this.streams.map((s) => [s.mid, s.participant]));
+    const owner = new Map(this.streams.filter((s) => (s.source || "camera") === source)
+      .map((s) => [s.mid, s.participant]));
     for (const t of this.subPc.getTransceivers()) {
       const pid = owner.get(t.mid);
       if (!pid || !t.receiver.track) continue;
@@ -421,6 +480,15 @@ export class Conference extends EventTarget {
       byParticipant.get(pid).push(t.receiver.track);
     }
     return byParticipant;
+  }
+
+  /** The presentation we receive: {participant, tracks}, or null. Only the presenter's
+   * content while the bridge says they are presenting (a stopped one leaves nothing). */
+  remoteContent() {
+    for (const [pid, tracks] of this.remoteStreams("content")) {
+      if (this.participants.get(pid)?.presenting) return { participant: pid, tracks };
+    }
+    return null;
   }
 
   async leave() {
@@ -434,6 +502,7 @@ export class Conference extends EventTarget {
     this.closedByUs = true;
     clearInterval(this.keepalive);
     this.dropPublisher();
+    this.dropContent();
     if (this.subPc) this.subPc.close();
     this.subPc = null;
     if (this.ws) this.ws.close();

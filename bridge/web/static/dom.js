@@ -43,6 +43,7 @@ const ICONS = {
   speaker: ["M4 9h4l5-4v14l-5-4H4z", "M16 9a4 4 0 0 1 0 6", "M18.5 6.5a8 8 0 0 1 0 11"],
   speakerOff: ["M4 9h4l5-4v14l-5-4H4z", "M16 9l5 6", "M21 9l-5 6"],
   share: ["M3 5h18v12H3z", "M12 14V8", "M9 11l3-3 3 3", "M8 21h8"],
+  screen: ["M3 4h18v12H3z", "M8 20h8", "M12 16v4"],
   leave: ["M10 4H5v16h5", "M14 8l4 4-4 4", "M18 12H9"],
   host: ["M4 18h16", "M4 18l-1-10 5 4 4-7 4 7 5-4-1 10"],
   file: ["M6 3h8l4 4v14H6z", "M14 3v4h4"],

@@ -4,6 +4,12 @@
 // Without a right the kind is not sent at all (the bridge also mutes it at Janus).
 
 const AUDIO = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+// Ekranımı Paylaş: a screen, window or tab up to 1080p at a low frame rate (slides), with
+// the tab's own sound if it has any (the browser offers it for tabs).
+const DISPLAY = {
+  video: { width: { max: 1920 }, height: { max: 1080 }, frameRate: { ideal: 15, max: 15 } },
+  audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+};
 const VIDEO = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } };
 
 function firstTrack(stream, kind) {
@@ -89,6 +95,53 @@ export class MyMedia extends EventTarget {
     this.micOn = false;     // Sesimi Bağla pressed (and not muted since)
     this.webcamOn = false;  // Web Kameramı Başlat: local preview
     this.sharing = false;   // Paylaşımı Başlat: others see it
+    this.screen = null;     // Ekranımı Paylaş: the shared screen's stream, while presenting
+    conf.addEventListener("content-state", (ev) => {
+      if (ev.detail.state === "reset" && this.screen) this.publishScreen();
+    });
+  }
+
+  get presentRight() { return Boolean(this.me.present_right); }
+  get presenting() { return this.screen !== null; }
+
+  /** Ekranımı Paylaş: pick a screen, window or tab and present it. */
+  async startPresenting() {
+    if (!this.presentRight || this.screen) return;
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getDisplayMedia(DISPLAY);
+    } catch (e) {
+      if (e.name !== "NotAllowedError") this.problem(e);  // cancelled: nothing to say
+      return;
+    }
+    this.screen = stream;
+    // The browser's own "stop sharing" bar ends the presentation too.
+    for (const track of stream.getVideoTracks()) track.addEventListener("ended", () => this.stopPresenting());
+    this.changed();
+    await this.publishScreen();
+  }
+
+  async publishScreen() {
+    const stream = this.screen;
+    try {
+      await this.conf.startPresenting(stream);
+    } catch (e) {
+      if (this.screen === stream) this.endScreen();
+      this.dispatchEvent(new CustomEvent("refused", { detail: { code: e.code, message: e.message } }));
+    }
+    this.changed();
+  }
+
+  async stopPresenting({ tell = true } = {}) {
+    if (!this.screen) return;
+    this.endScreen();
+    this.conf.stopPresenting({ tell });
+    this.changed();
+  }
+
+  endScreen() {
+    if (this.screen) for (const track of this.screen.getTracks()) track.stop();
+    this.screen = null;
   }
 
   get me() { return this.conf.me || {}; }
@@ -193,11 +246,14 @@ export class MyMedia extends EventTarget {
       await this.muteMic({ tell: !after.mic_muted });
     }
     if ((this.webcamOn || this.sharing) && !after.camera_right) await this.stopWebcam();
+    // The host stopped the presentation or took the right back: the bridge ended it.
+    if (this.screen && before?.presenting && !after.presenting) await this.stopPresenting({ tell: false });
     this.changed();
   }
 
   stopAll() {
     this.micOn = this.webcamOn = this.sharing = false;
+    this.endScreen();
     this.devices.closeAll();
   }
 }

@@ -93,10 +93,10 @@ export class ReportsPane {
       : t("reports.running", { started });
     const attendance = table(
       ["col.name", "col.kind", "col.first_joined", "col.last_left", "col.present", "col.speaking",
-        "col.hands", "col.chat", "col.polls", "col.downloads"],
+        "col.presenting", "col.hands", "col.chat", "col.polls", "col.downloads"],
       report.attendance.map((r) => [r.name, roleText(r), formatDateTime(r.first_joined),
         formatDateTime(r.last_left), formatSeconds(r.present_seconds), formatSeconds(r.speaking_seconds),
-        r.hands_raised, r.chat_messages, r.polls_answered, r.files_downloaded]));
+        formatSeconds(r.presenting_seconds), r.hands_raised, r.chat_messages, r.polls_answered, r.files_downloaded]));
     const activity = table(["col.at", "col.event", "col.actor", "col.subject", "col.details"],
       report.activity.map((r) => [formatClock(r.at), has(`event.${r.kind}`) ? t(`event.${r.kind}`) : r.kind,
         r.actor, r.subject, r.details]));

@@ -160,6 +160,7 @@ function build(conf) {
   const on = (type, fn) => conf.addEventListener(type, (ev) => { if (ui && ui.conf === conf) fn(ev.detail); });
   my.addEventListener("change", () => { ui.toolbar.render(); ui.stage.render(); });
   my.addEventListener("problem", (ev) => notices.push(t("notice.denied_device", ev.detail), "error"));
+  my.addEventListener("refused", (ev) => notices.push(errorText(ev.detail.code, ev.detail.message), "error"));
 
   on("lobby-waiting", (m) => {
     showView("lobby");
@@ -215,6 +216,7 @@ function build(conf) {
     notices.push(t(`notice.${code}`), good ? "good" : "warn");
   });
   on("media", () => ui.stage.render());
+  on("content-state", () => { ui.stage.render(); ui.toolbar.render(); });
   on("publish-state", () => { ui.stage.render(); ui.toolbar.render(); });
   on("refused", (d) => {
     const text = errorText(d.code, d.message);

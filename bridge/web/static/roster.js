@@ -59,6 +59,7 @@ export class Roster {
     if (p.camera_right) {
       marks.push(mark("camera", t(p.camera_on ? "mark.sharing" : "mark.camera"), p.camera_on ? "on" : "off"));
     }
+    if (p.presenting) marks.push(mark("screen", t("mark.presenting"), "on"));
     const role = { host: "role.host", guest: "role.guest", device: "role.device" }[p.role];
     const line = h("div", { class: "person-line" },
       h("span", { class: "marks" }, marks),
@@ -120,7 +121,10 @@ export class Roster {
         () => conf.setRight(p.id, "audio", !p.audio_right), p.audio_right ? "" : "grant"),
       act("camera", t(p.camera_right ? "host.revoke_camera" : "host.grant_camera"),
         () => conf.setRight(p.id, "camera", !p.camera_right), p.camera_right ? "" : "grant"),
+      act("present", t(p.present_right ? "host.revoke_present" : "host.grant_present"),
+        () => conf.setRight(p.id, "present", !p.present_right), p.present_right ? "" : "grant"),
     ];
+    if (p.presenting) controls.push(act("stop-presenting", t("host.stop_presenting"), () => conf.stopPresentationOf(p.id)));
     if (p.audio_right && !p.mic_muted) controls.push(act("mute", t("host.mute"), () => conf.mute(p.id)));
     if (p.hand_position) controls.push(act("hand", t("host.lower_hand"), () => conf.lowerHand(p.id)));
     if (this.confirmRemove === p.id) {

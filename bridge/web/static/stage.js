@@ -4,6 +4,9 @@
 // and a room alike: a stopped camera leaves no frozen last picture); otherwise the
 // name's initials, with the audio still playing. One's own tile says "sharing" only
 // once the publisher is connected.
+//
+// A presentation (someone's shared screen, or one's own) is shown large above everyone,
+// whose tiles become a strip of small ones (#stage[data-layout="content"]).
 import { $, h, mark } from "./dom.js";
 import { t } from "./i18n.js";
 
@@ -22,6 +25,7 @@ export class Stage {
   setSpeaker(on) {
     this.speakerOn = on;
     for (const v of document.querySelectorAll("#tiles figure[data-participant] video")) v.muted = !on;
+    if (!this.my.presenting) $("content").querySelector("video").muted = !on;
   }
 
   tileFor(pid) {
@@ -45,7 +49,32 @@ export class Stage {
     tile.classList.toggle("no-picture", !showing);
   }
 
+  renderContent() {
+    const figure = $("content");
+    const video = figure.querySelector("video");
+    const remote = this.conf.remoteContent();
+    const own = this.my.presenting ? this.my.screen : null;
+    let tracks = [];
+    let caption = "";
+    if (own) {
+      tracks = own.getVideoTracks();  // one's own screen: the picture, never its sound back
+      caption = t("stage.content_self");
+    } else if (remote) {
+      tracks = remote.tracks;
+      caption = t("stage.content", { name: this.conf.participants.get(remote.participant)?.name || "" });
+    }
+    figure.hidden = tracks.length === 0;
+    figure.dataset.participant = remote && !own ? remote.participant : "";
+    $("stage").dataset.layout = tracks.length ? "content" : "people";
+    figure.querySelector("figcaption").textContent = caption;  // text, never markup
+    video.muted = Boolean(own) || !this.speakerOn;
+    const current = video.srcObject ? video.srcObject.getTracks() : [];
+    const same = current.length === tracks.length && tracks.every((tr) => current.includes(tr));
+    if (!same) video.srcObject = tracks.length ? new MediaStream(tracks) : null;
+  }
+
   render() {
+    this.renderContent();
     const media = this.conf.remoteStreams();
     const tiles = $("tiles");
     for (const tile of tiles.querySelectorAll("figure[data-participant]")) {

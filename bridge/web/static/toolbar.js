@@ -1,5 +1,6 @@
 // The top menu: Söz Hakkı İste, Sesimi Bağla (active only with audio rights), Web
-// Kameramı Başlat and Paylaşımı Başlat (only with camera rights), the speaker, leaving.
+// Kameramı Başlat and Paylaşımı Başlat (only with camera rights), Ekranımı Paylaş (only
+// with the right to present), the speaker, leaving.
 import { $, h, icon } from "./dom.js";
 import { t } from "./i18n.js";
 import { keepFocus } from "./roster.js";
@@ -34,6 +35,11 @@ export class Toolbar {
       this.tool("share", t(my.sharing ? "share.stop" : "share.start"), "share",
         () => (my.sharing ? my.stopSharing() : my.startSharing()),
         { disabled: !me.camera_right || !my.webcamOn, cls: my.sharing ? "live" : "" }),
+      // Shown once the host allows presenting (hosts always): a screen share is not
+      // something most of a class does, so it takes no room in their menu before that.
+      me.present_right || my.presenting ? this.tool("present", t(my.presenting ? "present.stop" : "present.start"), "screen",
+        () => (my.presenting ? my.stopPresenting() : my.startPresenting()),
+        { cls: my.presenting ? "live" : "" }) : null,
       this.tool("speaker", t(this.stage.speakerOn ? "speaker.off" : "speaker.on"),
         this.stage.speakerOn ? "speaker" : "speakerOff", () => { this.stage.setSpeaker(!this.stage.speakerOn); this.render(); },
         { cls: this.stage.speakerOn ? "" : "warn" }),
@@ -53,8 +59,11 @@ export class Toolbar {
         t(me.audio_right ? "rights.audio.yes" : "rights.audio.no")),
       h("span", { class: `chip ${me.camera_right ? "yes" : "no"}` }, icon(me.camera_right ? "camera" : "cameraOff"),
         t(me.camera_right ? "rights.camera.yes" : "rights.camera.no")),
+      me.present_right ? h("span", { class: "chip yes" }, icon("screen"), t("rights.present.yes")) : null,
       hand ? h("span", { class: "chip hand" }, icon("hand"), t("hand.place", { n: me.hand_position })) : null,
       !me.audio_right && !hand ? h("span", { class: "hint rights-hint" }, t("rights.hint")) : null,
+      me.present_right && !this.conf.isHost && !my.presenting && !me.presenting
+        ? h("span", { class: "hint rights-hint" }, t("present.hint")) : null,
     ].filter(Boolean));
     keepFocus($("toolbar"), () => {
       $("toolbar").replaceChildren(
