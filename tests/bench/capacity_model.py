@@ -6,9 +6,10 @@ classrooms needs (issue 19), from the signalling bench's measured CPU per part.
         [--join-window 120] [--busy 0.7] [--video-mbit 1.5] [--janus-nic-mbit 9000]
         [--janus-core-per-stream 0.011] [--janus-cores 8]
 
-RESULTS.json: the last line of `tests/bench/bench_signalling.py --sizes 500,2000
---processes K` (several files are merged). From the runs with ``--processes`` K at two
-sizes N1 < N2 it solves, per bridge process (all CPU seconds summed over processes):
+RESULTS.json: the stdout (or the stderr's `RESULT` lines) of
+`tests/bench/bench_signalling.py --sizes 500,2000 --processes K` (several files are
+merged). From the runs with ``--processes`` K at two sizes N1 < N2 it solves, per
+bridge process (all CPU seconds summed over processes):
 
 - joining: N joins into one room cost  N·j0 + j1·N²/2  (a welcome carries everyone
   present, and every arrival is broadcast to everyone present);
@@ -47,9 +48,15 @@ def load(paths: list[str]) -> dict[tuple[int, int], dict[str, Any]]:
     """The bench's results by (bridge processes, N)."""
     runs: dict[tuple[int, int], dict[str, Any]] = {}
     for path in paths:
-        last = Path(path).read_text().strip().splitlines()[-1]
-        for r in json.loads(last)["results"]:
-            runs[(int(r.get("processes", 0)), int(r["n"]))] = r
+        for line in Path(path).read_text().splitlines():
+            if line.startswith("RESULT "):  # the bench's stderr, one result a line
+                found = [json.loads(line[len("RESULT "):])]
+            elif line.startswith('{"benchmark"'):  # its stdout's last line
+                found = json.loads(line)["results"]
+            else:
+                continue
+            for r in found:
+                runs[(int(r.get("processes", 0)), int(r["n"]))] = r
     return runs
 
 
