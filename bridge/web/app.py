@@ -271,10 +271,28 @@ class Bridge:
         and a check that no room's last event was missed."""
         cluster = self.settings.cluster
         assert cluster is not None and self.fanout is not None
+        beating = asyncio.create_task(self._beat_forever(cluster.heartbeat_s))
+        try:
+            await self._upkeep_forever(cluster.heartbeat_s)
+        finally:
+            beating.cancel()
+
+    async def _beat_forever(self, every: float) -> None:
+        # Not through the domain's one worker thread: behind a class's worth of queued
+        # joins the beat came late, and the other processes took this busy, living one
+        # for gone and left all its seats.
         while True:
-            await asyncio.sleep(cluster.heartbeat_s)
+            await asyncio.sleep(every)
             try:
-                await self.runner.call(self.meetings.heartbeat)
+                await asyncio.to_thread(self.meetings.heartbeat)
+            except Exception:
+                log.exception("heartbeat failed; trying again")
+
+    async def _upkeep_forever(self, every: float) -> None:
+        assert self.fanout is not None
+        while True:
+            await asyncio.sleep(every)
+            try:
                 await self.fanout.check()
                 await self._leave_gone_seats()
             except Exception:
