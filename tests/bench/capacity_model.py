@@ -4,7 +4,7 @@ classrooms needs (issue 19), from the signalling bench's measured CPU per part.
     .venv/bin/python tests/bench/capacity_model.py RESULTS.json [RESULTS.json ...]
         [--processes 1] [--class-size 31] [--actions 0.2] [--broadcasts 1.0]
         [--join-window 120] [--busy 0.7] [--video-mbit 1.5] [--janus-nic-mbit 9000]
-        [--janus-core-per-stream 0.011] [--janus-cores 8]
+        [--video-pps 200] [--audio-pps 50] [--janus-us-per-packet 43] [--janus-cores 8]
 
 RESULTS.json: the stdout (or the stderr's `RESULT` lines) of
 `tests/bench/bench_signalling.py --sizes 500,2000 --processes K` (several files are
@@ -21,15 +21,17 @@ bridge process (all CPU seconds summed over processes):
 
 A classroom of S members then costs, per second of a lesson: A·a + B·S·d + (A+B)·(k-1)·e
 (A actions/s such as a hand, a chat line or a right; B broadcasts/s, talking changes
-included; k = min(processes, S), the processes its members are spread over), and
+included; k = min(processes, S), the processes its members are spread over by a
+round-robin balancer, or 1 with ``--room-affinity``), and
 its arrival S·j0 + j1·S²/2 spread over the join window (everyone arrives within it at
 the start of the hour). A process is given ``--busy`` of a core (headroom for bursts).
 
 Janus: the teacher's camera and microphone forwarded to S - 1 listeners and one speaking
-student's microphone to S - 1: 2·(S - 1) video-or-audio streams out per class, bounded by
-the NIC (video at ``--video-mbit``) and by CPU at ``--janus-core-per-stream`` (default
-from docs/performance.md's two-party call: Janus at 4.3 % of a core forwarding 2 audio
-and 2 video streams at 720p, i.e. ~1.1 % per stream pair).
+student's microphone to S - 1: (S - 1)·(video + 2 audio) packets/s out per class, bounded
+by the NIC (video at ``--video-mbit``) and by CPU at ``--janus-us-per-packet`` (default
+from docs/performance.md's two-party 720p call on this machine: Janus at 4.3 % of a core
+for ~1 000 packets/s in and out, i.e. ~43 µs a packet — an upper bound from a loaded
+2-core VM; measure the servers you buy).
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ def plan(c: dict[str, float], classes: int, args: argparse.Namespace) -> dict[st
     arrival = (s * c["j0"] + c["j1"] * s * s / 2) / args.join_window
     processes = 1
     for _ in range(20):  # a class's members land on up to min(P, S) processes (no stickiness)
-        spread = min(processes, s)
+        spread = 1 if args.room_affinity else min(processes, s)
         events = args.actions + args.broadcasts
         steady = (args.actions * c["a"] + args.broadcasts * s * c["d"]
                   + events * (spread - 1) * c["e"])  # core·s per s, per class
@@ -103,9 +105,10 @@ def plan(c: dict[str, float], classes: int, args: argparse.Namespace) -> dict[st
             break
         processes = needed
     pg = classes * (args.actions * c["pg_action"] + s * c["pg_join"] / args.join_window)
-    streams = 2 * (s - 1) * classes
+    packets = classes * (s - 1) * (args.video_pps + 2 * args.audio_pps)
     by_nic = math.ceil(classes * (s - 1) * args.video_mbit / args.janus_nic_mbit)
-    by_cpu = math.ceil(streams * args.janus_core_per_stream / (args.janus_cores * args.busy))
+    by_cpu = math.ceil(packets * args.janus_us_per_packet * 1e-6
+                       / (args.janus_cores * args.busy))
     return {"classes": classes, "bridge_core_per_class": round(per_class, 5),
             "bridge_processes": processes, "postgresql_cores": round(pg, 2),
             "janus_servers": max(1, by_nic, by_cpu), "janus_by_nic": by_nic,
@@ -121,10 +124,14 @@ def main() -> int:
     ap.add_argument("--actions", type=float, default=0.2, help="per class per second")
     ap.add_argument("--broadcasts", type=float, default=1.0, help="per class per second")
     ap.add_argument("--join-window", type=float, default=120.0, help="seconds")
+    ap.add_argument("--room-affinity", action="store_true",
+                    help="the balancer sends a room's members to one process")
     ap.add_argument("--busy", type=float, default=0.7, help="share of a core to plan for")
     ap.add_argument("--video-mbit", type=float, default=1.5)
     ap.add_argument("--janus-nic-mbit", type=float, default=9000.0)
-    ap.add_argument("--janus-core-per-stream", type=float, default=0.011)
+    ap.add_argument("--video-pps", type=float, default=200.0)
+    ap.add_argument("--audio-pps", type=float, default=50.0)
+    ap.add_argument("--janus-us-per-packet", type=float, default=43.0)
     ap.add_argument("--janus-cores", type=int, default=8)
     args = ap.parse_args()
     coefficients = solve(load(args.results), args.processes)
