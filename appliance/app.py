@@ -30,6 +30,7 @@ from appliance.conference.ice import IceChoice
 from appliance.conference.link import LinkMonitor, report_to
 from appliance.conference.trust import client_context, turn_context
 from appliance.content import watch_link
+from appliance.content_wiring import RoomContentInput
 from appliance.devices import registry
 from appliance.devices.buttons import ButtonName, TerminalKeys
 from appliance.devices.camera import CameraHealth
@@ -222,6 +223,8 @@ class Appliance:
             self.media.set_mic_live(command.live)
         elif isinstance(command, room.SetCameraSending):
             self.media.set_camera_sending(command.sending)
+        elif isinstance(command, room.SetContentSending):
+            self.content.set_sending(command.sending, self.client)
         elif isinstance(command, room.ShowNotice):
             self.notices.push(command.key, time.monotonic(), level=command.level)
         elif isinstance(command, room.LedCommand):
@@ -388,7 +391,8 @@ class Appliance:
 
         self.controls = ControlPanel(
             self.s.buttons, self.s.leds, pressed, pin_factory=self.pin_factory,
-            hand_long_press=self.s.join.policy in ("button", "schedule"))
+            hand_long_press=self.s.join.policy in ("button", "schedule"),
+            camera_long_press=self.content.source is not None)
         state = self.controls.health()
         health = self.runtime.health
         health.set_device("buttons", state.state, backend=state.backend, detail=state.detail)
@@ -427,6 +431,8 @@ class Appliance:
         # The echo canceller's reference is wired in: exactly the PCM the speaker is handed.
         microphone, mixer = build_room_audio(self.s, self.state_dir)
         self.media = RoomMedia(camera, microphone)
+        self.content = RoomContentInput(
+            registry.content_source(self.s.content, self.s.camera), self.dispatch)
         self.self_view = SelfView(camera)
         self.receivers = Receivers(mixer)
         h = self.runtime.health
@@ -465,7 +471,10 @@ class Appliance:
                 self.dispatch(room.ConfigFailed(using_last_good=self.using_last_good))
             following = self.start_day() if self.s.join.policy == "schedule" else []
             self.dispatch(room.Started(policy=self.s.join.policy,
-                                       camera_on_grant=self.s.camera.start_on_grant))
+                                       camera_on_grant=self.s.camera.start_on_grant,
+                                       present_on_plug=self.s.content.present_on_plug))
+            self.content.open(asyncio.get_running_loop())  # a laptop already plugged in asks now
+            svc.health.sections["content"] = self.content.report
             svc.ready(self.status_line())
             companion = (asyncio.create_task(self.companion_loop())
                          if self.s.companion.enabled else None)
@@ -516,6 +525,7 @@ class Appliance:
         for slot in self.receivers.slots.values():
             await slot.stop()
         self.media.close()
+        self.content.close()
         self.display.close()
         if self.panels is not None:
             self.panels.display.close()  # type: ignore[attr-defined]

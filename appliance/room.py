@@ -2,9 +2,11 @@
 
 Pure data in, pure data out: `step(state, event) -> (new_state, commands)`. No
 I/O, no asyncio, no clock; the app feeds button, bridge and device events and
-carries out the commands in order. Outputs that mirror the state (media switches,
-LEDs, the room's own mic/camera report to the bridge) are computed by comparing
-the state before and after, so they can never drift from it.
+carries out the commands in order. The events it answers are in room_events.py,
+its commands in room_commands.py, presenting's rules in room_content.py. Outputs
+that mirror the state (media switches, LEDs, the room's own mic/camera report to
+the bridge) are computed by comparing the state before and after, so they can
+never drift from it.
 
 Safety rules, enforced only here:
 - the mic is live only in the meeting, with audio rights, muted neither by the
@@ -28,8 +30,10 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
+
+from appliance import room_content
 
 # Commands live in room_commands.py (for size); callers keep writing room.JoinMeeting.
 from appliance.room_commands import (  # noqa: F401
@@ -37,6 +41,7 @@ from appliance.room_commands import (  # noqa: F401
     BridgeRequest,
     CameraLed,
     Command,
+    Event,
     HandLed,
     HandPattern,
     JoinMeeting,
@@ -48,7 +53,9 @@ from appliance.room_commands import (  # noqa: F401
     Notice,
     NoticeLevel,
     ReportMic,
+    RequestPresent,
     SetCameraSending,
+    SetContentSending,
     SetHand,
     SetMicLive,
     ShowNotice,
@@ -56,10 +63,43 @@ from appliance.room_commands import (  # noqa: F401
     StatusPattern,
 )
 
+# Presenting's events and state live in room_content.py; callers write room.ContentPlugged.
+from appliance.room_content import (  # noqa: F401
+    ContentPlugged,
+    ContentState,
+    ContentUnplugged,
+    PresentationChanged,
+    PresentationStoppedByHost,
+    PresentRefused,
+)
+
+# The room's events live in room_events.py (for size); callers write room.ButtonPressed.
+from appliance.room_events import (  # noqa: F401
+    Admitted,
+    ButtonName,
+    ButtonPressed,
+    CameraFailed,
+    CameraRecovered,
+    ConfigFailed,
+    Connecting,
+    ContentBandwidth,
+    ContentChanged,
+    Disconnected,
+    HandChanged,
+    HandLoweredByHost,
+    InLobby,
+    JoinPolicy,
+    MeetingLeft,
+    MutedByHost,
+    Removed,
+    RightsChanged,
+    ScheduledJoin,
+    ScheduledLeave,
+    Started,
+)
+
 Connection = Literal[
     "starting", "config_error", "connecting", "in_lobby", "in_meeting", "reconnecting", "left"]
-ButtonName = Literal["hand", "mute", "camera"]
-JoinPolicy = Literal["power-on", "button", "schedule"]
 SESSION: frozenset[Connection] = frozenset(
     {"connecting", "in_lobby", "in_meeting", "reconnecting"})
 JOINED: frozenset[Connection] = frozenset({"in_lobby", "in_meeting"})
@@ -86,6 +126,8 @@ class RoomState:
     """Connection attempt the bridge client is on (0 once joined)."""
     last_error: str = ""
     """Why the last session ended, for the screen."""
+    content: ContentState = field(default_factory=ContentState)
+    """Presenting the room's content input (appliance/room_content.py)."""
     content_from: str | None = None
     """Whose presentation the room receives and shows large (a participant id)."""
     content_starved: bool = False
@@ -104,137 +146,9 @@ def camera_sending(state: RoomState) -> bool:
             and state.camera_on and not state.camera_failed)
 
 
-# --- events -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Event:
-    """Something that happened; the app feeds it to `step`."""
-
-
-@dataclass(frozen=True)
-class ButtonPressed(Event):
-    button: ButtonName
-    long: bool = False
-
-
-@dataclass(frozen=True)
-class Started(Event):
-    """Config loaded; join now (policy "power-on") or wait for a long press."""
-
-    policy: JoinPolicy = "power-on"
-    camera_on_grant: bool = False
-
-
-@dataclass(frozen=True)
-class ConfigFailed(Event):
-    """The provisioning file is invalid; with `using_last_good` the room runs on."""
-
-    using_last_good: bool = False
-
-
-@dataclass(frozen=True)
-class ScheduledJoin(Event):
-    """The room's schedule says join now (appliance/day.py decides when)."""
-
-
-@dataclass(frozen=True)
-class ScheduledLeave(Event):
-    """The scheduled meeting is over: leave, into standby."""
-
-
-@dataclass(frozen=True)
-class Connecting(Event):
-    """The bridge client starts connection attempt `attempt` (1 = first)."""
-
-    attempt: int = 1
-
-
-@dataclass(frozen=True)
-class InLobby(Event):
-    """Connected; waiting for the host to admit the room."""
-
-
-@dataclass(frozen=True)
-class Admitted(Event):
-    """In the meeting. Carries the bridge's view of this participant, applied on
-    every (re)join."""
-
-    audio_right: bool = False
-    camera_right: bool = False
-    hand_raised: bool = False
-    hand_position: int | None = None
-    mic_muted: bool = False
-    """The bridge's mute of this seat (kept across a resume)."""
-
-
-@dataclass(frozen=True)
-class RightsChanged(Event):
-    audio: bool
-    camera: bool
-
-
-@dataclass(frozen=True)
-class HandChanged(Event):
-    raised: bool
-    position: int | None = None
-
-
-@dataclass(frozen=True)
-class HandLoweredByHost(Event):
-    pass
-
-
-@dataclass(frozen=True)
-class MutedByHost(Event):
-    muted: bool = True
-
-
-@dataclass(frozen=True)
-class Disconnected(Event):
-    """The session was lost; the bridge client is reconnecting on its own."""
-
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class Removed(Event):
-    """The host removed the room; it stops its client and does not rejoin by itself."""
-
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class MeetingLeft(Event):
-    """The bridge ended our participation (meeting closed, or our leave done)."""
-
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class CameraFailed(Event):
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class CameraRecovered(Event):
-    pass
-
-
-@dataclass(frozen=True)
-class ContentChanged(Event):
-    """Whose presentation the room now receives (None: nobody presents)."""
-
-    presenter: str | None
-
-
-@dataclass(frozen=True)
-class ContentBandwidth(Event):
-    """Whether the room's link carries the presentation (appliance/content.py judges)."""
-
-    enough: bool
-
-
+def content_sending(state: RoomState) -> bool:
+    """Whether the room's content input may be captured and sent."""
+    return room_content.sending(state.content, state.connection == "in_meeting")
 
 
 # --- derived outputs ----------------------------------------------------------------
@@ -262,7 +176,8 @@ def led_commands(state: RoomState) -> list[LedCommand]:
 
 
 def media_commands(state: RoomState) -> list[MediaSwitch]:
-    return [SetMicLive(mic_live(state)), SetCameraSending(camera_sending(state))]
+    return [SetMicLive(mic_live(state)), SetCameraSending(camera_sending(state)),
+            SetContentSending(content_sending(state))]
 
 
 def snapshot_commands(state: RoomState) -> list[Command]:
@@ -290,7 +205,7 @@ def _reports(old: RoomState, new: RoomState) -> list[Command]:
 
 
 def _starts(command: Command) -> bool:
-    return command in (SetMicLive(True), SetCameraSending(True))
+    return command in (SetMicLive(True), SetCameraSending(True), SetContentSending(True))
 
 
 def _changed(old: list[Command], new: list[Command]) -> list[Command]:
@@ -312,6 +227,8 @@ def _drop_session(state: RoomState, connection: Connection, reason: str = "") ->
     return replace(state, connection=connection, audio_right=False, camera_right=False,
                    hand_raised=False, hand_position=None, muted_by_host=False,
                    camera_on=state.camera_on and connection == "reconnecting",
+                   content=room_content.session_dropped(state.content,
+                                                        connection == "reconnecting"),
                    last_error=reason or state.last_error, content_from=None,
                    content_starved=False)
 
@@ -337,7 +254,8 @@ def _join(state: RoomState) -> Result:
 def _on_started(state: RoomState, event: Started) -> Result:
     if state.connection not in ("starting", "config_error"):
         return state, []
-    state = replace(state, policy=event.policy, camera_on_grant=event.camera_on_grant)
+    state = replace(state, policy=event.policy, camera_on_grant=event.camera_on_grant,
+                    content=replace(state.content, on_plug=event.present_on_plug))
     if event.policy == "power-on":
         return _join(state)
     if event.policy == "schedule":  # standby until the schedule (appliance/day.py) says
@@ -394,6 +312,7 @@ def _on_admitted(state: RoomState, event: Admitted) -> Result:
         # A resumed seat keeps the bridge's mute: if the room did not mute itself, the
         # host did (the room reports its own mute only while it has rights).
         muted_by_host=event.mic_muted and event.audio_right and not state.muted_by_room,
+        content=room_content.admitted(state.content, event.present_right, event.presenting),
     ), notices
 
 
@@ -415,6 +334,9 @@ def _on_rights(state: RoomState, event: RightsChanged) -> Result:
         out.append(_notice("camera_granted" if new.camera_on else "camera_granted_press", "good"))
     elif state.camera_right and not event.camera:
         out.append(_notice("camera_revoked", "warning"))
+    if event.present is not None:
+        content, notices = room_content.right_changed(state.content, event.present)
+        new, out = replace(new, content=content), [*out, *notices]
     return new, out
 
 
@@ -499,7 +421,19 @@ def _on_button(state: RoomState, event: ButtonPressed) -> Result:
         return _not_in_meeting(state)
     if event.button == "mute":
         return _mute_press(state)
+    if event.long:  # the camera button held: present, or stop presenting
+        return _with_content(state, room_content.long_press(state.content))
     return _camera_press(state)
+
+
+def _with_content(state: RoomState, result: room_content.Result) -> Result:
+    content, commands = result
+    return replace(state, content=content), commands
+
+
+def _on_presenting_event(state: RoomState, event: Event) -> Result:
+    """Plugging in and out, and the bridge's word on the presentation (room_content.py)."""
+    return _with_content(state, room_content.step(state.content, event, state.connection))
 
 
 def _hand_press(state: RoomState) -> Result:
@@ -561,6 +495,7 @@ _HANDLERS: dict[type[Event], Callable[[RoomState, typing.Any], Result]] = {
     MeetingLeft: _on_meeting_left,
     CameraFailed: _on_camera_failed,
     CameraRecovered: _on_camera_recovered,
+    **dict.fromkeys(room_content.EVENTS, _on_presenting_event),
     ContentChanged: _on_content,
     ContentBandwidth: _on_content_bandwidth,
 }
@@ -576,4 +511,6 @@ def step(state: RoomState, event: Event) -> Result:
     switches = _changed(list(media_commands(state)), list(media_commands(new)))
     switches.sort(key=_starts)  # stop before start
     derived = [*switches, *_changed(list(led_commands(state)), list(led_commands(new)))]
-    return new, [*derived, *commands, *_reports(state, new)]
+    present = room_content.requests(state.content, state.connection == "in_meeting",
+                                    new.content, new.connection == "in_meeting")
+    return new, [*derived, *commands, *_reports(state, new), *present]

@@ -1,4 +1,5 @@
-"""The room state machine's commands: what appliance/room.py tells the app to do.
+"""The room state machine's commands: what appliance/room.py tells the app to do (and
+the base class of its events).
 
 Kept apart from room.py only for size; room.py re-exports every name, so callers
 write `room.JoinMeeting` as before.
@@ -28,10 +29,19 @@ Notice = Literal[
     "request_to_speak_first", "camera_right_needed", "not_in_meeting", "hold_to_join",
     "config_error", "config_invalid_using_last_good",
     "joining_scheduled", "meeting_time_over", "clock_not_synced",
+    "present_granted", "present_revoked", "presenting_started", "presenting_stopped",
+    "presentation_stopped_by_host", "present_right_needed", "content_not_plugged",
+    "presentation_busy",
     "content_started", "content_stopped", "content_low_bandwidth", "content_bandwidth_ok",
 ]
 #: Every notice key, for the screen's translation table (Turkish and English).
 NOTICE_KEYS: tuple[str, ...] = typing.get_args(Notice)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened; the app feeds it to `appliance.room.step` (here so that
+    room_content.py can define its events without importing room.py)."""
 
 
 # --- commands -----------------------------------------------------------------------
@@ -70,6 +80,13 @@ class ReportMic(BridgeRequest):
 
 
 @dataclass(frozen=True)
+class RequestPresent(BridgeRequest):
+    """Take the meeting's one presentation (`present {active: true}`), or give it back."""
+
+    active: bool
+
+
+@dataclass(frozen=True)
 class MediaSwitch(Command):
     pass
 
@@ -84,6 +101,13 @@ class SetMicLive(MediaSwitch):
 @dataclass(frozen=True)
 class SetCameraSending(MediaSwitch):
     """False: no frame is captured."""
+
+    sending: bool
+
+
+@dataclass(frozen=True)
+class SetContentSending(MediaSwitch):
+    """The room's content input is captured and published (True) or not (False)."""
 
     sending: bool
 

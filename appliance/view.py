@@ -110,7 +110,7 @@ def _content(v: ViewInputs) -> sm.Content | None:
     presenter = v.state.content_from
     if presenter is None or v.state.connection != "in_meeting":
         return None
-    who = v.others.get(presenter)
+    who = v.me if v.me is not None and v.me.id == presenter else v.others.get(presenter)
     return sm.Content(presenter_id=presenter, presenter_name=who.name if who else presenter,
                       starved=v.state.content_starved)
 

@@ -46,6 +46,7 @@ class LiveParticipant:
     camera_muted: bool = True  # at Janus: its video, as the domain last decided
     content_muted: bool = True  # the content publisher at Janus, as the domain decided
     content_up: bool = False  # the content publisher's PeerConnection is up at Janus
+    content_to_self: bool = False  # its content comes from a laptop (companion): shown to it
     janus_talking: bool = False  # Janus's last talking verdict, as it said it
     video_receiving: set[str] = field(default_factory=set)  # video mids Janus receives
     talk_hold: asyncio.TimerHandle | None = None
@@ -68,7 +69,7 @@ class LiveParticipant:
     def forget_media(self) -> None:
         """A new Janus session: nothing Janus said about the old one holds."""
         self.publishing = self.camera_on = self.talking = self.janus_talking = False
-        self.content_up = False
+        self.content_up = self.content_to_self = False
         self.video_receiving.clear()
         if self.talk_hold is not None:
             self.talk_hold.cancel()
@@ -233,7 +234,9 @@ class LiveRoom:
         feeds = self.live_feeds
         for lp in self.participants.values():
             media = lp.media
-            if media is not None and media.want(feeds - {lp.id, content_feed(lp.id)}):
+            # a room sees the screen its laptop shares for it, never its own HDMI
+            own = {lp.id} if lp.content_to_self else {lp.id, content_feed(lp.id)}
+            if media is not None and media.want(feeds - own):
                 lp.spawn(media.reconcile(media.wanted), "subscription update")
 
     # ---- media state ------------------------------------------------------------------

@@ -277,6 +277,7 @@ class Participant(Outbound):
     camera_right: bool = False
     present_right: bool = False  # may share a screen (hosts always)
     presenting: bool = False  # holds the meeting's one presentation
+    presenting_via: Literal["companion"] | None = None  # a room's laptop, by its companion
     hand_position: int | None = None  # 1 = first in the queue; None = hand down
     hand_raised_at: str | None = None
     mic_muted: bool = True

@@ -125,10 +125,12 @@ role = "host"
 password_file = "{host_password}"
 """)
     rooms = []
-    for name, port, tone, title, pins in (
+    # The room's HDMI input: a simulated slide deck on a laptop cable (hold C to present).
+    content = '[content]\nbackend = "simulated"\nfps = 5\nslide_s = 6\n'
+    for name, port, tone, title, pins, extra in (
         # The room's buttons are this terminal's keys (gpiozero mock pins behind them).
-        ("TOPLANTI ODASI 1 – ANKARA MEM", appliance_ports[0], 440, "room", "keyboard"),
-        ("UZAK KATILIMCI – İZMİR", appliance_ports[1], 660, "remote", "mock"),
+        ("TOPLANTI ODASI 1 – ANKARA MEM", appliance_ports[0], 440, "room", "keyboard", content),
+        ("UZAK KATILIMCI – İZMİR", appliance_ports[1], 660, "remote", "mock", ""),
     ):
         cfg = STATE / f"{title}.toml"
         cfg.write_text(f"""\
@@ -165,7 +167,7 @@ pin = 6
 pin = 13
 [health]
 port = {port}
-""")
+{extra}""")
         rooms.append(cfg)
     return (bridge, *rooms)
 
@@ -235,8 +237,9 @@ Salon demo is running (Ctrl-C stops everything).
             --user-data-dir=$(mktemp -d) http://127.0.0.1:{bridge_port}/{ROOM}
 
   The room's buttons are keys in this terminal: h = raise/lower hand (Söz Hakkı İste),
-  m = mute, c = camera; H (shift) holds the hand button. In the open room everyone has
-  the floor; in /sinif the host grants rights.
+  m = mute, c = camera; H (shift) holds the hand button; C (shift) holds the camera
+  button: the room presents its HDMI input (a simulated slide deck), again to stop.
+  In the open room everyone has the floor; in /sinif the host grants rights.
 
   Logs: {logs}/
 """

@@ -56,6 +56,8 @@ class ConferenceAdapter:
             self._send(p.SetHand(type="set_hand", raised=command.raised))
         elif isinstance(command, room.ReportMic):
             self._send(p.SetMediaState(type="set_media_state", mic_muted=command.muted))
+        elif isinstance(command, room.RequestPresent):
+            self._send(p.Present(type="present", active=command.active))
 
     def _send(self, message: p.Inbound) -> None:
         if self.client is not None:
@@ -87,6 +89,8 @@ class ConferenceAdapter:
                 self.dispatch(room.MutedByHost(muted=True))
             elif event.code == "hand_lowered_by_host":
                 self.dispatch(room.HandLoweredByHost())
+            elif event.code == "presentation_stopped_by_host":
+                self.dispatch(room.PresentationStoppedByHost())
         elif isinstance(event, conf.SentAway):
             self.dispatch(room.Removed(reason=event.reason))
         elif isinstance(event, conf.BridgeUntrusted):
@@ -96,6 +100,20 @@ class ConferenceAdapter:
         elif isinstance(event, conf.BridgeError):
             log.warning("bridge error %s: %s", event.code, event.message)
             self.health.record_error(f"bridge: {event.code}: {event.message}")
+            if (refused := present_refusal(event.code)) is not None:
+                self.dispatch(refused)
+
+    def _presenter_changed(self) -> None:
+        """Whose presentation the room shows, as the bridge says it lasts (one at a time
+        per meeting): someone else's, or the room's laptop's (shared for the room's seat
+        through its companion page); never the room's own HDMI input."""
+        presenter = next((pid for pid, x in sorted(self.others.items()) if x.presenting), None)
+        if presenter is None and self.me is not None and self.me.presenting \
+                and self.me.presenting_via == "companion":
+            presenter = self.me.id
+        if presenter != self.presenter:
+            self.presenter = presenter
+            self.dispatch(room.ContentChanged(presenter=presenter))
 
     def _joined(self, event: conf.Joined) -> None:
         self.me, self.meeting_title, self.reconnect_reason = event.you, event.room.title, ""
@@ -104,23 +122,25 @@ class ConferenceAdapter:
         self.dispatch(room.Admitted(
             audio_right=you.audio_right, camera_right=you.camera_right,
             hand_raised=you.hand_position is not None, hand_position=you.hand_position,
-            mic_muted=you.mic_muted))
+            mic_muted=you.mic_muted, present_right=you.present_right,
+            presenting=own_presentation(you)))
 
     def _participants_changed(self, event: conf.ParticipantsChanged) -> None:
         me_id = self.me.id if self.me else None
         self.others = {pid: x for pid, x in event.participants.items() if pid != me_id}
-        # Someone's presentation, as the bridge says it lasts (one at a time per meeting).
-        presenter = next((pid for pid, x in sorted(self.others.items()) if x.presenting), None)
-        if presenter != self.presenter:
-            self.presenter = presenter
-            self.dispatch(room.ContentChanged(presenter=presenter))
         new = event.changed
         if self.me is None or new is None or new.id != me_id:
+            self._presenter_changed()
             return
         old, self.me = self.me, new
+        self._presenter_changed()
         # The bridge sent this room's record: what it says changed reaches the room.
-        if (old.audio_right, old.camera_right) != (new.audio_right, new.camera_right):
-            self.dispatch(room.RightsChanged(audio=new.audio_right, camera=new.camera_right))
+        rights = ("audio_right", "camera_right", "present_right")
+        if any(getattr(old, right) != getattr(new, right) for right in rights):
+            self.dispatch(room.RightsChanged(audio=new.audio_right, camera=new.camera_right,
+                                             present=new.present_right))
+        if own_presentation(old) != own_presentation(new):  # from the room's own input
+            self.dispatch(room.PresentationChanged(active=own_presentation(new)))
         if old.hand_position != new.hand_position:
             self.dispatch(room.HandChanged(raised=new.hand_position is not None,
                                            position=new.hand_position))
@@ -133,3 +153,19 @@ class ConferenceAdapter:
             self.show_notice("chat_private", (("sender", message.from_name),))
         elif isinstance(message, p.FileAdded):
             self.show_notice("file_shared", (("name", message.file.name),))
+
+
+def own_presentation(me: p.Participant) -> bool:
+    """The room's seat presents its own content input (not a laptop through its
+    companion page, which presents for the seat but is not the room's to send)."""
+    return me.presenting and me.presenting_via is None
+
+
+#: Bridge error codes that answer the room's `present {active: true}` (busy or no right).
+PRESENT_REFUSALS = {"presentation_busy": True, "no_present_right": False}
+
+
+def present_refusal(code: str) -> room.Event | None:
+    """The room's `present` refused by the bridge, as a room event; None for other errors."""
+    busy = PRESENT_REFUSALS.get(code)
+    return None if busy is None else room.PresentRefused(busy=busy)

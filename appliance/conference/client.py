@@ -19,8 +19,9 @@ import aiohttp
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver
 
 from appliance.conference.ice import IceChoice, media_path
-from appliance.conference.peers import PublisherPeer, SubscriberPeer
+from appliance.conference.peers import ContentPublisher, PublisherPeer, SubscriberPeer
 from appliance.conference.trust import CertificateRefused, check_certificate, explain
+from appliance.media.video import EncodedVideoTrack
 from salon import protocol as p
 
 log = logging.getLogger("salon.conference")
@@ -251,6 +252,7 @@ class BridgeClient:
         self._publish_tries = 0  # publisher PeerConnections since one last connected
         self._subscribe_tries = 0
         self.rebuilds = {"publisher": 0, "subscriber": 0}  # by the watchdog or a failure
+        self.content = ContentPublisher(self.ice, self._offer_content)
 
     # ---- lifecycle ------------------------------------------------------------
 
@@ -377,6 +379,7 @@ class BridgeClient:
         if self._subscriber is not None:
             await self._subscriber.close()
         self._publisher = self._subscriber = None
+        await self.content.close_peer()
 
     # ---- messages -------------------------------------------------------------
 
@@ -487,6 +490,8 @@ class BridgeClient:
             self._streams, self._mid_owner = [], {}
             self.on_event(RemoteMediaChanged([]))
             await self._publish()
+            if self.content.track is not None:  # still presenting: publish it again
+                await self.content.publish(self.content.track)
         elif isinstance(m, p.Welcome):  # the host admitted us from the lobby
             await self._on_welcome(m)
         elif isinstance(m, p.IceServers):
@@ -529,6 +534,17 @@ class BridgeClient:
         answer = await self._request(p.Publish(type="publish", sdp=sdp))
         assert isinstance(answer, p.PublishAnswer)
         await peer.accept(answer.sdp)
+
+    def set_content(self, track: EncodedVideoTrack | None) -> None:
+        """Publish the room's content (it holds the presentation), or stop with None."""
+        if track is not None and (self._ws is None or self._ws.closed):
+            return  # not in a session: the room asks for the presentation again first
+        self._spawn(self.content.publish(track))
+
+    async def _offer_content(self, sdp: str) -> str:
+        answer = await self._request(p.PublishContent(type="publish_content", sdp=sdp))
+        assert isinstance(answer, p.PublishAnswer)
+        return answer.sdp
 
     def _publisher_connected(self) -> None:
         self._publish_tries = 0

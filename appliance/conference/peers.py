@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiortc import (
     MediaStreamTrack,
@@ -147,3 +147,39 @@ class SubscriberPeer(_Peer):
     def receivers_by_mid(self) -> dict[str, RTCRtpReceiver]:
         return {t.mid: t.receiver for t in self.pc.getTransceivers()
                 if t.mid is not None and t.receiver.track is not None}
+
+
+class ContentPublisher:
+    """The room's content on a PeerConnection of its own (`publish_content`), beside the
+    camera's publisher: the bridge makes it a second publisher at Janus, so people and
+    content reach the others as separate streams. `offer_to` sends an offer and returns
+    the bridge's answer SDP; a connection that fails is built again while the track is
+    still to be published."""
+
+    def __init__(self, ice: IceChoice, offer_to: Callable[[str], Awaitable[str]]) -> None:
+        self.ice, self.offer_to = ice, offer_to
+        self.track: EncodedVideoTrack | None = None
+        self.peer: PublisherPeer | None = None
+        self.rebuilds = 0
+
+    async def publish(self, track: EncodedVideoTrack | None) -> None:
+        """Publish `track` (replacing what was published), or stop with None."""
+        self.track = track
+        await self.close_peer()
+        if track is None:
+            return
+        peer = PublisherPeer(on_failed=lambda: self._failed(peer), ice=self.ice,
+                             connect_within_s=12.0)
+        self.peer = peer
+        sdp = await peer.offer(track, None)
+        await peer.accept(await self.offer_to(sdp))
+
+    def _failed(self, peer: PublisherPeer) -> None:
+        if peer is self.peer and self.track is not None:
+            self.rebuilds += 1
+            asyncio.get_running_loop().create_task(self.publish(self.track))
+
+    async def close_peer(self) -> None:
+        peer, self.peer = self.peer, None
+        if peer is not None:
+            await peer.close()

@@ -2,7 +2,8 @@
 
 Each press becomes one call of `on_event(name, long)`:
 - buttons without a long press fire on the press itself (lowest latency);
-- a button with a long press (the hand button under join policy "button") fires
+- a button with a long press (the hand button under join policy "button", the
+  camera button with a content input) fires
   `long=True` once when held for `long_press_s`, or `long=False` on a shorter
   release.
 A held or stuck button fires once (no hold repeat); contact bounce is filtered
@@ -17,7 +18,8 @@ to the event loop with `loop.call_soon_threadsafe`.
 For desktop demos, pin_factory "keyboard" is gpiozero's MockFactory driven by
 `KeyboardButtons`: keys press the mock pins, so the same debounce and hold code
 runs. Keys: H hand, M mute, C camera (also 1, 2, 3), J holds the hand button for
-a long press (join/leave); in a terminal (`TerminalKeys`) Shift+H does the same.
+a long press (join/leave), P the camera button (present the content input); in a
+terminal (`TerminalKeys`) Shift+H and Shift+C do the same.
 """
 
 from __future__ import annotations
@@ -121,14 +123,17 @@ class ButtonBoard:
 
     @classmethod
     def from_settings(cls, settings: ButtonsSettings, on_event: ButtonCallback, *,
-                      hand_long_press: bool, pin_factory: Any) -> ButtonBoard:
-        """`hand_long_press`: join policy "button" (long press joins and leaves)."""
+                      hand_long_press: bool, pin_factory: Any,
+                      camera_long_press: bool = False) -> ButtonBoard:
+        """`hand_long_press`: join policy "button" (long press joins and leaves);
+        `camera_long_press`: the room has a content input (long press presents)."""
+        long_press = {"hand": hand_long_press, "mute": False, "camera": camera_long_press}
         specs: dict[ButtonName, ButtonSpec] = {}
         for name in ("hand", "mute", "camera"):
             pin = getattr(settings, name)
             if pin is not None:
                 specs[name] = ButtonSpec(pin.pin, pin.pull, pin.active_low,
-                                         long_press=name == "hand" and hand_long_press)
+                                         long_press=long_press[name])
         return cls(specs, on_event, debounce_s=settings.debounce_ms / 1000,
                    long_press_s=settings.long_press_s, pin_factory=pin_factory)
 
@@ -162,7 +167,7 @@ DEFAULT_KEYS: Mapping[str, ButtonName] = {
     "h": "hand", "1": "hand", "m": "mute", "2": "mute", "c": "camera", "3": "camera",
 }
 #: Keys that hold their button for a long press (a display reports no key-up).
-DEFAULT_LONG_KEYS: Mapping[str, ButtonName] = {"j": "hand"}
+DEFAULT_LONG_KEYS: Mapping[str, ButtonName] = {"j": "hand", "p": "camera"}
 
 
 class KeyboardButtons:

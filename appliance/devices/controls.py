@@ -43,7 +43,8 @@ class PanelHealth:
 
 class ControlPanel:
     def __init__(self, buttons: ButtonsSettings, leds: LedsSettings, on_press: ButtonCallback,
-                 *, hand_long_press: bool, pin_factory: Any = None) -> None:
+                 *, hand_long_press: bool, pin_factory: Any = None,
+                 camera_long_press: bool = False) -> None:
         self.problems: list[str] = []
         self.presses: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -51,7 +52,7 @@ class ControlPanel:
         self._own_factory = pin_factory is None
         self.backend = buttons.pin_factory if pin_factory is None else "injected"
         self.factory = pin_factory if pin_factory is not None else self._open_factory(buttons)
-        self.board = self._open_buttons(buttons, hand_long_press)
+        self.board = self._open_buttons(buttons, hand_long_press, camera_long_press)
         self.leds = self._open_leds(leds)
         self.keyboard = (KeyboardButtons(self.board)
                          if isinstance(self.factory, MockFactory) else None)
@@ -69,10 +70,12 @@ class ControlPanel:
             self._problem(str(exc))
             return MockFactory()  # the room still joins and shows its state on screen
 
-    def _open_buttons(self, settings: ButtonsSettings, hand_long_press: bool) -> ButtonBoard:
+    def _open_buttons(self, settings: ButtonsSettings, hand_long_press: bool,
+                      camera_long_press: bool) -> ButtonBoard:
         try:
             return ButtonBoard.from_settings(settings, self._pressed,
                                              hand_long_press=hand_long_press,
+                                             camera_long_press=camera_long_press,
                                              pin_factory=self.factory)
         except Exception as exc:  # gpiozero raises many kinds for a pin it cannot use
             self._problem(f"buttons not available: {exc}")

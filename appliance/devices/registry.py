@@ -37,8 +37,10 @@ from appliance.devices.clock import (
     SystemdClock,
     TrustedClock,
 )
+from appliance.devices.content import ContentSource, SimulatedContentSource
+from appliance.devices.content_v4l2 import V4l2ContentSource
 from appliance.devices.display import HeadlessDisplay, PygameDisplay
-from appliance.provisioning.schema import AudioSettings, CameraSettings
+from appliance.provisioning.schema import AudioSettings, CameraSettings, ContentSettings
 
 
 class DeviceUnavailable(RuntimeError):
@@ -92,6 +94,36 @@ CAMERAS: Mapping[str, Callable[[CameraSettings], Camera | None]] = {
     "packets": _packets,
     "picamera2": _picamera2,
     "v4l2": _v4l2,
+}
+
+# -- content inputs (what the room presents) ---------------------------------------------
+
+
+def _content_bounds(c: ContentSettings) -> BitrateBounds:
+    return BitrateBounds(c.bitrate_min_kbps * 1000, c.bitrate_max_kbps * 1000)
+
+
+def _simulated_content(c: ContentSettings, camera: CameraSettings) -> ContentSource:
+    b = _content_bounds(c)
+    return SimulatedContentSource(
+        c.width, c.height, c.fps, b.maximum, b, slide_s=c.slide_s, plug_cycle_s=c.plug_cycle_s,
+        keyframe_interval=c.keyframe_interval_s, encoder=c.encoder,
+        encoder_threads=c.encoder_threads)
+
+
+def _v4l2_content(c: ContentSettings, camera: CameraSettings) -> ContentSource:
+    b = _content_bounds(c)
+    return V4l2ContentSource(
+        c.device, c.width, c.height, c.fps, b.maximum, b, input_format=c.v4l2_format,
+        keyframe_interval=c.keyframe_interval_s, encoder=c.encoder,
+        encoder_threads=c.encoder_threads,
+        exclude=[camera.device] if camera.backend == "v4l2" else [])
+
+
+CONTENT: Mapping[str, Callable[[ContentSettings, CameraSettings], ContentSource | None]] = {
+    "none": lambda c, camera: None,
+    "simulated": _simulated_content,
+    "v4l2": _v4l2_content,
 }
 
 # -- microphones and speakers -----------------------------------------------------------
@@ -188,6 +220,12 @@ def _pick(table: Mapping[str, T], name: str, what: str) -> T:
 def camera(settings: CameraSettings) -> Camera | None:
     """The room's camera, None when the provisioning file says it has none."""
     return _pick(CAMERAS, settings.backend, "camera")(settings)
+
+
+def content_source(settings: ContentSettings, camera: CameraSettings) -> ContentSource | None:
+    """The room's content input, None without one; `camera` so that "auto" never takes
+    the room's own USB camera for an HDMI dongle."""
+    return _pick(CONTENT, settings.backend, "content")(settings, camera)
 
 
 def microphone(settings: AudioSettings) -> Microphone:

@@ -21,6 +21,7 @@ from appliance.provisioning.schema import (
     BridgeSettings,
     ButtonsSettings,
     CameraSettings,
+    ContentSettings,
     JoinSettings,
     LedsSettings,
     RoomSettings,
@@ -50,6 +51,9 @@ def run_checks(raw: Mapping[str, Any], tables: Mapping[str, BaseModel], rep: Rep
                      local_files=local_files)
     if isinstance(camera := tables.get("camera"), CameraSettings):
         check_camera(camera, rep, local_files=local_files)
+    if isinstance(content := tables.get("content"), ContentSettings):
+        check_content(content, camera if isinstance(camera, CameraSettings) else None,
+                      buttons if isinstance(buttons, ButtonsSettings) else None, rep)
     if isinstance(audio := tables.get("audio"), AudioSettings):
         check_audio(audio, raw.get("audio", {}), rep, local_files=local_files)
 
@@ -197,6 +201,32 @@ def check_camera(camera: CameraSettings, rep: Reporter, *, local_files: bool = T
                 "mount the camera upright or upside down (rotation = 180); for a camera "
                 "mounted sideways use a USB camera (backend = \"v4l2\"), which turns "
                 "its picture in software")
+
+
+def check_content(content: ContentSettings, camera: CameraSettings | None,
+                  buttons: ButtonsSettings | None, rep: Reporter) -> None:
+    if content.bitrate_min_kbps > content.bitrate_max_kbps:
+        rep.add("content.bitrate_min_kbps", say("bitrate_bounds"),
+                f"at most bitrate_max_kbps ({content.bitrate_max_kbps})")
+    for key in ("width", "height"):
+        value = getattr(content, key)
+        if value % 2:
+            rep.add(f"content.{key}", say("odd_size", value=value),
+                    "an even number", f"{key} = {value + 1}")
+    if content.backend != "v4l2":
+        return
+    example = "\"auto\" or a path such as \"/dev/v4l/by-id/usb-…-video-index0\""
+    if content.device != "auto" and not content.device.startswith("/dev/"):
+        rep.add("content.device", say("content_device_path", value=f"\"{content.device}\""),
+                example)
+    elif (camera is not None and camera.backend == "v4l2"
+          and os.path.normpath(content.device) == os.path.normpath(camera.device)):
+        rep.add("content.device", say("content_device_is_camera",
+                                      value=f"\"{content.device}\""), example,
+                "\"auto\" skips the camera's device by itself")
+    if not content.present_on_plug and (buttons is None or buttons.camera is None):
+        rep.warn("content.present_on_plug", say("content_cannot_start"),
+                 "present_on_plug = true, or a [buttons.camera] table")
 
 
 def check_audio(audio: AudioSettings, raw: Any, rep: Reporter, *, local_files: bool) -> None:

@@ -329,6 +329,7 @@ def check_config_main(argv: Sequence[str] | None = None) -> int:
 def summary(settings: Settings, source: Path, digest: str) -> str:
     """A few lines an admin can read back to check what the box will do."""
     join, cam, audio = settings.join, settings.camera, settings.audio
+    content = settings.content
     account = f"device account {join.user}" if join.mode == "device" else "guest"
     buttons = ", ".join(f"{name} GPIO {spec.pin}"
                         for name, spec in settings.buttons.configured().items()) or "none"
@@ -339,6 +340,9 @@ def summary(settings: Settings, source: Path, digest: str) -> str:
         f"  join     {account} as {settings.display_name!r}, {join.policy}",
         f"  camera   {cam.backend} {cam.width}x{cam.height} @ {cam.fps} fps, "
         f"{cam.bitrate_min_kbps}-{cam.bitrate_max_kbps} kbit/s",
+        f"  content  {content.backend}" + (
+            f" {content.device} {content.width}x{content.height} @ {content.fps} fps, "
+            f"encoder {content.encoder}" if content.backend != "none" else ""),
         f"  audio    mic {audio.mic_backend}, speaker {audio.speaker_backend}, "
         f"echo cancellation {'on' if audio.software_aec else 'off'}",
         f"  buttons  {buttons} ({settings.buttons.pin_factory})",

@@ -30,6 +30,7 @@ from appliance.provisioning.words import Language, Phrase
 JoinMode = Literal["device", "guest"]
 JoinPolicy = Literal["power-on", "button", "schedule"]
 CameraBackend = Literal["simulated", "packets", "picamera2", "v4l2", "none"]
+ContentBackend = Literal["none", "simulated", "v4l2"]
 MicBackend = Literal["simulated", "alsa"]
 SpeakerBackend = Literal["wav", "alsa", "null"]
 DisplayBackend = Literal["headless", "pygame"]
@@ -247,6 +248,37 @@ class CameraSettings(Section):
         return resolve_path(value, info)
 
 
+class ContentSettings(Section):
+    """[content] — what the room presents: an HDMI input through a USB capture dongle."""
+
+    backend: ContentBackend = "none"
+    """"v4l2": a UVC HDMI capture dongle; "simulated": a slide deck (tests, make demo);
+    "none": the room presents nothing of its own."""
+    device: str = "auto"
+    """The dongle's V4L2 node, best a stable name from /dev/v4l/by-id/; "auto": the
+    first UVC capture device that is not [camera] device."""
+    v4l2_format: Literal["auto", "mjpeg", "yuyv"] = "auto"
+    """What to ask the dongle for; "auto" tries MJPEG, then YUYV."""
+    width: int = Field(default=1920, ge=320, le=3840)
+    height: int = Field(default=1080, ge=240, le=2160)
+    fps: int = Field(default=5, ge=1, le=30)
+    """Content is mostly still: a few frames a second keep text sharp at a low bitrate."""
+    bitrate_min_kbps: int = Field(default=300, ge=50, le=20000)
+    bitrate_max_kbps: int = Field(default=2000, ge=50, le=20000)
+    keyframe_interval_s: float = Field(default=10.0, ge=1, le=60)
+    encoder: Literal["auto", "v4l2m2m", "x264"] = "auto"
+    """"auto": the Pi 4's hardware encoder where present, else x264; or either alone."""
+    encoder_threads: int = Field(default=2, ge=1, le=4)
+    """Threads x264 may use (the hardware encoder uses none of the ARM cores)."""
+    present_on_plug: bool = True
+    """Plugging a laptop in asks to present (a long press on the camera button always does)."""
+    slide_s: float = Field(default=5.0, ge=0.5, le=600)
+    """Backend "simulated": seconds per slide."""
+    plug_cycle_s: float = Field(default=0.0, ge=0, le=3600)
+    """Backend "simulated": plug and unplug by itself every this many seconds; 0 never
+    (it stays plugged in)."""
+
+
 class AudioSettings(Section):
     """[audio] — microphone array, speaker and the processing between them."""
 
@@ -447,6 +479,7 @@ class Settings(Section):
     bridge: BridgeSettings
     join: JoinSettings = JoinSettings()
     camera: CameraSettings = CameraSettings()
+    content: ContentSettings = ContentSettings()
     audio: AudioSettings = AudioSettings()
     display: DisplaySettings = DisplaySettings()
     buttons: ButtonsSettings = ButtonsSettings()

@@ -147,6 +147,16 @@ CONFIG: Mapping[str, Mapping[Language, str]] = {
                        "tr": "en düşük bit hızı en yüksekten büyük"},
     "odd_size": {"en": "{value} is odd; H.264 needs even picture sizes",
                  "tr": "{value} tek sayı; H.264 çift görüntü boyutları ister"},
+    "content_device_path": {"en": "{value} is neither \"auto\" nor a device path",
+                            "tr": "{value} ne \"auto\" ne de bir aygıt yolu"},
+    "content_device_is_camera": {
+        "en": "the content input {value} is the room's camera ([camera] device)",
+        "tr": "içerik girişi {value} odanın kamerası ([camera] device)"},
+    "content_cannot_start": {
+        "en": "nothing can start presenting: present_on_plug is false and there is no "
+              "[buttons.camera] to hold",
+        "tr": "sunum hiçbir şekilde başlatılamaz: present_on_plug false ve basılı "
+              "tutulacak bir [buttons.camera] yok"},
     "picamera_rotation": {
         "en": "a Pi camera module (backend \"picamera2\") cannot turn its picture "
               "{rotation} degrees: libcamera only flips it",

@@ -184,7 +184,8 @@ def _present(meeting_id: int) -> tuple[ColumnElement[bool], ...]:
 SEAT_COLUMNS = (Participant.id, Participant.display_name, Participant.kind,
                 Participant.is_host, Participant.audio_right, Participant.camera_right,
                 Participant.muted, Participant.hand_raised_at,
-                Participant.present_right, Participant.presenting_since)
+                Participant.present_right, Participant.presenting_since,
+                Participant.presenting_via)
 
 
 def member_views(tx: Tx, meeting_id: int) -> list[protocol.Participant]:
@@ -303,7 +304,7 @@ def stop_presenting(tx: Tx, scope: Scope, p: Participant, *, actor_id: int | Non
         return False
     ms = max(0, int((tx.now - p.presenting_since).total_seconds() * 1000))
     p.presenting_ms += ms
-    p.presenting_since = None
+    p.presenting_since = p.presenting_via = None
     record(tx, scope.meeting, "present_stop", actor_id=actor_id, subject_id=p.id, ms=ms,
            reason=reason)
     return True

@@ -69,6 +69,8 @@ class Seat(Protocol):
     def present_right(self) -> bool: ...
     @property
     def presenting_since(self) -> datetime | None: ...
+    @property
+    def presenting_via(self) -> str | None: ...
 
 
 def role(person: Seat) -> str:
@@ -87,6 +89,7 @@ def participant(person: Seat, hand_position: int | None) -> p.Participant:
         "camera_right": person.camera_right,
         "present_right": person.present_right,
         "presenting": person.presenting_since is not None,
+        "presenting_via": person.presenting_via,
         "mic_muted": person.muted,
         "hand_position": hand_position,  # 1 = first in the queue; None = hand down
         "hand_raised_at": iso(person.hand_raised_at),

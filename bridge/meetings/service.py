@@ -269,13 +269,16 @@ class Meetings:
     def remove(self, host: int, subject: int) -> Done | Refusal:
         return self._do("remove", host, lambda tx: floor.remove(tx, host, subject))
 
-    def start_presenting(self, pid: int) -> Done | Refusal:
-        """Ekranımı Paylaş: take the meeting's one presentation."""
-        return self._do("present", pid, lambda tx: presenting.start(tx, pid))
+    def start_presenting(self, pid: int, via: str | None = None) -> Done | Refusal:
+        """Ekranımı Paylaş: take the meeting's one presentation (`via` "companion": a
+        room's seat through its companion page)."""
+        return self._do("present", pid, lambda tx: presenting.start(tx, pid, via))
 
-    def stop_presenting(self, pid: int, subject: int | None = None) -> Done | Refusal:
-        """End one's own presentation or, for a host, anyone's."""
-        return self._do("stop presenting", pid, lambda tx: presenting.stop(tx, pid, subject))
+    def stop_presenting(self, pid: int, subject: int | None = None,
+                        via: str | None = None) -> Done | Refusal:
+        """End one's own presentation (made `via` the same way) or, for a host, anyone's."""
+        return self._do("stop presenting", pid,
+                        lambda tx: presenting.stop(tx, pid, subject, via))
 
     def talking(self, pid: int, is_talking: bool, at: datetime | None = None) -> Done | Refusal:
         """Janus said the publisher started or stopped talking."""

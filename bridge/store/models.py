@@ -195,6 +195,9 @@ class Participant(Base):
     present_right: Mapped[bool] = mapped_column(Boolean, default=False)
     presenting_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     presenting_ms: Mapped[int] = mapped_column(Integer, default=0)
+    # "companion": the seat (a room) presents through its companion page, a laptop in
+    # the room sharing its screen wirelessly; None: the seat's own client presents.
+    presenting_via: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class Event(Base):

@@ -15,6 +15,7 @@ from aiohttp import WSMsgType, web
 from bridge.gateway import MediaRefused, MediaUnavailable, OfferSink, ParticipantMedia
 from bridge.live import LiveParticipant, LiveRoom
 from bridge.meetings.effects import Joined, MediaAccess, Refusal, RoomView
+from bridge.meetings.presenting import VIA_COMPANION
 from salon import protocol as p
 
 if TYPE_CHECKING:
@@ -35,6 +36,10 @@ class ClientConnection:
         self.companion_room = ""
         self.companion_code = ""
         self._companion_end: asyncio.Task[None] | None = None  # closes it at expiry
+        # A laptop in the room presenting for the seat through this companion page; its
+        # session outlives the code until it stops (the code only admits new pages).
+        self.presenting_for_seat = False
+        self._presenting_ended = asyncio.Event()
         self.pid: int | None = None  # the domain's participant, once joined
         self.epoch: int | None = None
         self.token: str | None = None
@@ -146,7 +151,8 @@ class ClientConnection:
             log.warning("companion %s for %s tried '%s'", self.peer, self.pid, m.type,
                         extra={"EVENT": "companion-refused"})
             raise p.ProtocolError("companion_not_allowed", f"a phone companion cannot '{m.type}'")
-        elif self.companion and self.bridge.companion_codes.check(self.companion_code) is None:
+        elif (self.companion and not self.presenting_for_seat
+              and self.bridge.companion_codes.check(self.companion_code) is None):
             await self.end_companion(m.id)  # expired even if its timer has not run yet
         elif isinstance(m, p.CompanionLinkRequest):
             await self.issue_companion_link(m)
@@ -154,6 +160,8 @@ class ClientConnection:
             await self.leave("left")
             await self.send(p.Bye(reason="left"))
             await self.ws.close()
+        elif self.companion and isinstance(m, p.Present | p.PublishContent):
+            await self.present_for_seat(m)
         elif isinstance(m, p.Publish | p.PublishContent | p.SubscribeAnswer | p.Resubscribe):
             await self.media_request(m)
         else:
@@ -280,13 +288,45 @@ class ClientConnection:
         self.bridge.add_companion(self)
         log.info("companion %s (%s) acts for participant %s", self.peer, self.user_agent,
                  grant.participant, extra={"EVENT": "companion-join", "ROOM": m.room})
-        welcome = view.welcome.model_copy(update={"re": m.id})
+        # TURN as the seat's: a laptop in the room may share its screen for the seat
+        welcome = view.welcome.model_copy(update={
+            "re": m.id, "ice_servers": self.bridge.ice_servers(grant.participant)})
         room = self.bridge.rooms.get(m.room)
         await self.send(room.augment(welcome) if room else welcome)
 
     async def _end_companion_after(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+        while self.presenting_for_seat:  # a laptop's share goes on until it stops
+            self._presenting_ended.clear()
+            await self._presenting_ended.wait()
         await self.end_companion()
+
+    async def present_for_seat(self, m: p.Present | p.PublishContent) -> None:
+        """A laptop in the room shares its screen through the companion page: the room's
+        seat presents, under the room's right, on the seat's own content publisher at
+        Janus (so the host's stop and the revoked right end it as any presentation)."""
+        assert self.pid is not None
+        seat = self.bridge.by_participant.get(self.pid)
+        if seat is None:
+            raise p.ProtocolError("not_joined", "the room is not in the meeting")
+        if isinstance(m, p.PublishContent):
+            if not self.presenting_for_seat:
+                raise p.ProtocolError("not_presenting", "content: present first")
+            await seat.publish_content(m, seat._media(), reply_to=self)
+            return
+        meetings, call = self.bridge.meetings, self.bridge.runner.call
+        log.info("companion %s for participant %s: present %s", self.peer, self.pid, m.active,
+                 extra={"EVENT": "companion-present"})
+        result = await (call(meetings.start_presenting, self.pid, VIA_COMPANION) if m.active
+                        else call(meetings.stop_presenting, self.pid, None, VIA_COMPANION))
+        await self.bridge.apply(result, self, m.id)
+        if isinstance(result, Refusal):
+            return
+        self.presenting_for_seat = m.active
+        if not m.active:
+            self._presenting_ended.set()
+        if m.id is not None:
+            await self.send(p.Ok(re=m.id))
 
     def _stop_companion_timer(self) -> None:
         end, self._companion_end = self._companion_end, None
@@ -366,26 +406,30 @@ class ClientConnection:
         answer = await media.publish(m.sdp, name)
         await self.send(p.PublishAnswer(re=m.id, sdp=answer))
 
-    async def publish_content(self, m: p.PublishContent, media: ParticipantMedia) -> None:
+    async def publish_content(self, m: p.PublishContent, media: ParticipantMedia,
+                              reply_to: ClientConnection | None = None) -> None:
         """The presenter's content PeerConnection: only while it holds the presentation
-        (Janus mutes it too, should the presentation end while it is up)."""
+        (Janus mutes it too, should the presentation end while it is up). `reply_to`: the
+        companion page whose laptop presents for this seat (the room sees it too)."""
         assert self.me is not None and self.room is not None and self.pid is not None
+        reply = reply_to or self
         access = await self.bridge.runner.call(self.bridge.meetings.media_access, self.pid)
         if isinstance(access, Refusal):
-            await self.send(p.Error(re=m.id, code=access.code, message=access.message))
+            await reply.send(p.Error(re=m.id, code=access.code, message=access.message))
             return
         assert isinstance(access, MediaAccess)
         if access.content_muted:
             log.warning("refused content from participant %s: not presenting", self.pid,
                         extra={"EVENT": "refused"})
-            await self.send(p.Error(re=m.id, code="not_presenting", message=(
+            await reply.send(p.Error(re=m.id, code="not_presenting", message=(
                 "content: take the presentation first (present), with the right to present")))
             return
         self.me.content_muted = False
+        self.me.content_to_self = reply is not self  # the room shows its laptop's screen
         person = self.room.roster.get(self.me.id)
         name = person.name if person is not None else self.me.id
         answer = await media.publish_content(m.sdp, name)
-        await self.send(p.PublishAnswer(re=m.id, sdp=answer))
+        await reply.send(p.PublishAnswer(re=m.id, sdp=answer))
 
     async def reset_media(self, reason: str) -> None:
         """The Janus server restarted: open a new media session and ask for new offers."""
@@ -406,6 +450,12 @@ class ClientConnection:
 
     async def leave(self, reason: str) -> None:
         if self.companion:
+            if self.presenting_for_seat and self.pid is not None:  # the laptop's share ends
+                result = await self.bridge.runner.call_until_done(
+                    self.bridge.meetings.stop_presenting, self.pid, None, VIA_COMPANION)
+                await self.bridge.apply(result, None, None)
+                self.presenting_for_seat = False
+                self._presenting_ended.set()
             self.bridge.drop_companion(self)
             self.pid = None
             self._stop_companion_timer()
@@ -432,7 +482,8 @@ class ClientConnection:
             await asyncio.wait_for(self.ws.close(), 2.0)
 
 
-COMPANION_MAY = (p.Ping, p.Leave, p.SetHand, p.Chat, p.PollAnswer)
+COMPANION_MAY = (p.Ping, p.Leave, p.SetHand, p.Chat, p.PollAnswer, p.Present,
+                 p.PublishContent)
 
 
 def _int(value: str | None) -> int | None:

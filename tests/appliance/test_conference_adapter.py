@@ -63,8 +63,38 @@ def test_only_what_the_bridge_says_changed_about_the_room_becomes_an_event() -> 
     assert h.events == []
     h.update(ME.model_copy(update={"audio_right": True, "talking": True}))
     h.update(ME.model_copy(update={"audio_right": True, "hand_position": 1}))
-    assert h.events == [room.RightsChanged(audio=True, camera=False),
+    assert h.events == [room.RightsChanged(audio=True, camera=False, present=False),
                         room.HandChanged(raised=True, position=1)]
+
+
+def test_the_rooms_own_presentation_reaches_the_room_and_its_requests_the_bridge() -> None:
+    h = Harness()
+    h.joined()
+    h.events.clear()
+    h.update(ME.model_copy(update={"present_right": True}))
+    h.update(ME.model_copy(update={"present_right": True, "presenting": True}))
+    h.adapter.on_event(c.NoticeReceived("presentation_stopped_by_host"))
+    h.adapter.on_event(c.BridgeError("presentation_busy", "someone else presents"))
+    assert [e for e in h.events if not isinstance(e, room.ContentChanged)] == [
+        room.RightsChanged(audio=False, camera=False, present=True),
+        room.PresentationChanged(active=True), room.PresentationStoppedByHost(),
+        room.PresentRefused(busy=True)]
+    sent = Sent()
+    h.adapter.client = sent  # type: ignore[assignment]
+    h.adapter.carry_out(room.RequestPresent(active=True))
+    assert sent.messages == [p.Present(type="present", active=True)]
+
+
+def test_a_laptop_presenting_for_the_room_is_shown_by_the_room_and_not_sent_by_it() -> None:
+    h = Harness()
+    h.joined(ME.model_copy(update={"present_right": True}))
+    h.events.clear()
+    h.update(ME.model_copy(update={"present_right": True, "presenting": True,
+                                   "presenting_via": "companion"}))
+    h.update(ME.model_copy(update={"present_right": True}))
+    # the room shows its laptop's screen (its own id's content) and never presents its
+    # own input for it: no PresentationChanged
+    assert h.events == [room.ContentChanged(presenter="7"), room.ContentChanged(presenter=None)]
 
 
 def test_the_hosts_actions_arrive_as_notices_and_room_commands_as_messages() -> None:

@@ -40,7 +40,6 @@ import psutil
 
 from appliance.content import receiver_sample
 from appliance.screen.model import content_key
-from tests.e2e.test_presenting import CONTENT_STATS, SLIDE_TITLE, open_slide
 from tests.support.browser import chromium
 from tests.support.controls_harness import (
     controls_toml,
@@ -50,6 +49,7 @@ from tests.support.controls_harness import (
 )
 from tests.support.meetings import join_as_guest, open_room
 from tests.support.procs import BridgeProcess, RoomSpec
+from tests.support.shared_slide import CONTENT_STATS, SLIDE_TITLE, open_slide
 
 ROOM = "ders"
 NO_CAMERA = """navigator.mediaDevices.getUserMedia = () =>

@@ -16,14 +16,13 @@ import numpy as np
 import pygame
 import pytest
 import pytest_asyncio
-import qrcode
-import qrcode.image.svg
 import zxingcpp
 from playwright.async_api import Browser, Page, expect
 
 from tests.support.browser import chromium
 from tests.support.meetings import close, eventually, notice, open_room, person, sign_in
 from tests.support.procs import BridgeProcess, RoomSpec, UserSpec
+from tests.support.shared_slide import CONTENT_STATS, QR_TEXT, SLIDE_TITLE, open_slide
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
@@ -32,22 +31,6 @@ PART, PART_PW, PART_NAME = "ayse", "ayse-parola-12", "Ayşe Yılmaz"
 USERS = [UserSpec(HOST, HOST_PW, "host", HOST_NAME),
          UserSpec(PART, PART_PW, "participant", PART_NAME)]
 ROOMS = [RoomSpec("sunum", "Sunum"), RoomSpec("kural", "Kural")]
-SLIDE_TITLE = "SALON-SLAYT"
-QR_TEXT = "https://okul.example/ders/9a-matematik"
-
-
-def slide_html() -> str:
-    """A slide as a teacher shows one: a QR code and a line of small text."""
-    svg = qrcode.make(QR_TEXT, image_factory=qrcode.image.svg.SvgPathImage,
-                      box_size=12, border=4).to_string(encoding="unicode")
-    return (f"<html><head><title>{SLIDE_TITLE}</title></head>"
-            "<body style='margin:0;background:#fff;font-family:sans-serif'>"
-            f"<div style='margin:60px;width:500px'>{svg}</div>"
-            "<p style='font-size:14px;margin-left:60px'>Ödev: sayfa 42, alıştırma 3–7</p>"
-            # a ticking line: tab capture sends frames only when the page changes
-            "<p id='tick' style='font-size:14px;margin-left:60px'></p><script>let n = 0;"
-            "setInterval(() => { document.getElementById('tick').textContent = n++; }, 100);"
-            "</script></body></html>")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -64,31 +47,6 @@ async def browser() -> AsyncIterator[Browser]:
     async with chromium(share_tab_titled=SLIDE_TITLE) as b:
         yield b
 
-
-async def open_slide(presenter: Page) -> Page:
-    slide = await presenter.context.new_page()
-    await slide.set_viewport_size({"width": 1920, "height": 1080})
-    await slide.set_content(slide_html())
-    await presenter.bring_to_front()
-    return slide
-
-
-CONTENT_STATS = """async () => {  // what this page receives of content, at its PeerConnection
-  const c = window.salon.conference;
-  if (!c.subPc) return null;
-  const mids = new Set(c.streams.filter((s) => s.source === "content" && s.kind === "video")
-    .map((s) => s.mid));
-  let bytes = 0, frames = 0, width = 0, height = 0;
-  (await c.subPc.getStats()).forEach((r) => {
-    if (r.type === "inbound-rtp" && r.kind === "video" && mids.has(r.mid)) {
-      bytes += r.bytesReceived || 0;
-      frames += r.framesDecoded || 0;
-      width = Math.max(width, r.frameWidth || 0);
-      height = Math.max(height, r.frameHeight || 0);
-    }
-  });
-  return {bytes, frames, width, height, mids: mids.size};
-}"""
 
 CONTENT_VIDEO = """() => {
   const v = document.querySelector("#content video");
@@ -179,6 +137,22 @@ async def test_content_sent_after_the_right_is_taken_back_reaches_nobody(
             catch (e) { return e.code; } finally { s.getTracks().forEach((t) => t.stop()); }
         }""")
         assert refused == "no_present_right"
+        # nor does content offered straight away, without asking to present: the host's
+        # own PeerConnection receives none of it
+        rogue = await part.evaluate("""async () => {
+            const s = await navigator.mediaDevices.getDisplayMedia({video: true});
+            const pc = new RTCPeerConnection();
+            pc.addTransceiver(s.getVideoTracks()[0], {direction: "sendonly"});
+            await pc.setLocalDescription(await pc.createOffer());
+            await new Promise((ok) => setTimeout(ok, 500));
+            try {
+              await window.salon.conference.request(
+                {type: "publish_content", sdp: pc.localDescription.sdp});
+              return "answered";
+            } catch (e) { return e.code; }
+        }""")
+        assert rogue == "not_presenting"
+        assert not await content_grows(host, by=1, timeout=4), "content without the right"
 
         await person(host, PART_NAME).get_by_role("button", name="Sunum Hakkı Ver").click()
         await expect(notice(part, "Presenting allowed")).to_be_visible()

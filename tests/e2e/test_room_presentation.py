@@ -18,11 +18,11 @@ import zxingcpp
 from playwright.async_api import Browser
 
 from appliance.screen.model import content_key
-from tests.e2e.test_presenting import QR_TEXT, SLIDE_TITLE, open_slide
 from tests.support.browser import chromium
 from tests.support.controls_harness import controls_toml, room_under_test, settings_from, wait_for
 from tests.support.meetings import close, join_as_guest, open_room
 from tests.support.procs import BridgeProcess, RoomSpec
+from tests.support.shared_slide import QR_TEXT, SLIDE_TITLE, open_slide
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 

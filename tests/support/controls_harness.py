@@ -103,20 +103,41 @@ class RoomUnderTest:
         self.app = Appliance(settings, state_dir, version="test", runtime=self.runtime,
                              pin_factory=self.factory)
         self.task: asyncio.Task[None] | None = None
+        self._holding: dict[str, asyncio.Future[None]] = {}
+        """Buttons pressed and not yet released, with the release each waits for."""
 
     # -- pins ---------------------------------------------------------------------
     def pin(self, number: int) -> Any:
         return self.factory.pin(number)
 
     def press(self, button: str, hold_s: float = 0.1) -> float:
-        """Press (pull-up wiring: low) and release after `hold_s` on a timer thread.
-        Returns the monotonic time of the press edge."""
+        """Press (pull-up wiring: low) and release after `hold_s` on the loop.
+        Returns the monotonic time of the press edge.
+
+        A press needs an edge: pressing a button still held by an earlier press would
+        change nothing on the pin and the appliance would never hear it, so it is an
+        error here (await `released` first)."""
+        if button in self._holding:
+            raise AssertionError(f"the {button} button is still held by the last press: "
+                                 f"await released({button!r}) before pressing it again")
         pin = self.pin(BUTTON_PINS[button])
         at = time.monotonic()
         pin.drive_low()
-        loop = asyncio.get_running_loop()
-        loop.call_later(hold_s, pin.drive_high)
+        released = asyncio.get_running_loop().create_future()
+        self._holding[button] = released
+
+        def release() -> None:
+            pin.drive_high()
+            del self._holding[button]
+            released.set_result(None)
+
+        asyncio.get_running_loop().call_later(hold_s, release)
         return at
+
+    async def released(self, button: str) -> None:
+        """Once the last press of `button` has let go (at once if it is not held)."""
+        if button in self._holding:
+            await asyncio.shield(self._holding[button])
 
     def mic_led(self) -> str:
         """The colour the mic LED's pins show."""

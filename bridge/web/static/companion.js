@@ -1,7 +1,10 @@
 // The phone companion: acts for the room appliance that showed its QR code — raise or
-// lower the room's hand, answer a poll, chat, download files. It never holds the
-// room's seat and stops working when the room leaves the meeting or its code expires. Files download
-// through single-use tickets: the code goes in a header, never in a download link.
+// lower the room's hand, answer a poll, chat, download files; opened on a laptop in the
+// room, it also shares the laptop's screen for the room (companion_share.js). It never
+// holds the room's seat and stops working when the room leaves the meeting or its code
+// expires. Files download through single-use tickets: the code goes in a header, never
+// in a download link.
+import { LaptopShare } from "./companion_share.js";
 import { ticketLink } from "./download.js";
 
 const TEXT = {
@@ -17,6 +20,11 @@ const TEXT = {
     closed: "Bağlantı kesildi; odadaki kodu yeniden okutun.",
     failed: "Bu işlem yapılamadı; yeniden deneyin.",
     too_fast: "Çok hızlı; biraz bekleyip yeniden deneyin.",
+    share_title: "Ekran paylaşımı", share_start: "Ekranımı Paylaş", share_stop: "Paylaşımı Durdur",
+    share_on: (room) => `Bu bilgisayarın ekranı ${room} adına paylaşılıyor.`,
+    share_off: (room) => `Bu bilgisayarın ekranını ${room} adına toplantıya gösterin.`,
+    share_no_right: "Odanın sunum hakkı yok; öğretmenden isteyin.",
+    share_busy: "Şu anda başka biri sunuyor; o bitirince yeniden deneyin.",
   },
   en: {
     hand_title: "Request to speak", hand_raise: "Raise hand", hand_lower: "Lower hand",
@@ -30,6 +38,11 @@ const TEXT = {
     closed: "Disconnected; scan the room's code again.",
     failed: "That did not work; try again.",
     too_fast: "Too fast; wait a moment and try again.",
+    share_title: "Screen sharing", share_start: "Share my screen", share_stop: "Stop sharing",
+    share_on: (room) => `This computer's screen is shared for ${room}.`,
+    share_off: (room) => `Show this computer's screen to the meeting for ${room}.`,
+    share_no_right: "The room may not present; ask the teacher.",
+    share_busy: "Someone else is presenting; try again when they finish.",
   },
 };
 // What ends the phone's session (the bridge's error codes and bye reasons) and what to say.
@@ -40,7 +53,10 @@ const t = TEXT[lang];
 document.documentElement.lang = lang;
 const $ = (id) => document.getElementById(id);
 const code = location.pathname.split("/").filter(Boolean).pop();
-const state = { me: null, room: null, polls: new Map(), answers: new Map(), files: [], chat: [] };
+const state = { me: null, room: null, polls: new Map(), answers: new Map(), files: [], chat: [],
+  ice: [], shareProblem: "" };
+const pending = new Map();  // request id -> {resolve, reject}: the laptop share's requests
+let nextId = 2;  // 1 is the join
 let ws = null;
 let keepalive = null;
 let ended = false;
@@ -52,11 +68,27 @@ function send(msg) {
   if (!ended && ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
 }
 
+/** Send with an id; the bridge's reply resolves it, its error rejects with the code. */
+function request(msg) {
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    if (ended) { reject(new Error("closed")); return; }
+    pending.set(id, { resolve, reject });
+    send({ ...msg, id });
+  });
+}
+
+const share = new LaptopShare(request, send, () => renderShare());
+window.salonShare = share;  // what tests read of the laptop's capture
+
 /** The session is over: say why, and leave nothing on the page that looks usable. */
 function end(why) {
   if (ended) return;
   ended = true;
   clearInterval(keepalive);
+  share.stop({ tell: false });  // the room left: the laptop's share ends with it
+  for (const { reject } of pending.values()) reject(new Error("closed"));
+  pending.clear();
   $("main").hidden = true;
   $("status").textContent = "";
   $("ended-text").textContent = t[why] || t.closed;
@@ -69,6 +101,29 @@ function renderHand() {
   $("hand-state").textContent = pos ? t.hand_up(pos) : t.hand_down;
   $("hand").textContent = pos ? t.hand_lower : t.hand_raise;
   $("hand").setAttribute("aria-pressed", pos ? "true" : "false");
+}
+
+function renderShare() {
+  const right = Boolean(state.me && state.me.present_right);
+  $("share-section").hidden = !LaptopShare.possible() || !state.me || (!right && !share.active);
+  if ($("share-section").hidden) return;
+  const name = state.me.name;
+  $("share-state").textContent = state.shareProblem || (share.active ? t.share_on(name) : t.share_off(name));
+  $("share").textContent = share.active ? t.share_stop : t.share_start;
+  $("share").setAttribute("aria-pressed", share.active ? "true" : "false");
+}
+
+async function toggleShare() {
+  state.shareProblem = "";
+  if (share.active) { share.stop(); return; }
+  try {
+    await share.start(state.ice);
+  } catch (e) {
+    const said = { presentation_busy: t.share_busy, no_present_right: t.share_no_right };
+    if (e.message !== "cancelled" && e.message !== "closed") state.shareProblem = said[e.message] || t.failed;
+    share.stop();  // a presentation begun and failed on the way ends (nothing if none began)
+  }
+  renderShare();
 }
 
 function renderPoll() {
@@ -115,12 +170,20 @@ function renderFiles() {
 }
 
 function onMessage(msg) {
+  if (msg.re != null && pending.has(msg.re)) {  // the reply to one of the share's requests
+    const { resolve, reject } = pending.get(msg.re);
+    pending.delete(msg.re);
+    if (msg.type === "error") reject(new Error(msg.code));
+    else resolve(msg);
+    if (msg.type !== "error" || !ENDED[msg.code]) return;
+  }
   switch (msg.type) {
     case "welcome":
       state.me = msg.you;
       state.room = msg.room;
       state.chat = msg.chat;
       state.files = msg.files;
+      state.ice = msg.ice_servers || [];
       for (const p of msg.polls) {
         state.polls.set(p.id, p);
         if (p.my_answer != null) state.answers.set(p.id, p.my_answer);  // the room's own
@@ -130,8 +193,15 @@ function onMessage(msg) {
       $("main").hidden = false;
       break;
     case "participant_updated":
-      if (state.me && msg.participant.id === state.me.id) state.me = msg.participant;
+      if (state.me && msg.participant.id === state.me.id) {
+        const ours = (me) => me.presenting && me.presenting_via === "companion";
+        const was = ours(state.me);
+        state.me = msg.participant;
+        // The host stopped the laptop's presentation, or took the room's right back.
+        if (share.active && was && !ours(state.me)) share.stop({ tell: false });
+      }
       break;
+    case "ice_servers": state.ice = msg.servers; break;
     case "chat": state.chat.push(msg); break;
     case "poll": state.polls.set(msg.id, msg); break;
     case "poll_answer": state.answers.set(msg.id, msg.option); break;
@@ -144,7 +214,7 @@ function onMessage(msg) {
     default: break;
   }
   if (ended) return;
-  renderHand(); renderPoll(); renderChat(); renderFiles();
+  renderHand(); renderPoll(); renderChat(); renderFiles(); renderShare();
 }
 
 function connect() {
@@ -160,6 +230,7 @@ function connect() {
 
 $("hand").addEventListener("click", () =>
   send({ type: "set_hand", raised: !(state.me && state.me.hand_position) }));
+$("share").addEventListener("click", toggleShare);
 $("chat-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const text = $("chat-text").value.trim();

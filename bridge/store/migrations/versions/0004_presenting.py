@@ -1,4 +1,5 @@
-"""Presenting: the right to share a screen, and who holds the meeting's one presentation.
+"""Presenting: the right to share a screen, and who holds the meeting's one presentation
+(and whether a room's seat presents through its companion page: a laptop in the room).
 
 Hosts hold the right from the start (as with audio and camera), so seats made before
 this revision get it from ``is_host``.
@@ -20,7 +21,7 @@ down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-COLUMNS = ("present_right", "presenting_since", "presenting_ms")
+COLUMNS = ("present_right", "presenting_since", "presenting_ms", "presenting_via")
 
 
 def upgrade() -> None:
@@ -32,6 +33,7 @@ def upgrade() -> None:
     op.add_column("participants", sa.Column("presenting_since", sa.DateTime(), nullable=True))
     op.add_column("participants", sa.Column("presenting_ms", sa.Integer(), nullable=False,
                                             server_default="0"))
+    op.add_column("participants", sa.Column("presenting_via", sa.String(16), nullable=True))
     op.execute("UPDATE participants SET present_right = is_host")
 
 
