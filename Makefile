@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := janus chromium iproute2 util-linux libasound2-dev alsa-utils \
 	fonts-dejavu-core libsystemd-dev pkg-config systemd sox nftables \
-	coturn caddy openssl libnss3-tools postgresql
+	coturn caddy openssl libnss3-tools postgresql nats-server haproxy redis-server
 APT_STAMP := .stamp-apt
 VENV_STAMP := $(VENV)/.stamp-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 NETNS := scripts/in-netns
@@ -29,13 +29,14 @@ $(APT_STAMP):
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 			--no-install-recommends $$missing >/dev/null; \
 	fi
-	@# janus, coturn, caddy and postgresql enable system services, the first three
-	@# listening on all addresses. Tests run their own (Janus bound to 127.0.0.1,
-	@# coturn and Caddy inside test namespaces, throwaway PostgreSQL clusters), so the
-	@# system ones must not run.
+	@# janus, coturn, caddy, postgresql, nats-server, haproxy and redis-server enable
+	@# system services, some listening on all addresses. Tests run their own (Janus bound
+	@# to 127.0.0.1, coturn and Caddy inside test namespaces, throwaway PostgreSQL
+	@# clusters, NATS and HAProxy on 127.0.0.1), so the system ones must not run.
 	@if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then \
 		systemctl disable --now janus.service coturn.service caddy.service \
-			postgresql.service >/dev/null 2>&1 || true; fi
+			postgresql.service nats-server.service haproxy.service \
+			redis-server.service >/dev/null 2>&1 || true; fi
 	@# Without systemd the packages' init scripts may have started them (as these users).
 	@pkill -x janus -U 0 --parent 1 2>/dev/null || true
 	@pkill -x turnserver -U turnserver --parent 1 2>/dev/null || true

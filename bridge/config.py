@@ -200,6 +200,29 @@ class TurnSettings(Strict):
         return urls
 
 
+class ClusterSettings(Strict):
+    """[cluster] — several bridge processes (on one or several machines, behind any
+    load balancer) share one PostgreSQL database and a NATS bus (docs/deployment.md,
+    "Several bridge processes"). Without this table: one process, in-process events."""
+
+    # NATS server URLs (nats://host:4222); several for a NATS cluster.
+    bus: Annotated[list[Annotated[str, Field(pattern=r"^(nats|tls)://[^\s]+$")]],
+                   Field(min_length=1)]
+    # This process's name, unique among the processes and the same across its restarts
+    # (default: host name and port).
+    node: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,64}$")] | None = None
+    # A process that has not written its heartbeat for this long is gone: the seats it
+    # held are left (others see them go) unless their clients came back elsewhere.
+    heartbeat_s: Annotated[float, Field(gt=0, le=60)] = 3.0
+    gone_after_s: Annotated[float, Field(gt=0, le=3600)] = 15.0
+
+    @model_validator(mode="after")
+    def gone_after_heartbeats(self) -> ClusterSettings:
+        if self.gone_after_s < 3 * self.heartbeat_s:
+            raise ValueError("gone_after_s must be at least three heartbeats (heartbeat_s)")
+        return self
+
+
 class CalendarSource(Strict):
     """[[schedule.calendars]] — a room's calendar kept by the school's own system, read
     again every [schedule] refresh_min: an iCalendar URL (https, webcal) or, with
@@ -246,12 +269,24 @@ class BridgeSettings(Strict):
     tls: TlsSettings | None = None
     proxy: ProxySettings = ProxySettings()
     turn: TurnSettings | None = None
+    cluster: ClusterSettings | None = None
     schedule: ScheduleSettings = ScheduleSettings()
     # Rooms and accounts created or updated at every start (the admin CLI does the same).
     rooms: list[RoomSeed] = []
     users: list[UserSeed] = []
 
 
+    @model_validator(mode="after")
+    def cluster_shares_a_database(self) -> BridgeSettings:
+        if self.cluster is None:
+            return self
+        if not (self.database_url or "").startswith("postgresql"):
+            raise ValueError("[cluster] needs database_url = 'postgresql+psycopg://…': the "
+                             "processes share one PostgreSQL database")
+        if self.janus.mode != "remote":
+            raise ValueError("[cluster] needs janus.mode = 'remote': the processes share "
+                             "the Janus servers of [[janus.servers]]")
+        return self
 S = TypeVar("S", bound=Strict)
 
 

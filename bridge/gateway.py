@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
+import hmac
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine
@@ -93,9 +95,13 @@ def media_errors(call: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, 
 class JanusServer:
     """One Janus server: a reconnecting connection and a room-control handle."""
 
-    def __init__(self, endpoint: JanusEndpoint, max_publishers: int = 200) -> None:
+    def __init__(self, endpoint: JanusEndpoint, max_publishers: int = 200,
+                 shared: bool = False) -> None:
         self.endpoint = endpoint
         self.max_publishers = max_publishers
+        # Several bridge processes use this server's rooms: a room's secret is derived
+        # from the server's keys, the same in every process, not drawn at random.
+        self.shared = shared
         self.connection: JanusConnection | None = None
         self.control: RoomControl | None = None
         self.rooms: dict[str, str] = {}  # janus room id -> room secret
@@ -143,11 +149,17 @@ class JanusServer:
             log.error("lost Janus %s", self.endpoint.name, extra={"EVENT": "janus-lost"})
 
     async def ensure_room(self, room: str) -> str:
-        secret = self.rooms.setdefault(room, secrets.token_urlsafe(16))
+        secret = self.rooms.setdefault(room, self._new_secret(room))
         if self.control is None:
             raise MediaUnavailable("media server not connected")
         await self.control.ensure_room(room, secret, room, self.max_publishers)
         return secret
+
+    def _new_secret(self, room: str) -> str:
+        if not self.shared:
+            return secrets.token_urlsafe(16)
+        key = f"{self.endpoint.room_admin_key or ''}:{self.endpoint.api_secret or ''}"
+        return hmac.new(key.encode(), f"salon-room:{room}".encode(), hashlib.sha256).hexdigest()
 
     async def kick(self, room: str, feed: str) -> None:
         """Remove a publisher with this id from the room, if there is one."""
@@ -324,6 +336,15 @@ class ParticipantMedia:
             else:
                 self.by_mid.pop(s.mid, None)
 
+    def want(self, feeds: set[str]) -> bool:
+        """Make ``feeds`` the wanted subscription; whether that changed it (a reconcile
+        is then due). An unchanged want needs none: one already ran or waits for an
+        answer, after which it reconciles to ``wanted`` by itself."""
+        if feeds == self.wanted:
+            return False
+        self.wanted = set(feeds)
+        return True
+
     async def reconcile(self, feeds: set[str]) -> None:
         """Subscribe to every feed in ``feeds`` not yet received.
 
@@ -342,6 +363,7 @@ class ParticipantMedia:
                 offer = await self._renegotiate(add, [])
             except JanusError as exc:
                 if exc.code != ERR_NO_SUCH_FEED:
+                    self.wanted = set(self.subscribed)  # so the next want() tries again
                     raise
                 log.info("feed vanished during subscription of %s: %s", self.feed, exc.reason)
                 offer = None
@@ -402,8 +424,11 @@ class ParticipantMedia:
 class MediaGateway:
     """All Janus servers of this bridge; rooms are placed on the least loaded one."""
 
-    def __init__(self, endpoints: list[JanusEndpoint], max_publishers: int = 200) -> None:
-        self.servers = [JanusServer(e, max_publishers) for e in endpoints]
+    def __init__(self, endpoints: list[JanusEndpoint], max_publishers: int = 200,
+                 shared: bool = False) -> None:
+        # shared: several bridge processes place rooms; each must pick the same server.
+        self.shared = shared
+        self.servers = [JanusServer(e, max_publishers, shared) for e in endpoints]
         self.room_server: dict[str, JanusServer] = {}
         self.on_server_back: Callable[[JanusServer], Awaitable[None]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -427,7 +452,10 @@ class MediaGateway:
         candidates = [s for s in self.servers if s.up.is_set()]
         if not candidates:
             raise MediaUnavailable("no media server is reachable")
-        server = min(candidates, key=lambda s: len(s.rooms))
+        if self.shared:  # the same choice in every process, without asking each other
+            server = max(candidates, key=lambda s: _rendezvous(room, s.endpoint.name))
+        else:
+            server = min(candidates, key=lambda s: len(s.rooms))
         self.room_server[room] = server
         return server
 
@@ -464,3 +492,8 @@ class MediaGateway:
                 await task
         for server in self.servers:
             await server.close()
+
+
+def _rendezvous(room: str, server: str) -> int:
+    """Highest-random-weight hashing: a room's server changes only if that server goes."""
+    return int.from_bytes(hashlib.sha256(f"{room}|{server}".encode()).digest()[:8], "big")

@@ -75,9 +75,18 @@ class LiveParticipant:
             self.talk_hold.cancel()
             self.talk_hold = None
 
+    @property
+    def content_shown(self) -> bool:
+        """Its shared screen is up at Janus and the domain lets it be seen."""
+        return self.content_up and not self.content_muted
+
     def live_fields(self) -> dict[str, Any]:
         return {"client": self.client, "publishing": self.publishing,
                 "camera_on": self.camera_on, "talking": self.talking}
+
+    def announced(self) -> dict[str, Any]:
+        """What other bridge processes need of it: the shown fields and its content."""
+        return {**self.live_fields(), "content": self.content_shown}
 
 
 def shown(person: p.Participant, lp: LiveParticipant) -> p.Participant:
@@ -90,6 +99,17 @@ def shown(person: p.Participant, lp: LiveParticipant) -> p.Participant:
     return person.model_copy(update=merged)  # fields of the schema, already checked
 
 
+LIVE_FIELDS = ("publishing", "camera_on", "talking")
+
+
+def shown_remote(person: p.Participant, live: dict[str, Any]) -> p.Participant:
+    """A member held by another process, with the live fields that process announced."""
+    merged = {key: live[key] for key in (*LIVE_FIELDS, "client") if key in live}
+    if person.mic_muted or not person.audio_right:
+        merged["talking"] = False
+    return person.model_copy(update=merged)
+
+
 class LiveRoom:
     def __init__(
         self, address: str, gateway: MediaGateway,
@@ -100,6 +120,10 @@ class LiveRoom:
         self.on_talking = on_talking  # the domain counts speaking time
         self.participants: dict[str, LiveParticipant] = {}
         self.roster: dict[str, p.Participant] = {}  # the domain's latest view of each member
+        # Several bridge processes: the live fields of members connected to another
+        # process, as it announced them; and how this process announces its own.
+        self.remote: dict[str, dict[str, Any]] = {}
+        self.on_announce: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None
 
     # ---- the domain's roster, with the transport's fields merged in -------------------
 
@@ -113,12 +137,18 @@ class LiveRoom:
             return message.model_copy(update={"participant": self._merge(message.participant)})
         if isinstance(message, p.ParticipantLeft):
             self.roster.pop(message.id, None)
+            gone = self.remote.pop(message.id, {})
+            if gone.get("publishing") or gone.get("content"):
+                self.resubscribe_all()
         return message
 
     def _merge(self, person: p.Participant) -> p.Participant:
         self.roster[person.id] = person
         lp = self.participants.get(person.id)
-        return shown(person, lp) if lp else person
+        if lp is not None:
+            return shown(person, lp)
+        remote = self.remote.get(person.id)
+        return shown_remote(person, remote) if remote is not None else person
 
     def describe(self, lp: LiveParticipant) -> p.Participant:
         return shown(self.roster.get(lp.id) or p.Participant(id=lp.id, name=lp.id), lp)
@@ -133,11 +163,36 @@ class LiveRoom:
         text = p.dump(p.ParticipantUpdated(participant=self.describe(lp)))
         for other in list(self.participants.values()):
             await other.send_text(text)
+        await self.announce_elsewhere(lp)
+
+    async def announce_elsewhere(self, lp: LiveParticipant) -> None:
+        if self.on_announce is not None:
+            await self.on_announce(lp.id, lp.announced())
+
+    async def remote_update(self, pid: str, fields: dict[str, Any]) -> None:
+        """Another process announced the live state of a member it holds: merge it and
+        tell this process's members; a feed going live or away changes subscriptions."""
+        if pid in self.participants:
+            return  # the seat moved here meanwhile: what this process sees is the truth
+        live: dict[str, Any] = {key: bool(fields.get(key, False)) for key in LIVE_FIELDS}
+        live["client"] = str(fields.get("client", "browser"))
+        live["content"] = bool(fields.get("content", False))
+        before = self.remote.get(pid, {})
+        self.remote[pid] = live
+        if any(live[key] != before.get(key, False) for key in ("publishing", "content")):
+            self.resubscribe_all()
+        person = self.roster.get(pid)
+        if person is None or not self.participants:
+            return
+        text = p.dump(p.ParticipantUpdated(participant=shown_remote(person, live)))
+        for other in list(self.participants.values()):
+            await other.send_text(text)
 
     # ---- membership of the media side -------------------------------------------------
 
     async def add(self, lp: LiveParticipant) -> None:
         self.participants[lp.id] = lp
+        self.remote.pop(lp.id, None)  # held here now
         media = lp.media
         if media is not None:
             media.on_talking = lambda talking: self.janus_talking(lp, talking)
@@ -160,19 +215,29 @@ class LiveRoom:
 
     @property
     def live_feeds(self) -> set[str]:
-        """Cameras that publish, and content only while it is allowed."""
-        return ({pid for pid, lp in self.participants.items() if lp.publishing}
-                | {content_feed(pid) for pid, lp in self.participants.items()
-                   if lp.content_up and not lp.content_muted})
+        """Cameras that publish, and content only while it is allowed: of the members
+        held here and, as their processes announced them, of those held elsewhere."""
+        local = ({pid for pid, lp in self.participants.items() if lp.publishing}
+                 | {content_feed(pid) for pid, lp in self.participants.items()
+                    if lp.content_shown})
+        elsewhere = {pid: live for pid, live in self.remote.items()
+                     if pid not in self.participants}
+        return (local | {pid for pid, live in elsewhere.items() if live.get("publishing")}
+                | {content_feed(pid) for pid, live in elsewhere.items() if live.get("content")})
 
     def resubscribe_all(self) -> None:
-        """Bring every participant's subscription to the room's live feeds but its own."""
+        """Bring every participant's subscription to the room's live feeds but its own.
+
+        Only those whose wanted feeds changed get a task: a listener joining or leaving
+        changes no one's feeds, and a task per member on every arrival made a class's
+        joining grow with the square of its size."""
         feeds = self.live_feeds
         for lp in self.participants.values():
-            if lp.media is not None:
-                # a room sees the screen its laptop shares for it, never its own HDMI
-                own = {lp.id} if lp.content_to_self else {lp.id, content_feed(lp.id)}
-                lp.spawn(lp.media.reconcile(feeds - own), "subscription update")
+            media = lp.media
+            # a room sees the screen its laptop shares for it, never its own HDMI
+            own = {lp.id} if lp.content_to_self else {lp.id, content_feed(lp.id)}
+            if media is not None and media.want(feeds - own):
+                lp.spawn(media.reconcile(media.wanted), "subscription update")
 
     # ---- media state ------------------------------------------------------------------
 
@@ -219,6 +284,7 @@ class LiveRoom:
                 lp.media.content_muted = {}  # a new PeerConnection's streams start unmuted
             lp.content_up = up
             self.resubscribe_all()
+        await self.announce_elsewhere(lp)
 
     async def moderate(self, pid: str, audio_muted: bool, camera_muted: bool,
                        content_muted: bool = True) -> None:
@@ -231,6 +297,7 @@ class LiveRoom:
             lp.content_muted = content_muted
             await self.enforce_content(lp)
             self.resubscribe_all()
+            await self.announce_elsewhere(lp)
         await self.refresh(lp)  # a mute ends talking at once; a revoke hides the camera
 
     async def enforce_content(self, lp: LiveParticipant) -> None:

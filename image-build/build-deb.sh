@@ -53,7 +53,7 @@ case $arch in
 esac
 case $package in
     appliance) extra=appliance ;;
-    bridge) extra=bridge,postgres ;;  # psycopg: PostgreSQL instead of SQLite by one URL
+    bridge) extra=bridge,postgres,cluster ;;  # psycopg: PostgreSQL by one URL; nats-py: several processes
     *) echo "build-deb: --package appliance|bridge" >&2; exit 2 ;;
 esac
 name=salon-$package

@@ -113,6 +113,8 @@ class RoomControl:
 class PublishedStream:
     mid: str
     kind: str
+    mindex: int = 0  # its m-line's place in the publisher's SDP
+    codec: str = ""  # as Janus negotiated it ("opus", "vp8", "h264")
 
 
 MediaCallback = Callable[[str, str, bool], None]  # (kind, mid, receiving)
@@ -182,7 +184,8 @@ class Publisher:
         if jsep is None:
             raise JanusError(0, "Janus returned no answer to the publish offer")
         self.streams = [
-            PublishedStream(mid=str(s["mid"]), kind=str(s["type"]))
+            PublishedStream(mid=str(s["mid"]), kind=str(s["type"]),
+                            mindex=int(s.get("mindex", 0)), codec=str(s.get("codec", "")))
             for s in data.get("streams", []) if s.get("type") in ("audio", "video")
         ]
         return str(jsep["sdp"])

@@ -21,7 +21,13 @@ from bridge.meetings.effects import (
     SendTo,
 )
 from bridge.meetings.ratelimit import Buckets
-from bridge.meetings.signin import MemoryLedger, SignInLedger, SignInLimits
+from bridge.meetings.signin import (
+    BucketSet,
+    MakeBuckets,
+    MemoryLedger,
+    SignInLedger,
+    SignInLimits,
+)
 from bridge.store.models import Admission, Event, Meeting, Participant, Room
 from salon import protocol
 
@@ -45,18 +51,20 @@ class Limits:
 
 @dataclass
 class Guards:
-    """In-memory rate limiters; they live as long as the service (not the store)."""
+    """Rate limiters: in memory for one process (they live as long as the service), in
+    the database for several (a limit split across processes would be no limit)."""
 
-    chat: Buckets
-    actions: Buckets
+    chat: BucketSet
+    actions: BucketSet
     sign_in: SignInLedger
 
     @classmethod
-    def from_limits(cls, limits: Limits) -> Guards:
+    def from_limits(cls, limits: Limits, buckets: MakeBuckets = Buckets) -> Guards:
+        """``buckets``: in this process's memory, or shared by several processes."""
         return cls(
-            chat=Buckets(limits.chat_burst, limits.chat_per_second),
-            actions=Buckets(limits.actions_burst, limits.actions_per_second),
-            sign_in=MemoryLedger(limits.sign_in),
+            chat=buckets(limits.chat_burst, limits.chat_per_second),
+            actions=buckets(limits.actions_burst, limits.actions_per_second),
+            sign_in=MemoryLedger(limits.sign_in, buckets),
         )
 
 
@@ -69,6 +77,23 @@ class Tx:
     effects: list[Effect] = field(default_factory=list)
     # Side effects outside the database to reverse if the transaction rolls back.
     undo: list[Callable[[], None]] = field(default_factory=list)
+    # Several bridge processes: this process's name (None: the only process), and the
+    # room the action is in (locked for the transaction, so actions in one room are one
+    # at a time across processes, as the single worker thread makes them in one).
+    node: str | None = None
+    room: Room | None = None
+
+
+def enter_room(tx: Tx, room: Room) -> None:
+    """The action is in ``room``. With several processes its row is locked first (the
+    actions of a room then run one at a time, whichever process takes them) and what
+    was read before is read again, as it is after the lock."""
+    if tx.room is not None:
+        return
+    tx.room = room
+    if tx.node is not None:
+        tx.db.execute(select(Room.id).where(Room.id == room.id).with_for_update())
+        tx.db.expire_all()
 
 
 @dataclass(frozen=True)
@@ -85,18 +110,30 @@ def scope_of(tx: Tx, p: Participant) -> Scope:
     assert meeting is not None  # foreign key
     room = tx.db.get(Room, meeting.room_id)
     assert room is not None
+    enter_room(tx, room)
     return Scope(p, meeting, room)
 
 
 def load_scope(tx: Tx, pid: int) -> Scope | None:
-    """A participant with its meeting and room, in one query."""
+    """A participant with its meeting and room, in one query (two with several
+    processes: the room is locked before anything is decided)."""
+    if tx.node is not None and tx.room is None:
+        room = tx.db.scalar(select(Room).join(Meeting, Meeting.room_id == Room.id)
+                            .join(Participant, Participant.meeting_id == Meeting.id)
+                            .where(Participant.id == pid))
+        if room is not None:
+            enter_room(tx, room)
     row = tx.db.execute(
         select(Participant, Meeting, Room)
         .join(Meeting, Meeting.id == Participant.meeting_id)
         .join(Room, Room.id == Meeting.room_id)
         .where(Participant.id == pid)
     ).first()
-    return None if row is None else Scope(*row)
+    if row is None:
+        return None
+    scope = Scope(*row)
+    enter_room(tx, scope.room)
+    return scope
 
 
 def actor(tx: Tx, pid: int, action: str) -> Scope:
@@ -144,9 +181,23 @@ def _present(meeting_id: int) -> tuple[ColumnElement[bool], ...]:
     )
 
 
-def members(tx: Tx, meeting_id: int) -> list[Participant]:
-    query = select(Participant).where(*_present(meeting_id)).order_by(Participant.id)
-    return list(tx.db.scalars(query))
+SEAT_COLUMNS = (Participant.id, Participant.display_name, Participant.kind,
+                Participant.is_host, Participant.audio_right, Participant.camera_right,
+                Participant.muted, Participant.hand_raised_at,
+                Participant.present_right, Participant.presenting_since,
+                Participant.presenting_via)
+
+
+def member_views(tx: Tx, meeting_id: int) -> list[protocol.Participant]:
+    """Everyone present as the protocol shows them, hand positions included: one query
+    of plain rows. A welcome carries the whole room, so with hundreds present, loading
+    an ORM object per member on every join was most of a join's cost."""
+    rows = tx.db.execute(
+        select(*SEAT_COLUMNS).where(*_present(meeting_id)).order_by(Participant.id)).all()
+    raised = sorted((r for r in rows if r.hand_raised_at is not None),
+                    key=lambda r: (r.hand_raised_at, r.id))
+    hands = {r.id: n for n, r in enumerate(raised, start=1)}
+    return [msg.participant(r, hands.get(r.id)) for r in rows]
 
 
 def member_ids(tx: Tx, meeting_id: int, *, hosts_only: bool = False) -> list[int]:

@@ -79,8 +79,20 @@ class Refused(Exception):
 
 
 @dataclass(frozen=True)
+class Sequenced:
+    """Several bridge processes: an action's number in its room's order of events, and
+    the effects the other processes carry out (bridge/meetings/outbox.py)."""
+
+    room: str
+    seq: int
+    shared: tuple[Effect, ...]
+    node: str = ""  # the process whose action it was
+
+
+@dataclass(frozen=True)
 class Done:
     effects: tuple[Effect, ...] = ()
+    sequenced: Sequenced | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -45,6 +45,7 @@ def _room(tx: cx.Tx, address: str) -> Room:
     room = find_room(tx.db, address)
     if room is None:
         raise Refused("no_such_room", f"join: there is no room at /{address.strip('/')}")
+    cx.enter_room(tx, room)
     return room
 
 
@@ -107,6 +108,7 @@ def _new_participant(
         camera_right=False,
         muted=False,
         speaking_ms=0,
+        node=tx.node,
         present_right=False,
         presenting_ms=0,
     )
@@ -197,6 +199,7 @@ def _reconnect(tx: cx.Tx, scope: cx.Scope, token: str) -> Joined:
     queue = cx.hand_queue(tx, scope.meeting.id)
     p.epoch += 1
     p.left_at = None
+    p.node = tx.node  # this process holds the seat's connection now
     admitted = p.admission is Admission.ADMITTED
     if admitted:
         if not was_connected:
@@ -228,12 +231,14 @@ def _arrive(tx: cx.Tx, scope: cx.Scope, *, announce: bool = True) -> None:
 
 def welcome(tx: cx.Tx, scope: cx.Scope) -> protocol.Welcome:
     lobby = msg.lobby_entries(cx.waiting(tx, scope.meeting.id)) if scope.me.is_host else None
-    hands = cx.hand_queue(tx, scope.meeting.id)
+    people = cx.member_views(tx, scope.meeting.id)
+    me = str(scope.me.id)
+    you = next((person for person in people if person.id == me), None)
     return msg.welcome(
-        msg.participant(scope.me, hands.get(scope.me.id)),
+        you or msg.participant(scope.me, None),
         scope.room,
         scope.meeting.id,
-        [msg.participant(p, hands.get(p.id)) for p in cx.members(tx, scope.meeting.id)],
+        people,
         chat.history(tx, scope),
         polls.views(tx, scope),
         files.listing(tx, scope.room.id),
@@ -335,8 +340,12 @@ def end_meeting(tx: cx.Tx, host_id: int) -> None:
 
 
 def recover(tx: cx.Tx) -> int:
-    """At start-up: no connection survived the restart; seats stay for resuming."""
-    stale = list(tx.db.scalars(select(Participant).where(Participant.left_at.is_(None))))
+    """At start-up: no connection survived the restart; seats stay for resuming. With
+    several processes, only this one's connections (the others' are alive)."""
+    query = select(Participant).where(Participant.left_at.is_(None))
+    if tx.node is not None:
+        query = query.where(Participant.node == tx.node)
+    stale = list(tx.db.scalars(query))
     for p in stale:
         _depart(tx, cx.scope_of(tx, p), p, msg.REASON_BRIDGE_RESTART, announce=False)
     return len(stale)

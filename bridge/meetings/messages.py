@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Protocol
 
 from bridge.store.models import ChatMessage, Kind, Participant, Poll, Room
 from salon import protocol as p
@@ -44,13 +45,41 @@ def pid(participant_id: int | None) -> str | None:
     return None if participant_id is None else str(participant_id)
 
 
-def role(person: Participant) -> str:
+class Seat(Protocol):
+    """What a participant payload is made of: a Participant, or a row of just these
+    columns (a roster of hundreds is read without loading an ORM object per member)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def kind(self) -> Kind: ...
+    @property
+    def is_host(self) -> bool: ...
+    @property
+    def audio_right(self) -> bool: ...
+    @property
+    def camera_right(self) -> bool: ...
+    @property
+    def muted(self) -> bool: ...
+    @property
+    def hand_raised_at(self) -> datetime | None: ...
+    @property
+    def present_right(self) -> bool: ...
+    @property
+    def presenting_since(self) -> datetime | None: ...
+    @property
+    def presenting_via(self) -> str | None: ...
+
+
+def role(person: Seat) -> str:
     if person.is_host:
         return "host"
     return {Kind.GUEST: "guest", Kind.DEVICE: "device"}.get(person.kind, "participant")
 
 
-def participant(person: Participant, hand_position: int | None) -> p.Participant:
+def participant(person: Seat, hand_position: int | None) -> p.Participant:
     """The protocol's Participant fields this domain decides (the transport adds media state)."""
     return p.Participant.model_validate({
         "id": str(person.id),

@@ -14,14 +14,24 @@ import dataclasses
 import logging
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bridge.meetings import chat, files, floor, joining, polls, presenting, reports, schedule
+from bridge.meetings import (
+    chat,
+    files,
+    floor,
+    joining,
+    outbox,
+    polls,
+    presenting,
+    reports,
+    schedule,
+)
 from bridge.meetings import context as cx
 from bridge.meetings import messages as msg
 from bridge.meetings.context import Guards, Limits
@@ -37,8 +47,10 @@ from bridge.meetings.effects import (
     Refused,
     RoomView,
     Row,
+    Sequenced,
 )
 from bridge.meetings.files import FileTooLarge, FileVault, Received, storage_refusal
+from bridge.meetings.ratelimit import Buckets
 from bridge.meetings.reports import ReportReady
 from bridge.meetings.signin import THROTTLED
 from bridge.store.accounts import Passwords, find_account, find_room
@@ -73,13 +85,19 @@ class Meetings:
         clock: Clock = utc_now,
         limits: Limits | None = None,
         passwords: Passwords | None = None,
+        node: str | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.limits = limits or Limits()
         self.passwords = passwords or Passwords()
         self.vault = FileVault(files_dir, self.limits.file_max_bytes)
-        self.guards = Guards.from_limits(self.limits)
+        # ``node``: this process's name when several share the database (PostgreSQL):
+        # actions lock their room, effects are numbered and stored (outbox.py), seats
+        # remember their process and the rate limits are kept in the database.
+        self.node = node
+        self.guards = Guards.from_limits(
+            self.limits, Buckets if node is None else outbox.bucket_maker(store))
         # Made now, not at the first unknown name: that one would otherwise cost two hashes.
         self._decoy = self.passwords.hasher.hash(secrets.token_hex(16))
 
@@ -93,7 +111,34 @@ class Meetings:
     def sweep(self) -> int:
         """Call every minute or so: ends meetings that have stood empty long enough."""
         with self.store.transaction() as db:
-            return joining.sweep(self._tx(db))
+            tx = self._tx(db)
+            if self.node is not None:
+                outbox.forget_old_events(tx)
+            return joining.sweep(tx)
+
+    # -- several processes (node set) --------------------------------------------------------
+
+
+    def heartbeat(self) -> None:
+        """Call every few seconds: this process is alive (its seats are connected)."""
+        assert self.node is not None
+        with self.store.transaction() as db:
+            outbox.heartbeat(self._tx(db), self.node)
+
+    def seats_of_gone(self, gone_after: timedelta, including_mine: bool = False
+                      ) -> list[tuple[int, int]]:
+        """Seats (id, epoch) whose process stopped; leave each with ``leave``."""
+        with self.store.transaction() as db:
+            return outbox.seats_of_gone(self._tx(db), gone_after,
+                                        self.node if including_mine else None)
+
+    def events_after(self, room: str, after: int) -> list[Sequenced]:
+        with self.store.transaction() as db:
+            return outbox.events_after(self._tx(db), room, after)
+
+    def last_events(self, rooms: list[str]) -> dict[str, int]:
+        with self.store.transaction() as db:
+            return outbox.last_seqs(self._tx(db), rooms)
 
     # -- entering and leaving --------------------------------------------------------------
 
@@ -392,6 +437,7 @@ class Meetings:
             with self.store.transaction() as db:
                 tx = self._tx(db)
                 value = body(tx)
+                sequenced = outbox.stamp(tx)
         except Refused as refused:
             self._undo(tx)
             self._log_refusal(action, pid, refused)
@@ -408,10 +454,10 @@ class Meetings:
             log.exception("%s by participant %s failed", action, pid)
             return Refusal("internal_error", f"{action}: failed on the server (logged)")
         assert tx is not None
-        return dataclasses.replace(value, effects=tuple(tx.effects))
+        return dataclasses.replace(value, effects=tuple(tx.effects), sequenced=sequenced)
 
     def _tx(self, db: Session) -> cx.Tx:
-        return cx.Tx(db, self.clock(), self.limits, self.guards)
+        return cx.Tx(db, self.clock(), self.limits, self.guards, node=self.node)
 
     @staticmethod
     def _undo(tx: cx.Tx | None) -> None:

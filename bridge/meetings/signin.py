@@ -57,12 +57,24 @@ class SignInLedger(Protocol):
         """A sign-in was right: that address's failures for that account are forgotten."""
 
 
+class BucketSet(Protocol):
+    """Token buckets by key (ratelimit.Buckets, or kept in the database)."""
+
+    def take(self, key: object, now: datetime) -> bool: ...
+    def available(self, key: object, now: datetime) -> bool: ...
+    def forget(self, key: object) -> None: ...
+
+
+MakeBuckets = Callable[[float, float], BucketSet]
+
+
 class MemoryLedger:
     """`SignInLedger` in this process's memory (token buckets, self-pruning)."""
 
-    def __init__(self, limits: SignInLimits) -> None:
-        self.by_address = Buckets(limits.address_failures, 1 / limits.address_refill_s)
-        self.by_account = Buckets(limits.account_failures, 1 / limits.account_refill_s)
+    def __init__(self, limits: SignInLimits, buckets: MakeBuckets = Buckets) -> None:
+        # ``buckets``: where the counts are kept (outbox.StoredBuckets: shared by processes).
+        self.by_address = buckets(limits.address_failures, 1 / limits.address_refill_s)
+        self.by_account = buckets(limits.account_failures, 1 / limits.account_refill_s)
 
     def allowed(self, address: str, account: str, now: datetime) -> bool:
         key = address_key(address)

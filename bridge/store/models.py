@@ -18,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -127,6 +128,8 @@ class Room(Base):
     # Everyone admitted gets audio and camera rights at once (informal rooms, demos).
     open_floor: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Several bridge processes: the number of the room's last event (RoomEvent).
+    event_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 OPEN_MEETING = text("ended_at IS NULL")
@@ -185,6 +188,8 @@ class Participant(Base):
     hand_raised_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     talking_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     speaking_ms: Mapped[int] = mapped_column(Integer, default=0)
+    # Several bridge processes: which one holds the seat's connection (None: one process).
+    node: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Presenting (a shared screen): the right, and the meeting's one presentation while
     # it lasts (at most one participant of a meeting has presenting_since set).
     present_right: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -283,3 +288,37 @@ class ScheduleEntry(Base):
     # importing the same source again replaces what it brought before.
     source: Mapped[str] = mapped_column(String(1000), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RoomEvent(Base):
+    """Several bridge processes: what one action in a room made every process do, in
+    the room's order. The bus carries it at once; a process that missed some (a bus
+    reconnect, a gap) reads them here. Kept a few minutes."""
+
+    __tablename__ = "room_events"
+
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    node: Mapped[str] = mapped_column(String(64))  # the process whose action made it
+    effects: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
+class BridgeNode(Base):
+    """A bridge process's heartbeat: a process not seen for a while is gone, and the
+    seats it held are no longer connected."""
+
+    __tablename__ = "bridge_nodes"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RateBucket(Base):
+    """A token bucket every bridge process takes from (chat and action limits)."""
+
+    __tablename__ = "rate_buckets"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated: Mapped[datetime] = mapped_column(UTCDateTime)

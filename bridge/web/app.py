@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator, Coroutine
+from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from ssl import SSLContext
@@ -15,8 +17,10 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 
 from bridge.admin import seed_from_config
+from bridge.bus import NatsBus
 from bridge.calendar_sync import CalendarSync
 from bridge.config import BridgeSettings, seed_mapping
+from bridge.fanout import Fanout
 from bridge.gateway import Dial, JanusEndpoint, JanusServer, MediaGateway
 from bridge.janus.supervisor import LocalJanus
 from bridge.live import LiveRoom
@@ -76,10 +80,15 @@ class Bridge:
         self.store = Store(settings.database_url or default_url(settings.state_dir))
         seed_from_config(self.store, seed_mapping(settings), base_dir=settings.state_dir)
         signin = settings.security.sign_in
+        cluster = settings.cluster
+        # Several processes: this one's name; None: the only process (in-process events).
+        self.node = None if cluster is None else (
+            cluster.node or f"{socket.gethostname()}:{settings.server.port}")
         self.meetings = Meetings(self.store, settings.state_dir / "files",
                                  limits=Limits(sign_in=SignInLimits(
                                      signin.address_failures, signin.address_refill_s,
-                                     signin.account_failures, signin.account_refill_s)))
+                                     signin.account_failures, signin.account_refill_s)),
+                                 node=self.node)
         self.runner = AsyncMeetings(self.meetings, SignInGate(
             signin.concurrency, signin.pending_per_address, signin.pending_max))
         self.security = WebSecurity(settings)
@@ -96,6 +105,14 @@ class Bridge:
         self.calendars = CalendarSync(self.store, settings.schedule, settings.state_dir)
         self._sweeper: asyncio.Task[None] | None = None
         self._ice_refresher: asyncio.Task[None] | None = None
+        self.fanout: Fanout | None = None
+        self._cluster_keeper: asyncio.Task[None] | None = None
+        if cluster is not None and self.node is not None:
+            self.fanout = Fanout(
+                NatsBus(cluster.bus, self.node), self.node, self._carry_out,
+                lambda room, after: self.runner.call(self.meetings.events_after, room, after),
+                lambda rooms: self.runner.call(self.meetings.last_events, rooms),
+                self._remote_live)
         self._calendar_sync: asyncio.Task[None] | None = None
 
     # ---- connections and what the domain decides ------------------------------------
@@ -131,7 +148,22 @@ class Bridge:
         if room is None:
             room = LiveRoom(address, self.gateway, on_talking=self._talking)
             self.rooms[address] = room
+            if self.fanout is not None:
+                fanout = self.fanout
+                room.on_announce = lambda pid, live: fanout.publish_live(
+                    address, {"id": pid, **live})
+                fanout.spawn(fanout.ask_live(address))  # who publishes on other processes
         return room
+
+    async def _remote_live(self, address: str, person: dict[str, Any]) -> None:
+        """Another process's live media state of a member it holds, or its question."""
+        if person.get("ask"):
+            room = self.rooms.get(address)
+            if room is not None and self.fanout is not None:
+                for lp in list(room.participants.values()):
+                    await self.fanout.publish_live(address, {"id": lp.id, **lp.announced()})
+            return
+        await self.live_room(address).remote_update(str(person["id"]), person)
 
     async def _talking(self, participant: str, talking: bool) -> None:
         await self.apply(
@@ -145,6 +177,10 @@ class Bridge:
                 await conn.send(p.Error(re=request, code=result.code, message=result.message))
             return
         assert isinstance(result, Done)
+        if result.sequenced is not None and self.fanout is not None:
+            # In the room's order, here and (what they must do) in every other process.
+            await self.fanout.own(result.effects, result.sequenced)
+            return
         for effect in result.effects:
             try:
                 await self._carry_out(effect)
@@ -182,7 +218,13 @@ class Bridge:
 
     async def start(self) -> None:
         s = self.settings
-        await self.runner.call(self.meetings.recover)
+        if self.fanout is None:
+            await self.runner.call(self.meetings.recover)
+        else:
+            await self.fanout.start()
+            await self.runner.call(self.meetings.heartbeat)
+            await self._leave_gone_seats(including_mine=True)  # those of our last run
+            self._cluster_keeper = asyncio.create_task(self._keep_cluster())
         if s.janus.mode == "local":
             self.local_janus = LocalJanus(
                 s.state_dir, s.janus.media_ip, s.janus.rtp_port_range, s.janus.binary,
@@ -197,7 +239,8 @@ class Bridge:
                               _read_secret(j.room_admin_key_file), j.name, self.janus_dial)
                 for j in s.janus.servers
             ]
-        self.gateway = MediaGateway(endpoints, s.janus.max_publishers_per_room)
+        self.gateway = MediaGateway(endpoints, s.janus.max_publishers_per_room,
+                                    shared=self.fanout is not None)
         self.gateway.on_server_back = self._server_back
         await self.gateway.start()
         self._sweeper = asyncio.create_task(self._sweep_forever())
@@ -222,6 +265,51 @@ class Bridge:
                         and now - conn.ice_sent_at >= every:
                     conn.ice_sent_at = now
                     await conn.send(p.IceServers(servers=self.ice_servers(conn.pid)))
+
+    async def _keep_cluster(self) -> None:
+        """Several processes: this one's heartbeat, the seats of processes that stopped,
+        and a check that no room's last event was missed."""
+        cluster = self.settings.cluster
+        assert cluster is not None and self.fanout is not None
+        beating = asyncio.create_task(self._beat_forever(cluster.heartbeat_s))
+        try:
+            await self._upkeep_forever(cluster.heartbeat_s)
+        finally:
+            beating.cancel()
+
+    async def _beat_forever(self, every: float) -> None:
+        # Not through the domain's one worker thread: behind a class's worth of queued
+        # joins the beat came late, and the other processes took this busy, living one
+        # for gone and left all its seats.
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await asyncio.to_thread(self.meetings.heartbeat)
+            except Exception:
+                log.exception("heartbeat failed; trying again")
+
+    async def _upkeep_forever(self, every: float) -> None:
+        assert self.fanout is not None
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.fanout.check()
+                await self._leave_gone_seats()
+            except Exception:
+                log.exception("cluster upkeep failed; trying again")
+
+    async def _leave_gone_seats(self, including_mine: bool = False) -> None:
+        cluster = self.settings.cluster
+        assert cluster is not None
+        gone = await self.runner.call(self.meetings.seats_of_gone,
+                                      timedelta(seconds=cluster.gone_after_s), including_mine)
+        for pid, epoch in gone:
+            if pid in self.by_participant:
+                continue  # connected here (its seat moved here as its process went)
+            log.info("participant %s: its bridge process is gone", pid,
+                     extra={"EVENT": "seat-gone"})
+            await self.apply(await self.runner.call(
+                self.meetings.leave, pid, epoch, REASON_BRIDGE_RESTART), None, None)
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -259,13 +347,16 @@ class Bridge:
             for conn in conns])
 
     async def stop(self) -> None:
-        for task in (self._sweeper, self._ice_refresher, self._calendar_sync):
+        for task in (self._sweeper, self._ice_refresher, self._cluster_keeper,
+                     self._calendar_sync):
             if task is not None:
                 task.cancel()
         for conn in list(self.connections):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(conn.ws.close(code=1001, message=b"bridge stopping"), 2.0)
         await self.gateway.close()
+        if self.fanout is not None:
+            await self.fanout.close()
         if self.local_janus is not None:
             await self.local_janus.stop()
         self.runner.close()
@@ -311,6 +402,8 @@ class Bridge:
             "janus_restarts": self.local_janus.restarts if self.local_janus else None,
             "janus_pid": self.local_janus.pid if self.local_janus else None,
             "rooms": {a: len(r.participants) for a, r in self.rooms.items() if r.participants},
+            "node": self.node,
+            "resyncs": self.fanout.resyncs if self.fanout is not None else None,
         })
 
 

@@ -162,3 +162,24 @@ async def test_a_publisher_without_rights_is_shown_publishing_and_then_not(
     assert not room.inbox["1"].updates("2")[-1].camera_on
     fake_janus.hangup(ROOM, "2")
     await until(lambda: not room.inbox["1"].updates("2")[-1].publishing, "the room told")
+
+
+async def test_a_listener_arriving_starts_no_work_for_the_others(
+        room: Room, fake_janus: FakeJanus) -> None:
+    """Joining costs the room nothing per member: only the newcomer, who has feeds to
+    receive, gets a subscription; a listener's arrival changes no one else's feeds."""
+    speaker = await room.enter("1")
+    await room.publish(speaker)
+    others = [await room.enter(str(pid)) for pid in range(2, 7)]
+    await until(lambda: all(o.media is not None and o.media.subscribed == {"1"}
+                            and not o.media.awaiting_answer for o in others),
+                "everyone receives the speaker")
+    spawned: list[str] = []
+    for lp in room.live.participants.values():
+        original = lp.spawn
+        lp.spawn = (lambda coro, what, lp=lp, original=original:  # type: ignore[method-assign]
+                    (spawned.append(lp.id), original(coro, what)))
+    newcomer = await room.enter("7")
+    assert spawned == [], "no task for those already in the room"
+    await until(lambda: newcomer.media is not None and newcomer.media.subscribed == {"1"},
+                "the newcomer receives the speaker")

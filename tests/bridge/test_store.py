@@ -42,6 +42,9 @@ TABLES = {
     "poll_answers",
     "files",
     "schedule_entries",
+    "room_events",
+    "bridge_nodes",
+    "rate_buckets",
     "alembic_version",
 }
 

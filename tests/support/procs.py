@@ -131,7 +131,8 @@ class BridgeProcess(Proc):
 
     def __init__(self, tmp: Path, rooms: list[tuple[str, str]] | None = None,
                  extra_toml: str = "", *, room_specs: Sequence[RoomSpec] = (),
-                 users: Sequence[UserSpec] = (), prefix: Sequence[str] = ()) -> None:
+                 users: Sequence[UserSpec] = (), prefix: Sequence[str] = (),
+                 janus_toml: str = "") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = tmp / "bridge.toml"
@@ -145,7 +146,7 @@ class BridgeProcess(Proc):
         self.config.write_text(
             f'state_dir = "{tmp / "bridge-state"}"\nlog_level = "debug"\n{extra_toml}\n'
             f'[server]\nport = {self.port}\n'
-            f'[janus]\nmedia_ip = "{media_ip()}"\n{room_toml}'
+            f'[janus]\nmedia_ip = "{media_ip()}"\n{janus_toml}\n{room_toml}'
         )
         self.tmp = tmp
         self.prefix = list(prefix)  # e.g. a mount namespace with a small files disk

@@ -1,0 +1,113 @@
+"""One publisher relayed from its Janus to another with the VideoRoom's remote publishers
+(Janus ≥ 1.1, "cascading"): a large meeting's listeners are spread over several Janus
+servers, each receiving the teacher once.
+
+On the target Janus, `add_remote_publisher` makes a publisher without a PeerConnection
+in the same room, fed by plain RTP on one UDP port (plus one for RTCP, through which its
+keyframe requests go back); on the source Janus, `publish_remotely` adds an RTP forwarder
+per stream towards that port. What Janus 1.1.2 (Debian's) needs, read in its source:
+
+- Streams are matched by SSRC, base + the *source* publisher's m-line index; the remote
+  publisher numbers its streams 0, 1, … in the order given. So they are declared in the
+  source's m-line order, and a source with gaps (a data channel first) cannot be relayed.
+- `h264_profile` of a remote stream is checked as a boolean and read as a string: it is
+  left out (the target room's profile applies).
+- Plain RTP only (SRTP for remote publishers came in 1.3.0): Janus servers relay over a
+  network of their own, never the internet.
+- Only a local publisher can be relayed (no relay of a relay), and the source Janus does
+  not forward what moderation mutes, so a right taken away at the source holds on every
+  server; the target can moderate its remote publisher as well.
+- Known problems fixed after 1.1.2: ports of removed remote publishers leaked (1.2.2),
+  memory leaks and a broken `switch` (1.3.0), recordings (1.3.1), a rare crash (1.3.2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.janus.client import JanusError
+from bridge.janus.videoroom import ERR_NO_SUCH_FEED, PublishedStream, RoomControl
+
+
+class NotRelayable(ValueError):
+    """The publisher's streams cannot be declared to a remote publisher (see above)."""
+
+
+@dataclass(frozen=True)
+class RelayTarget:
+    """A Janus the publisher is relayed to: its room control and the address its UDP
+    ports are reached on from the source Janus."""
+
+    control: RoomControl
+    host: str
+
+
+@dataclass(frozen=True)
+class Relay:
+    room: str
+    feed: str
+    remote_id: str  # the forwarding's name on the source
+    port: int  # the target's RTP port for this publisher
+    rtcp_port: int
+
+
+def remote_streams(streams: list[PublishedStream]) -> list[dict[str, Any]]:
+    """The source's audio and video in m-line order, as `add_remote_publisher` takes them."""
+    ordered = sorted(streams, key=lambda s: s.mindex)
+    if [s.mindex for s in ordered] != list(range(len(ordered))):
+        raise NotRelayable(f"m-lines {[s.mindex for s in ordered]} are not 0, 1, …")
+    declared = []
+    for s in ordered:
+        if not s.codec:
+            raise NotRelayable(f"stream {s.mid} has no codec")
+        declared.append({"type": s.kind, "mid": s.mid, "mindex": s.mindex, "codec": s.codec})
+    return declared
+
+
+async def start_relay(source: RoomControl, target: RelayTarget, room: str, secret: str,
+                      feed: str, streams: list[PublishedStream]) -> Relay:
+    """Make ``feed`` a publisher of ``room`` on the target too (same id) and forward its
+    streams there. The room must exist on both with the same secret."""
+    data, _ = await target.control.handle.send({
+        "request": "add_remote_publisher", "room": room, "secret": secret, "id": feed,
+        "display": feed, "streams": remote_streams(streams)})
+    relay = Relay(room, feed, remote_id=f"relay-{target.host}-{data['port']}",
+                  port=int(data["port"]), rtcp_port=int(data["rtcp_port"]))
+    body: dict[str, Any] = {
+        "request": "publish_remotely", "room": room, "secret": secret,
+        "publisher_id": feed, "remote_id": relay.remote_id, "host": target.host,
+        "port": relay.port, "rtcp_port": relay.rtcp_port}
+    if source.admin_key:
+        body["admin_key"] = source.admin_key
+    try:
+        await source.handle.send(body)
+    except BaseException:
+        await _remove_remote(target.control, room, secret, feed)
+        raise
+    return relay
+
+
+async def stop_relay(source: RoomControl, target: RelayTarget, relay: Relay, secret: str
+                     ) -> None:
+    """Stop forwarding and remove the remote publisher (either may be gone already)."""
+    body: dict[str, Any] = {"request": "unpublish_remotely", "room": relay.room,
+                            "secret": secret, "publisher_id": relay.feed,
+                            "remote_id": relay.remote_id}
+    if source.admin_key:
+        body["admin_key"] = source.admin_key
+    try:
+        await source.handle.send(body)
+    except JanusError as exc:
+        if exc.code != ERR_NO_SUCH_FEED:
+            raise
+    await _remove_remote(target.control, relay.room, secret, relay.feed)
+
+
+async def _remove_remote(target: RoomControl, room: str, secret: str, feed: str) -> None:
+    try:
+        await target.handle.send({"request": "remove_remote_publisher", "room": room,
+                                  "secret": secret, "id": feed})
+    except JanusError as exc:
+        if exc.code != ERR_NO_SUCH_FEED:
+            raise

@@ -1,0 +1,186 @@
+"""Two bridge processes behind HAProxy, on one PostgreSQL, one NATS and one Janus (all from
+Debian packages, started here): the people of one meeting are split between them, and
+the meeting is one — the lobby, rights, hands, chat order, poll counts and a rate limit
+hold across the processes; when one process is killed its clients come back through the
+proxy to the other, in their seats with rights, hand and mute (issue 19)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support import cluster as cl
+from tests.support.procs import RoomSpec, get_json
+from tests.support.wsclient import RawClient
+
+pytestmark = [pytest.mark.netns, pytest.mark.slow,
+              pytest.mark.skipif(cl.available() is not None, reason=str(cl.available()))]
+
+ROOM = "sinif"
+
+
+@pytest.fixture
+def two(tmp_path: Path) -> Iterator[cl.Cluster]:
+    with cl.bridge_cluster(tmp_path, (RoomSpec(ROOM, "Sınıf 5-A", moderated=True),)) as c:
+        yield c
+
+
+def held(c: cl.Cluster) -> list[int]:
+    """How many admitted members each bridge process holds (its /healthz, local caller)."""
+    return [sum(get_json(b.url + "/healthz")["rooms"].values()) for b in c.bridges]
+
+
+@dataclass
+class Seat:
+    client: RawClient
+    id: str
+    token: str
+
+
+async def host_and_class(c: cl.Cluster, guests: int) -> tuple[Seat, list[Seat]]:
+    """The host signs in and admits ``guests``, all of whom came through the proxy."""
+    assert c.proxy is not None
+    host = await RawClient.connect(c.proxy.ws_url)
+    welcome = await host.sign_in(ROOM, cl.HOST.name, cl.HOST.password, client="bot")
+    assert welcome["type"] == "welcome", welcome
+    people = []
+    for i in range(guests):
+        guest = await RawClient.connect(c.proxy.ws_url)
+        waiting = await guest.join(ROOM, f"Öğrenci {i}")
+        assert waiting["type"] == "lobby_waiting", waiting
+        gid = waiting["you"]["id"]
+        # The host hears of the guest in the lobby, whichever process holds either.
+        await host.expect_where(lambda m, gid=gid: m.get("type") == "lobby" and any(
+            w["id"] == gid for w in m["waiting"]), what="the guest in the lobby")
+        assert (await host.request({"type": "admit", "participant": gid}, 100 + i))["type"] \
+            == "ok"
+        admitted = await guest.expect("welcome")
+        assert admitted["you"]["id"] == gid
+        people.append(Seat(guest, gid, admitted["token"]))
+    return Seat(host, welcome["you"]["id"], welcome["token"]), people
+
+
+async def close_all(*seats: Seat) -> None:
+    for seat in seats:
+        await seat.client.close()
+
+
+async def test_one_meeting_across_two_processes(two: cl.Cluster) -> None:
+    host, guests = await host_and_class(two, 5)
+    try:
+        assert all(n > 0 for n in held(two)), f"both processes hold someone: {held(two)}"
+        # Hands raised on both processes make one queue, the same for everyone.
+        for i, g in enumerate(guests):
+            assert (await g.client.request({"type": "set_hand", "raised": True}, 10 + i)
+                    )["type"] == "ok"
+        places: dict[str, int] = {}
+        while len(places) < len(guests):
+            m = await host.client.expect("participant_updated")
+            if m["participant"]["hand_position"] is not None:
+                places[m["participant"]["id"]] = m["participant"]["hand_position"]
+        assert [places[g.id] for g in guests] == [1, 2, 3, 4, 5], places
+
+        # Audio rights to a guest reach it and everyone, wherever they are.
+        target = guests[-1].id
+        assert (await host.client.request({"type": "set_right", "participant": target,
+                                           "right": "audio", "granted": True}, 3)
+                )["type"] == "ok"
+        for g in guests:
+            await g.client.expect_where(lambda m: m.get("type") == "participant_updated"
+                                        and m["participant"]["id"] == target
+                                        and m["participant"]["audio_right"], what="the grant")
+
+        # Chat sent at once on both processes reaches everyone once, in one order.
+        for seat in (host, *guests):
+            seat.client.drain()
+        await asyncio.gather(*(g.client.send({"type": "chat", "text": f"merhaba {i}"})
+                               for i, g in enumerate(guests)))
+        orders = []
+        for seat in (host, *guests):
+            orders.append([(await seat.client.expect("chat"))["id"] for _ in guests])
+        assert all(order == orders[0] for order in orders), orders
+        assert orders[0] == sorted(set(orders[0])) and len(orders[0]) == len(guests)
+
+        # A poll answered on both processes is counted whole.
+        await host.client.send({"type": "poll_create", "question": "Hazır mısınız?",
+                                "options": ["Evet", "Hayır"]})
+        poll = await host.client.expect("poll")
+        await host.client.send({"type": "poll_open", "poll": poll["id"]})
+        for g in guests:
+            await g.client.expect("poll", state="open")
+        await asyncio.gather(*(g.client.send({"type": "poll_answer", "poll": poll["id"],
+                                              "option": i % 2}) for i, g in enumerate(guests)))
+        result = await host.client.expect_where(
+            lambda m: m.get("type") == "poll_results" and m["total"] == len(guests),
+            what="every answer counted")
+        assert result["counts"] == [3, 2]
+    finally:
+        await close_all(host, *guests)
+
+
+async def test_a_sign_in_throttle_holds_across_processes(two: cl.Cluster) -> None:
+    """Failed sign-ins counted on one process count on the other: a guesser who spreads
+    attempts over the processes behind the balancer gains nothing."""
+    first, second = two.bridges
+    for i, bridge in enumerate([first] * 5 + [second]):
+        guesser = await RawClient.connect(bridge.ws_url)
+        try:
+            answer = await guesser.sign_in(ROOM, cl.HOST.name, f"yanlis-{i}", client="bot")
+        finally:
+            await guesser.close()
+        expected = "bad_credentials" if i < 5 else "sign_in_throttled"
+        assert answer["type"] == "error" and answer["code"] == expected, (i, answer)
+
+
+async def test_killing_one_process_its_clients_resume_on_the_other(two: cl.Cluster) -> None:
+    """SIGKILL, not a clean stop: nobody is told. Those it held reconnect through the
+    proxy to the other process with their tokens and are in their seats — rights, raised
+    hand and mute kept, the meeting whole; one that does not come back is seen to leave."""
+    assert two.proxy is not None
+    host, guests = await host_and_class(two, 4)
+    try:
+        for i, g in enumerate(guests):
+            for ask in ({"type": "set_right", "participant": g.id, "right": "audio",
+                         "granted": True},):
+                assert (await host.client.request(ask, 30 + i))["type"] == "ok"
+            assert (await g.client.request({"type": "set_hand", "raised": True}, 40)
+                    )["type"] == "ok"
+            assert (await g.client.request({"type": "set_media_state", "mic_muted": True},
+                                           41))["type"] == "ok"
+        killed = two.bridges[0]
+        killed.proc.send_signal(signal.SIGKILL)
+        killed.proc.wait(10)
+        everyone = [host, *guests]
+        await asyncio.sleep(2.0)  # the sockets it held end (the proxy closes them)
+        dropped = [s for s in everyone if s.client._reader.done()]
+        kept = [s for s in everyone if s not in dropped]
+        assert dropped and kept, "the proxy had put people on both processes"
+        stays_away = next((s for s in dropped if s is not host), None)
+        back = [s for s in dropped if s is not stays_away]
+        present: set[str] = set()
+        for seat in back:
+            await seat.client.close()
+            seat.client = await RawClient.connect(two.proxy.ws_url)
+            welcome = await seat.client.request({"type": "join", "protocol": 1, "room": ROOM,
+                                                 "token": seat.token, "client": "bot"}, 1)
+            assert welcome["type"] == "welcome", welcome
+            you = welcome["you"]
+            if seat is not host:
+                assert you["audio_right"] and you["mic_muted"], you
+                assert you["hand_position"] is not None, you
+            present = {p["id"] for p in welcome["participants"]}
+        # The meeting is whole: everyone who came back and everyone who stayed.
+        assert {s.id for s in back + kept} <= present, present
+        if stays_away is not None:
+            # Its process is gone (no heartbeat for gone_after_s): the others see it leave.
+            for seat in kept:
+                await seat.client.expect_where(
+                    lambda m: m.get("type") == "participant_left" and m["id"] == stays_away.id,
+                    timeout=30, what="the one who did not come back, leaving")
+    finally:
+        await close_all(host, *guests)

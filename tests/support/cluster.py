@@ -1,0 +1,147 @@
+"""Several bridge processes for tests: PostgreSQL (tests/support/postgres.py), Debian's
+`nats-server` and one Janus of their own, the bridges sharing them, and Debian's HAProxy
+in front, balancing WebSockets round-robin with no stickiness. All on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bridge.janus.config import LocalJanusLayout, write_local_janus_config
+from tests.support.postgres import postgres_cluster
+from tests.support.procs import (
+    BridgeProcess,
+    Proc,
+    RoomSpec,
+    UserSpec,
+    free_port,
+    media_ip,
+    wait_until,
+)
+
+NATS = shutil.which("nats-server") or "/usr/sbin/nats-server"
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+JANUS = shutil.which("janus") or "/usr/bin/janus"
+
+
+def available() -> str | None:
+    """Why a cluster cannot run here, or None."""
+    for binary in (NATS, HAPROXY, JANUS):
+        if not Path(binary).exists():
+            return f"{binary} is not installed (make setup)"
+    return None
+
+
+def listening(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        return True
+
+
+class NatsServer(Proc):
+    def __init__(self, workdir: Path) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        super().__init__([NATS, "-a", "127.0.0.1", "-p", str(self.port)],
+                         workdir / "nats.log")
+        wait_until(lambda: listening(self.port), 20, "nats-server")
+
+    def restart(self) -> None:
+        """Stopped and started again on the same port (every client is disconnected)."""
+        self.stop()
+        super().__init__([NATS, "-a", "127.0.0.1", "-p", str(self.port)],
+                         self.log_path.with_name("nats-2.log"))
+        wait_until(lambda: listening(self.port), 20, "nats-server again")
+
+
+class JanusProcess(Proc):
+    """A Janus the bridges share (janus.mode = "remote")."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.layout: LocalJanusLayout = write_local_janus_config(
+            workdir, free_port(), free_port(), media_ip(), "30000-32000")
+        super().__init__([JANUS, "-F", str(workdir), "-C", str(self.layout.config_file)],
+                         workdir / "janus.log")
+        wait_until(lambda: listening(self.layout.ws_port), 30, "janus")
+
+    def toml(self) -> str:
+        """The bridges' [janus] keys for it (the secrets in files next to its config)."""
+        api, key = self.layout.root / "api.secret", self.layout.root / "room-admin.key"
+        api.write_text(self.layout.api_secret)
+        key.write_text(self.layout.room_admin_key)
+        return (f'mode = "remote"\n[[janus.servers]]\nurl = "{self.layout.ws_url}"\n'
+                f'name = "shared"\napi_secret_file = "{api}"\n'
+                f'room_admin_key_file = "{key}"\n')
+
+
+class HAProxy(Proc):
+    """Round-robin over the bridges, health-checked on /healthz (a dead one is skipped
+    within a second); WebSockets pass through."""
+
+    def __init__(self, workdir: Path, backends: list[int]) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        servers = "".join(f"    server b{i} 127.0.0.1:{port} check\n"
+                          for i, port in enumerate(backends, start=1))
+        config = workdir / "haproxy.cfg"
+        config.write_text(
+            "global\n    maxconn 4000\n"
+            "defaults\n    mode http\n    timeout connect 2s\n    timeout client 1h\n"
+            "    timeout server 1h\n    timeout tunnel 1h\n"
+            f"frontend salon\n    bind 127.0.0.1:{self.port}\n    default_backend bridges\n"
+            "backend bridges\n    balance roundrobin\n    option httpchk GET /healthz\n"
+            "    option redispatch\n    retries 3\n"
+            "    default-server inter 300ms fall 2 rise 2 on-marked-down shutdown-sessions\n"
+            f"{servers}")
+        super().__init__([HAPROXY, "-db", "-f", str(config)], workdir / "haproxy.log")
+        wait_until(lambda: listening(self.port), 20, "haproxy")
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+
+@dataclass
+class Cluster:
+    database_url: str
+    nats: NatsServer
+    janus: JanusProcess
+    bridges: list[BridgeProcess] = field(default_factory=list)
+    proxy: HAProxy | None = None
+
+
+HOST = UserSpec("ogretmen", "ogretmen-parola", role="host", display_name="Öğretmen")
+
+
+@contextlib.contextmanager
+def bridge_cluster(tmp: Path, rooms: tuple[RoomSpec, ...], processes: int = 2,
+                   users: tuple[UserSpec, ...] = (HOST,), extra: str = ""
+                   ) -> Iterator[Cluster]:
+    """``processes`` bridges on one PostgreSQL, one NATS and one Janus, behind HAProxy.
+    The first bridge migrates the database before the others start."""
+    with postgres_cluster() as url:
+        nats = NatsServer(tmp / "nats")
+        janus = JanusProcess(tmp / "janus")
+        cluster = Cluster(url, nats, janus)
+        try:
+            for i in range(1, processes + 1):
+                (tmp / f"bridge-{i}").mkdir(parents=True, exist_ok=True)
+                cluster.bridges.append(BridgeProcess(
+                    tmp / f"bridge-{i}", room_specs=rooms, users=users, janus_toml=janus.toml(),
+                    extra_toml=(f'database_url = "{url}"\n[cluster]\n'
+                                f'bus = ["{nats.url}"]\nnode = "bridge-{i}"\n'
+                                'heartbeat_s = 0.5\ngone_after_s = 3\n'
+                                # No refill within a test: a limit reached stays reached.
+                                f'{extra}[security.sign_in]\naccount_refill_s = 3600\n')))
+            cluster.proxy = HAProxy(tmp / "haproxy", [b.port for b in cluster.bridges])
+            yield cluster
+        finally:
+            for proc in [cluster.proxy, *cluster.bridges, janus, nats]:
+                if proc is not None:
+                    proc.stop()
+
+
