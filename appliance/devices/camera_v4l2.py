@@ -63,6 +63,26 @@ class CaptureSource:
     realtime: bool = False  # True for stand-ins: pace the reads to the frame rate
 
 
+def open_first(candidates: list[CaptureSource], what: str
+               ) -> tuple[av.container.InputContainer, CaptureSource]:
+    """Open the first candidate that gives a video stream (devices differ in the formats
+    they offer); if none does, one error naming every format tried and why it failed."""
+    problems = []
+    for candidate in candidates:
+        try:
+            container = av.open(candidate.url, format=candidate.demuxer,
+                                options=candidate.options, timeout=(5.0, 5.0))
+        except (av.error.FFmpegError, OSError) as exc:
+            problems.append(f"{candidate.options.get('input_format', 'default')}: {exc}")
+            continue
+        if container.streams.video:
+            return container, candidate
+        container.close()
+        problems.append(f"{candidate.url}: no video stream")
+    raise CameraError(f"{what}: cannot open ({'; '.join(problems)})")
+
+
+
 def set_v4l2_control(device: str, control: int, value: int) -> bool:
     """Set one V4L2 control on `device`; False if the driver does not have it."""
     try:
@@ -178,20 +198,7 @@ class V4l2Camera(SupervisedCamera):
     def _open(self) -> tuple[av.container.InputContainer, CaptureSource]:
         if self.source is None and not os.path.exists(self.device):
             raise CameraError(f"camera {self.device}: not connected")
-        problems = []
-        for candidate in self._candidates():
-            try:
-                container = av.open(candidate.url, format=candidate.demuxer,
-                                    options=candidate.options, timeout=(5.0, 5.0))
-            except (av.error.FFmpegError, OSError) as exc:
-                fmt = candidate.options.get("input_format", "default")
-                problems.append(f"{fmt}: {exc}")
-                continue
-            if container.streams.video:
-                return container, candidate
-            container.close()
-            problems.append(f"{candidate.url}: no video stream")
-        raise CameraError(f"camera {self.device}: cannot open ({'; '.join(problems)})")
+        return open_first(self._candidates(), f"camera {self.device}")
 
     def _session(self, stopping: threading.Event) -> None:
         container, source = self._open()

@@ -30,7 +30,7 @@ from typing import Literal
 import av
 
 from appliance.devices.camera import BitrateBounds, CameraError
-from appliance.devices.camera_v4l2 import FFMPEG_INPUT_FORMATS, CaptureSource
+from appliance.devices.camera_v4l2 import FFMPEG_INPUT_FORMATS, CaptureSource, open_first
 from appliance.devices.content import ContentSource, Presence
 from appliance.devices.content_encoder import EncoderChoice
 from appliance.devices.v4l2_watch import CaptureDeviceWatch, CaptureInfo, Probe, probe_v4l2
@@ -118,19 +118,7 @@ class V4l2ContentSource(ContentSource):
                                   self.input_format)
 
     def _open(self) -> tuple[av.container.InputContainer, CaptureSource]:
-        problems = []
-        for candidate in self.candidates():
-            try:
-                container = av.open(candidate.url, format=candidate.demuxer,
-                                    options=candidate.options, timeout=(5.0, 5.0))
-            except (av.error.FFmpegError, OSError) as exc:
-                problems.append(f"{candidate.options.get('input_format', 'default')}: {exc}")
-                continue
-            if container.streams.video:
-                return container, candidate
-            container.close()
-            problems.append(f"{candidate.url}: no video stream")
-        raise CameraError(f"content input: cannot open ({'; '.join(problems)})")
+        return open_first(self.candidates(), "content input")
 
     def _session(self, stopping: threading.Event) -> None:
         container, source = self._open()
