@@ -64,10 +64,12 @@ def _leave_without_finalizing(code: int) -> None:
 
 async def _serve(loaded: object, state_dir: Path) -> int:
     from appliance.app import Appliance
+    from appliance.conference import closing_race
     from appliance.provisioning.loader import LoadResult
     from appliance.screen.config_problems import screen_problems
 
     assert isinstance(loaded, LoadResult) and loaded.settings is not None
+    closing_race.install(asyncio.get_running_loop())
     problems = screen_problems(  # warnings are logged
         [x for x in loaded.problems if x.severity == "error"])
     app = Appliance(loaded.settings, state_dir, version=VERSION, config_problems=problems,

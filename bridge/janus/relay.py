@@ -14,6 +14,11 @@ per stream towards that port. What Janus 1.1.2 (Debian's) needs, read in its sou
   left out (the target room's profile applies).
 - Plain RTP only (SRTP for remote publishers came in 1.3.0): Janus servers relay over a
   network of their own, never the internet.
+- `add_remote_publisher` answers before the publisher is in the room: Janus's thread for
+  the remote publisher adds it to the room's participants when it first runs, so on a
+  busy server a listener subscribing at once finds no such feed. Removal is the same
+  thread's, later too. `start_relay` returns once the target lists the publisher,
+  `stop_relay` once it no longer does.
 - Only a local publisher can be relayed (no relay of a relay), and the source Janus does
   not forward what moderation mutes, so a right taken away at the source holds on every
   server; the target can moderate its remote publisher as well.
@@ -23,11 +28,15 @@ per stream towards that port. What Janus 1.1.2 (Debian's) needs, read in its sou
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 from bridge.janus.client import JanusError
 from bridge.janus.videoroom import ERR_NO_SUCH_FEED, PublishedStream, RoomControl
+
+LISTED_WITHIN_S = 10.0  # the target's thread for the new publisher has run by then
+LISTED_POLL_S = 0.05
 
 
 class NotRelayable(ValueError):
@@ -74,6 +83,11 @@ async def start_relay(source: RoomControl, target: RelayTarget, room: str, secre
         "display": feed, "streams": remote_streams(streams)})
     relay = Relay(room, feed, remote_id=f"relay-{target.host}-{data['port']}",
                   port=int(data["port"]), rtcp_port=int(data["rtcp_port"]))
+    try:
+        await _until_listed(target.control, room, feed, listed=True)
+    except BaseException:
+        await _remove_remote(target.control, room, secret, feed)
+        raise
     body: dict[str, Any] = {
         "request": "publish_remotely", "room": room, "secret": secret,
         "publisher_id": feed, "remote_id": relay.remote_id, "host": target.host,
@@ -102,6 +116,20 @@ async def stop_relay(source: RoomControl, target: RelayTarget, relay: Relay, sec
         if exc.code != ERR_NO_SUCH_FEED:
             raise
     await _remove_remote(target.control, relay.room, secret, relay.feed)
+    await _until_listed(target.control, relay.room, relay.feed, listed=False)
+
+
+async def _until_listed(target: RoomControl, room: str, feed: str, *, listed: bool
+                        ) -> None:
+    """Wait until the target's room lists ``feed`` (or no longer does): Janus adds and
+    removes a remote publisher on its own thread (see the module's notes)."""
+    async with asyncio.timeout(LISTED_WITHIN_S):
+        while True:
+            data, _ = await target.handle.send({"request": "listparticipants", "room": room})
+            ids = {str(p.get("id")) for p in data.get("participants", [])}
+            if (feed in ids) == listed:
+                return
+            await asyncio.sleep(LISTED_POLL_S)
 
 
 async def _remove_remote(target: RoomControl, room: str, secret: str, feed: str) -> None:
