@@ -15,6 +15,8 @@ from aiortc import MediaStreamTrack, RTCRtpSender
 from appliance.devices.audio import Microphone
 from appliance.devices.camera import Camera
 from appliance.media.audio import MicrophoneTrack
+from appliance.media.audio_send import OpusMicrophoneTrack
+from appliance.media.capture import ThreadedMicrophone
 from appliance.media.video import EncodedVideoTrack
 
 log = logging.getLogger("salon.media")
@@ -52,7 +54,7 @@ class RoomMedia:
         self.mic_live = False
         self.camera_sending = False
         self.video: EncodedVideoTrack | None = None
-        self.audio: MicrophoneTrack | None = None
+        self.audio: OpusMicrophoneTrack | MicrophoneTrack | None = None
         self._retired_frames = {"video": 0, "audio": 0}  # sent by tracks that have stopped
 
     def new_tracks(self) -> tuple[MediaStreamTrack | None, MediaStreamTrack | None]:
@@ -60,7 +62,9 @@ class RoomMedia:
         if self.camera is not None:
             self.video = EncodedVideoTrack(self.camera)
             self.video.set_sending(self.camera_sending)
-        if self.microphone is not None:
+        if isinstance(self.microphone, ThreadedMicrophone):  # Opus from the capture thread
+            self.audio = OpusMicrophoneTrack(self.microphone, live=self.mic_live)
+        elif self.microphone is not None:
             self.audio = MicrophoneTrack(self.microphone, live=self.mic_live)
         return self.video, self.audio
 
