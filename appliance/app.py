@@ -507,6 +507,7 @@ class Appliance:
                 svc.server.screen_png = self.display.snapshot_png
             names = lambda: {pid: x.name for pid, x in self.others.items()}  # noqa: E731
             svc.health.sections["media"] = lambda: self.receivers.report(names())
+            svc.health.sections["send"] = self.media.send_report
             svc.health.sections["audio"] = lambda: audio_report(
                 self.media.microphone, self.receivers.mixer, self.s.audio)
             # On the appliance's own loopback only: lets an admin open the phone page too.

@@ -79,6 +79,9 @@ class RoomControl:
             "audio_level_average": TALK_LEVEL_DBOV,
             "notify_joining": False, "require_pvtid": False, "permanent": False,
             "bitrate": 2_500_000, "fir_freq": 10,
+            # Audio first on bad links: Opus in-band FEC negotiated with every publisher
+            # (Janus's default, said here so it stays so); no DTX (steady talking levels).
+            "opus_fec": True, "opus_dtx": False,
         }
         if self.admin_key:
             body["admin_key"] = self.admin_key
