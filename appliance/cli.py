@@ -37,7 +37,29 @@ def _run(args: argparse.Namespace) -> int:
 
         return show_config_problems(loaded.problems, VERSION)
     setup_logging("salon-appliance", loaded.settings.logging.level.upper())
-    return run_event_loop(_serve(loaded, state_dir))
+    code = run_event_loop(_serve(loaded, state_dir))
+    _leave_without_finalizing(code)
+    return code
+
+
+def _leave_without_finalizing(code: int) -> None:
+    """Exit once the room has left and its state is written, skipping interpreter teardown.
+
+    livekit's echo canceller runs on a Rust (tokio) runtime whose worker threads can panic
+    while CPython finalizes ("panic in a function that cannot unwind", then SIGABRT): a
+    clean stop would then reach systemd as a core dump and a failed unit. Everything the
+    appliance keeps is written before the event loop returns, so there is nothing left
+    for finalization to do but race that runtime.
+    """
+    if "livekit" not in sys.modules:
+        return
+    import logging
+    import os
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 async def _serve(loaded: object, state_dir: Path) -> int:
