@@ -39,6 +39,7 @@ from appliance.local_media import RoomMedia, SelfView
 from appliance.media.audio import RemoteAudioMixer
 from appliance.media.audio_health import audio_report, watch_audio_faults
 from appliance.media.jitter import hand_audio_packets_on
+from appliance.media.layers import DrawnSize, Layer, LayerChooser
 from appliance.media.metrics import MediaMetrics
 from appliance.media.slots import FrameSlot, receiver_keyframe_requester
 from appliance.provisioning.loader import Settings
@@ -80,6 +81,7 @@ class Receivers:
     mixer: RemoteAudioMixer
     slots: dict[MediaStreamTrack, FrameSlot] = field(default_factory=dict)
     owner: dict[MediaStreamTrack, str] = field(default_factory=dict)  # track -> participant
+    mids: dict[MediaStreamTrack, str] = field(default_factory=dict)  # video track -> m-line
     retired_video_frames: int = 0  # received by slots that have gone
 
     def update(self, streams: list[conf.RemoteStream]) -> None:
@@ -101,6 +103,10 @@ class Receivers:
                 hand_audio_packets_on(s.receiver)  # the mixer's jitter buffer does it right
                 self.mixer.add_track(track, key=mixer_key(track))
             self.owner[track] = s.participant
+        self.mids = {t: s.mid for t, s in current.items() if s.kind == "video"}
+
+    def drawn_by_mid(self) -> dict[str, DrawnSize]:
+        return {self.mids[t]: slot.drawn for t, slot in self.slots.items() if t in self.mids}
 
     def frames_received(self) -> dict[str, int]:
         """Decoded frames since start, by kind, over every track the room has had."""
@@ -256,6 +262,7 @@ class Appliance:
             self._participants_changed(event.participants)
         elif isinstance(event, conf.RemoteMediaChanged):
             self.receivers.update(event.streams)
+            self.layers.forget()  # m-lines may be new or carry other feeds: ask again
         elif isinstance(event, conf.Disconnected):
             self.reconnect_reason = event.reason
             self.me, self.others = None, {}
@@ -485,6 +492,7 @@ class Appliance:
         self.media = RoomMedia(camera, microphone)
         self.self_view = SelfView(camera)
         self.receivers = Receivers(mixer)
+        self.layers = LayerChooser(self.receivers.drawn_by_mid, self._ask_layers)
         h = self.runtime.health
         simulated = self.s.camera.backend in ("simulated", "packets")
         h.set_device("camera", "simulated" if simulated else "ok",
@@ -531,6 +539,7 @@ class Appliance:
             lag = LoopLag()
             svc.health.sections["loop"] = lag.report
             lag_task = asyncio.create_task(lag.run())
+            layers_task = asyncio.create_task(self.layers.run())
             try:
                 await self.render_loop(driver)
             finally:
@@ -538,6 +547,7 @@ class Appliance:
                     task.cancel()
                 link.cancel()
                 lag_task.cancel()
+                layers_task.cancel()
                 if companion is not None:
                     companion.cancel()
                 await self.shutdown()
@@ -550,6 +560,10 @@ class Appliance:
         self.day = replace(self.day, settings=runner.settings())
         self.runtime.health.sections["schedule"] = runner.report
         return [asyncio.create_task(runner.run()), asyncio.create_task(runner.fetch_loop())]
+
+    def _ask_layers(self, layers: dict[str, Layer]) -> None:
+        if self.client is not None:
+            self.client.send_soon(p.VideoLayers(type="video_layers", layers=layers))
 
     def peer_connections(self) -> tuple[RTCPeerConnection | None, RTCPeerConnection | None]:
         """The bridge client's (publishing, receiving) PeerConnections, while it has them."""
