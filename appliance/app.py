@@ -23,13 +23,13 @@ import pygame
 from aiortc import MediaStreamTrack, RTCPeerConnection
 
 from appliance import day as day_mod
-from appliance import meeting_data, room, view
+from appliance import room, view
 from appliance.conference import client as conf
+from appliance.conference.adapter import ConferenceAdapter
 from appliance.conference.ice import IceChoice
 from appliance.conference.link import LinkMonitor, report_to
 from appliance.conference.trust import client_context, turn_context
 from appliance.devices import registry
-from appliance.devices.blanking import open_blanker
 from appliance.devices.buttons import ButtonName, TerminalKeys
 from appliance.devices.camera import CameraHealth
 from appliance.devices.controls import ControlPanel
@@ -49,7 +49,6 @@ from appliance.screen.model import ConfigProblem, NoticeQueue, Phase, ScreenMode
 from appliance.screen.render import Renderer, ScreenDriver
 from appliance.service.looplag import LoopLag
 from appliance.service.runtime import ServiceRuntime
-from appliance.service.timesync import open_clock
 from appliance.standby import DayRunner
 from appliance.wiring import build_room_audio
 from salon import protocol as p
@@ -151,14 +150,12 @@ class Appliance:
         # the day only passes events through.
         self.day = day_mod.Day()
         self.notices = NoticeQueue()
-        self.me: p.Participant | None = None
-        self.others: dict[str, p.Participant] = {}
-        self.meeting_title = ""
-        self.meeting = meeting_data.MeetingData()
+        # Bridge messages become room events there; room commands, bridge messages.
+        self.conference = ConferenceAdapter(
+            self.dispatch, self.runtime.health, show_notice=self._show_meeting_notice,
+            streams_changed=self._streams_changed,
+            trust_changed=self.report_meeting_state)
         self.companion_url: str | None = None
-        self.reconnect_reason = ""
-        self.untrusted_bridge: str | None = None  # why its certificate was refused, until in
-        self.client: conf.BridgeClient | None = None
         self._client_task: asyncio.Task[None] | None = None
         self.pin_factory = pin_factory  # None: the one named by [buttons] pin_factory
         self.controls: ControlPanel | None = None
@@ -170,6 +167,10 @@ class Appliance:
     @property
     def state(self) -> room.RoomState:
         return self.day.room
+
+    @property
+    def client(self) -> conf.BridgeClient | None:
+        return self.conference.client
 
     # ---- the state machine's road ------------------------------------------------
 
@@ -186,7 +187,8 @@ class Appliance:
     def report_meeting_state(self) -> None:
         """/healthz and the unit's status; a bridge whose certificate is refused needs an
         admin: "error" (503) until the room is in again."""
-        untrusted = self.untrusted_bridge is not None and self.state.connection != "in_meeting"
+        untrusted = (self.conference.untrusted_bridge is not None
+                     and self.state.connection != "in_meeting")
         standby = day_mod.standby(self.day)
         self.runtime.health.set_meeting_state(
             "error" if untrusted else "standby" if standby else self.state.connection,
@@ -199,8 +201,8 @@ class Appliance:
             return f"standby: {self.s.bridge.room}"
         if c == "in_meeting":
             return f"in meeting {self.s.bridge.room} as {self.s.display_name}"
-        if self.untrusted_bridge is not None:
-            return f"bridge certificate refused: {self.untrusted_bridge}"
+        if self.conference.untrusted_bridge is not None:
+            return f"bridge certificate refused: {self.conference.untrusted_bridge}"
         return f"{c.replace('_', ' ')}: {self.s.bridge.room}"
 
     def execute(self, command: room.Command) -> None:
@@ -208,18 +210,14 @@ class Appliance:
             self.start_client()
         elif isinstance(command, room.LeaveMeeting):
             self.stop_client()
-        elif isinstance(command, room.SetHand):
-            self._send(p.SetHand(type="set_hand", raised=command.raised))
-        elif isinstance(command, room.ReportMic):
-            self._send(p.SetMediaState(type="set_media_state", mic_muted=command.muted))
-        elif isinstance(command, room.ReportCamera):
-            self._send(p.SetMediaState(type="set_media_state", camera_on=command.on))
+        elif isinstance(command, room.BridgeRequest):
+            self.conference.carry_out(command)
         elif isinstance(command, room.SetMicLive):
             self.media.set_mic_live(command.live)
         elif isinstance(command, room.SetCameraSending):
             self.media.set_camera_sending(command.sending)
         elif isinstance(command, room.ShowNotice):
-            self.notices.push(command.key, time.monotonic())
+            self.notices.push(command.key, time.monotonic(), level=command.level)
         elif isinstance(command, room.LedCommand):
             self._show_led(command)
         if self.on_command is not None:
@@ -238,55 +236,10 @@ class Appliance:
         elif isinstance(c, room.StatusLed):
             leds.set_status(c.pattern)
 
-    def _send(self, message: p.Inbound) -> None:
-        if self.client is not None:
-            self.client.send_soon(message)
+    def _show_meeting_notice(self, key: str, args: tuple[tuple[str, str], ...]) -> None:
+        self.notices.push(key, time.monotonic(), args=args)
 
-    # ---- the conference's events ---------------------------------------------------
-
-    def on_conference(self, event: conf.ConferenceEvent) -> None:
-        if isinstance(event, conf.Connecting):
-            self.dispatch(room.Connecting(attempt=event.attempt))
-        elif isinstance(event, conf.Joined):
-            self.me, self.meeting_title, self.reconnect_reason = event.you, event.room.title, ""
-            self.untrusted_bridge = None
-            y = event.you
-            # A resumed seat keeps the bridge's mute: if the room did not mute itself,
-            # the host did (the room reports its own mute only while it has rights).
-            host_muted = y.mic_muted and y.audio_right and not self.state.muted_by_room
-            self.dispatch(room.Admitted(
-                audio_right=y.audio_right, camera_right=y.camera_right,
-                hand_raised=y.hand_position is not None, hand_position=y.hand_position,
-                muted_by_host=host_muted))
-        elif isinstance(event, conf.ParticipantsChanged):
-            self._participants_changed(event.participants)
-        elif isinstance(event, conf.RemoteMediaChanged):
-            self.receivers.update(event.streams)
-            self.layers.forget()  # m-lines may be new or carry other feeds: ask again
-        elif isinstance(event, conf.Disconnected):
-            self.reconnect_reason = event.reason
-            self.me, self.others = None, {}
-            self.runtime.health.count_reconnect()
-            self.dispatch(room.Disconnected(reason=event.reason))
-        elif isinstance(event, conf.WaitingInLobby):
-            self.dispatch(room.InLobby())
-        elif isinstance(event, conf.MeetingData):
-            self.meeting = meeting_data.reduce(self.meeting, event.message, time.time())
-            self._notice_meeting_data(event.message)
-        elif isinstance(event, conf.NoticeReceived):
-            if event.code == "muted_by_host":
-                self.dispatch(room.MutedByHost(muted=True))
-            elif event.code == "hand_lowered_by_host":
-                self.dispatch(room.HandLoweredByHost())
-        elif isinstance(event, conf.SentAway):
-            self.dispatch(room.Removed(reason=event.reason))
-        elif isinstance(event, conf.BridgeUntrusted):
-            self.untrusted_bridge = event.detail
-            self.runtime.health.record_error(f"tls: {event.detail}")
-            self.report_meeting_state()
-        elif isinstance(event, conf.BridgeError):
-            log.warning("bridge error %s: %s", event.code, event.message)
-            self.runtime.health.record_error(f"bridge: {event.code}: {event.message}")
+    # ---- the conference ----------------------------------------------------------
 
     async def companion_loop(self) -> None:
         """Keep a fresh phone-companion link (shown as a QR code) while in the meeting."""
@@ -304,29 +257,6 @@ class Appliance:
             self.companion_url = link
             await asyncio.sleep(refresh)
 
-    def _notice_meeting_data(self, message: p.ServerMessage) -> None:
-        now = time.monotonic()
-        if isinstance(message, p.PollInfo) and message.state == "open":
-            self.notices.push("poll_opened", now, args=(("question", message.question),))
-        elif isinstance(message, p.ChatMessage) and message.to is not None:
-            self.notices.push("chat_private", now, args=(("sender", message.from_name),))
-        elif isinstance(message, p.FileAdded):
-            self.notices.push("file_shared", now, args=(("name", message.file.name),))
-
-    def _participants_changed(self, participants: dict[str, p.Participant]) -> None:
-        me_id = self.me.id if self.me else None
-        new_me = participants.get(me_id) if me_id else None
-        self.others = {pid: x for pid, x in participants.items() if pid != me_id}
-        if new_me is None or self.me is None:
-            return
-        old, self.me = self.me, new_me
-        if (old.audio_right, old.camera_right) != (new_me.audio_right, new_me.camera_right):
-            self.dispatch(room.RightsChanged(audio=new_me.audio_right,
-                                             camera=new_me.camera_right))
-        if old.hand_position != new_me.hand_position:
-            self.dispatch(room.HandChanged(raised=new_me.hand_position is not None,
-                                           position=new_me.hand_position))
-
     # ---- lifecycle ---------------------------------------------------------------
 
     def start_client(self) -> None:
@@ -339,8 +269,8 @@ class Appliance:
             if j.mode == "device" else conf.Credentials(name=self.s.display_name)
         )
         b = self.s.bridge
-        self.client = conf.BridgeClient(
-            b.url, b.room, credentials, self.media, self.on_conference,
+        client = self.conference.client = conf.BridgeClient(
+            b.url, b.room, credentials, self.media, self.conference.on_event,
             backoff=conf.Backoff(base_s=b.reconnect_initial_s, cap_s=b.reconnect_max_s),
             connect_timeout_s=b.connect_timeout_s,
             tls=client_context(b.ca_file, b.pin_sha256), pins=tuple(b.pin_sha256),
@@ -348,28 +278,29 @@ class Appliance:
         )
         self.runtime.health.sections["media_path"] = \
             lambda: self.client.media_paths() if self.client else None
-        self._client_task = asyncio.get_running_loop().create_task(self.client.run())
+        self._client_task = asyncio.get_running_loop().create_task(client.run())
 
     def stop_client(self) -> None:
         if self._client_task is not None:
             self._client_task.cancel()
         self._client_task = None
-        self.client = None
+        self.conference.client = None
 
     def screen_inputs(self) -> view.ViewInputs:
         state = self.state
         if self.using_last_good and time.monotonic() < self._config_screen_until:
             state = replace(state, connection="config_error")  # what to fix, then the room
+        meeting = self.conference
         return view.ViewInputs(
-            state=state, room_name=self.s.room.name, meeting_title=self.meeting_title,
-            version=self.version, language=self.s.room.language, me=self.me,
-            others=self.others, notices=self.notices.visible(time.monotonic()),
+            state=state, room_name=self.s.room.name, meeting_title=meeting.meeting_title,
+            version=self.version, language=self.s.room.language, me=meeting.me,
+            others=meeting.others, notices=self.notices.visible(time.monotonic()),
             self_view=self.s.display.self_view,
             self_view_position=self.s.display.self_view_position,
             config_problems=self.config_problems,
             running_last_good_config=self.using_last_good,
-            reconnect_reason=self.reconnect_reason, now=time.time(),
-            meeting=self.meeting,
+            reconnect_reason=meeting.reconnect_reason, now=time.time(),
+            meeting=meeting.meeting,
             companion_url=self.companion_url if self.state.connection == "in_meeting" else None,
             day=self.day if self.day_runner is not None else None,
             zone=self.day_runner.zone if self.day_runner is not None else UTC,
@@ -468,7 +399,7 @@ class Appliance:
         what its screen says."""
         s = self.state
         return {**asdict(s), "mic_live": room.mic_live(s), "camera_sending": room.camera_sending(s),
-                "reason": self.reconnect_reason or s.last_error,
+                "reason": self.conference.reconnect_reason or s.last_error,
                 "screen": [t.text for t in self.renderer.texts]}
 
     def open_devices(self) -> None:
@@ -513,7 +444,7 @@ class Appliance:
             self.open_devices()
             if svc.server is not None:
                 svc.server.screen_png = self.display.snapshot_png
-            names = lambda: {pid: x.name for pid, x in self.others.items()}  # noqa: E731
+            names = lambda: {pid: x.name for pid, x in self.conference.others.items()}  # noqa: E731
             svc.health.sections["media"] = lambda: self.receivers.report(names())
             svc.health.sections["send"] = self.media.send_report
             svc.health.sections["audio"] = lambda: audio_report(
@@ -556,14 +487,24 @@ class Appliance:
         """Follow the schedule: the clock, the bridge's schedule and standby (standby.py)."""
         sch = self.s.schedule
         self.day_runner = runner = DayRunner(
-            self, open_clock(sch.clock, self.state_dir), open_blanker(self.s.display.blanking))
+            self.s, self.state_dir, self.dispatch, lambda: self.day, self.media,
+            self.receivers.mixer, self.runtime.health, self.someone_talking,
+            registry.clock(sch.clock, self.state_dir), registry.blanker(self.s.display.blanking))
         self.day = replace(self.day, settings=runner.settings())
         self.runtime.health.sections["schedule"] = runner.report
         return [asyncio.create_task(runner.run()), asyncio.create_task(runner.fetch_loop())]
 
+    def _streams_changed(self, streams: list[conf.RemoteStream]) -> None:
+        self.receivers.update(streams)
+        self.layers.forget()  # m-lines may be new or carry other feeds: ask again
+
     def _ask_layers(self, layers: dict[str, Layer]) -> None:
         if self.client is not None:
             self.client.send_soon(p.VideoLayers(type="video_layers", layers=layers))
+
+    def someone_talking(self) -> bool:
+        me, others = self.conference.me, self.conference.others
+        return (me is not None and me.talking) or any(x.talking for x in others.values())
 
     def peer_connections(self) -> tuple[RTCPeerConnection | None, RTCPeerConnection | None]:
         """The bridge client's (publishing, receiving) PeerConnections, while it has them."""

@@ -114,6 +114,16 @@ def due(day: Day) -> ScheduledMeeting | None:
     return min(on, default=None)
 
 
+def near(day: Day) -> ScheduledMeeting | None:
+    """A meeting within its lead time or on, by the clock as it is (trusted or not): the
+    display wakes for it even if the room cannot join yet (the screen says why)."""
+    if day.now is None:
+        return None
+    now, lead = day.now, day.settings.lead
+    return min((m for m in day.meetings
+                if m.start - lead <= now < m.end and m.key not in day.done), default=None)
+
+
 def upcoming(day: Day) -> tuple[ScheduledMeeting, ...]:
     """The meetings that end after now, in order (the screen picks today's)."""
     if day.now is None:

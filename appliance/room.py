@@ -45,7 +45,6 @@ from appliance.room_commands import (  # noqa: F401
     MicLed,
     Notice,
     NoticeLevel,
-    ReportCamera,
     ReportMic,
     SetCameraSending,
     SetHand,
@@ -159,7 +158,8 @@ class Admitted(Event):
     camera_right: bool = False
     hand_raised: bool = False
     hand_position: int | None = None
-    muted_by_host: bool = False
+    mic_muted: bool = False
+    """The bridge's mute of this seat (kept across a resume)."""
 
 
 @dataclass(frozen=True)
@@ -256,19 +256,17 @@ def _bridge_mute(state: RoomState) -> tuple[bool, bool]:
 
 
 def _reports(old: RoomState, new: RoomState) -> list[Command]:
-    """Keep the bridge's view of the room's mute and camera in step, on every
-    (re)join and change. Mute is reported only while the room holds audio rights:
-    the bridge refuses an unmute without them and Janus silences the room anyway.
-    The camera is reported as sent (the participant list shows what others get)."""
+    """Keep the bridge's view of the room's mute in step, on every (re)join and change.
+    Mute is reported only while the room holds audio rights: the bridge refuses an
+    unmute without them and Janus silences the room anyway. (A grant is reported too:
+    the room's own mute may have changed while it had no rights.) The camera is not
+    reported: whether it is on is what Janus receives, never what a client says."""
     if new.connection != "in_meeting":
         return []
     rejoined = old.connection != "in_meeting"
-    out: list[Command] = []
     if new.audio_right and (rejoined or _bridge_mute(new) != _bridge_mute(old)):
-        out.append(ReportMic(muted=_bridge_mute(new)[1]))
-    if rejoined or camera_sending(new) != camera_sending(old):
-        out.append(ReportCamera(on=camera_sending(new)))
-    return out
+        return [ReportMic(muted=_bridge_mute(new)[1])]
+    return []
 
 
 def _starts(command: Command) -> bool:
@@ -372,7 +370,10 @@ def _on_admitted(state: RoomState, event: Admitted) -> Result:
         audio_right=event.audio_right, camera_right=event.camera_right,
         camera_on=_camera_choice(state, event.camera_right), hand_raised=event.hand_raised,
         hand_position=event.hand_position if event.hand_raised else None,
-        muted_by_host=event.muted_by_host), notices
+        # A resumed seat keeps the bridge's mute: if the room did not mute itself, the
+        # host did (the room reports its own mute only while it has rights).
+        muted_by_host=event.mic_muted and event.audio_right and not state.muted_by_room,
+    ), notices
 
 
 def _on_rights(state: RoomState, event: RightsChanged) -> Result:
@@ -382,15 +383,17 @@ def _on_rights(state: RoomState, event: RightsChanged) -> Result:
                   camera_on=_camera_choice(state, event.camera))
     out: list[Command] = []
     if event.audio and not state.audio_right:
-        out.append(_notice("audio_granted"))
-        if state.hand_raised:  # the grant answers the room's request to speak
+        out.append(_notice("audio_granted", "good"))
+        if state.hand_raised:
+            # The grant answers the room's request to speak; the bridge lowered the
+            # hand itself with the grant, so nothing is sent back.
             new = replace(new, muted_by_room=False, hand_raised=False, hand_position=None)
-            out.insert(0, SetHand(raised=False))
     elif state.audio_right and not event.audio:
-        out.append(_notice("audio_revoked"))
-    if event.camera != state.camera_right:
-        granted: Notice = "camera_granted" if new.camera_on else "camera_granted_press"
-        out.append(_notice(granted if event.camera else "camera_revoked"))
+        out.append(_notice("audio_revoked", "warning"))
+    if event.camera and not state.camera_right:
+        out.append(_notice("camera_granted" if new.camera_on else "camera_granted_press", "good"))
+    elif state.camera_right and not event.camera:
+        out.append(_notice("camera_revoked", "warning"))
     return new, out
 
 
@@ -405,14 +408,14 @@ def _on_hand_lowered_by_host(state: RoomState, event: HandLoweredByHost) -> Resu
     if state.connection not in JOINED:
         return state, []
     new = replace(state, hand_raised=False, hand_position=None)
-    return new, [_notice("hand_lowered_by_host")] if state.hand_raised else []
+    return new, [_notice("hand_lowered_by_host", "warning")] if state.hand_raised else []
 
 
 def _on_muted_by_host(state: RoomState, event: MutedByHost) -> Result:
     if state.connection not in JOINED or event.muted == state.muted_by_host:
         return state, []
-    key: Notice = "muted_by_host" if event.muted else "unmuted_by_host"
-    return replace(state, muted_by_host=event.muted), [_notice(key)]
+    notice = _notice("muted_by_host", "warning") if event.muted else _notice("unmuted_by_host")
+    return replace(state, muted_by_host=event.muted), [notice]
 
 
 def _on_disconnected(state: RoomState, event: Disconnected) -> Result:

@@ -14,7 +14,9 @@ MicColor = Literal["off", "red", "green"]
 HandPattern = Literal["off", "waiting", "nudge"]
 StatusPattern = Literal[
     "off", "connecting", "lobby", "in_meeting", "reconnecting", "config_error"]
-NoticeLevel = Literal["info", "warning", "error"]
+# How the screen marks a notice (the room decides, the screen only shows): good news,
+# plain information, something taken away or gone wrong, a broken configuration.
+NoticeLevel = Literal["good", "info", "warning", "error"]
 Notice = Literal[
     "joined", "rejoined", "waiting_in_lobby", "connection_lost", "removed_by_host",
     "left_meeting", "meeting_ended",
@@ -64,13 +66,6 @@ class ReportMic(BridgeRequest):
     """The room's mute for the bridge (Sesimi Bağla when false); only with audio rights."""
 
     muted: bool
-
-
-@dataclass(frozen=True)
-class ReportCamera(BridgeRequest):
-    """Whether the room's video is being sent."""
-
-    on: bool
 
 
 @dataclass(frozen=True)

@@ -16,17 +16,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from appliance import day as d
-from appliance import schedule_fetch
+from appliance import room, schedule_fetch
 from appliance.device_check import check_devices
 from appliance.devices.blanking import Blanker
-from appliance.service.timesync import ClockCheck
-
-if TYPE_CHECKING:
-    from appliance.app import Appliance
+from appliance.devices.clock import ClockCheck
+from appliance.health import HealthSink
+from appliance.local_media import RoomMedia
+from appliance.media.audio import RemoteAudioMixer
+from appliance.provisioning.loader import Settings
 
 log = logging.getLogger("salon.standby")
 TICK_S = 2.0
@@ -40,7 +42,17 @@ def wall_clock() -> datetime:
 
 @dataclass
 class DayRunner:
-    app: Appliance
+    """What the app hands it: the settings, the way into the state machine (``dispatch``)
+    and its day as it is now (``day``), the room's media, and whether anyone talks."""
+
+    config: Settings
+    state_dir: Path
+    dispatch: Callable[[room.Event], None]
+    current_day: Callable[[], d.Day]
+    media: RoomMedia
+    mixer: RemoteAudioMixer
+    health: HealthSink
+    someone_talking: Callable[[], bool]
     clock: ClockCheck
     blanker: Blanker
     wall: Callable[[], datetime] = wall_clock
@@ -56,10 +68,10 @@ class DayRunner:
 
     @property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.app.s.schedule.time_zone)
+        return ZoneInfo(self.config.schedule.time_zone)
 
     def settings(self) -> d.DaySettings:
-        sch = self.app.s.schedule
+        sch = self.config.schedule
         return d.DaySettings(lead=_minutes(sch.lead_min), grace=_minutes(sch.grace_min),
                              quiet=_minutes(sch.quiet_s / 60))
 
@@ -78,10 +90,10 @@ class DayRunner:
             if now_synced != synced:
                 synced = now_synced
                 log.info("clock %s", "synchronised" if synced else "NOT synchronised yet")
-                self.app.dispatch(d.ClockSynced(synced))
-            self.app.dispatch(d.ClockTick(self.wall()))
-            if self._someone_talking():
-                self.app.dispatch(d.Talking())
+                self.dispatch(d.ClockSynced(synced))
+            self.dispatch(d.ClockTick(self.wall()))
+            if self.someone_talking():
+                self.dispatch(d.Talking())
             if not booted or self._check_due():
                 booted = True
                 self._start_check()
@@ -91,7 +103,7 @@ class DayRunner:
 
     def _check_due(self) -> bool:
         """A meeting's join time is under CHECK_AHEAD away and it has not been checked for."""
-        day = self.app.day
+        day = self.current_day()
         if not d.standby(day) or day.now is None or not day.clock_synced:
             return False
         ahead = day.settings.lead + CHECK_AHEAD
@@ -99,8 +111,8 @@ class DayRunner:
                    for m in day.meetings if m.key not in day.done)
 
     def _start_check(self) -> None:
-        day = self.app.day
-        if not self.app.s.schedule.self_test or self._check is not None \
+        day = self.current_day()
+        if not self.config.schedule.self_test or self._check is not None \
                 or not d.standby(day):
             return
         if day.now is not None:
@@ -110,44 +122,39 @@ class DayRunner:
         self._check = asyncio.get_running_loop().create_task(self._run_check())
 
     async def _run_check(self) -> None:
-        media = self.app.media
+        media = self.media
         try:
             results = await check_devices(media.camera, media.microphone,
-                                          self.app.receivers.mixer,
-                                          mine=lambda: d.standby(self.app.day))
+                                          self.mixer,
+                                          mine=lambda: d.standby(self.current_day()))
             self.checks = tuple(r.row() for r in results)
             self.checked_at = self.wall()
             for r in results:
                 if r.state == "failed":
-                    self.app.runtime.health.record_error(f"device check: {r.part}: {r.detail}")
+                    self.health.record_error(f"device check: {r.part}: {r.detail}")
         finally:
             self._check = None
 
     async def fetch_loop(self) -> None:
-        saved = schedule_fetch.load_saved(self.app.state_dir)
+        saved = schedule_fetch.load_saved(self.state_dir)
         if saved is not None:  # the last good one until the bridge answers
-            self.app.dispatch(d.ScheduleLoaded(saved))
+            self.dispatch(d.ScheduleLoaded(saved))
         while True:
             try:
-                meetings = await schedule_fetch.fetch(self.app.s)
+                meetings = await schedule_fetch.fetch(self.config)
             except schedule_fetch.ScheduleUnavailable as exc:
                 if str(exc) != self.fetch_error:
                     log.warning("schedule: %s", exc)
-                    self.app.runtime.health.record_error(f"schedule: {exc}")
+                    self.health.record_error(f"schedule: {exc}")
                 self.fetch_error = str(exc)
-                await asyncio.sleep(min(RETRY_S, self.app.s.schedule.refresh_s))
+                await asyncio.sleep(min(RETRY_S, self.config.schedule.refresh_s))
                 continue
             self.fetch_error, self.fetched_at = "", self.wall()
-            if meetings != self.app.day.meetings:
+            if meetings != self.current_day().meetings:
                 log.info("schedule: %d meetings in the coming week", len(meetings))
-                schedule_fetch.save(self.app.state_dir, meetings)
-            self.app.dispatch(d.ScheduleLoaded(meetings))
-            await asyncio.sleep(self.app.s.schedule.refresh_s)
-
-    def _someone_talking(self) -> bool:
-        me = self.app.me
-        return (me is not None and me.talking) or any(
-            x.talking for x in self.app.others.values())
+                schedule_fetch.save(self.state_dir, meetings)
+            self.dispatch(d.ScheduleLoaded(meetings))
+            await asyncio.sleep(self.config.schedule.refresh_s)
 
     def touch(self) -> None:
         """A button was pressed: the room is in use (wakes a blanked display)."""
@@ -155,20 +162,23 @@ class DayRunner:
         self.after_change()
 
     def after_change(self) -> None:
-        """After every dispatch: release the devices on entering standby; blank or wake."""
-        standby = d.standby(self.app.day)
+        """After every dispatch: release the devices on entering standby; blank after the
+        idle time, wake for a press (touch) or a meeting's lead time."""
+        standby = d.standby(self.current_day())
         if standby and not self.was_standby:
             self.last_activity = time.monotonic()
-            self.app.media.release()
+            self.media.release()
             self.releases += 1
             log.info("standby: camera and microphone released")
         self.was_standby = standby
-        blank_after = self.app.s.display.blank_after_min * 60
+        blank_after = self.config.display.blank_after_min * 60
         idle = time.monotonic() - self.last_activity
-        self.blanker.set_blanked(standby and blank_after > 0 and idle >= blank_after)
+        due_soon = d.near(self.current_day()) is not None
+        self.blanker.set_blanked(standby and blank_after > 0 and idle >= blank_after
+                                 and not due_soon)
 
     def report(self) -> dict[str, Any]:
-        day = self.app.day
+        day = self.current_day()
         zone = self.zone
 
         def show(m: d.ScheduledMeeting | None) -> dict[str, str] | None:
@@ -180,8 +190,8 @@ class DayRunner:
         return {
             "policy": day.room.policy, "standby": d.standby(day),
             "clock": {"backend": self.clock.name, "synchronised": day.clock_synced},
-            "time_zone": self.app.s.schedule.time_zone,
-            "lead_min": self.app.s.schedule.lead_min,
+            "time_zone": self.config.schedule.time_zone,
+            "lead_min": self.config.schedule.lead_min,
             "schedule_loaded": day.schedule_loaded, "fetch_error": self.fetch_error,
             "fetched_at": self.fetched_at.isoformat() if self.fetched_at else None,
             "current": show(day.current), "by_hand": day.by_hand,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -29,6 +29,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bridge.config import RoomSeed, UserSeed
+from bridge.console import Console, table
+from bridge.schedule_admin import add_schedule_commands
 from bridge.schedules import ScheduleError
 from bridge.store import Store
 from bridge.store.accounts import (
@@ -54,14 +56,6 @@ Handler = Callable[[argparse.Namespace, Store, "Console"], int]
 
 class ConfigError(ValueError):
     """The config's users or rooms are wrong; the message names the field."""
-
-
-@dataclass
-class Console:
-    stdin: TextIO
-    stdout: TextIO
-    stderr: TextIO
-    passwords: Passwords
 
 
 # -- the command line ---------------------------------------------------------------------
@@ -109,8 +103,6 @@ def add_admin_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     p = room.add_parser("show", help="a room's settings, meetings and files")
     p.add_argument("address")
     p.set_defaults(admin=_room_show)
-    from bridge.schedule_admin import add_schedule_commands
-
     add_schedule_commands(subparsers)
 
 
@@ -208,7 +200,7 @@ def _user_list(args: argparse.Namespace, store: Store, console: Console) -> int:
             (a.username, a.role.value, "disabled" if a.disabled else "", a.display_name)
             for a in list_accounts(db)
         ]
-    _table(console.stdout, ("USER", "ROLE", "STATE", "DISPLAY NAME"), rows)
+    table(console.stdout, ("USER", "ROLE", "STATE", "DISPLAY NAME"), rows)
     return 0
 
 
@@ -230,7 +222,7 @@ def _room_add(args: argparse.Namespace, store: Store, console: Console) -> int:
 def _room_list(args: argparse.Namespace, store: Store, console: Console) -> int:
     with store.transaction() as db:
         rows = [_room_row(r) for r in list_rooms(db)]
-    _table(console.stdout, ("ADDRESS", "POLICY", "GUEST NAMES", "FLOOR", "TITLE"), rows)
+    table(console.stdout, ("ADDRESS", "POLICY", "GUEST NAMES", "FLOOR", "TITLE"), rows)
     return 0
 
 
@@ -273,15 +265,8 @@ def _room_show(args: argparse.Namespace, store: Store, console: Console) -> int:
             for m, n in meetings
         ]
     print("meetings (newest first):", file=out)
-    _table(out, ("MEETING", "STARTED", "ENDED", "PEOPLE"), rows)
+    table(out, ("MEETING", "STARTED", "ENDED", "PEOPLE"), rows)
     return 0
-
-
-def _table(out: TextIO, header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
-    widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=False)]
-    for row in (header, *rows):
-        cells = [c.ljust(w) for c, w in zip(row, widths, strict=True)]
-        print("  ".join(cells).rstrip(), file=out)
 
 
 # -- seeding from the config file ---------------------------------------------------------

@@ -4,7 +4,7 @@
     salon-bridge [--config FILE] check-config     validate the file and exit
     salon-bridge [--config FILE] user add|passwd|list|disable|enable ...
     salon-bridge [--config FILE] room add|list|show ...
-    salon-bridge [--config FILE] schedule add|list|import|remove ...
+    salon-bridge [--config FILE] schedule add|list|import|remove|sync ...
 
 The admin commands work on the database the config file names (``database_url``, or
 the SQLite file in ``state_dir``), whether or not the bridge is running.
@@ -82,6 +82,7 @@ def _admin(args: argparse.Namespace) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    args.settings = settings  # the [schedule] calendars, for `schedule list|sync`
     with Store(settings.database_url or default_url(settings.state_dir)) as store:
         return run_admin(args, store)
 
@@ -96,6 +97,10 @@ def check_files(settings: BridgeSettings) -> None:
         from bridge.turn import read_secret
 
         read_secret(settings.turn.secret_file)
+    for n, calendar in enumerate(settings.schedule.calendars):
+        if calendar.password_file is not None and not os.access(calendar.password_file, os.R_OK):
+            raise BridgeConfigError(f"schedule.calendars.{n}.password_file: cannot read "
+                                    f"{calendar.password_file}")
 
 
 def main(argv: list[str] | None = None) -> int:

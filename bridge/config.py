@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from ipaddress import IPv4Address
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -200,6 +200,40 @@ class TurnSettings(Strict):
         return urls
 
 
+class CalendarSource(Strict):
+    """[[schedule.calendars]] — a room's calendar kept by the school's own system, read
+    again every [schedule] refresh_min: an iCalendar URL (https, webcal) or, with
+    ``caldav = true``, a CalDAV calendar collection. Credentials come from ``user`` and
+    ``password_file``, never in the URL (it is logged and shown to admins)."""
+
+    room: str
+    url: Annotated[str, Field(pattern=r"^(https?|webcal)://[^\s]+$")]
+    caldav: bool = False
+    user: str | None = None
+    password_file: Path | None = None
+
+    @model_validator(mode="after")
+    def no_secret_in_url(self) -> CalendarSource:
+        parts = urlsplit(self.url)
+        if parts.username or parts.password:
+            raise ValueError("url: no user name or password in the URL; "
+                             "give user and password_file")
+        if (self.user is None) != (self.password_file is None):
+            raise ValueError("user and password_file: give both or neither")
+        return self
+
+    @property
+    def key(self) -> str:
+        return f"{self.room} {self.url}"
+
+
+class ScheduleSettings(Strict):
+    """[schedule] — how often the rooms' calendars are read again."""
+
+    refresh_min: Annotated[float, Field(gt=0, le=24 * 60)] = 15.0
+    calendars: list[CalendarSource] = []
+
+
 class BridgeSettings(Strict):
     state_dir: Path = Path("/var/lib/salon-bridge")
     # SQLAlchemy URL; default: an SQLite file in the state directory.
@@ -212,9 +246,13 @@ class BridgeSettings(Strict):
     tls: TlsSettings | None = None
     proxy: ProxySettings = ProxySettings()
     turn: TurnSettings | None = None
+    schedule: ScheduleSettings = ScheduleSettings()
     # Rooms and accounts created or updated at every start (the admin CLI does the same).
     rooms: list[RoomSeed] = []
     users: list[UserSeed] = []
+
+
+S = TypeVar("S", bound=Strict)
 
 
 class BridgeConfigError(Exception):
@@ -244,13 +282,17 @@ def _relative_to(settings: BridgeSettings, base: Path) -> BridgeSettings:
     update: dict[str, Strict] = {}
     for name in ("tls", "turn", "security"):
         table = getattr(settings, name)
-        if table is None:
-            continue
-        paths = {key: base / value for key, value in table
-                 if isinstance(value, Path) and not value.is_absolute()}
-        if paths:
-            update[name] = table.model_copy(update=paths)
-    return settings.model_copy(update=update) if update else settings
+        if table is not None:
+            update[name] = _paths_relative_to(table, base)
+    calendars = [_paths_relative_to(c, base) for c in settings.schedule.calendars]
+    update["schedule"] = settings.schedule.model_copy(update={"calendars": calendars})
+    return settings.model_copy(update=update)
+
+
+def _paths_relative_to(table: S, base: Path) -> S:
+    paths = {key: base / value for key, value in table
+             if isinstance(value, Path) and not value.is_absolute()}
+    return table.model_copy(update=paths) if paths else table
 
 
 def turn_port(url: str) -> int:

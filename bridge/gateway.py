@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from bridge.janus.client import Dial, JanusConnection, JanusError, JanusGone, JanusSession
 from bridge.janus.videoroom import (
@@ -29,6 +30,7 @@ from bridge.janus.videoroom import (
     Subscriber,
     parse_streams,
 )
+from salon import protocol as p
 
 log = logging.getLogger("salon.gateway")
 
@@ -44,6 +46,33 @@ class JanusEndpoint:
 
 class MediaUnavailable(RuntimeError):
     """No Janus server is reachable right now."""
+
+
+class MediaRefused(Exception):
+    """The media server refused a request (``reason`` in its words)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def media_errors(call: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """Janus's own errors as the gateway's: nothing above it knows Janus's types."""
+
+    @functools.wraps(call)
+    async def translated(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await call(*args, **kwargs)
+        except JanusGone as exc:
+            raise MediaUnavailable(str(exc) or "the media server went away") from exc
+        except JanusError as exc:
+            raise MediaRefused(exc.reason) from exc
+
+    return translated
 
 
 class JanusServer:
@@ -121,7 +150,8 @@ class JanusServer:
             await self.connection.close()
 
 
-OfferSink = Callable[[str, list[SubscribedStream]], Coroutine[Any, Any, None]]
+# A subscription offer to the client, with whose stream each m-line carries.
+OfferSink = Callable[[str, list[p.StreamInfo]], Coroutine[Any, Any, None]]
 
 
 class ParticipantMedia:
@@ -203,6 +233,7 @@ class ParticipantMedia:
     def published_mids(self, kind: str) -> list[str]:
         return [s.mid for s in (self.publisher.streams if self.publisher else []) if s.kind == kind]
 
+    @media_errors
     async def publish(self, offer_sdp: str, display: str) -> str:
         """Answer a publisher offer; a second offer replaces the first PeerConnection
         on the same handle."""
@@ -230,6 +261,11 @@ class ParticipantMedia:
     @property
     def streams(self) -> list[SubscribedStream]:
         return sorted(self.by_mid.values(), key=lambda s: int(s.mid) if s.mid.isdigit() else 0)
+
+    def stream_infos(self) -> list[p.StreamInfo]:
+        """The subscription's m-lines as the client is told of them."""
+        return [p.StreamInfo.model_validate({"mid": s.mid, "kind": s.kind, "participant": s.feed})
+                for s in self.streams if s.feed is not None]
 
     @property
     def subscribed(self) -> set[str]:
@@ -266,7 +302,7 @@ class ParticipantMedia:
                 offer = None
             if offer is not None:
                 self.awaiting_answer = True
-                await self.send_offer(offer, self.streams)
+                await self.send_offer(offer, self.stream_infos())
 
     async def _renegotiate(self, add: list[str], remove: list[str]) -> str | None:
         assert self.session is not None
@@ -290,7 +326,8 @@ class ParticipantMedia:
             return
         self._merge_streams(parse_streams(data))
         self.awaiting_answer = True
-        asyncio.get_running_loop().create_task(self.send_offer(str(jsep["sdp"]), self.streams))
+        asyncio.get_running_loop().create_task(
+            self.send_offer(str(jsep["sdp"]), self.stream_infos()))
 
     async def set_layers(self, layers: Mapping[str, str]) -> None:
         """Ask Janus for a simulcast layer per subscribed video m-line ("low", "medium",
@@ -304,6 +341,7 @@ class ParticipantMedia:
             await self.subscriber.set_layers(known)
             self.layers.update(known)
 
+    @media_errors
     async def answer(self, answer_sdp: str) -> None:
         if self.subscriber is None or not self.awaiting_answer:
             raise ValueError("no subscription offer is waiting for an answer")
@@ -311,6 +349,7 @@ class ParticipantMedia:
         self.awaiting_answer = False
         await self.reconcile(self.wanted)
 
+    @media_errors
     async def restart_subscriber(self) -> None:
         """Drop the subscriber (the client's receiving PeerConnection failed) and offer anew."""
         async with self._lock:
@@ -359,6 +398,7 @@ class MediaGateway:
         self.room_server[room] = server
         return server
 
+    @media_errors
     async def open_media(
         self, room: str, feed: str, display: str, send_offer: OfferSink
     ) -> ParticipantMedia:

@@ -28,8 +28,6 @@ from bridge.gateway import MediaGateway, ParticipantMedia
 from salon import protocol as p
 
 log = logging.getLogger("salon.live")
-Payload = dict[str, Any]
-ROSTER_TYPES = ("welcome", "participant_joined", "participant_updated")
 TALK_HOLD_S = 1.2  # a pause shorter than this is still talking (no flapping frame)
 
 
@@ -37,13 +35,13 @@ TALK_HOLD_S = 1.2  # a pause shorter than this is still talking (no flapping fra
 class LiveParticipant:
     id: str
     client: str
-    send: Callable[[p.Outbound], Awaitable[None]]
+    send_text: Callable[[str], Awaitable[None]]  # one serialized message to its client
     media: ParticipantMedia | None = None
     publishing: bool = False  # shown: the publisher's PeerConnection is up at Janus
     camera_on: bool = False  # shown: Janus receives video it forwards
     talking: bool = False  # shown: Janus hears talking that may be heard
-    audio_muted: bool = True  # at Janus, as the domain last decided
-    video_muted: bool = True
+    audio_muted: bool = True  # at Janus: its audio, as the domain last decided
+    camera_muted: bool = True  # at Janus: its video, as the domain last decided
     janus_talking: bool = False  # Janus's last talking verdict, as it said it
     video_receiving: set[str] = field(default_factory=set)  # video mids Janus receives
     talk_hold: asyncio.TimerHandle | None = None
@@ -71,19 +69,19 @@ class LiveParticipant:
             self.talk_hold.cancel()
             self.talk_hold = None
 
-    def live_fields(self) -> Payload:
+    def live_fields(self) -> dict[str, Any]:
         return {"client": self.client, "publishing": self.publishing,
                 "camera_on": self.camera_on, "talking": self.talking}
 
 
-def shown(person: Payload, lp: LiveParticipant) -> Payload:
+def shown(person: p.Participant, lp: LiveParticipant) -> p.Participant:
     """A member as others see it. Talking needs audio rights and an open mic in the
     very message that says so: the update carrying a mute never shows talking, even
     before Janus's moderation (and then its talking state) catches up."""
-    merged = {**person, **lp.live_fields()}
-    if person.get("mic_muted", True) or not person.get("audio_right", False):
+    merged = lp.live_fields()
+    if person.mic_muted or not person.audio_right:
         merged["talking"] = False
-    return merged
+    return person.model_copy(update=merged)  # fields of the schema, already checked
 
 
 class LiveRoom:
@@ -95,36 +93,40 @@ class LiveRoom:
         self.gateway = gateway
         self.on_talking = on_talking  # the domain counts speaking time
         self.participants: dict[str, LiveParticipant] = {}
-        self.roster: dict[str, Payload] = {}  # the domain's latest view of each member
+        self.roster: dict[str, p.Participant] = {}  # the domain's latest view of each member
 
     # ---- the domain's roster, with the transport's fields merged in -------------------
 
-    def augment(self, payload: Payload) -> Payload:
-        """Merge live media state into a roster payload (and remember the domain's view)."""
-        kind = payload.get("type")
-        if kind not in ROSTER_TYPES:
-            if kind == "participant_left":
-                self.roster.pop(str(payload.get("id")), None)
-            return payload
-        if kind == "welcome":
-            people = [self._merge(x) for x in payload.get("participants", [])]
-            return {**payload, "participants": people, "you": self._merge(payload["you"])}
-        return {**payload, "participant": self._merge(payload["participant"])}
+    def augment(self, message: p.Outbound) -> p.Outbound:
+        """Merge live media state into a roster message (and remember the domain's view)."""
+        if isinstance(message, p.Welcome):
+            return message.model_copy(update={
+                "participants": [self._merge(x) for x in message.participants],
+                "you": self._merge(message.you)})
+        if isinstance(message, p.ParticipantJoined | p.ParticipantUpdated):
+            return message.model_copy(update={"participant": self._merge(message.participant)})
+        if isinstance(message, p.ParticipantLeft):
+            self.roster.pop(message.id, None)
+        return message
 
-    def _merge(self, person: Payload) -> Payload:
-        pid = str(person["id"])
-        self.roster[pid] = person
-        lp = self.participants.get(pid)
+    def _merge(self, person: p.Participant) -> p.Participant:
+        self.roster[person.id] = person
+        lp = self.participants.get(person.id)
         return shown(person, lp) if lp else person
 
-    def describe(self, lp: LiveParticipant) -> Payload:
-        return shown(self.roster.get(lp.id, {"id": lp.id, "name": lp.id}), lp)
+    def describe(self, lp: LiveParticipant) -> p.Participant:
+        return shown(self.roster.get(lp.id) or p.Participant(id=lp.id, name=lp.id), lp)
+
+    def may_send_camera(self, pid: str) -> bool:
+        """The domain's latest word on the participant's camera right."""
+        person = self.roster.get(pid)
+        return person is not None and person.camera_right
 
     async def announce(self, lp: LiveParticipant) -> None:
-        update = p.validate_server_payload(
-            {"type": "participant_updated", "participant": self.describe(lp)})
+        # One message, serialized once, for everyone in the room.
+        text = p.dump(p.ParticipantUpdated(participant=self.describe(lp)))
         for other in list(self.participants.values()):
-            await other.send(update)
+            await other.send_text(text)
 
     # ---- membership of the media side -------------------------------------------------
 
@@ -192,11 +194,11 @@ class LiveRoom:
             await self.refresh(lp, publishing_changed=True)
             self.resubscribe_all()
 
-    async def moderate(self, pid: str, audio_muted: bool, video_muted: bool) -> None:
+    async def moderate(self, pid: str, audio_muted: bool, camera_muted: bool) -> None:
         lp = self.participants.get(pid)
         if lp is None:
             return
-        lp.audio_muted, lp.video_muted = audio_muted, video_muted
+        lp.audio_muted, lp.camera_muted = audio_muted, camera_muted
         await self.enforce_rights(lp)
         await self.refresh(lp)  # a mute ends talking at once; a revoke hides the camera
 
@@ -205,7 +207,7 @@ class LiveRoom:
         media = lp.media
         if media is None or media.publisher is None:
             return
-        for kind, mute in (("audio", lp.audio_muted), ("video", lp.video_muted)):
+        for kind, mute in (("audio", lp.audio_muted), ("video", lp.camera_muted)):
             for mid in media.published_mids(kind):
                 if media.janus_muted.get(mid) == mute:
                     continue  # already as it should be
@@ -254,7 +256,7 @@ class LiveRoom:
     async def _refresh(self, lp: LiveParticipant, publishing_changed: bool) -> None:
         if lp.id not in self.participants:
             return
-        camera_on = lp.publishing and bool(lp.video_receiving) and not lp.video_muted
+        camera_on = lp.publishing and bool(lp.video_receiving) and not lp.camera_muted
         audible = lp.publishing and not lp.audio_muted
         if not audible:
             self._end_hold(lp)  # a mute or a revoke ends talking now, not after the hold

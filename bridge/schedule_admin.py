@@ -5,8 +5,10 @@
     salon-bridge schedule import testbim ders-programi.ics       (or an https:// URL)
     salon-bridge schedule list testbim [--days 7]
     salon-bridge schedule remove testbim 3
+    salon-bridge schedule sync [testbim]      (the [[schedule.calendars]] of bridge.toml, now)
 
-Wired in by bridge.admin.add_admin_commands; handlers share its signature.
+Wired in by bridge.admin.add_admin_commands; handlers share its signature
+(arguments, store, bridge.console.Console).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bridge import schedules
+from bridge import calendar_sync, schedules
+from bridge.config import BridgeSettings, CalendarSource
+from bridge.console import Console, table
 from bridge.schedules import ScheduleError
 from bridge.store import Store
 from bridge.store import schedules as stored
@@ -26,15 +30,13 @@ from bridge.store.models import Room
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from bridge.admin import Console
-
 DEFAULT_ZONE = "Europe/Istanbul"
 
 
 def add_schedule_commands(
         subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub = subparsers.add_parser("schedule", help="a room's scheduled meetings").add_subparsers(
-        dest="schedule_command", required=True, metavar="{add,list,import,remove}")
+        dest="schedule_command", required=True, metavar="{add,list,import,remove,sync}")
     p = sub.add_parser("add", help="a one-off or weekly meeting")
     p.add_argument("room", help="the room's address, e.g. testbim")
     p.add_argument("--title", required=True)
@@ -60,6 +62,9 @@ def add_schedule_commands(
     p.add_argument("room")
     p.add_argument("id", type=int, help="the entry's ID from `schedule list`")
     p.set_defaults(admin=_remove)
+    p = sub.add_parser("sync", help="read the rooms' calendars of bridge.toml again, now")
+    p.add_argument("room", nargs="?", help="only this room's calendars")
+    p.set_defaults(admin=_sync)
 
 
 def _zone(parser: argparse.ArgumentParser) -> None:
@@ -129,18 +134,17 @@ def _import(args: argparse.Namespace, store: Store, console: Console) -> int:
 
 
 def _list(args: argparse.Namespace, store: Store, console: Console) -> int:
-    from bridge.admin import _table
-
     zone = schedules.time_zone(args.time_zone)
     now = datetime.now(UTC)
     with store.transaction() as db:
         rows = stored.entries(db, _room(db, args.room))
         listed = [(str(e.id), e.title, _repeats(e.ical), e.source or "typed in") for e in rows]
         texts = [e.ical for e in rows]
-    _table(console.stdout, ("ID", "TITLE", "REPEATS", "SOURCE"), listed)
+    table(console.stdout, ("ID", "TITLE", "REPEATS", "SOURCE"), listed)
+    _calendars(args, console)
     coming = schedules.expand(texts, now, now + timedelta(days=max(1, args.days)))
     print(f"\ncoming {args.days} days ({args.time_zone}):", file=console.stdout)
-    _table(console.stdout, ("START", "END", "TITLE"), [
+    table(console.stdout, ("START", "END", "TITLE"), [
         (f"{o.start.astimezone(zone):%a %Y-%m-%d %H:%M}", f"{o.end.astimezone(zone):%H:%M}",
          o.title) for o in coming])
     return 0
@@ -158,3 +162,47 @@ def _remove(args: argparse.Namespace, store: Store, console: Console) -> int:
         title = entry.title
     print(f"removed entry {args.id}: {title}", file=console.stdout)
     return 0
+
+
+def _configured(args: argparse.Namespace, room: str | None) -> list[CalendarSource]:
+    settings: BridgeSettings | None = getattr(args, "settings", None)
+    if settings is None:
+        return []
+    return [c for c in settings.schedule.calendars if room is None or c.room == room]
+
+
+def _calendars(args: argparse.Namespace, console: Console) -> None:
+    """The room's calendars of bridge.toml and how their last reading went."""
+    sources = _configured(args, args.room)
+    if not sources:
+        return
+    assert args.settings is not None
+    status = calendar_sync.read_status(args.settings.state_dir)
+    rows = []
+    for c in sources:
+        s = status.get(c.key)
+        state = "not read yet" if s is None or s.last_attempt is None else (
+            f"FAILED {s.last_attempt}: {s.error} (keeping the last good one)" if s.error
+            else f"ok {s.last_ok}: {s.summary}")
+        rows.append(("caldav" if c.caldav else "ical", c.url, state))
+    print(f"\ncalendars (read every {args.settings.schedule.refresh_min:g} min):",
+          file=console.stdout)
+    table(console.stdout, ("KIND", "URL", "LAST READ"), rows)
+    print(file=console.stdout)
+
+
+def _sync(args: argparse.Namespace, store: Store, console: Console) -> int:
+    sources = _configured(args, args.room)
+    if not sources:
+        raise InvalidValue("no [[schedule.calendars]] in the configuration"
+                           + (f" for room {args.room!r}" if args.room else ""))
+    failed = 0
+    for source in sources:
+        status = calendar_sync.SourceStatus(source.room, source.url, "")
+        calendar_sync.sync_once(store, source, status)
+        if status.error:
+            failed += 1
+            print(f"{source.room}: {status.error}", file=console.stderr)
+        else:
+            print(f"{source.room}: {source.url}: {status.summary}", file=console.stdout)
+    return 1 if failed else 0

@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
@@ -70,8 +71,10 @@ def time_zone(name: str) -> ZoneInfo:
 
 
 def make_entry(title: str, start: datetime, minutes: int, zone: str, *,
-               weekly: bool = False, until: date | None = None) -> ParsedEntry:
-    """A one-off or weekly meeting from `start` (local wall time in `zone`)."""
+               weekly: bool = False, until: date | None = None,
+               uid: str | None = None) -> ParsedEntry:
+    """A one-off or weekly meeting from `start` (local wall time in `zone`); an entry
+    edited keeps its `uid`."""
     title = _title(title, "title")
     if not 1 <= minutes <= 24 * 60:
         raise ScheduleError(f"minutes {minutes}: a meeting lasts 1 to 1440 minutes")
@@ -83,7 +86,7 @@ def make_entry(title: str, start: datetime, minutes: int, zone: str, *,
     if until is not None and until < start.date():
         raise ScheduleError(f"until {until}: before the first meeting on {start.date()}")
     event = icalendar.Event()
-    uid = f"{secrets.token_hex(8)}@salon"
+    uid = uid or f"{secrets.token_hex(8)}@salon"
     event.add("uid", uid)
     event.add("summary", title)
     event.add("dtstamp", datetime.now(UTC))
@@ -97,6 +100,51 @@ def make_entry(title: str, start: datetime, minutes: int, zone: str, *,
         event.add("rrule", rule)
     cal = _calendar([event])
     return ParsedEntry(uid, title, cal.to_ical().decode())
+
+
+@dataclass(frozen=True)
+class TypedEntry:
+    """What `make_entry` was given, read back from the entry's iCalendar (to edit it)."""
+
+    title: str
+    start: datetime  # local wall time, naive
+    minutes: int
+    zone: str
+    weekly: bool
+    until: date | None
+
+    def as_json(self) -> dict[str, object]:
+        return {"title": self.title, "start": self.start.strftime("%Y-%m-%dT%H:%M"),
+                "minutes": self.minutes, "time_zone": self.zone, "weekly": self.weekly,
+                "until": self.until.isoformat() if self.until else None}
+
+
+def read_typed(ical: str) -> TypedEntry | None:
+    """A typed-in entry's fields, or None for anything `make_entry` would not have made
+    (an imported series with EXDATEs, moved occurrences, other rules)."""
+    try:
+        events = list(icalendar.Calendar.from_ical(ical).walk("VEVENT"))
+    except (ValueError, IndexError):
+        return None
+    if len(events) != 1 or "EXDATE" in events[0] or "RDATE" in events[0]:
+        return None
+    event = events[0]
+    start = event.decoded("DTSTART")
+    duration = event.decoded("DURATION", None)
+    if not isinstance(start, datetime) or not isinstance(start.tzinfo, ZoneInfo) \
+            or not isinstance(duration, timedelta):
+        return None
+    rule = event.get("RRULE")
+    weekly, until = rule is not None, None
+    if rule is not None:
+        if rule.get("FREQ") != ["WEEKLY"] or set(rule) - {"FREQ", "UNTIL"}:
+            return None
+        if rule.get("UNTIL"):
+            last = rule["UNTIL"][0]
+            until = (last.astimezone(start.tzinfo).date() if isinstance(last, datetime)
+                     else last)
+    return TypedEntry(str(event.get("SUMMARY", "")), start.replace(tzinfo=None),
+                      int(duration.total_seconds() // 60), start.tzinfo.key, weekly, until)
 
 
 def _calendar(components: Iterable[icalendar.cal.Component]) -> icalendar.Calendar:
@@ -163,15 +211,49 @@ def _check_expands(entry: ParsedEntry, where: str) -> None:
         raise ScheduleError(f"{where}: cannot expand its dates ({exc})") from None
 
 
-def fetch_calendar(url: str, timeout_s: float = 20.0) -> bytes:
-    """A calendar the school's system exports (https://, or webcal:// as https)."""
+def check_url(url: str) -> None:
+    """An http(s) URL without a user name or password in it: a URL is written in logs,
+    shown to admins and kept in files, a secret is not (it goes in a password file)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ScheduleError(f"{url}: give a file or an http(s):// or webcal:// URL")
+    if parts.username or parts.password:
+        raise ScheduleError(f"{parts.scheme}://…@{parts.hostname}: no user name or password "
+                            "in a calendar URL (give user and password_file instead)")
+
+
+def merge_calendars(texts: Iterable[str | bytes], source: str) -> str:
+    """One calendar of the events and time zones of several (a CalDAV collection hands
+    out one object per event)."""
+    components: list[icalendar.cal.Component] = []
+    zones: dict[str, icalendar.cal.Component] = {}
+    for n, text in enumerate(texts, start=1):
+        try:
+            cal = icalendar.Calendar.from_ical(text)
+        except (ValueError, IndexError) as exc:
+            raise ScheduleError(f"{source}: object {n} is not iCalendar ({exc})") from None
+        for zone in cal.walk("VTIMEZONE"):
+            zones.setdefault(str(zone.get("TZID")), zone)
+        components.extend(cal.walk("VEVENT"))
+    return _calendar([*zones.values(), *components]).to_ical().decode()
+
+
+def fetch_calendar(url: str, timeout_s: float = 20.0, user: str | None = None,
+                   password: str | None = None) -> bytes:
+    """A calendar the school's system exports (https://, or webcal:// as https). With a
+    user and password, HTTP Basic answers the server's challenge for that URL only (the
+    credentials never follow a redirect to another site)."""
     if url.startswith("webcal://"):
         url = "https://" + url.removeprefix("webcal://")
-    if not url.startswith(("https://", "http://")):
-        raise ScheduleError(f"{url}: give a file or an http(s):// or webcal:// URL")
+    check_url(url)
+    handlers: list[urllib.request.BaseHandler] = []
+    if user is not None and password is not None:
+        passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+        passwords.add_password(None, url, user, password)
+        handlers.append(urllib.request.HTTPBasicAuthHandler(passwords))
     request = urllib.request.Request(url, headers={"User-Agent": "salon-bridge"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+        with urllib.request.build_opener(*handlers).open(request, timeout=timeout_s) as response:
             data: bytes = response.read(MAX_CALENDAR_BYTES + 1)
     except OSError as exc:
         raise ScheduleError(f"{url}: cannot fetch the calendar ({exc})") from None

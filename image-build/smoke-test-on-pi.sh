@@ -90,6 +90,20 @@ screen = pygame.display.set_mode((0, 0), pygame.FULLSCREEN)
 screen.fill((0, 90, 200)); pygame.display.flip(); time.sleep(1)
 print(pygame.display.get_driver(), "%dx%d" % screen.get_size())
 assert pygame.display.get_driver() == "kmsdrm"'
+check "display blanked and woken (DPMS through DRM)" "${run_as_salon[@]}" "$venv_python" -c '
+import glob, pygame, time
+from appliance.devices.blanking import DrmBlanker
+def dpms():
+    return sorted({open(f).read().strip() for f in glob.glob("/sys/class/drm/card*-*/dpms")
+                   if open(f.replace("dpms", "status")).read().strip() == "connected"})
+pygame.display.init()
+screen = pygame.display.set_mode((0, 0), pygame.FULLSCREEN)
+screen.fill((200, 90, 0)); pygame.display.flip()
+blanker = DrmBlanker()
+blanker.set_blanked(True); time.sleep(1); dark = dpms()
+blanker.set_blanked(False); time.sleep(1); lit = dpms()
+print("blanked:", dark, "woken:", lit)
+assert dark == ["Off"] and lit == ["On"], (dark, lit)'
 
 # Camera: libcamera sees it, picamera2 captures frames, the encoder path exists.
 if command -v rpicam-hello >/dev/null; then

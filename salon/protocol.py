@@ -571,7 +571,3 @@ def parse_server_message(text: str | bytes) -> ServerMessage:
 def dump(message: Outbound | Inbound) -> str:
     return message.model_dump_json(by_alias=True)
 
-
-def validate_server_payload(payload: dict[str, Any]) -> ServerMessage:
-    """Check a payload built as a plain dict (the meetings domain's) against the schema."""
-    return _server_adapter.validate_python(payload)

@@ -99,7 +99,11 @@ class Joined:
 
 @dataclass(frozen=True)
 class ParticipantsChanged:
+    """Everyone in the meeting now; ``changed`` is the record the bridge just sent (a
+    participant joined or was updated), None when someone left."""
+
     participants: dict[str, p.Participant]
+    changed: p.Participant | None = None
 
 
 @dataclass(frozen=True)
@@ -469,7 +473,7 @@ class BridgeClient:
     async def _handle(self, m: p.ServerMessage) -> None:
         if isinstance(m, p.ParticipantJoined | p.ParticipantUpdated):
             self.participants[m.participant.id] = m.participant
-            self.on_event(ParticipantsChanged(dict(self.participants)))
+            self.on_event(ParticipantsChanged(dict(self.participants), m.participant))
         elif isinstance(m, p.ParticipantLeft):
             self.participants.pop(m.id, None)
             self.on_event(ParticipantsChanged(dict(self.participants)))

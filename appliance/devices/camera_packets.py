@@ -36,13 +36,8 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from appliance.devices.camera import (
-    PTS_TIME_BASE,
-    BitrateBounds,
-    CameraError,
-    EncodedFrame,
-    SupervisedCamera,
-)
+from appliance.devices.camera import PTS_TIME_BASE, BitrateBounds, CameraError, EncodedFrame
+from appliance.devices.camera_supervised import SupervisedCamera
 from appliance.devices.testpattern import TestPattern
 
 CLIP_CRF = 23  # constant quality: an IDR of a picture looks like its P version

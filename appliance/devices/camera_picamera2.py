@@ -35,7 +35,9 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from appliance.devices.camera import BitrateBounds, CameraError, ParameterSets, SupervisedCamera
+from appliance.devices.camera import BitrateBounds, CameraError
+from appliance.devices.camera_supervised import SupervisedCamera
+from appliance.devices.h264 import ParameterSets
 
 log = logging.getLogger(__name__)
 

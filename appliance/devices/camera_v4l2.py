@@ -33,14 +33,10 @@ from typing import Literal
 import av
 import numpy as np
 
-from appliance.devices.camera import (
-    PTS_TIME_BASE,
-    BitrateBounds,
-    CameraError,
-    LibavH264Encoder,
-    ParameterSets,
-    SupervisedCamera,
-)
+from appliance.devices.camera import PTS_TIME_BASE, BitrateBounds, CameraError
+from appliance.devices.camera_supervised import SupervisedCamera
+from appliance.devices.encoder import LibavH264Encoder
+from appliance.devices.h264 import ParameterSets
 
 log = logging.getLogger(__name__)
 

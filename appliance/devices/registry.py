@@ -24,10 +24,19 @@ from appliance.devices.audio import (
     Speaker,
     WavSpeaker,
 )
-from appliance.devices.camera import BitrateBounds, Camera, SimulatedCamera
+from appliance.devices.blanking import Blanker, DrmBlanker, SimulatedBlanker, SysfsBlanker
+from appliance.devices.camera import BitrateBounds, Camera
 from appliance.devices.camera_packets import PacketReplayCamera
 from appliance.devices.camera_picamera2 import Picamera2Camera
+from appliance.devices.camera_simulated import SimulatedCamera
 from appliance.devices.camera_v4l2 import V4l2Camera
+from appliance.devices.clock import (
+    UNSYNCED_FLAG,
+    ClockCheck,
+    SimulatedClock,
+    SystemdClock,
+    TrustedClock,
+)
 from appliance.devices.display import HeadlessDisplay, PygameDisplay
 from appliance.provisioning.schema import AudioSettings, CameraSettings
 
@@ -153,6 +162,22 @@ PIN_FACTORIES: Mapping[str, Callable[[], Any]] = {
 }
 
 
+# -- the display's blanking and the clock's trust (a schedule's standby) --------------------
+
+BLANKERS: Mapping[str, Callable[[], Blanker]] = {
+    "drm": DrmBlanker,  # the Pi's default: DPMS on the screen SDL has open
+    "sysfs": SysfsBlanker,
+    "simulated": SimulatedBlanker,
+    "none": Blanker,  # blanks nothing
+}
+
+CLOCKS: Mapping[str, Callable[[Path], ClockCheck]] = {
+    "systemd": lambda state_dir: SystemdClock(),
+    "trusted": lambda state_dir: TrustedClock(),
+    "simulated": lambda state_dir: SimulatedClock(state_dir / UNSYNCED_FLAG),
+}
+
+
 # -- picking ------------------------------------------------------------------------------
 
 
@@ -187,6 +212,16 @@ def display(backend: str, size: tuple[int, int] | None = None, display_index: in
             fullscreen: bool | None = None) -> Display:
     """A screen by back-end name: "pygame" (KMS/DRM or a desktop window) or "headless"."""
     return _pick(DISPLAYS, backend, "display")(size, display_index, fullscreen)
+
+
+def blanker(backend: str) -> Blanker:
+    """How the display is blanked in standby ([display] blanking)."""
+    return _pick(BLANKERS, backend, "display blanking")()
+
+
+def clock(backend: str, state_dir: Path) -> ClockCheck:
+    """Whether the wall clock can be trusted ([schedule] clock)."""
+    return _pick(CLOCKS, backend, "clock")(state_dir)
 
 
 def pin_factory(name: str) -> Any:

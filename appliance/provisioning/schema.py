@@ -315,9 +315,10 @@ class DisplaySettings(Section):
     blank_after_min: int = Field(default=10, ge=0, le=1440)
     """In standby, blank the display (DPMS) after this many idle minutes; 0 never.
     A button press or the next meeting wakes it."""
-    blanking: Literal["sysfs", "simulated", "none"] = "sysfs"
-    """How the display is blanked: "sysfs" (the console framebuffer's blank switch),
-    "simulated" (tests, make demo) or "none"."""
+    blanking: Literal["drm", "sysfs", "simulated", "none"] = "drm"
+    """How the display is blanked: "drm" (DPMS through kernel mode setting, on the
+    screen's own DRM file: the Pi), "sysfs" (the console framebuffer's blank switch, only
+    while no program holds the screen), "simulated" (tests, make demo) or "none"."""
 
 
 class ButtonPin(Section):

@@ -80,6 +80,7 @@ class Notice:
     shown_at: float = 0.0
     args: tuple[tuple[str, str], ...] = ()
     text: str = ""
+    level: str = "info"  # "good", "info", "warning" or "error": the room decided it
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,7 @@ class _Pending:
     key: str
     args: tuple[tuple[str, str], ...]
     text: str
+    level: str
 
 
 class NoticeQueue:
@@ -212,17 +214,18 @@ class NoticeQueue:
         now: float,
         args: tuple[tuple[str, str], ...] = (),
         text: str = "",
+        level: str = "info",
     ) -> None:
         self._advance(now)
         for i, pending in enumerate(self._waiting):
             if pending.key == key:
-                self._waiting[i] = _Pending(key, args, text)
+                self._waiting[i] = _Pending(key, args, text, level)
                 return
         if any(n.key == key and n.args == args and n.text == text for n in self._visible):
             return
         if self._max_waiting == 0 and len(self._visible) >= self.max_visible:
             return
-        self._waiting.append(_Pending(key, args, text))
+        self._waiting.append(_Pending(key, args, text, level))
         self._advance(now)
 
     def visible(self, now: float) -> tuple[Notice, ...]:
@@ -260,4 +263,4 @@ class NoticeQueue:
     def _promote(self, at: float) -> None:
         if self._waiting and len(self._visible) < self.max_visible:
             p = self._waiting.popleft()
-            self._visible.append(Notice(p.key, at, p.args, p.text))
+            self._visible.append(Notice(p.key, at, p.args, p.text, p.level))

@@ -19,10 +19,8 @@ from appliance.screen.widgets import (
     to_rect,
 )
 
-WARNING_NOTICES = {"muted_by_host", "hand_lowered_by_host",
-                   "audio_revoked", "camera_revoked", "connection_poor", "need_audio_right",
-                   "need_camera_right"}
-GOOD_NOTICES = {"audio_granted", "camera_granted", "camera_granted_press"}
+# A notice's mark by the level the room gave it (the screen decides nothing of it).
+NOTICE_COLORS = {"good": Theme.TALKING, "warning": Theme.MUTED, "error": Theme.MUTED}
 
 
 # A raised index finger: how Turkish classrooms ask for the floor ("parmak kaldırmak").
@@ -145,8 +143,7 @@ def draw_panels(s: pygame.Surface, p: Painter, layout: MeetingLayout, model: Scr
 def _notice(s: pygame.Surface, p: Painter, box: Box, n: Notice, lang: Language,
             area: str) -> None:
     u = p.metrics.unit
-    color = (Theme.MUTED if n.key in WARNING_NOTICES
-             else Theme.TALKING if n.key in GOOD_NOTICES else Theme.ACCENT)
+    color = NOTICE_COLORS.get(n.level, Theme.ACCENT)
     panel(s, box, _radius(p), Theme.PANEL)
     pygame.draw.rect(s, color, pygame.Rect(box.x, box.y, 2 * u, box.h),
                      border_top_left_radius=_radius(p), border_bottom_left_radius=_radius(p))

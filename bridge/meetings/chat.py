@@ -13,8 +13,9 @@ from sqlalchemy import or_, select
 
 from bridge.meetings import context as cx
 from bridge.meetings import messages as msg
-from bridge.meetings.effects import Payload, Refused
+from bridge.meetings.effects import Refused
 from bridge.store.models import Admission, ChatMessage, Participant
+from salon import protocol
 
 
 def clean(text: str, limit: int) -> str:
@@ -51,15 +52,15 @@ def send(tx: cx.Tx, pid: int, text: str, to: int | None) -> None:
     cx.record(
         tx, scope.meeting, "chat", actor_id=pid, subject_id=to, message=message.id, chars=len(body)
     )
-    payload = msg.chat(message, scope.me.display_name)
+    said = msg.chat(message, scope.me.display_name)
     if to is None:
-        cx.to_members(tx, scope, payload)
+        cx.to_members(tx, scope, said)
     else:
-        cx.send(tx, pid, payload)
-        cx.send(tx, to, payload)
+        cx.send(tx, pid, said)
+        cx.send(tx, to, said)
 
 
-def history(tx: cx.Tx, scope: cx.Scope) -> list[Payload]:
+def history(tx: cx.Tx, scope: cx.Scope) -> list[protocol.ChatMessage]:
     """The meeting's public messages and this participant's private ones, oldest first."""
     me = scope.me.id
     rows = tx.db.execute(

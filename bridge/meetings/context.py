@@ -16,13 +16,14 @@ from bridge.meetings.effects import (
     Broadcast,
     Effect,
     JanusModerate,
-    Payload,
+    Message,
     Refused,
     SendTo,
 )
 from bridge.meetings.ratelimit import Buckets
 from bridge.meetings.signin import MemoryLedger, SignInLedger, SignInLimits
 from bridge.store.models import Admission, Event, Meeting, Participant, Room
+from salon import protocol
 
 
 @dataclass(frozen=True)
@@ -191,20 +192,20 @@ def record(
     )
 
 
-def to_members(tx: Tx, scope: Scope, payload: Payload, *, exclude: int | None = None) -> None:
+def to_members(tx: Tx, scope: Scope, message: Message, *, exclude: int | None = None) -> None:
     ids = tuple(pid for pid in member_ids(tx, scope.meeting.id) if pid != exclude)
     if ids:
-        tx.effects.append(Broadcast(scope.room.address, payload, ids))
+        tx.effects.append(Broadcast(scope.room.address, message, ids))
 
 
-def to_hosts(tx: Tx, scope: Scope, payload: Payload) -> None:
+def to_hosts(tx: Tx, scope: Scope, message: Message) -> None:
     ids = tuple(member_ids(tx, scope.meeting.id, hosts_only=True))
     if ids:
-        tx.effects.append(Broadcast(scope.room.address, payload, ids))
+        tx.effects.append(Broadcast(scope.room.address, message, ids))
 
 
-def send(tx: Tx, pid: int, payload: Payload) -> None:
-    tx.effects.append(SendTo(pid, payload))
+def send(tx: Tx, pid: int, message: Message) -> None:
+    tx.effects.append(SendTo(pid, message))
 
 
 def hand_queue(tx: Tx, meeting_id: int) -> dict[int, int]:
@@ -217,12 +218,12 @@ def hand_queue(tx: Tx, meeting_id: int) -> dict[int, int]:
     return {pid: n for n, pid in enumerate(tx.db.scalars(query), start=1)}
 
 
-def view(tx: Tx, scope: Scope, p: Participant) -> Payload:
+def view(tx: Tx, scope: Scope, p: Participant) -> protocol.Participant:
     return msg.participant(p, hand_queue(tx, scope.meeting.id).get(p.id))
 
 
 def updated(tx: Tx, scope: Scope, p: Participant) -> None:
-    to_members(tx, scope, msg.simple(msg.PARTICIPANT_UPDATED, participant=view(tx, scope, p)))
+    to_members(tx, scope, msg.updated(view(tx, scope, p)))
 
 
 def lobby_changed(tx: Tx, scope: Scope) -> None:
@@ -278,5 +279,5 @@ def announce_queue_moves(tx: Tx, scope: Scope, before: dict[int, int]) -> None:
         moved = tx.db.get(Participant, pid)
         assert moved is not None
         to_members(
-            tx, scope, msg.simple(msg.PARTICIPANT_UPDATED, participant=view(tx, scope, moved))
+            tx, scope, msg.updated(view(tx, scope, moved))
         )

@@ -2,7 +2,8 @@
 
 The WebSocket layer executes effects in order and never decides anything
 itself: recipients are resolved here, so a lobby guest can never be on a
-Broadcast's list.
+Broadcast's list. Messages are the protocol's own types (salon/protocol.py),
+built and validated once by the domain.
 """
 
 from __future__ import annotations
@@ -11,22 +12,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-Payload = dict[str, Any]
+from salon import protocol
+
+Message = protocol.Outbound  # a bridge → client message of the protocol
+Row = dict[str, Any]  # a row of an HTTP listing (reports), not a protocol message
 
 
 @dataclass(frozen=True)
 class Broadcast:
-    """One payload to many participants (serialize once, send to each)."""
+    """One message to many participants (serialized once, sent to each)."""
 
     room: str
-    payload: Payload
+    message: Message
     recipients: tuple[int, ...]
 
 
 @dataclass(frozen=True)
 class SendTo:
     participant: int
-    payload: Payload
+    message: Message
 
 
 @dataclass(frozen=True)
@@ -87,20 +91,23 @@ class Joined(Done):
     epoch: int  # this connection's number; pass it to leave() when it closes
 
 
-@dataclass(frozen=True)
-class FileInfo:
-    id: int
-    name: str
-    size: int
-    sha256: str
-    content_type: str
-    uploaded_at: str
-    uploader: str
+@dataclass(frozen=True, kw_only=True)
+class FileAdded(Done):
+    file: protocol.FileEntry
 
 
 @dataclass(frozen=True, kw_only=True)
-class FileAdded(Done):
-    file: FileInfo
+class Files(Done):
+    """A room's files, oldest first."""
+
+    files: tuple[protocol.FileEntry, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoomView(Done):
+    """The room as one participant sees it now (its welcome, without token or request id)."""
+
+    welcome: protocol.Welcome
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,7 +132,7 @@ class MediaAccess(Done):
 
 @dataclass(frozen=True, kw_only=True)
 class Listing(Done):
-    items: tuple[Payload, ...]
+    items: tuple[Row, ...]
 
 
 Outcome = Refusal | Done

@@ -22,8 +22,9 @@ from sqlalchemy import select
 
 from bridge.meetings import context as cx
 from bridge.meetings import messages as msg
-from bridge.meetings.effects import FileAdded, FileDownload, FileInfo, Payload, Refusal, Refused
+from bridge.meetings.effects import FileAdded, FileDownload, Refusal, Refused
 from bridge.store.models import Participant, StoredFile
+from salon import protocol
 
 STORED_NAME = re.compile(r"[0-9a-f]{32}")
 CHUNK = 64 * 1024
@@ -136,9 +137,9 @@ def content_type(name: str) -> str:
     return guessed
 
 
-def info(tx: cx.Tx, f: StoredFile) -> FileInfo:
+def info(tx: cx.Tx, f: StoredFile) -> protocol.FileEntry:
     uploader = tx.db.get(Participant, f.uploader_id) if f.uploader_id is not None else None
-    return FileInfo(
+    return protocol.FileEntry(
         id=f.id,
         name=f.original_name,
         size=f.size,
@@ -149,11 +150,11 @@ def info(tx: cx.Tx, f: StoredFile) -> FileInfo:
     )
 
 
-def listing(tx: cx.Tx, room_id: int) -> list[Payload]:
+def listing(tx: cx.Tx, room_id: int) -> list[protocol.FileEntry]:
     rows = tx.db.scalars(
         select(StoredFile).where(StoredFile.room_id == room_id).order_by(StoredFile.id)
     )
-    return [msg.file(info(tx, f)) for f in rows]
+    return [info(tx, f) for f in rows]
 
 
 def check_upload(tx: cx.Tx, pid: int) -> cx.Scope:
@@ -187,7 +188,7 @@ def add(tx: cx.Tx, vault: FileVault, pid: int, original_name: str, received: Rec
         size=stored.size,
     )
     added = info(tx, stored)
-    cx.to_members(tx, scope, msg.simple(msg.FILE_ADDED, file=msg.file(added)))
+    cx.to_members(tx, scope, msg.file_added(added))
     return FileAdded(file=added)
 
 

@@ -103,6 +103,20 @@ def set_muted(tx: cx.Tx, pid: int, subject_id: int, muted: bool) -> None:
     tx.effects.append(cx.janus_state(scope, target))
 
 
+def set_media_state(tx: cx.Tx, pid: int, mic_muted: bool | None, camera_on: bool | None
+                    ) -> None:
+    """What a participant switched on itself. Whether its camera is on is what Janus
+    receives, never what a client says: a camera without camera rights is only refused
+    (and logged), the mic is Sesimi Bağla or a mute of oneself."""
+    if camera_on:
+        me = tx.db.get(Participant, pid)  # a check only: no action taken, none counted
+        if me is None or not me.camera_right:
+            raise Refused("no_camera_right",
+                          "camera: the host has not given you camera rights", security=True)
+    if mic_muted is not None:
+        set_muted(tx, pid, pid, mic_muted)
+
+
 def remove(tx: cx.Tx, pid: int, subject_id: int) -> None:
     scope = cx.host(tx, pid, "remove")
     target = _admitted_other(tx, scope, subject_id, "remove")
@@ -117,7 +131,7 @@ def remove(tx: cx.Tx, pid: int, subject_id: int) -> None:
         tx.effects.append(Disconnect(target.id, msg.REASON_REMOVED, target.epoch))
     cx.put_hand_down(tx, scope, target, "removed", actor_id=pid, queue_before=queue)
     cx.to_members(
-        tx, scope, msg.simple(msg.PARTICIPANT_LEFT, id=str(target.id), reason=msg.REASON_REMOVED)
+        tx, scope, msg.left(target.id, msg.REASON_REMOVED)
     )
 
 

@@ -34,6 +34,7 @@ from bridge.store.models import (
     Role,
     Room,
 )
+from salon import protocol
 
 
 def token_hash(token: str) -> str:
@@ -218,12 +219,12 @@ def _arrive(tx: cx.Tx, scope: cx.Scope, *, announce: bool = True) -> None:
         cx.to_members(
             tx,
             scope,
-            msg.simple(msg.PARTICIPANT_JOINED, participant=cx.view(tx, scope, scope.me)),
+            msg.joined(cx.view(tx, scope, scope.me)),
             exclude=scope.me.id,
         )
 
 
-def welcome(tx: cx.Tx, scope: cx.Scope) -> cx.Payload:
+def welcome(tx: cx.Tx, scope: cx.Scope) -> protocol.Welcome:
     lobby = msg.lobby_entries(cx.waiting(tx, scope.meeting.id)) if scope.me.is_host else None
     hands = cx.hand_queue(tx, scope.meeting.id)
     return msg.welcome(
@@ -266,7 +267,7 @@ def deny(tx: cx.Tx, host_id: int, guest_id: int) -> None:
     guest.decided_at = tx.now
     guest.left_at = tx.now
     cx.record(tx, scope.meeting, "denied", actor_id=host_id, subject_id=guest.id)
-    cx.send(tx, guest.id, msg.simple(msg.DENIED))
+    cx.send(tx, guest.id, msg.denied())
     tx.effects.append(Disconnect(guest.id, msg.REASON_DENIED, guest.epoch))
     cx.lobby_changed(tx, scope)
 
@@ -283,7 +284,7 @@ def leave(tx: cx.Tx, pid: int, epoch: int | None, reason: str) -> None:
     if p.admission is Admission.LOBBY:
         cx.lobby_changed(tx, scope)
     else:
-        cx.to_members(tx, scope, msg.simple(msg.PARTICIPANT_LEFT, id=str(p.id), reason=reason))
+        cx.to_members(tx, scope, msg.left(p.id, reason))
 
 
 def _depart(
@@ -322,7 +323,7 @@ def end_meeting(tx: cx.Tx, host_id: int) -> None:
             )
         )
     )
-    cx.to_members(tx, scope, msg.simple(msg.MEETING_ENDED))
+    cx.to_members(tx, scope, msg.meeting_ended())
     for p in everyone:
         _depart(tx, scope, p, msg.REASON_MEETING_ENDED, announce=False)
         tx.effects.append(Disconnect(p.id, msg.REASON_MEETING_ENDED, p.epoch))

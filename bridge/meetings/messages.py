@@ -1,34 +1,18 @@
-"""Every payload the meetings domain sends, in one place.
+"""Every message the meetings domain sends, in one place, as the protocol's own types.
 
-Plain dicts with a "type" field; salon/protocol.py is the schema authority
-and these names follow it (participant ids are strings there, as here).
-Times are ISO 8601 UTC strings.
+salon/protocol.py is the one schema: each message is built (and so validated) here
+once; the transport adds only what it alone knows (media state, the recipient's
+token and request id) and serialises each broadcast once. Participant ids are
+strings on the wire; times are ISO 8601 UTC strings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
-from bridge.meetings.effects import FileInfo, Payload
 from bridge.store.models import ChatMessage, Kind, Participant, Poll, Room
-
-# Message types (server -> client).
-WELCOME = "welcome"  # admitted: the whole room state
-LOBBY_WAITING = "lobby_waiting"  # to a guest: wait for the host
-LOBBY = "lobby"  # to hosts: the waiting queue
-DENIED = "denied"  # to a guest the host turned away (then disconnected)
-PARTICIPANT_JOINED = "participant_joined"
-PARTICIPANT_UPDATED = "participant_updated"  # name, rights, mute, hand
-PARTICIPANT_LEFT = "participant_left"
-NOTICE = "notice"  # a toast for one participant, e.g. audio_granted (Ses Hakları Verildi)
-CHAT = "chat"
-POLL = "poll"
-POLL_RESULTS = "poll_results"
-POLL_ANSWER = "poll_answer"  # to the answering participant: their current choice
-FILE_ADDED = "file_added"
-MEETING_ENDED = "meeting_ended"
+from salon import protocol as p
 
 # Notice codes (the client shows the localized text).
 AUDIO_GRANTED = "audio_granted"
@@ -57,114 +41,113 @@ def pid(participant_id: int | None) -> str | None:
     return None if participant_id is None else str(participant_id)
 
 
-def role(p: Participant) -> str:
-    if p.is_host:
+def role(person: Participant) -> str:
+    if person.is_host:
         return "host"
-    return {Kind.GUEST: "guest", Kind.DEVICE: "device"}.get(p.kind, "participant")
+    return {Kind.GUEST: "guest", Kind.DEVICE: "device"}.get(person.kind, "participant")
 
 
-def participant(p: Participant, hand_position: int | None) -> Payload:
+def participant(person: Participant, hand_position: int | None) -> p.Participant:
     """The protocol's Participant fields this domain decides (the transport adds media state)."""
-    return {
-        "id": str(p.id),
-        "name": p.display_name,
-        "role": role(p),
-        "audio_right": p.audio_right,
-        "camera_right": p.camera_right,
-        "mic_muted": p.muted,
+    return p.Participant.model_validate({
+        "id": str(person.id),
+        "name": person.display_name,
+        "role": role(person),
+        "audio_right": person.audio_right,
+        "camera_right": person.camera_right,
+        "mic_muted": person.muted,
         "hand_position": hand_position,  # 1 = first in the queue; None = hand down
-        "hand_raised_at": iso(p.hand_raised_at),
-    }
+        "hand_raised_at": iso(person.hand_raised_at),
+    })
 
 
-def room(r: Room) -> Payload:
-    return {"address": r.address, "title": r.title, "policy": r.policy.value,
-            "open_floor": r.open_floor}
+def joined(person: p.Participant) -> p.ParticipantJoined:
+    return p.ParticipantJoined(participant=person)
 
 
-def chat(m: ChatMessage, sender_name: str) -> Payload:
-    return {
-        "type": CHAT,
+def updated(person: p.Participant) -> p.ParticipantUpdated:
+    return p.ParticipantUpdated(participant=person)
+
+
+def left(participant_id: int, reason: str) -> p.ParticipantLeft:
+    return p.ParticipantLeft(id=str(participant_id), reason=reason)
+
+
+def room(r: Room) -> p.RoomInfo:
+    return p.RoomInfo.model_validate({"address": r.address, "title": r.title,
+                                      "policy": r.policy.value, "open_floor": r.open_floor})
+
+
+def chat(m: ChatMessage, sender_name: str) -> p.ChatMessage:
+    return p.ChatMessage.model_validate({
         "id": m.id,
         "from": str(m.sender_id),
         "from_name": sender_name,
         "to": pid(m.recipient_id),
         "text": m.text,
         "at": iso(m.sent_at),
-    }
+    })
 
 
-def poll(p: Poll) -> Payload:
-    return {
-        "type": POLL,
-        "id": p.id,
-        "question": p.question,
-        "options": list(p.options),
-        "state": p.state.value,
-        "results_visible": p.results_visible,
-    }
+def poll(q: Poll) -> p.PollInfo:
+    return p.PollInfo.model_validate({
+        "id": q.id, "question": q.question, "options": list(q.options),
+        "state": q.state.value, "results_visible": q.results_visible})
 
 
-def poll_results(p: Poll, counts: Sequence[int]) -> Payload:
-    return {"type": POLL_RESULTS, "id": p.id, "counts": list(counts), "total": sum(counts)}
+def poll_view(q: Poll, my_answer: int | None, counts: list[int] | None) -> p.PollView:
+    """A poll in a welcome: with this participant's answer, and the counts if it may see them."""
+    return p.PollView.model_validate({
+        **poll(q).model_dump(), "my_answer": my_answer, "counts": counts})
 
 
-def poll_answer(poll_id: int, option: int | None) -> Payload:
-    return {"type": POLL_ANSWER, "id": poll_id, "option": option}
+def poll_results(q: Poll, counts: Sequence[int]) -> p.PollResults:
+    return p.PollResults(id=q.id, counts=list(counts), total=sum(counts))
 
 
-def file(f: FileInfo) -> Payload:
-    return {
-        "id": f.id,
-        "name": f.name,
-        "size": f.size,
-        "sha256": f.sha256,
-        "content_type": f.content_type,
-        "uploaded_at": f.uploaded_at,
-        "uploader": f.uploader,
-    }
+def poll_answer(poll_id: int, option: int | None) -> p.PollChoice:
+    return p.PollChoice(id=poll_id, option=option)
+
+
+def file_added(f: p.FileEntry) -> p.FileAdded:
+    return p.FileAdded(file=f)
 
 
 def welcome(
-    me: Payload,
+    me: p.Participant,
     r: Room,
     meeting_id: int,
-    people: list[Payload],
-    chat_history: list[Payload],
-    polls: list[Payload],
-    files: list[Payload],
-    lobby_queue: list[Payload] | None,
-) -> Payload:
-    body: dict[str, Any] = {
-        "type": WELCOME,
-        "you": me,
-        "room": room(r),
-        "meeting": meeting_id,
-        "participants": people,
-        "chat": chat_history,
-        "polls": polls,
-        "files": files,
-    }
-    if lobby_queue is not None:
-        body["lobby"] = lobby_queue
-    return body
+    people: list[p.Participant],
+    chat_history: list[p.ChatMessage],
+    polls: list[p.PollView],
+    files: list[p.FileEntry],
+    lobby_queue: list[p.LobbyEntry] | None,
+) -> p.Welcome:
+    """Admitted: the room as it is now (the transport adds the token and request id)."""
+    return p.Welcome(you=me, room=room(r), meeting=meeting_id, participants=people,
+                     chat=chat_history, polls=polls, files=files, lobby=lobby_queue)
 
 
-def lobby_waiting(me: Participant) -> Payload:
-    return {"type": LOBBY_WAITING, "you": {"id": str(me.id), "name": me.display_name}}
+def lobby_waiting(me: Participant) -> p.LobbyWaiting:
+    return p.LobbyWaiting(you=p.LobbyEntry(id=str(me.id), name=me.display_name))
 
 
-def lobby(waiting: Iterable[Participant]) -> Payload:
-    return {"type": LOBBY, "waiting": lobby_entries(waiting)}
+def lobby(waiting: Iterable[Participant]) -> p.Lobby:
+    return p.Lobby(waiting=lobby_entries(waiting))
 
 
-def lobby_entries(waiting: Iterable[Participant]) -> list[Payload]:
-    return [{"id": str(p.id), "name": p.display_name, "since": iso(p.joined_at)} for p in waiting]
+def lobby_entries(waiting: Iterable[Participant]) -> list[p.LobbyEntry]:
+    return [p.LobbyEntry(id=str(w.id), name=w.display_name, since=iso(w.joined_at))
+            for w in waiting]
 
 
-def simple(kind: str, **fields: Any) -> Payload:
-    return {"type": kind, **fields}
+def denied() -> p.Denied:
+    return p.Denied()
 
 
-def notice(code: str) -> Payload:
-    return {"type": NOTICE, "code": code}
+def meeting_ended() -> p.MeetingEnded:
+    return p.MeetingEnded()
+
+
+def notice(code: str) -> p.Notice:
+    return p.Notice(code=code)

@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 
 from bridge.meetings import context as cx
 from bridge.meetings import messages as msg
-from bridge.meetings.effects import Payload, Refused
+from bridge.meetings.effects import Refused
 from bridge.store.accounts import InvalidValue, clean_text
 from bridge.store.models import Poll, PollAnswer, PollState
+from salon import protocol
 
 
 def _text(value: str, field: str, limit: int) -> str:
@@ -144,7 +145,7 @@ def answer(tx: cx.Tx, pid: int, poll_id: int, option: int) -> None:
     cx.to_hosts(tx, scope, msg.poll_results(poll, counts(tx, poll)))
 
 
-def views(tx: cx.Tx, scope: cx.Scope) -> list[Payload]:
+def views(tx: cx.Tx, scope: cx.Scope) -> list[protocol.PollView]:
     """The polls a participant may see, with their own answer and results if allowed."""
     is_host = scope.me.is_host
     rows = tx.db.execute(
@@ -157,9 +158,6 @@ def views(tx: cx.Tx, scope: cx.Scope) -> list[Payload]:
     for poll in tx.db.scalars(select(Poll).where(Poll.room_id == scope.room.id).order_by(Poll.id)):
         if poll.state is PollState.DRAFT and not is_host:
             continue
-        view = msg.poll(poll)
-        view["my_answer"] = mine.get(poll.id)
-        if is_host or (poll.state is PollState.CLOSED and poll.results_visible):
-            view["counts"] = counts(tx, poll)
-        out.append(view)
+        may_see = is_host or (poll.state is PollState.CLOSED and poll.results_visible)
+        out.append(msg.poll_view(poll, mine.get(poll.id), counts(tx, poll) if may_see else None))
     return out

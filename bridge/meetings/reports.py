@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from bridge.meetings import context as cx
 from bridge.meetings import messages as msg
-from bridge.meetings.effects import Done, Payload, Refused
+from bridge.meetings.effects import Done, Refused, Row
 from bridge.store.models import Account, ChatMessage, Event, Meeting, Participant, Room
 
 # Spreadsheets run cells starting with these as formulas (CSV injection).
@@ -66,7 +66,7 @@ class ReportReady(Done):
     report: Report
 
 
-def meetings_of_room(tx: cx.Tx, pid: int) -> list[Payload]:
+def meetings_of_room(tx: cx.Tx, pid: int) -> list[Row]:
     scope = cx.host(tx, pid, "list meetings")
     rows = tx.db.execute(
         select(Meeting, func.count(Participant.id))

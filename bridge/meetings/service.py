@@ -21,7 +21,7 @@ from typing import BinaryIO, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bridge.meetings import chat, files, floor, joining, polls, reports
+from bridge.meetings import chat, files, floor, joining, polls, reports, schedule
 from bridge.meetings import context as cx
 from bridge.meetings import messages as msg
 from bridge.meetings.context import Guards, Limits
@@ -29,11 +29,14 @@ from bridge.meetings.effects import (
     Done,
     FileAdded,
     FileDownload,
+    Files,
     Joined,
     Listing,
     MediaAccess,
     Refusal,
     Refused,
+    RoomView,
+    Row,
 )
 from bridge.meetings.files import FileTooLarge, FileVault, Received, storage_refusal
 from bridge.meetings.reports import ReportReady
@@ -41,6 +44,7 @@ from bridge.meetings.signin import THROTTLED
 from bridge.store.accounts import Passwords, find_account, find_room
 from bridge.store.db import Store, StoreBusy, StoreFull
 from bridge.store.models import Account, Participant
+from salon.protocol import RoomInfo
 
 log = logging.getLogger("salon.meetings")
 
@@ -93,7 +97,7 @@ class Meetings:
 
     # -- entering and leaving --------------------------------------------------------------
 
-    def room_info(self, address: str) -> dict[str, object] | None:
+    def room_info(self, address: str) -> RoomInfo | None:
         """What anyone at a room's address is told before entering (its title, whether
         guests may come and wait for the host), or None: no room there."""
         with self.store.transaction() as db:
@@ -211,6 +215,12 @@ class Meetings:
         """subject == pid: oneself (unmuting is Sesimi Bağla); else a host muting someone."""
         return self._do("mute", pid, lambda tx: floor.set_muted(tx, pid, subject, muted))
 
+    def set_media_state(self, pid: int, mic_muted: bool | None = None,
+                        camera_on: bool | None = None) -> Done | Refusal:
+        """What the participant switched on itself, within the rights it holds."""
+        return self._do("set media state", pid,
+                        lambda tx: floor.set_media_state(tx, pid, mic_muted, camera_on))
+
     def remove(self, host: int, subject: int) -> Done | Refusal:
         return self._do("remove", host, lambda tx: floor.remove(tx, host, subject))
 
@@ -253,14 +263,14 @@ class Meetings:
     def answer_poll(self, pid: int, poll: int, option: int) -> Done | Refusal:
         return self._do("answer poll", pid, lambda tx: polls.answer(tx, pid, poll, option))
 
-    def room_view(self, pid: int, used_by: str) -> Listing | Refusal:
-        """The room as ``pid`` sees it now (a welcome payload) for a phone companion acting
+    def room_view(self, pid: int, used_by: str) -> RoomView | Refusal:
+        """The room as ``pid`` sees it now (its welcome) for a phone companion acting
         for it; the use is recorded (who: ``used_by``) in the meeting's event log."""
 
-        def body(tx: cx.Tx) -> Listing:
+        def body(tx: cx.Tx) -> RoomView:
             scope = cx.actor(tx, pid, "companion")
             cx.record(tx, scope.meeting, "companion_used", subject_id=pid, by=used_by)
-            return Listing(items=(joining.welcome(tx, scope),))
+            return RoomView(welcome=joining.welcome(tx, scope))
 
         return self._run("companion", pid, body)
 
@@ -303,10 +313,10 @@ class Meetings:
             return received
         return self.add_file(pid, original_name, received)
 
-    def list_files(self, pid: int) -> Listing | Refusal:
-        def body(tx: cx.Tx) -> Listing:
+    def list_files(self, pid: int) -> Files | Refusal:
+        def body(tx: cx.Tx) -> Files:
             scope = cx.actor(tx, pid, "list files")
-            return Listing(items=tuple(files.listing(tx, scope.room.id)))
+            return Files(files=tuple(files.listing(tx, scope.room.id)))
 
         return self._run("list files", pid, body)
 
@@ -330,6 +340,31 @@ class Meetings:
         return self._run(
             "report", host, lambda tx: ReportReady(report=reports.for_host(tx, host, meeting))
         )
+
+    # -- the room's schedule (Takvim), hosts only ---------------------------------------------
+
+    def schedule_view(self, host: int, calendars: list[Row]) -> Listing | Refusal:
+        """`calendars`: every configured calendar with its status; the room's are shown."""
+        return self._listing("schedule", host, lambda tx: schedule.view(tx, host, calendars))
+
+    def schedule_add(self, host: int, form: object) -> Listing | Refusal:
+        return self._listing("add to schedule", host, lambda tx: schedule.add(tx, host, form))
+
+    def schedule_edit(self, host: int, entry: int, form: object) -> Listing | Refusal:
+        return self._listing("edit schedule", host,
+                             lambda tx: schedule.edit(tx, host, entry, form))
+
+    def schedule_remove(self, host: int, entry: int) -> Listing | Refusal:
+        return self._listing("remove from schedule", host,
+                             lambda tx: schedule.remove(tx, host, entry))
+
+    def schedule_import(self, host: int, name: str, data: bytes) -> Listing | Refusal:
+        return self._listing("import schedule", host,
+                             lambda tx: schedule.import_file(tx, host, name, data))
+
+    def _listing(self, action: str, pid: int, body: Callable[[cx.Tx], Row]
+                 ) -> Listing | Refusal:
+        return self._run(action, pid, lambda tx: Listing(items=(body(tx),)))
 
     # -- the frame of every action ---------------------------------------------------------
 

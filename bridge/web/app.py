@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 
 from bridge.admin import seed_from_config
+from bridge.calendar_sync import CalendarSync
 from bridge.config import BridgeSettings, seed_mapping
 from bridge.gateway import Dial, JanusEndpoint, JanusServer, MediaGateway
 from bridge.janus.supervisor import LocalJanus
@@ -52,7 +53,7 @@ SWEEP_INTERVAL_S = 60.0
 # handlers get to leave their rooms. Both far inside the unit's TimeoutStopSec (20 s).
 CLOSE_GRACE_S = 1.0
 HANDLERS_GRACE_S = 5.0
-PER_RECIPIENT = ("welcome", "lobby_waiting")  # carry the recipient's own request id, token
+PER_RECIPIENT = (p.Welcome, p.LobbyWaiting)  # carry the recipient's own request id, token
 
 try:
     VERSION = version("salon")
@@ -92,8 +93,10 @@ class Bridge:
         self.companion_codes = CompanionCodes(ttl_s=settings.companion.link_ttl_s)
         self.companions: dict[int, set[ClientConnection]] = {}
         self.turn = TurnMinter(settings.turn) if settings.turn is not None else None
+        self.calendars = CalendarSync(self.store, settings.schedule, settings.state_dir)
         self._sweeper: asyncio.Task[None] | None = None
         self._ice_refresher: asyncio.Task[None] | None = None
+        self._calendar_sync: asyncio.Task[None] | None = None
 
     # ---- connections and what the domain decides ------------------------------------
 
@@ -151,17 +154,17 @@ class Bridge:
     async def _carry_out(self, effect: object) -> None:
         if isinstance(effect, SendTo):
             for target in self._recipients(effect.participant):
-                await target.deliver(effect.payload)
+                await target.deliver(effect.message)
         elif isinstance(effect, Broadcast):
-            if effect.payload.get("type") in PER_RECIPIENT:
+            if isinstance(effect.message, PER_RECIPIENT):
                 for pid in effect.recipients:
                     for target in self._recipients(pid):
-                        await target.deliver(effect.payload)
+                        await target.deliver(effect.message)
                 return
-            # The same bytes for everyone: check and serialize once, not per recipient.
+            # The same bytes for everyone: the domain built (and checked) the message,
+            # the room adds its media state, and it is serialized once, not per recipient.
             room = self.rooms.get(effect.room)
-            payload = room.augment(effect.payload) if room else effect.payload
-            text = p.dump(p.validate_server_payload(payload))
+            text = p.dump(room.augment(effect.message) if room else effect.message)
             for pid in effect.recipients:
                 for target in self._recipients(pid):
                     await target.send_text(text)
@@ -200,6 +203,8 @@ class Bridge:
         self._sweeper = asyncio.create_task(self._sweep_forever())
         if self.turn is not None:
             self._ice_refresher = asyncio.create_task(self._refresh_ice_forever())
+        if s.schedule.calendars:
+            self._calendar_sync = asyncio.create_task(self.calendars.run())
 
     def ice_servers(self, pid: int) -> list[p.IceServer]:
         """What an admitted seat's PeerConnections use: TURN credentials minted for it."""
@@ -254,7 +259,7 @@ class Bridge:
             for conn in conns])
 
     async def stop(self) -> None:
-        for task in (self._sweeper, self._ice_refresher):
+        for task in (self._sweeper, self._ice_refresher, self._calendar_sync):
             if task is not None:
                 task.cancel()
         for conn in list(self.connections):
@@ -340,7 +345,7 @@ def _room_pages(bridge: Bridge) -> tuple[Any, Any]:
         if found is None:
             return web.json_response({"code": "no_such_room",
                                       "message": "there is no room at this address"}, status=404)
-        return web.json_response(found, headers={"Cache-Control": "no-cache"})
+        return web.json_response(found.model_dump(), headers={"Cache-Control": "no-cache"})
 
     return page, info
 

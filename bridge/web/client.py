@@ -12,11 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from bridge.gateway import MediaUnavailable, OfferSink, ParticipantMedia
-from bridge.janus.client import JanusError, JanusGone
-from bridge.janus.videoroom import SubscribedStream
+from bridge.gateway import MediaRefused, MediaUnavailable, OfferSink, ParticipantMedia
 from bridge.live import LiveParticipant, LiveRoom
-from bridge.meetings.effects import Done, Joined, Listing, MediaAccess, Refusal
+from bridge.meetings.effects import Joined, MediaAccess, Refusal, RoomView
 from salon import protocol as p
 
 if TYPE_CHECKING:
@@ -60,39 +58,41 @@ class ClientConnection:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await self.ws.send_str(text)
 
-    async def deliver(self, payload: dict[str, Any]) -> None:
-        """A payload the domain addressed to this participant."""
-        kind = payload.get("type")
+    async def deliver(self, message: p.Outbound) -> None:
+        """A message the domain addressed to this participant alone (its welcome, its
+        lobby place: they carry this connection's request id and token)."""
         if self.companion:
-            await self._deliver_to_companion(payload)
+            await self._deliver_to_companion(message)
             return
-        if kind in ("welcome", "lobby_waiting"):
+        if isinstance(message, p.Welcome | p.LobbyWaiting):
             # The answer to this connection's join (or, for a guest, to the admission).
-            payload = {**payload, "re": self.join_request, "token": self.token,
-                       "protocol": p.PROTOCOL_VERSION}
-            if kind == "welcome" and self.pid is not None:
+            mine: dict[str, Any] = {"re": self.join_request, "token": self.token,
+                                    "protocol": p.PROTOCOL_VERSION}
+            if isinstance(message, p.Welcome) and self.pid is not None:
                 self.ice_sent_at = asyncio.get_running_loop().time()
-                payload["ice_servers"] = self.bridge.ice_servers(self.pid)
-            if kind == "welcome" and self.me is None:
+                mine["ice_servers"] = self.bridge.ice_servers(self.pid)
+            message = message.model_copy(update=mine)
+            if isinstance(message, p.Welcome) and self.me is None:
                 try:
-                    await self.enter_media(str(payload["room"]["address"]))
-                except (MediaUnavailable, JanusGone, JanusError) as exc:
+                    await self.enter_media(message.room.address)
+                except (MediaUnavailable, MediaRefused) as exc:
                     # Admitted all the same: the room's data still comes; media follows
                     # with a media_reset once the media server is back.
                     log.error("no media session for participant %s: %s", self.pid, exc)
                     await self.send(p.Error(code="media_unavailable", message=str(exc)))
         if self.room is not None:
-            payload = self.room.augment(payload)
-        await self.send_text(p.dump(p.validate_server_payload(payload)))
+            message = self.room.augment(message)
+        await self.send(message)
 
-    async def _deliver_to_companion(self, payload: dict[str, Any]) -> None:
+    async def _deliver_to_companion(self, message: p.Outbound) -> None:
         # A phone sees what the room sees, but never the seat's token and no media.
-        if payload.get("type") in ("welcome", "lobby_waiting"):
-            payload = {**payload, "re": None, "token": None, "protocol": p.PROTOCOL_VERSION}
+        if isinstance(message, p.Welcome | p.LobbyWaiting):
+            message = message.model_copy(update={"re": None, "token": None,
+                                                 "protocol": p.PROTOCOL_VERSION})
         room = self.bridge.rooms.get(self.companion_room)
         if room is not None:
-            payload = room.augment(payload)
-        await self.send_text(p.dump(p.validate_server_payload(payload)))
+            message = room.augment(message)
+        await self.send(message)
 
     # ---- the read loop --------------------------------------------------------------
 
@@ -122,10 +122,10 @@ class ClientConnection:
             await self.dispatch(message)
         except p.ProtocolError as exc:
             await self.send(p.Error(re=message.id, code=exc.code, message=exc.message))
-        except (MediaUnavailable, JanusGone) as exc:
+        except MediaUnavailable as exc:
             await self.send(p.Error(re=message.id, code="media_unavailable", message=str(exc)))
-        except JanusError as exc:
-            log.warning("janus refused %s from %s: %s", message.type, self.peer, exc)
+        except MediaRefused as exc:
+            log.warning("janus refused %s from %s: %s", message.type, self.peer, exc.reason)
             await self.send(p.Error(re=message.id, code="media_error", message=exc.reason))
         except Exception:
             # A bug must cost this one request, never the client's connection.
@@ -175,18 +175,7 @@ class ClientConnection:
             result = await (call(meetings.raise_hand, pid) if m.raised
                             else call(meetings.lower_hand, pid))
         elif isinstance(m, p.SetMediaState):
-            result = Done()
-            if m.mic_muted is not None:
-                result = await call(meetings.set_muted, pid, pid, m.mic_muted)
-            if m.camera_on and not isinstance(result, Refusal) and self.me:
-                # Only refused or logged: whether the camera is on is what Janus receives
-                # (LiveRoom.janus_media), never what a client says.
-                assert self.room is not None
-                if not self.room.roster.get(self.me.id, {}).get("camera_right"):
-                    log.warning("participant %s claimed a camera without camera rights", pid,
-                                extra={"EVENT": "refused"})
-                    result = Refusal("no_camera_right", "camera: the host has not given you "
-                                     "camera rights")
+            result = await call(meetings.set_media_state, pid, m.mic_muted, m.camera_on)
         elif isinstance(m, p.Rename):
             result = await call(meetings.rename, pid, m.name)
         elif isinstance(m, p.Chat):
@@ -281,7 +270,7 @@ class ClientConnection:
         if isinstance(view, Refusal):
             await self.send(p.Error(re=m.id, code=view.code, message=view.message))
             return
-        assert isinstance(view, Listing)
+        assert isinstance(view, RoomView)
         self.pid, self.companion, self.client = grant.participant, True, "companion"
         self.companion_room, self.companion_code = m.room, code
         self._companion_end = asyncio.create_task(
@@ -290,10 +279,9 @@ class ClientConnection:
         self.bridge.add_companion(self)
         log.info("companion %s (%s) acts for participant %s", self.peer, self.user_agent,
                  grant.participant, extra={"EVENT": "companion-join", "ROOM": m.room})
-        welcome = {**view.items[0], "re": m.id, "protocol": p.PROTOCOL_VERSION}
+        welcome = view.welcome.model_copy(update={"re": m.id})
         room = self.bridge.rooms.get(m.room)
-        await self.send_text(p.dump(p.validate_server_payload(
-            room.augment(welcome) if room else welcome)))
+        await self.send(room.augment(welcome) if room else welcome)
 
     async def _end_companion_after(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -319,7 +307,7 @@ class ClientConnection:
         """Admitted: join the room's media side (a Janus session and publisher handle)."""
         assert self.pid is not None
         room = self.bridge.live_room(address)
-        me = LiveParticipant(id=str(self.pid), client=self.client, send=self.send)
+        me = LiveParticipant(id=str(self.pid), client=self.client, send_text=self.send_text)
         self.room, self.me = room, me
         try:
             me.media = await self.bridge.gateway.open_media(
@@ -328,12 +316,9 @@ class ClientConnection:
             await room.add(me)
 
     def _offer_sender(self) -> OfferSink:
-        async def send_offer(sdp: str, streams: list[SubscribedStream]) -> None:
+        async def send_offer(sdp: str, streams: list[p.StreamInfo]) -> None:
             log.debug("subscription offer for %s: %s\n%s", self.pid, streams, sdp)
-            await self.send(p.SubscribeOffer(sdp=sdp, streams=[
-                p.StreamInfo(mid=s.mid, kind=s.kind, participant=s.feed)  # type: ignore[arg-type]
-                for s in streams if s.feed is not None
-            ]))
+            await self.send(p.SubscribeOffer(sdp=sdp, streams=streams))
         return send_offer
 
     def _media(self) -> ParticipantMedia:
@@ -367,8 +352,9 @@ class ClientConnection:
             await self.send(p.Error(re=m.id, code=access.code, message=access.message))
             return
         assert isinstance(access, MediaAccess)
-        self.me.audio_muted, self.me.video_muted = access.audio_muted, access.camera_muted
-        name = str(self.room.roster.get(self.me.id, {}).get("name", self.me.id))
+        self.me.audio_muted, self.me.camera_muted = access.audio_muted, access.camera_muted
+        person = self.room.roster.get(self.me.id)
+        name = person.name if person is not None else self.me.id
         # The room learns of it from Janus: hangup of the old PeerConnection (publishing
         # off), webrtcup of the new one (rights enforced, then publishing on).
         answer = await media.publish(m.sdp, name)

@@ -17,7 +17,7 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 
-from bridge.meetings.effects import FileAdded, FileDownload, Listing, Refusal
+from bridge.meetings.effects import FileAdded, FileDownload, Files, Listing, Refusal
 from bridge.meetings.files import storage_refusal
 from bridge.meetings.reports import ReportReady, activity_csv, attendance_csv
 from bridge.meetings.service import store_refusal
@@ -108,14 +108,14 @@ def add_http_api(app: web.Application, bridge: Bridge) -> None:
             return _refused(added)
         await bridge.apply(added, None, None)
         assert isinstance(added, FileAdded)
-        return web.json_response(dataclasses.asdict(added.file), status=201)
+        return web.json_response(added.file.model_dump(), status=201)
 
     async def list_files(request: web.Request) -> web.Response:
         listed = await call(meetings.list_files, await _participant(bridge, request))
         if isinstance(listed, Refusal):
             return _refused(listed)
-        assert isinstance(listed, Listing)
-        return web.json_response(list(listed.items))
+        assert isinstance(listed, Files)
+        return web.json_response([f.model_dump() for f in listed.files])
 
     async def download(request: web.Request) -> web.StreamResponse:
         pid = await _participant(bridge, request)

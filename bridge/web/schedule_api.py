@@ -1,4 +1,5 @@
 """GET /api/rooms/{room}/schedule: a room's coming meetings, for its appliance and hosts.
+And /api/schedule…: the host of the room keeps its schedule (Takvim in the web client).
 
 Who may read it: a room appliance signs in the way it does to join — its device
 account's user name and password, here as HTTP Basic in the Authorization header
@@ -12,17 +13,21 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+from dataclasses import asdict
 from datetime import UTC, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import hdrs, web
 from sqlalchemy import select
 
-from bridge.meetings.effects import Refusal
-from bridge.schedules import expand
+from bridge.meetings.effects import Listing, Refusal
+from bridge.schedules import MAX_CALENDAR_BYTES, expand
 from bridge.store import schedules as stored
 from bridge.store.accounts import find_room
 from bridge.store.models import Admission, Meeting, Participant, Policy
+from bridge.web.http_api import STATUS
+from bridge.web.tickets import participant
+from salon.protocol import MAX_ID
 
 if TYPE_CHECKING:
     from bridge.meetings import Meetings
@@ -108,3 +113,68 @@ def add_schedule_api(app: web.Application, bridge: Bridge) -> None:
         return web.json_response(found, headers={"Cache-Control": "private, no-store"})
 
     app.router.add_get("/api/rooms/{room}/schedule", schedule)
+    add_host_schedule_api(app, bridge)
+
+
+HOST_STATUS = {"no_such_entry": 404, "bad_schedule": 400, "entry_imported": 409}
+
+
+def _answer(result: Listing | Refusal, status: int = 200) -> web.Response:
+    if isinstance(result, Refusal):
+        code = HOST_STATUS.get(result.code) or STATUS.get(result.code, 400)
+        return web.json_response({"code": result.code, "message": result.message}, status=code)
+    return web.json_response(result.items[0], status=status,
+                             headers={"Cache-Control": "private, no-store"})
+
+
+async def _json(request: web.Request) -> object:
+    try:
+        return await request.json()
+    except ValueError:
+        return None  # the domain names what is missing
+
+
+def add_host_schedule_api(app: web.Application, bridge: Bridge) -> None:
+    """The host's side, with the seat's token (Bearer) like files and reports; what a
+    host may do is decided in bridge/meetings/schedule.py."""
+    meetings, call = bridge.meetings, bridge.runner.call
+
+    def entry_id(request: web.Request) -> int:
+        value = int(request.match_info["entry"])
+        return value if value <= MAX_ID else 0
+
+    async def view(request: web.Request) -> web.Response:
+        pid = await participant(bridge, request)
+        calendars = [asdict(s) for s in bridge.calendars.status.values()]
+        return _answer(await call(meetings.schedule_view, pid, calendars))
+
+    async def add(request: web.Request) -> web.Response:
+        pid = await participant(bridge, request)
+        return _answer(await call(meetings.schedule_add, pid, await _json(request)), 201)
+
+    async def edit(request: web.Request) -> web.Response:
+        pid = await participant(bridge, request)
+        return _answer(await call(meetings.schedule_edit, pid, entry_id(request),
+                                  await _json(request)))
+
+    async def remove(request: web.Request) -> web.Response:
+        pid = await participant(bridge, request)
+        return _answer(await call(meetings.schedule_remove, pid, entry_id(request)))
+
+    async def import_file(request: web.Request) -> web.Response:
+        pid = await participant(bridge, request)
+        if request.content_length is not None and request.content_length > MAX_CALENDAR_BYTES:
+            return _answer(Refusal("bad_schedule", f"import: larger than {MAX_CALENDAR_BYTES} "
+                                                   "bytes"))
+        data = await request.content.read(MAX_CALENDAR_BYTES + 1)
+        if len(data) > MAX_CALENDAR_BYTES:
+            return _answer(Refusal("bad_schedule", f"import: larger than {MAX_CALENDAR_BYTES} "
+                                                   "bytes"))
+        name = request.query.get("name", "calendar.ics")
+        return _answer(await call(meetings.schedule_import, pid, name, data))
+
+    app.router.add_get("/api/schedule", view)
+    app.router.add_post("/api/schedule/entries", add)
+    app.router.add_put(r"/api/schedule/entries/{entry:\d{1,18}}", edit)
+    app.router.add_delete(r"/api/schedule/entries/{entry:\d{1,18}}", remove)
+    app.router.add_post("/api/schedule/import", import_file)

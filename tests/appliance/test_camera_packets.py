@@ -12,7 +12,7 @@ import pytest
 from appliance.devices.camera import PTS_CLOCK_HZ, CameraError, EncodedFrame
 from appliance.devices.camera_packets import PacketClip, PacketReplayCamera, loop_latency_ms
 from appliance.devices.testpattern import read_timestamp
-from tests.appliance.test_media_camera import Collect, nal_types
+from tests.support.media_tracks import Collect, nal_types
 
 W, H, FPS = 320, 180, 30.0
 

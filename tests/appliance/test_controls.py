@@ -21,7 +21,7 @@ from appliance.devices.controls import ControlPanel
 from appliance.provisioning.schema import ButtonsSettings, LedsSettings
 from appliance.screen import i18n
 from appliance.screen.model import ConfigProblem
-from tests.appliance.controls_harness import (
+from tests.support.controls_harness import (
     CAMERA,
     HAND,
     MIC_GREEN,

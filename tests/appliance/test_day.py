@@ -233,3 +233,31 @@ def test_rules_hold_after_any_sequence(script: list[tuple[str, object]]) -> None
         if current is not None and not by_hand_before and day.room.connection in room.SESSION:
             assert now < current.end + day.settings.grace
     assert replace(day, room=day.room) == day
+
+
+# -- a DST change end to end: the bridge's expansion, its JSON, the room's day ------------------
+
+
+def test_a_weekly_class_across_the_spring_change_is_joined_at_its_local_lead_time() -> None:
+    # Typed in on the bridge: every Monday 09:00 in Berlin, the weeks around 28 March 2027
+    # (CET, UTC+1, before; CEST, UTC+2, after). Expanded there, sent as UTC JSON, read by
+    # the room, which joins at 08:30 Berlin wall time both weeks (07:30 and 06:30 UTC).
+    from appliance.schedule_fetch import parse
+    from bridge.schedules import expand, make_entry
+
+    entry = make_entry("Kardeş okul", datetime(2027, 3, 22, 9, 0), 40, "Europe/Berlin",
+                       weekly=True)
+    found = expand([entry.ical], datetime(2027, 3, 21, tzinfo=UTC),
+                   datetime(2027, 4, 1, tzinfo=UTC))
+    body = {"occurrences": [o.as_json() for o in found]}
+    meetings = parse(body)
+    assert [m.start.astimezone(BERLIN).hour for m in meetings] == [9, 9]
+    assert [m.start.astimezone(UTC).hour for m in meetings] == [8, 7]
+    for meeting in meetings:
+        on = meeting.start.astimezone(BERLIN).date()
+        day = started(*meetings, now=datetime(on.year, on.month, on.day, 7, 0, tzinfo=BERLIN))
+        day, commands = at(day, datetime(on.year, on.month, on.day, 8, 29, tzinfo=BERLIN))
+        assert not joined(commands)
+        day, commands = at(day, datetime(on.year, on.month, on.day, 8, 30, tzinfo=BERLIN))
+        assert joined(commands) and day.current == meeting
+        assert d.on_local_day(day, BERLIN) == (meeting,)

@@ -23,7 +23,7 @@ from appliance.devices.audio import (
     SimulatedMicrophone,
     Speaker,
 )
-from appliance.devices.camera import SimulatedCamera
+from appliance.devices.camera_simulated import SimulatedCamera
 from appliance.media.aec import EchoCancelledMicrophone
 from appliance.media.audio import RemoteAudioMixer
 

@@ -23,20 +23,14 @@ may cost the echo canceller its alignment, so neither is excused here.
 
 from __future__ import annotations
 
-import asyncio
-import fractions
 import os
 import select
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
-from aiortc import MediaStreamTrack
-from aiortc.mediastreams import MediaStreamError
 
 from appliance.devices.alsa import AlsaMicrophone, AlsaSpeaker, encode_samples
 from appliance.devices.alsa_files import alsa_file_devices
@@ -44,6 +38,7 @@ from appliance.devices.audio import CHUNK_SAMPLES, SAMPLE_RATE, Microphone, Samp
 from appliance.media.aec import AudioProcessor, EchoCancelledMicrophone, ProcessingStages
 from appliance.media.audio import MicrophoneTrack, RemoteAudioMixer
 from appliance.media.roomsim import EchoPath, level_db, room_response, speech_like
+from tests.support.media_tracks import FarEndTrack
 
 FAR_LEVEL = 3000.0  # RMS while talking, int16 units (about -21 dBFS)
 NEAR_LEVEL = 1500.0
@@ -58,32 +53,6 @@ def schedule() -> tuple[np.ndarray, np.ndarray]:
     far[(t >= 6) & (t < 8)] = 0
     near[t < 6] = 0
     return far, near
-
-
-class FarEndTrack(MediaStreamTrack):
-    """A remote participant saying `speech`, in real time, as 20 ms Opus-like frames."""
-
-    kind = "audio"
-
-    def __init__(self, speech: np.ndarray) -> None:
-        super().__init__()
-        self.samples = np.clip(np.rint(speech), -32768, 32767).astype(np.int16)
-        self.sent = 0
-        self.began: float | None = None
-
-    async def recv(self) -> av.AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        self.began = self.began or time.monotonic()
-        await asyncio.sleep(max(0.0, self.began + self.sent / SAMPLE_RATE - time.monotonic()))
-        chunk = np.zeros(960, np.int16)
-        part = self.samples[self.sent : self.sent + 960]
-        chunk[: part.size] = part
-        frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate, frame.pts = SAMPLE_RATE, self.sent
-        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
-        self.sent += 960
-        return frame
 
 
 class SyntheticRoom:

@@ -8,7 +8,6 @@ mixer and a WAV speaker.
 from __future__ import annotations
 
 import asyncio
-import fractions
 import math
 import os
 import time
@@ -19,7 +18,6 @@ import av
 import numpy as np
 import numpy.typing as npt
 import pytest
-from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from appliance.devices.audio import (
@@ -39,6 +37,7 @@ from appliance.media.audio import (
 )
 from appliance.media.jitter import AudioJitterBuffer
 from appliance.media.loopback import connect, local_peer_connection
+from tests.support.media_tracks import ToneTrack
 
 IN_NETNS = os.environ.get("SALON_IN_NETNS") == "1"
 LIVE_LEVEL = 0.3 * 32767 * 0.5  # the 600 Hz test tone through Opus and aiortc's upmix (-3 dB)
@@ -74,40 +73,6 @@ def read_wav(path: Path) -> npt.NDArray[np.int16]:
     with wave.open(str(path), "rb") as wav:
         assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, SAMPLE_RATE)
         return np.frombuffer(wav.readframes(wav.getnframes()), "<i2").astype(np.int16)
-
-
-class ToneTrack(MediaStreamTrack):
-    """A remote-like audio track: a tone in frames of any rate/layout, paced in real time."""
-
-    kind = "audio"
-
-    def __init__(
-        self, hz: float, rate: int = 48_000, layout: str = "stereo", frame_ms: int = 20
-    ) -> None:
-        super().__init__()
-        self.hz, self.rate, self.layout = hz, rate, layout
-        self.frame_samples = rate * frame_ms // 1000
-        self.sent = 0
-        self.start: float | None = None
-        self.limit: int | None = None  # frames, then the track ends
-
-    async def recv(self) -> av.AudioFrame:
-        if self.limit is not None and self.sent >= self.limit * self.frame_samples:
-            self.stop()
-        if self.readyState != "live":
-            raise MediaStreamError
-        self.start = self.start or time.monotonic()
-        await asyncio.sleep(max(0.0, self.start + self.sent / self.rate - time.monotonic()))
-        n = self.sent + np.arange(self.frame_samples)
-        mono = np.rint(8000 * np.sin(2 * np.pi * self.hz * n / self.rate)).astype(np.int16)
-        channels = 2 if self.layout == "stereo" else 1
-        frame = av.AudioFrame.from_ndarray(
-            np.repeat(mono, channels).reshape(1, -1), format="s16", layout=self.layout
-        )
-        frame.sample_rate, frame.pts = self.rate, self.sent
-        frame.time_base = fractions.Fraction(1, self.rate)
-        self.sent += self.frame_samples
-        return frame
 
 
 class Recording:

@@ -2,44 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import av
 import numpy as np
 import pytest
 
-from appliance.devices.camera import (
-    BitrateBounds,
-    EncodedFrame,
-    LibavH264Encoder,
-    SimulatedCamera,
-)
+from appliance.devices.camera import BitrateBounds, EncodedFrame
+from appliance.devices.camera_simulated import SimulatedCamera
+from appliance.devices.encoder import LibavH264Encoder
 from appliance.devices.testpattern import read_timestamp, whole_ms
-
-
-def nal_types(access_unit: bytes) -> list[int]:
-    types, i = [], 0
-    while (i := access_unit.find(b"\x00\x00\x01", i)) >= 0:
-        types.append(access_unit[i + 3] & 0x1F)
-        i += 3
-    return types
-
-
-class Collect:
-    """A FrameOutput that keeps everything (called on the camera thread)."""
-
-    def __init__(self) -> None:
-        self.frames: list[EncodedFrame] = []
-        self.lock = threading.Lock()
-
-    def output_frame(self, frame: EncodedFrame) -> None:
-        with self.lock:
-            self.frames.append(frame)
-
-    def snapshot(self) -> list[EncodedFrame]:
-        with self.lock:
-            return list(self.frames)
+from tests.support.media_tracks import Collect, nal_types
 
 
 def encode_pattern(camera: SimulatedCamera, count: int) -> list[EncodedFrame]:

@@ -25,15 +25,11 @@ import numpy as np
 import pytest
 
 from appliance.devices import camera_picamera2
-from appliance.devices.camera import (
-    CameraHealth,
-    EncodedFrame,
-    ParameterSets,
-    SimulatedCamera,
-    nal_units,
-)
+from appliance.devices.camera import CameraHealth, EncodedFrame
 from appliance.devices.camera_picamera2 import Picamera2Camera
+from appliance.devices.camera_simulated import SimulatedCamera
 from appliance.devices.camera_v4l2 import CaptureSource, V4l2Camera
+from appliance.devices.h264 import ParameterSets, nal_units
 from appliance.devices.testpattern import TestPattern, read_timestamp
 
 

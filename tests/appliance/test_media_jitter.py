@@ -28,7 +28,7 @@ from appliance.media.jitter import (
     hand_audio_packets_on,
 )
 from appliance.media.loopback import connect, local_peer_connection
-from tests.appliance.test_media_audio import ToneTrack
+from tests.support.media_tracks import ToneTrack
 
 IN_NETNS = os.environ.get("SALON_IN_NETNS") == "1"
 FRAME = 960  # 20 ms

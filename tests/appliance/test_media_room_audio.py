@@ -46,8 +46,8 @@ from appliance.media.roomsim import EchoPath, level_db, room_response, speech_li
 from appliance.provisioning.loader import Settings
 from appliance.service.health import HealthServer, HealthState
 from appliance.wiring import build_room_audio
-from tests.appliance.test_media_aec import FarEndTrack
-from tests.appliance.test_media_wiring import settings as provisioned
+from tests.support.media_tracks import FarEndTrack
+from tests.support.provisioned import settings as provisioned
 
 SECONDS = 6.0
 FAR_LEVEL = 3000.0

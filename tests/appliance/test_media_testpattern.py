@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from playwright.async_api import Page, async_playwright
 
-from appliance.devices.camera import LibavH264Encoder
+from appliance.devices.encoder import LibavH264Encoder
 from appliance.devices.testpattern import (
     TestPattern,
     cell_edges,

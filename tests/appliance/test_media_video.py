@@ -21,7 +21,8 @@ import pytest
 from aiortc import MediaStreamTrack, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError
 
-from appliance.devices.camera import BitrateBounds, SimulatedCamera
+from appliance.devices.camera import BitrateBounds
+from appliance.devices.camera_simulated import SimulatedCamera
 from appliance.devices.testpattern import read_timestamp
 from appliance.media.loopback import connect, local_peer_connection
 from appliance.media.slots import FrameSlot, receiver_keyframe_requester

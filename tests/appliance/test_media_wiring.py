@@ -10,28 +10,14 @@ import pytest
 from appliance.devices import registry
 from appliance.devices.alsa import AlsaMicrophone, AlsaSpeaker
 from appliance.devices.audio import NullSpeaker, SimulatedMicrophone, WavSpeaker
-from appliance.devices.camera import SimulatedCamera
 from appliance.devices.camera_packets import PacketReplayCamera
 from appliance.devices.camera_picamera2 import Picamera2Camera
+from appliance.devices.camera_simulated import SimulatedCamera
 from appliance.devices.camera_v4l2 import V4l2Camera
 from appliance.media.aec import EchoCancelledMicrophone, ProcessingStages
 from appliance.media.audio import RemoteAudioMixer
-from appliance.provisioning.loader import Settings, validate_text
 from appliance.wiring import attach_echo_reference, build_microphone
-
-BASE = """
-[room]
-name = "Room 1"
-[bridge]
-url = "https://salon.example.org"
-room = "testbim"
-"""
-
-
-def settings(extra: str) -> Settings:
-    parsed, problems = validate_text(BASE + extra)
-    assert parsed is not None, problems
-    return parsed
+from tests.support.provisioned import settings
 
 
 def test_simulated_devices_for_tests_and_demos(tmp_path: Path) -> None:

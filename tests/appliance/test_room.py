@@ -32,7 +32,6 @@ from appliance.room import (
     MicLed,
     MutedByHost,
     Removed,
-    ReportCamera,
     ReportMic,
     RightsChanged,
     RoomState,
@@ -63,11 +62,11 @@ HAND_UP = replace(MEETING, hand_raised=True, hand_position=2)
 AUDIO = replace(MEETING, audio_right=True)
 ROOM_MUTED = replace(AUDIO, muted_by_room=True)
 HOST_MUTED = replace(AUDIO, muted_by_host=True)
-VIDEO = replace(MEETING, camera_right=True, camera_on=True)  # switched on in the room
+CAMERA_SENDING = replace(MEETING, camera_right=True, camera_on=True)  # switched on in the room
 BOTH = replace(MEETING, audio_right=True, camera_right=True, camera_on=True)
 BOTH_HAND_UP = replace(BOTH, hand_raised=True, hand_position=1)
-CAMERA_OFF = replace(VIDEO, camera_on=False)
-CAMERA_BROKEN = replace(VIDEO, camera_failed=True)
+CAMERA_OFF = replace(CAMERA_SENDING, camera_on=False)
+CAMERA_BROKEN = replace(CAMERA_SENDING, camera_failed=True)
 BUTTON_MEETING = replace(BOTH, policy="button")
 CONFIG_ERROR = RoomState(connection="config_error")
 STANDBY = RoomState(connection="left", policy="schedule")
@@ -122,36 +121,36 @@ TRANSITIONS: list[tuple[str, RoomState, Event, dict[str, Any], list[Command]]] =
      [SetMicLive(False), SetCameraSending(False), MicLed("red"), HandLed("off"),
       CameraLed(False), StatusLed("lobby"), notice("waiting_in_lobby")]),
     ("admitted without rights", LOBBY, Admitted(), {"connection": "in_meeting"},
-     [StatusLed("in_meeting"), notice("joined"), ReportCamera(False)]),
+     [StatusLed("in_meeting"), notice("joined")]),
     ("admitted straight from connecting", CONNECTING, Admitted(),
      {"connection": "in_meeting", "attempt": 0},
-     [StatusLed("in_meeting"), notice("joined"), ReportCamera(False)]),
+     [StatusLed("in_meeting"), notice("joined")]),
     ("rejoin restores the bridge's rights, the hand and the room's camera",
      replace(RECONNECTING, camera_on=True),
      Admitted(audio_right=True, camera_right=True, hand_raised=True, hand_position=1),
      {"connection": "in_meeting", "audio_right": True, "camera_right": True,
       "hand_raised": True, "hand_position": 1, "attempt": 0, "last_error": ""},
      [SetMicLive(True), SetCameraSending(True), MicLed("green"), HandLed("waiting"),
-      CameraLed(True), StatusLed("in_meeting"), notice("rejoined"), ReportMic(False),
-      ReportCamera(True)]),
+      CameraLed(True), StatusLed("in_meeting"), notice("rejoined"), ReportMic(False)]),
     ("rejoin keeps the room's own mute and camera choice",
      replace(RECONNECTING, muted_by_room=True, camera_on=False),
      Admitted(audio_right=True, camera_right=True),
      {"connection": "in_meeting", "audio_right": True, "camera_right": True, "attempt": 0,
       "last_error": ""},
-     [StatusLed("in_meeting"), notice("rejoined"), ReportMic(True), ReportCamera(False)]),
+     [StatusLed("in_meeting"), notice("rejoined"), ReportMic(True)]),
     ("rejoin with the host's mute", RECONNECTING, Admitted(audio_right=True,
-                                                           muted_by_host=True),
+                                                           mic_muted=True),
      {"connection": "in_meeting", "audio_right": True, "muted_by_host": True, "attempt": 0,
       "last_error": ""},
-     [StatusLed("in_meeting"), notice("rejoined"), ReportMic(True), ReportCamera(False)]),
+     [StatusLed("in_meeting"), notice("rejoined"), ReportMic(True)]),
     ("a snapshot in the meeting resyncs quietly", BOTH, Admitted(audio_right=True),
      {"camera_right": False, "camera_on": False},
-     [SetCameraSending(False), CameraLed(False), ReportCamera(False)]),
-    ("a snapshot stops the camera before opening the mic", VIDEO, Admitted(audio_right=True),
+     [SetCameraSending(False), CameraLed(False)]),
+    ("a snapshot stops the camera before opening the mic", CAMERA_SENDING,
+     Admitted(audio_right=True),
      {"audio_right": True, "camera_right": False, "camera_on": False},
      [SetCameraSending(False), SetMicLive(True), MicLed("green"), CameraLed(False),
-      ReportMic(False), ReportCamera(False)]),
+      ReportMic(False)]),
     ("admitted after leaving is ignored", IDLE, Admitted(audio_right=True), {}, []),
     ("admitted during a config error is ignored", CONFIG_ERROR, Admitted(True, True), {}, []),
     # losing the session
@@ -184,48 +183,47 @@ TRANSITIONS: list[tuple[str, RoomState, Event, dict[str, Any], list[Command]]] =
     # rights from the host
     ("audio granted", MEETING, RightsChanged(audio=True, camera=False),
      {"audio_right": True},
-     [SetMicLive(True), MicLed("green"), notice("audio_granted"), ReportMic(False)]),
+     [SetMicLive(True), MicLed("green"), notice("audio_granted", "good"), ReportMic(False)]),
     ("audio granted answers the raised hand", replace(HAND_UP, muted_by_room=True),
      RightsChanged(audio=True, camera=False),
      {"audio_right": True, "hand_raised": False, "hand_position": None,
       "muted_by_room": False},
-     [SetMicLive(True), MicLed("green"), HandLed("off"), SetHand(False),
-      notice("audio_granted"), ReportMic(False)]),
+     [SetMicLive(True), MicLed("green"), HandLed("off"),  # the bridge lowered the hand
+      notice("audio_granted", "good"), ReportMic(False)]),
     ("a grant the room did not ask for keeps its mute", ROOM_MUTED,
      RightsChanged(audio=True, camera=False), {}, []),
     ("fresh grant without a hand keeps the room's mute", replace(MEETING, muted_by_room=True),
      RightsChanged(audio=True, camera=False), {"audio_right": True, "muted_by_room": True},
-     [notice("audio_granted"), ReportMic(True)]),
+     [notice("audio_granted", "good"), ReportMic(True)]),
     ("audio revoked", AUDIO, RightsChanged(audio=False, camera=False),
      {"audio_right": False},
-     [SetMicLive(False), MicLed("red"), notice("audio_revoked")]),
+     [SetMicLive(False), MicLed("red"), notice("audio_revoked", "warning")]),
     ("audio granted while host-muted stays silent", replace(MEETING, muted_by_host=True),
      RightsChanged(audio=True, camera=False), {"audio_right": True},
-     [notice("audio_granted"), ReportMic(True)]),
+     [notice("audio_granted", "good"), ReportMic(True)]),
     ("camera granted: the camera waits for a press in the room", AUDIO,
      RightsChanged(audio=True, camera=True), {"camera_right": True},
-     [notice("camera_granted_press")]),
+     [notice("camera_granted_press", "good")]),
     ("camera granted where provisioning starts it at the grant",
      replace(AUDIO, camera_on_grant=True), RightsChanged(audio=True, camera=True),
      {"camera_right": True, "camera_on": True},
-     [SetCameraSending(True), CameraLed(True), notice("camera_granted"), ReportCamera(True)]),
+     [SetCameraSending(True), CameraLed(True), notice("camera_granted", "good")]),
     ("camera revoked", BOTH, RightsChanged(audio=True, camera=False),
      {"camera_right": False, "camera_on": False},
-     [SetCameraSending(False), CameraLed(False), notice("camera_revoked"),
-      ReportCamera(False)]),
+     [SetCameraSending(False), CameraLed(False), notice("camera_revoked", "warning")]),
     ("both revoked", BOTH, RightsChanged(audio=False, camera=False),
      {"audio_right": False, "camera_right": False, "camera_on": False},
      [SetMicLive(False), SetCameraSending(False), MicLed("red"), CameraLed(False),
-      notice("audio_revoked"), notice("camera_revoked"), ReportCamera(False)]),
+      notice("audio_revoked", "warning"), notice("camera_revoked", "warning")]),
     ("rights in the lobby are held for admission", LOBBY, RightsChanged(True, True),
      {"audio_right": True, "camera_right": True},
-     [notice("audio_granted"), notice("camera_granted_press")]),
+     [notice("audio_granted", "good"), notice("camera_granted_press", "good")]),
     ("rights of a lost session are ignored", RECONNECTING, RightsChanged(True, True), {}, []),
     ("rights while connecting are ignored", CONNECTING, RightsChanged(True, True), {}, []),
     ("rights after leaving are ignored", IDLE, RightsChanged(True, True), {}, []),
     # the host's mute and hand
     ("muted by the host", AUDIO, MutedByHost(True), {"muted_by_host": True},
-     [SetMicLive(False), MicLed("red"), notice("muted_by_host"), ReportMic(True)]),
+     [SetMicLive(False), MicLed("red"), notice("muted_by_host", "warning"), ReportMic(True)]),
     ("unmuted by the host", HOST_MUTED, MutedByHost(False), {"muted_by_host": False},
      [SetMicLive(True), MicLed("green"), notice("unmuted_by_host"), ReportMic(False)]),
     ("repeated host mute is quiet", HOST_MUTED, MutedByHost(True), {}, []),
@@ -238,7 +236,7 @@ TRANSITIONS: list[tuple[str, RoomState, Event, dict[str, Any], list[Command]]] =
      {"hand_raised": False, "hand_position": None}, [HandLed("off")]),
     ("hand lowered by the host", HAND_UP, HandLoweredByHost(),
      {"hand_raised": False, "hand_position": None},
-     [HandLed("off"), notice("hand_lowered_by_host")]),
+     [HandLed("off"), notice("hand_lowered_by_host", "warning")]),
     ("hand lowered by the host when already down", MEETING, HandLoweredByHost(), {}, []),
     ("hand change of a lost session is ignored", RECONNECTING, HandChanged(True, 1), {}, []),
     # buttons: hand
@@ -303,12 +301,10 @@ TRANSITIONS: list[tuple[str, RoomState, Event, dict[str, Any], list[Command]]] =
     ("mute press with a config error", CONFIG_ERROR, MUTE, {},
      [notice("config_error", "error")]),
     # buttons: camera
-    ("camera press with rights stops video", VIDEO, CAMERA, {"camera_on": False},
-     [SetCameraSending(False), CameraLed(False), notice("camera_stopped"),
-      ReportCamera(False)]),
+    ("camera press with rights stops the camera", CAMERA_SENDING, CAMERA, {"camera_on": False},
+     [SetCameraSending(False), CameraLed(False), notice("camera_stopped")]),
     ("camera press again starts video", CAMERA_OFF, CAMERA, {"camera_on": True},
-     [SetCameraSending(True), CameraLed(True), notice("camera_started"),
-      ReportCamera(True)]),
+     [SetCameraSending(True), CameraLed(True), notice("camera_started")]),
     ("camera press without rights", AUDIO, CAMERA, {},
      [HandLed("nudge"), notice("camera_right_needed")]),
     ("camera press with a broken camera", CAMERA_BROKEN, CAMERA, {},
@@ -316,17 +312,15 @@ TRANSITIONS: list[tuple[str, RoomState, Event, dict[str, Any], list[Command]]] =
     ("camera press outside the meeting", RECONNECTING, CAMERA, {},
      [notice("not_in_meeting")]),
     # devices
-    ("camera fails while sending", VIDEO, CameraFailed("unplugged"),
+    ("camera fails while sending", CAMERA_SENDING, CameraFailed("unplugged"),
      {"camera_failed": True},
-     [SetCameraSending(False), CameraLed(False), notice("camera_failed", "warning"),
-      ReportCamera(False)]),
+     [SetCameraSending(False), CameraLed(False), notice("camera_failed", "warning")]),
     ("camera recovers", CAMERA_BROKEN, CameraRecovered(), {"camera_failed": False},
-     [SetCameraSending(True), CameraLed(True), notice("camera_recovered"),
-      ReportCamera(True)]),
+     [SetCameraSending(True), CameraLed(True), notice("camera_recovered")]),
     ("camera failure before joining is remembered", CONNECTING, CameraFailed(),
      {"camera_failed": True}, [notice("camera_failed", "warning")]),
     ("repeated camera failure is quiet", CAMERA_BROKEN, CameraFailed(), {}, []),
-    ("recovery without failure is quiet", VIDEO, CameraRecovered(), {}, []),
+    ("recovery without failure is quiet", CAMERA_SENDING, CameraRecovered(), {}, []),
 ]
 
 
@@ -508,4 +502,4 @@ def test_start_on_grant_puts_the_room_on_camera_as_the_right_comes(events: list[
         if (fresh and isinstance(event, RightsChanged) and not state.camera_failed
                 and state.connection == "in_meeting"):
             assert camera_sending(state) and SetCameraSending(True) in commands
-            assert notice("camera_granted") in commands
+            assert notice("camera_granted", "good") in commands

@@ -62,32 +62,19 @@ from appliance.screen.screenshots import SIZES, all_scenes, write_screenshots
 from appliance.screen.synthetic import SolidFrame
 from appliance.screen.text import BOLD_FONT, REGULAR_FONT, DrawnText
 from appliance.screen.widgets import Theme
+from tests.support.screens import HD, joined, meeting, remote, texts
 
-HD = (1920, 1080)
 COLORS = [(230, 30, 30), (30, 200, 60), (40, 80, 240), (240, 200, 20), (200, 40, 200),
           (20, 210, 210), (250, 130, 20), (120, 60, 20), (150, 150, 150), (90, 200, 120)]
-
-
-def remote(n: int, **fields: object) -> tuple[Participant, ...]:
-    return tuple(Participant(f"p{i}", f"Kişi {i}", **fields) for i in range(n))  # type: ignore[arg-type]
 
 
 def solid_frames(people: tuple[Participant, ...]) -> dict[str, SolidFrame]:
     return {p.id: SolidFrame(COLORS[i % len(COLORS)]) for i, p in enumerate(people)}
 
 
-def meeting(people: tuple[Participant, ...], **fields: object) -> ScreenModel:
-    return ScreenModel(Phase.MEETING, room_name="Öğretmenler Odası", participants=people,
-                       self_view=SelfView(enabled=False), **fields)  # type: ignore[arg-type]
-
-
 def pixel(surface: pygame.Surface, x: int, y: int) -> tuple[int, int, int]:
     c = surface.get_at((x, y))
     return (c.r, c.g, c.b)
-
-
-def texts(renderer: Renderer, area: str | None = None) -> list[DrawnText]:
-    return [t for t in renderer.texts if area is None or t.area == area]
 
 
 def find(renderer: Renderer, text: str) -> DrawnText:
@@ -107,10 +94,6 @@ def assert_glyphs_on_screen(renderer: Renderer, drawn: DrawnText) -> None:
         pygame.Rect(drawn.rect.x, drawn.rect.y, drawn.rect.w, drawn.rect.h)))
     on_screen = np.all(region == np.array(drawn.color, np.uint8), axis=2)
     assert np.array_equal(on_screen[core], core[core]), f"glyphs of {drawn.text!r} missing"
-
-
-def joined(renderer: Renderer, area: str) -> str:
-    return " ".join(t.text for t in texts(renderer, area))
 
 
 # -- meeting: tiles ---------------------------------------------------------------------

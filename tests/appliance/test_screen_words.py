@@ -30,7 +30,7 @@ from appliance.screen.model import (
 )
 from appliance.screen.render import Renderer
 from appliance.screen.screenshots import SIZES
-from tests.appliance.test_screen import HD, joined, meeting, remote
+from tests.support.screens import HD, joined, meeting, remote
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,10 @@ import os
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 import asyncio
+import ctypes.util
 import stat
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,12 +22,12 @@ from appliance import day as d
 from appliance import room, view
 from appliance.devices.audio import SimulatedMicrophone
 from appliance.devices.blanking import SimulatedBlanker, SysfsBlanker
-from appliance.devices.camera import SimulatedCamera
+from appliance.devices.camera_simulated import SimulatedCamera
+from appliance.devices.clock import SimulatedClock, SystemdClock
 from appliance.local_media import RoomMedia
 from appliance.schedule_fetch import ScheduleUnavailable, _json_body, load_saved, parse, save
 from appliance.screen.model import Phase
 from appliance.screen.render import Renderer
-from appliance.service.timesync import SimulatedClock, SystemdClock
 
 ISTANBUL = ZoneInfo("Europe/Istanbul")
 NOW = datetime(2026, 12, 8, 6, 12, tzinfo=UTC)  # Tuesday 09:12 in Istanbul
@@ -143,3 +146,116 @@ def test_the_bridges_answer_is_read_and_kept(tmp_path: Path) -> None:
         _json_body(refused)
     with pytest.raises(ScheduleUnavailable, match="not understood"):
         parse({"occurrences": [{"start": "yesterday"}]})
+
+
+class _Media:
+    def __init__(self) -> None:
+        self.released = 0
+
+    def release(self) -> None:
+        self.released += 1
+
+
+def test_the_display_blanks_when_idle_and_wakes_for_a_press_and_the_next_meetings_lead_time(
+        tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from appliance.standby import DayRunner
+
+    # The clock is not synchronised: the room cannot join, yet the screen wakes to say so.
+    app = SimpleNamespace(day=standby_day(MATHS, synced=False), media=_Media())
+    blanker = SimulatedBlanker()
+    runner = DayRunner(
+        config=SimpleNamespace(display=SimpleNamespace(blank_after_min=1)),  # type: ignore[arg-type]
+        state_dir=tmp_path, dispatch=lambda event: None, current_day=lambda: app.day,
+        media=app.media, mixer=None, health=None,  # type: ignore[arg-type]
+        someone_talking=lambda: False, clock=SimulatedClock(tmp_path / "unsynced"),
+        blanker=blanker)
+    runner.after_change()
+    assert app.media.released == 1 and not blanker.blanked  # just entered standby
+    runner.last_activity -= 61  # a minute without a press
+    runner.after_change()
+    assert blanker.blanked
+    runner.touch()  # any button
+    assert not blanker.blanked
+    runner.last_activity -= 61
+    runner.after_change()
+    assert blanker.blanked
+    # 06:29 Istanbul-UTC: MATHS (07:00) is 31 minutes away, over its 30-minute lead: dark.
+    app.day = d.step(app.day, d.ClockTick(MATHS.start - timedelta(minutes=31)))[0]
+    runner.after_change()
+    assert blanker.blanked
+    app.day = d.step(app.day, d.ClockTick(MATHS.start - timedelta(minutes=30)))[0]
+    runner.after_change()
+    assert not blanker.blanked and d.standby(app.day)  # woken at the lead time
+    app.day = d.step(app.day, d.ClockTick(MATHS.end))[0]  # over: idle, dark again
+    runner.after_change()
+    assert blanker.blanked
+    assert blanker.changes == 5
+
+
+def test_the_drm_back_end_finds_the_display_file_and_stays_lit_when_it_cannot(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from appliance.devices import registry
+    from appliance.devices.blanking import DrmBlanker, display_files
+
+    assert isinstance(registry.blanker("drm"), DrmBlanker)
+    fds = tmp_path / "fd"
+    fds.mkdir()
+    with open(tmp_path / "not-a-card", "w") as f:  # a real open file, not a DRM card
+        (fds / str(f.fileno())).symlink_to("/dev/dri/card0")
+        (fds / "0").symlink_to("/dev/null")
+        assert list(display_files(fds)) == [f.fileno()]
+        blanker = DrmBlanker(fds)
+        blanker.set_blanked(True)  # libdrm asks the kernel, which says: no such card here
+    assert not blanker.blanked
+    [warning] = [r.getMessage() for r in caplog.records if "through DRM" in r.getMessage()]
+    assert warning.startswith("cannot blank the display through DRM")
+    if ctypes.util.find_library("drm"):  # libdrm ran the kernel's ioctl on the file
+        assert "not a mode-setting card" in warning
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = DrmBlanker(empty)
+    nothing.set_blanked(True)
+    assert not nothing.blanked and nothing.report()["backend"] == "drm"
+
+
+async def _until(check: Callable[[], bool], seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+def _open_by_this_process(path: Path) -> bool:
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            if Path(os.readlink(fd)) == path:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+async def test_standby_closes_the_alsa_capture_device_itself_not_just_muting_it(
+        tmp_path: Path) -> None:
+    """The real ALSA microphone (pyalsaaudio on a file-backed PCM): while the room may be
+    heard, the process holds the capture device open; in standby it holds nothing."""
+    pytest.importorskip("alsaaudio")
+    from appliance.devices.alsa import AlsaMicrophone
+    from appliance.devices.alsa_files import alsa_file_devices
+
+    capture = tmp_path / "array.raw"
+    capture.write_bytes(bytes(2 * 48_000 * 4))  # 4 s of silence, S16_LE mono
+    alsa = alsa_file_devices(tmp_path, capture_file=capture)
+    with alsa.active():
+        microphone = AlsaMicrophone(alsa.capture_pcm, clock="software")
+        media = RoomMedia(SimulatedCamera(320, 180, 15, 500_000), microphone)
+        _video, audio = media.new_tracks()
+        media.set_mic_live(True)
+        assert audio is not None
+        await asyncio.wait_for(audio.recv(), 5)
+        await _until(lambda: _open_by_this_process(capture))  # libasound's file plugin
+        media.release()
+        assert media.devices_open == {"camera": False, "microphone": False}
+        await _until(lambda: not _open_by_this_process(capture))  # the PCM is closed

@@ -13,7 +13,7 @@
   to the first audio with the room's tone reaching another participant (a real
   aiortc peer: what Janus forwards once the bridge unmutes the room there).
 - network cut: the appliance as its own process in a dedicated group, cut off by an
-  nftables rule for at least 15 s (tests/appliance/netcut.py); the time it takes to
+  nftables rule for at least 15 s (tests/support/netcut.py); the time it takes to
   notice, and from the network's return to being back in the meeting (its /healthz,
   polled every 50 ms) and to its video arriving at the other participant again.
 All clocks are this machine's monotonic clock. Nothing is asserted.
@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import numpy as np
 
 from appliance.conference import client as conf
-from tests.appliance.controls_harness import (
+from tests.support.controls_harness import (
     MIC_GREEN,
     RoomUnderTest,
     controls_toml,
@@ -49,8 +49,8 @@ from tests.appliance.controls_harness import (
     settings_from,
     wait_for,
 )
-from tests.appliance.controls_observer import MediaListener, Observer
-from tests.appliance.netcut import NetworkCut, SeparateUserAppliance, nft_available
+from tests.support.controls_observer import MediaListener, Observer
+from tests.support.netcut import NetworkCut, SeparateUserAppliance, nft_available
 from tests.support.procs import BridgeProcess, RoomSpec, UserSpec, free_port
 
 TONE_HZ = 1000

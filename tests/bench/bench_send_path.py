@@ -39,7 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from aiortc.codecs.h264 import H264Encoder
 
-from appliance.devices.camera import EncodedFrame, SimulatedCamera
+from appliance.devices.camera import EncodedFrame
+from appliance.devices.camera_simulated import SimulatedCamera
 from appliance.media.video import access_unit_packet
 
 

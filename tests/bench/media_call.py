@@ -48,7 +48,7 @@ from appliance.devices.audio import (
     SimulatedMicrophone,
     Speaker,
 )
-from appliance.devices.camera import SimulatedCamera
+from appliance.devices.camera_simulated import SimulatedCamera
 from appliance.devices.testpattern import read_timestamp
 from appliance.media.audio import MicrophoneTrack, RemoteAudioMixer
 from appliance.media.jitter import hand_audio_packets_on

@@ -26,7 +26,7 @@ def keys(model: type[BaseModel], prefix: str = "") -> set[str]:
         for arg in (field.annotation, *typing.get_args(field.annotation)):
             if isinstance(arg, type) and issubclass(arg, BaseModel) and name in (
                     "server", "tls", "proxy", "janus", "turn", "security", "sign_in",
-                    "companion"):
+                    "companion", "schedule"):
                 out |= keys(arg, f"{prefix}{name}.")
     return out
 
@@ -44,7 +44,7 @@ def test_the_example_names_every_key() -> None:
     for key in sorted(keys(BridgeSettings)):
         name = key.rpartition(".")[2]
         if key in ("server", "tls", "proxy", "janus", "turn", "rooms", "security",
-                   "security.sign_in", "companion"):
+                   "security.sign_in", "companion", "schedule", "schedule.calendars"):
             assert f"[{key}]" in text or f"[[{key}]]" in text, key
             continue
         assert f"{name} =" in text or f"# {name} =" in text or key in COMMENTED, \

@@ -24,8 +24,8 @@ class Inbox:
     def __init__(self) -> None:
         self.got: list[p.Outbound] = []
 
-    async def __call__(self, message: p.Outbound) -> None:
-        self.got.append(message)
+    async def __call__(self, text: str) -> None:
+        self.got.append(p.parse_server_message(text))
 
     def updates(self, pid: str) -> list[p.Participant]:
         return [m.participant for m in self.got
@@ -46,11 +46,11 @@ class Room:
         """Admitted with these rights, the mic open with audio (the domain's roster says
         so: only an open mic is ever shown talking)."""
         self.inbox[pid] = Inbox()
-        self.live.augment({"type": "participant_joined", "participant": {
-            "id": pid, "name": f"P{pid}", "audio_right": audio, "camera_right": camera,
-            "mic_muted": not audio}})
-        lp = LiveParticipant(id=pid, client="browser", send=self.inbox[pid],
-                             audio_muted=not audio, video_muted=not camera)
+        self.live.augment(p.ParticipantJoined(participant=p.Participant(
+            id=pid, name=f"P{pid}", audio_right=audio, camera_right=camera,
+            mic_muted=not audio)))
+        lp = LiveParticipant(id=pid, client="browser", send_text=self.inbox[pid],
+                             audio_muted=not audio, camera_muted=not camera)
         lp.media = await self.live.gateway.open_media(ROOM, pid, pid, self._answering(lp))
         await self.live.add(lp)
         return lp
@@ -96,12 +96,12 @@ async def test_a_granted_camera_is_unmuted_at_janus_with_a_fresh_keyframe(
     speaker = await room.enter("2", audio=False, camera=False)
     await room.publish(speaker)
     assert not fake_janus.forwarded(ROOM, "2", "audio")
-    await room.live.moderate("2", audio_muted=True, video_muted=False)
+    await room.live.moderate("2", audio_muted=True, camera_muted=False)
     pub = fake_janus.publisher(ROOM, "2")
     assert pub is not None and pub.keyframes == 1
     assert fake_janus.forwarded(ROOM, "2", "video")
     assert not fake_janus.forwarded(ROOM, "2", "audio")
-    await room.live.moderate("2", audio_muted=True, video_muted=True)  # revoked
+    await room.live.moderate("2", audio_muted=True, camera_muted=True)  # revoked
     assert not fake_janus.forwarded(ROOM, "2", "video") and pub.keyframes == 1
 
 
@@ -113,9 +113,10 @@ async def test_talking_reaches_the_roster_and_the_domain(
     fake_janus.talking(ROOM, "2")
     await until(lambda: room.talked == [("2", True)], "the domain told")
     assert room.inbox["1"].updates("2")[-1].talking
-    later = room.live.augment({"type": "participant_updated", "participant": {
-        "id": "2", "name": "P2", "audio_right": True, "mic_muted": False}})
-    assert later["participant"]["talking"], "later roster messages say so"
+    later = room.live.augment(p.ParticipantUpdated(participant=p.Participant(
+        id="2", name="P2", audio_right=True, mic_muted=False)))
+    assert isinstance(later, p.ParticipantUpdated)
+    assert later.participant.talking, "later roster messages say so"
     fake_janus.talking(ROOM, "2", talking=False)
     await until(lambda: room.talked[-1] == ("2", False), "stopped talking, after the hold",
                 timeout=TALK_HOLD_S + 2)

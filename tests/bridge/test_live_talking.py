@@ -10,22 +10,23 @@ import asyncio
 from bridge import live
 from bridge.gateway import MediaGateway
 from bridge.live import LiveParticipant, LiveRoom
+from salon import protocol as p
 
 
-async def _room() -> tuple[LiveRoom, LiveParticipant, list[bool], list[dict]]:  # type: ignore[type-arg]
+async def _room() -> tuple[LiveRoom, LiveParticipant, list[bool], list[p.ServerMessage]]:
     told: list[bool] = []
-    sent: list[dict] = []  # type: ignore[type-arg]
+    sent: list[p.ServerMessage] = []
 
     async def on_talking(pid: str, talking: bool) -> None:
         told.append(talking)
 
-    async def send(message: object) -> None:
-        sent.append(message.model_dump())  # type: ignore[attr-defined]
+    async def send_text(text: str) -> None:
+        sent.append(p.parse_server_message(text))
 
     room = LiveRoom("oda", MediaGateway([]), on_talking=on_talking)
-    lp = LiveParticipant(id="7", client="browser", send=send)
-    room.roster["7"] = {"id": "7", "name": "Ayşe", "role": "participant",
-                        "audio_right": True, "mic_muted": False}
+    lp = LiveParticipant(id="7", client="browser", send_text=send_text)
+    room.roster["7"] = p.Participant(id="7", name="Ayşe", role="participant",
+                                     audio_right=True, mic_muted=False)
     await room.add(lp)
     lp.publishing, lp.audio_muted = True, False  # as after webrtcup, with audio rights
     return room, lp, told, sent
@@ -56,29 +57,31 @@ async def test_a_mute_ends_talking_at_once_and_janus_cannot_bring_it_back() -> N
     room.janus_talking(lp, True)
     await settle()
     assert lp.talking
-    await room.moderate("7", audio_muted=True, video_muted=True)  # the domain's mute
+    await room.moderate("7", audio_muted=True, camera_muted=True)  # the domain's mute
     assert not lp.talking and told == [True, False]
     room.janus_talking(lp, True)  # Janus's verdict on a muted stream does not count
     await settle()
     assert not lp.talking and told == [True, False]
-    assert sent[-1]["participant"]["talking"] is False
+    last = sent[-1]
+    assert isinstance(last, p.ParticipantUpdated) and last.participant.talking is False
 
 
 async def test_the_update_carrying_a_mute_never_shows_talking() -> None:
     room, lp, _, _ = await _room()
     room.janus_talking(lp, True)
     await settle()
-    muted = room.augment({"type": "participant_updated", "participant": {
-        **room.roster["7"], "mic_muted": True}})
-    assert muted["participant"]["talking"] is False
-    revoked = room.augment({"type": "participant_updated", "participant": {
-        **room.roster["7"], "mic_muted": False, "audio_right": False}})
-    assert revoked["participant"]["talking"] is False
+    seat = room.roster["7"]
+    muted = room.augment(p.ParticipantUpdated(
+        participant=seat.model_copy(update={"mic_muted": True})))
+    assert isinstance(muted, p.ParticipantUpdated) and muted.participant.talking is False
+    revoked = room.augment(p.ParticipantUpdated(
+        participant=seat.model_copy(update={"mic_muted": False, "audio_right": False})))
+    assert isinstance(revoked, p.ParticipantUpdated) and revoked.participant.talking is False
 
 
 async def test_the_camera_is_on_only_while_janus_receives_video_it_may_forward() -> None:
     room, lp, _, _ = await _room()
-    lp.video_muted = False
+    lp.camera_muted = False
     room.janus_media(lp, "video", "1", True)
     await settle()
     assert lp.camera_on
@@ -87,5 +90,5 @@ async def test_the_camera_is_on_only_while_janus_receives_video_it_may_forward()
     assert not lp.camera_on
     room.janus_media(lp, "video", "1", True)
     await settle()
-    await room.moderate("7", audio_muted=False, video_muted=True)  # camera rights revoked
+    await room.moderate("7", audio_muted=False, camera_muted=True)  # camera rights revoked
     assert not lp.camera_on

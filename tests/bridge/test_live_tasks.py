@@ -27,7 +27,7 @@ async def fails() -> None:
 
 
 async def test_work_cancelled_before_it_ran_leaves_nothing_unawaited() -> None:
-    lp = LiveParticipant(id="4", client="browser", send=_nothing)
+    lp = LiveParticipant(id="4", client="browser", send_text=_nothing)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for _ in range(5):
@@ -41,7 +41,7 @@ async def test_work_cancelled_before_it_ran_leaves_nothing_unawaited() -> None:
 
 
 async def test_a_failure_is_logged_with_what_failed(caplog: pytest.LogCaptureFixture) -> None:
-    lp = LiveParticipant(id="4", client="browser", send=_nothing)
+    lp = LiveParticipant(id="4", client="browser", send_text=_nothing)
     with caplog.at_level(logging.ERROR, "salon.live"):
         lp.spawn(fails(), "subscription update")
         await asyncio.sleep(0.05)

@@ -39,7 +39,7 @@ def test_host_uploads_and_everyone_in_the_room_sees_it(world: World) -> None:
         "Ders 1 – Sunum.pdf"
     ]
     listing = ok(world.meetings.list_files(ali.pid))
-    assert [f["id"] for f in listing.items] == [added.file.id]
+    assert [f.id for f in listing.files] == [added.file.id]
 
 
 def test_members_download_with_their_session(world: World) -> None:

@@ -235,3 +235,18 @@ def test_media_access_follows_rights_and_open_floor_rooms(world: World) -> None:
     access = ok(world.meetings.media_access(guest.pid))
     assert (access.room, access.audio_muted, access.camera_muted) == ("serbest", False, False)
     assert types(world.sign_in("ali", "serbest").joined, host.pid) == ["participant_joined"]
+
+
+def test_a_camera_is_refused_without_camera_rights_and_the_domain_decides(world: World) -> None:
+    host = world.sign_in("ogretmen")
+    ali = world.sign_in("ali")
+    refused(world.meetings.set_media_state(ali.pid, camera_on=True), "no_camera_right")
+    ok(world.meetings.set_right(host.pid, ali.pid, "camera", True))
+    assert ok(world.meetings.set_media_state(ali.pid, camera_on=True)).effects == ()
+    # The mic in the same request: Sesimi Bağla still needs audio rights.
+    refused(world.meetings.set_media_state(ali.pid, mic_muted=False, camera_on=True),
+            "no_audio_right")
+    ok(world.meetings.set_right(host.pid, ali.pid, "audio", True))
+    ok(world.meetings.set_media_state(ali.pid, mic_muted=True))
+    unmuted = ok(world.meetings.set_media_state(ali.pid, mic_muted=False, camera_on=True))
+    assert types(unmuted, host.pid) == ["participant_updated"] and moderations(unmuted)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bridge.admin import add_admin_commands, run_admin
+from bridge.config import BridgeSettings
 from bridge.schedules import ScheduleError, expand, make_entry, occurrence_at, parse_calendar
 from bridge.store import Store
 from bridge.store import schedules as stored
@@ -94,11 +95,14 @@ def test_the_occurrence_of_a_meeting_starting_now_is_the_one_on_or_the_next_soon
 # -- the admin commands, on SQLite and PostgreSQL ---------------------------------------------
 
 
-def admin(store: Store, *argv: str) -> tuple[int, str, str]:
+def admin(store: Store, *argv: str,
+          settings: BridgeSettings | None = None) -> tuple[int, str, str]:
     parser = argparse.ArgumentParser()
     add_admin_commands(parser.add_subparsers(dest="command", required=True))
     out, err = io.StringIO(), io.StringIO()
-    status = run_admin(parser.parse_args(argv), store, stdin=io.StringIO(), stdout=out,
+    args = parser.parse_args(argv)
+    args.settings = settings  # as bridge.cli passes the configuration
+    status = run_admin(args, store, stdin=io.StringIO(), stdout=out,
                        stderr=err, passwords=CHEAP)
     return status, out.getvalue(), err.getvalue()
 

@@ -19,7 +19,7 @@ from appliance import room
 from appliance.conference import client as conf
 from appliance.screen import i18n
 from salon import protocol as p
-from tests.appliance.controls_harness import (
+from tests.support.controls_harness import (
     CAMERA,
     CAMERA_LED,
     HAND_LED,
@@ -30,7 +30,7 @@ from tests.appliance.controls_harness import (
     settings_from,
     wait_for,
 )
-from tests.appliance.controls_observer import MediaListener, Observer
+from tests.support.controls_observer import MediaListener, Observer
 from tests.support.procs import BridgeProcess, RoomSpec, UserSpec
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
@@ -207,7 +207,7 @@ async def test_host_grants_rights_in_a_moderated_meeting(tmp_path: Path) -> None
             rut.app.on_command = done.append
             await host.set_right("ROOM A", "camera", True, rid=12)
             await wait_for(lambda: rut.state.camera_right, 5, "the camera right")
-            assert room.ShowNotice("camera_granted_press") in done
+            assert room.ShowNotice("camera_granted_press", "good") in done
             assert not await listener.frames_grow("ROOM A", by=3, within=3), "unasked video"
             assert not rut.led_on(CAMERA_LED) and not rut.app.media.camera_sending
             assert not host.person("ROOM A")["camera_on"]  # type: ignore[index]

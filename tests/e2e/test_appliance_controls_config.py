@@ -29,7 +29,7 @@ from appliance.screen import i18n
 from appliance.screen.config_problems import problems_screen
 from appliance.screen.render import Renderer
 from appliance.unconfigured import LANGUAGE
-from tests.appliance.controls_harness import controls_toml
+from tests.support.controls_harness import controls_toml
 from tests.support.procs import ApplianceProcess, BridgeProcess, free_port, get_json
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]

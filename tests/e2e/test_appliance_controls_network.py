@@ -3,7 +3,7 @@ its raised hand and its own mute restored, media flowing again; meanwhile its LE
 and screen say it is reconnecting and why.
 
 The appliance runs as its own process in a dedicated group, and an nftables rule in
-the test namespace drops that group's packets (tests/appliance/netcut.py)."""
+the test namespace drops that group's packets (tests/support/netcut.py)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import pytest
 
 from appliance.conference import client as conf
 from appliance.screen import i18n
-from tests.appliance.controls_harness import controls_toml
-from tests.appliance.controls_observer import MediaListener, Observer
-from tests.appliance.netcut import NetworkCut, SeparateUserAppliance, nft_available
+from tests.support.controls_harness import controls_toml
+from tests.support.controls_observer import MediaListener, Observer
+from tests.support.netcut import NetworkCut, SeparateUserAppliance, nft_available
 from tests.support.procs import BridgeProcess, RoomSpec, UserSpec, free_port
 
 pytestmark = [

@@ -15,15 +15,15 @@ import pytest_asyncio
 from playwright.async_api import Browser
 
 from appliance.conference import client as conf
-from tests.appliance.controls_harness import (
+from tests.support.browser import chromium
+from tests.support.controls_harness import (
     CAMERA_LED,
     controls_toml,
     room_under_test,
     settings_from,
     wait_for,
 )
-from tests.appliance.controls_observer import MediaListener, Observer
-from tests.support.browser import chromium
+from tests.support.controls_observer import MediaListener, Observer
 from tests.support.media_files import write_solid_y4m, write_tone_wav
 from tests.support.meetings import open_room, sign_in
 from tests.support.procs import BridgeProcess, RoomSpec, UserSpec

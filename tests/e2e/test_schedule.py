@@ -21,7 +21,7 @@ from appliance import day as d
 from appliance.conference import client as conf
 from bridge.store import Store, default_url
 from bridge.store.models import Meeting
-from tests.appliance.controls_harness import (
+from tests.support.controls_harness import (
     CAMERA_LED,
     STATUS_LED,
     controls_toml,
@@ -29,7 +29,7 @@ from tests.appliance.controls_harness import (
     settings_from,
     wait_for,
 )
-from tests.appliance.controls_observer import MediaListener
+from tests.support.controls_observer import MediaListener
 from tests.support.procs import BIN, BridgeProcess, RoomSpec, UserSpec
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
@@ -171,3 +171,40 @@ async def test_a_calendar_is_imported_from_the_url_the_schools_system_exports(
         assert "Matematik 9-A" in listed and f"http://127.0.0.1:{port}/oda1.ics" in listed
     finally:
         await runner.cleanup()
+
+
+async def test_a_restart_mid_meeting_rejoins_and_the_room_stays_while_it_talks_after_the_end(
+        tmp_path: Path, bridge: BridgeProcess) -> None:
+    """The room restarts in the middle of a scheduled meeting and is back in it by itself;
+    at the end it is still talking (its tone reaches Janus, which says "talking"), so it
+    stays for the grace period, and leaves when that is over."""
+    now = datetime.now(UTC)
+    start = (now + timedelta(minutes=2)).replace(second=0, microsecond=0)
+    end = start + timedelta(minutes=1)
+    schedule_cli(bridge, "add", "testbim", "--title", "Kurul", "--start",
+                 f"{start:%Y-%m-%d %H:%M}", "--minutes", "1", "--time-zone", "UTC")
+    extra = SCHEDULE.replace("grace_min = 0", "grace_min = 1").replace(
+        "self_test = true", "self_test = false")
+    toml = controls_toml(bridge.url, "testbim", "ODA 1", policy="schedule", tone_hz=TONE_HZ,
+                         extra=extra)
+    state_dir = tmp_path / "room"
+    async with room_under_test(settings_from(toml), state_dir) as rut:
+        await wait_for(lambda: rut.app.state.connection == "in_meeting", 200, "the join")
+        now = datetime.now(UTC)
+        if now < start:  # the meeting itself has begun: the middle of it
+            await asyncio.sleep((start - now).total_seconds())
+        assert rut.app.day.current is not None
+    # The service restarted (power, watchdog, update): a new process, the same state.
+    async with room_under_test(settings_from(toml), state_dir) as rut:
+        app = rut.app
+        await wait_for(lambda: app.state.connection == "in_meeting", 90, "the rejoin")
+        assert app.day.current is not None and app.day.current.title == "Kurul"
+        await wait_for(lambda: app.me is not None and app.me.talking, 60, "the room talking")
+        await wait_for(lambda: datetime.now(UTC) >= end + timedelta(seconds=15), 120, "the end")
+        # Past the end the room talks on: still in the meeting (the grace).
+        assert app.state.connection == "in_meeting" and not d.standby(app.day)
+        assert app.day.talk_at is not None and app.day.now is not None
+        await wait_for(lambda: d.standby(app.day), 150, "leaving after the grace")
+        assert datetime.now(UTC) >= end + timedelta(minutes=1)  # not before the grace ran out
+        assert rut.runtime.health.snapshot()["meeting"]["state"] == "standby"
+        assert app.media.devices_open == {"camera": False, "microphone": False}

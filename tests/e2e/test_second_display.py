@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.appliance.controls_harness import controls_toml, room_under_test, settings_from, wait_for
+from tests.support.controls_harness import controls_toml, room_under_test, settings_from, wait_for
 from tests.support.procs import BridgeProcess
 from tests.support.wsclient import RawClient
 

@@ -23,9 +23,9 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import expect
 
-from tests.appliance.controls_harness import controls_toml, room_under_test, settings_from, wait_for
-from tests.appliance.controls_observer import Observer
 from tests.support.browser import chromium
+from tests.support.controls_harness import controls_toml, room_under_test, settings_from, wait_for
+from tests.support.controls_observer import Observer
 from tests.support.meetings import (
     close,
     eventually,

@@ -27,7 +27,7 @@ from appliance.app import Receivers
 from appliance.conference.client import RemoteStream
 from appliance.conference.link import LinkMonitor, report_to
 from appliance.devices.audio import NullSpeaker, SimulatedMicrophone
-from appliance.devices.camera import SimulatedCamera
+from appliance.devices.camera_simulated import SimulatedCamera
 from appliance.local_media import RoomMedia
 from appliance.media.audio import RemoteAudioMixer
 from appliance.media.loopback import connect, local_peer_connection

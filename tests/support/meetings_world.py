@@ -3,11 +3,12 @@ clock the test moves, and people in rooms (tests/bridge/conftest.py gives it as 
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from argon2 import PasswordHasher, profiles
@@ -18,13 +19,14 @@ from bridge.meetings import (
     Effect,
     Joined,
     Meetings,
-    Payload,
+    Message,
     Refusal,
     SendTo,
 )
 from bridge.store import Store
 from bridge.store.accounts import Passwords, add_account, add_room
 from bridge.store.models import Policy, Role
+from salon import protocol as p
 
 # Real argon2id, cheapest parameters: the tests hash a few dozen passwords.
 CHEAP = Passwords(PasswordHasher.from_parameters(profiles.CHEAPEST))
@@ -120,18 +122,19 @@ def refused(result: object, code: str) -> Refusal:
     return result
 
 
-def received(effects: tuple[Effect, ...] | Done, pid: int) -> list[Payload]:
-    """Every payload the participant `pid` would get from these effects, in order."""
+def received(effects: tuple[Effect, ...] | Done, pid: int) -> list[dict[str, Any]]:
+    """Every message the participant `pid` would get from these effects, in order, as
+    the domain writes it on the wire (before the transport adds media state)."""
     if isinstance(effects, Done):
         effects = effects.effects
-    out: list[Payload] = []
+    out: list[Message] = []
     for e in effects:
         match e:
-            case SendTo(participant=to, payload=payload) if to == pid:
-                out.append(payload)
-            case Broadcast(recipients=recipients, payload=payload) if pid in recipients:
-                out.append(payload)
-    return out
+            case SendTo(participant=to, message=message) if to == pid:
+                out.append(message)
+            case Broadcast(recipients=recipients, message=message) if pid in recipients:
+                out.append(message)
+    return [json.loads(p.dump(m)) for m in out]
 
 
 def types(effects: tuple[Effect, ...] | Done, pid: int) -> list[str]:

@@ -12,6 +12,7 @@ import { Notices } from "./notices.js";
 import { PollsPane } from "./polls.js";
 import { ReportsPane } from "./reports.js";
 import { Roster } from "./roster.js";
+import { SchedulePane } from "./schedule.js";
 import { Stage } from "./stage.js";
 import { Toolbar } from "./toolbar.js";
 
@@ -71,12 +72,14 @@ function savedSeat() {
 
 // ---- tabs: Sohbet, Anket, Dosyalar, Raporlar -------------------------------------------
 
-const TABS = [["chat", "tabs.chat"], ["polls", "tabs.polls"], ["files", "tabs.files"], ["reports", "tabs.reports"]];
+const TABS = [["chat", "tabs.chat"], ["polls", "tabs.polls"], ["files", "tabs.files"], ["reports", "tabs.reports"],
+  ["schedule", "tabs.schedule"]];
+const HOSTS_ONLY = ["reports", "schedule"];
 
 function renderTabs() {
   const list = $("tabs");
   const host = ui?.conf.isHost;
-  const tabs = TABS.filter(([name]) => name !== "reports" || host).map(([name, key]) => {
+  const tabs = TABS.filter(([name]) => !HOSTS_ONLY.includes(name) || host).map(([name, key]) => {
     const selected = ui.tab === name;
     const tab = h("button", { type: "button", role: "tab", id: `tab-${name}`, "aria-controls": `pane-${name}`,
       "aria-selected": String(selected), tabindex: selected ? "0" : "-1",
@@ -96,6 +99,7 @@ function selectTab(name, focus = false) {
   renderTabs();
   if (focus) $(`tab-${name}`).focus();
   if (name === "reports") ui.reports.refresh();
+  if (name === "schedule") ui.schedule.refresh();
 }
 
 $("tabs").addEventListener("keydown", (ev) => {
@@ -132,7 +136,8 @@ function renderAll() {
   ui.polls.render();
   ui.files.render();
   ui.reports.render();
-  if (!conf.isHost && ui.tab === "reports") ui.tab = "chat";
+  ui.schedule.render();
+  if (!conf.isHost && HOSTS_ONLY.includes(ui.tab)) ui.tab = "chat";
   selectTab(ui.tab);
 }
 
@@ -147,6 +152,7 @@ function build(conf) {
     polls: new PollsPane(conf, $("pane-polls")),
     files: new FilesPane(conf, $("pane-files")),
     reports: new ReportsPane(conf, $("pane-reports")),
+    schedule: new SchedulePane(conf, $("pane-schedule")),
     tab: ui?.tab || "chat",
     unread: new Set(),
     ended: null,

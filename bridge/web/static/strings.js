@@ -1,7 +1,10 @@
 // Every text of the web client, in Turkish and English. The Turkish texts use the
 // guide's own words ("Söz Hakkı İste", "Sesimi Bağla", "Ses Hakları Verildi", ...).
 
+import { enSchedule, trSchedule } from "./strings_schedule.js";
+
 export const tr = {
+  ...trSchedule,
   "app.name": "Salon",
   "skip.main": "İçeriğe geç",
   "index.title": "Bir toplantıya katılın",
@@ -267,6 +270,7 @@ export const tr = {
 };
 
 export const en = {
+  ...enSchedule,
   "app.name": "Salon",
   "skip.main": "Skip to content",
   "index.title": "Join a meeting",

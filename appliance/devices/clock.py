@@ -15,7 +15,7 @@ import logging
 import subprocess
 import time
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 log = logging.getLogger("salon.clock")
 TIMESYNCD_FLAG = Path("/run/systemd/timesync/synchronized")
@@ -77,10 +77,3 @@ class SystemdClock:
             return False
         return out.stdout.strip() == "yes"
 
-
-def open_clock(kind: Literal["systemd", "trusted", "simulated"], state_dir: Path) -> ClockCheck:
-    if kind == "trusted":
-        return TrustedClock()
-    if kind == "simulated":
-        return SimulatedClock(state_dir / UNSYNCED_FLAG)
-    return SystemdClock()
