@@ -39,6 +39,7 @@ from appliance.local_media import RoomMedia, SelfView
 from appliance.media.audio import RemoteAudioMixer
 from appliance.media.audio_health import audio_report, watch_audio_faults
 from appliance.media.jitter import hand_audio_packets_on
+from appliance.media.layers import DrawnSize, Layer, LayerChooser
 from appliance.media.metrics import MediaMetrics
 from appliance.media.slots import FrameSlot, receiver_keyframe_requester
 from appliance.provisioning.loader import Settings
@@ -50,6 +51,7 @@ from appliance.service.looplag import LoopLag
 from appliance.service.runtime import ServiceRuntime
 from appliance.standby import DayRunner
 from appliance.wiring import build_room_audio
+from salon import protocol as p
 
 log = logging.getLogger("salon.appliance")
 FRAME_INTERVAL_S = 1 / 30
@@ -78,6 +80,7 @@ class Receivers:
     mixer: RemoteAudioMixer
     slots: dict[MediaStreamTrack, FrameSlot] = field(default_factory=dict)
     owner: dict[MediaStreamTrack, str] = field(default_factory=dict)  # track -> participant
+    mids: dict[MediaStreamTrack, str] = field(default_factory=dict)  # video track -> m-line
     retired_video_frames: int = 0  # received by slots that have gone
 
     def update(self, streams: list[conf.RemoteStream]) -> None:
@@ -99,6 +102,10 @@ class Receivers:
                 hand_audio_packets_on(s.receiver)  # the mixer's jitter buffer does it right
                 self.mixer.add_track(track, key=mixer_key(track))
             self.owner[track] = s.participant
+        self.mids = {t: s.mid for t, s in current.items() if s.kind == "video"}
+
+    def drawn_by_mid(self) -> dict[str, DrawnSize]:
+        return {self.mids[t]: slot.drawn for t, slot in self.slots.items() if t in self.mids}
 
     def frames_received(self) -> dict[str, int]:
         """Decoded frames since start, by kind, over every track the room has had."""
@@ -146,7 +153,7 @@ class Appliance:
         # Bridge messages become room events there; room commands, bridge messages.
         self.conference = ConferenceAdapter(
             self.dispatch, self.runtime.health, show_notice=self._show_meeting_notice,
-            streams_changed=lambda streams: self.receivers.update(streams),
+            streams_changed=self._streams_changed,
             trust_changed=self.report_meeting_state)
         self.companion_url: str | None = None
         self._client_task: asyncio.Task[None] | None = None
@@ -416,6 +423,7 @@ class Appliance:
         self.media = RoomMedia(camera, microphone)
         self.self_view = SelfView(camera)
         self.receivers = Receivers(mixer)
+        self.layers = LayerChooser(self.receivers.drawn_by_mid, self._ask_layers)
         h = self.runtime.health
         simulated = self.s.camera.backend in ("simulated", "packets")
         h.set_device("camera", "simulated" if simulated else "ok",
@@ -438,6 +446,7 @@ class Appliance:
                 svc.server.screen_png = self.display.snapshot_png
             names = lambda: {pid: x.name for pid, x in self.conference.others.items()}  # noqa: E731
             svc.health.sections["media"] = lambda: self.receivers.report(names())
+            svc.health.sections["send"] = self.media.send_report
             svc.health.sections["audio"] = lambda: audio_report(
                 self.media.microphone, self.receivers.mixer, self.s.audio)
             # On the appliance's own loopback only: lets an admin open the phone page too.
@@ -461,6 +470,7 @@ class Appliance:
             lag = LoopLag()
             svc.health.sections["loop"] = lag.report
             lag_task = asyncio.create_task(lag.run())
+            layers_task = asyncio.create_task(self.layers.run())
             try:
                 await self.render_loop(driver)
             finally:
@@ -468,6 +478,7 @@ class Appliance:
                     task.cancel()
                 link.cancel()
                 lag_task.cancel()
+                layers_task.cancel()
                 if companion is not None:
                     companion.cancel()
                 await self.shutdown()
@@ -483,6 +494,14 @@ class Appliance:
         self.day = replace(self.day, settings=runner.settings())
         self.runtime.health.sections["schedule"] = runner.report
         return [asyncio.create_task(runner.run()), asyncio.create_task(runner.fetch_loop())]
+
+    def _streams_changed(self, streams: list[conf.RemoteStream]) -> None:
+        self.receivers.update(streams)
+        self.layers.forget()  # m-lines may be new or carry other feeds: ask again
+
+    def _ask_layers(self, layers: dict[str, Layer]) -> None:
+        if self.client is not None:
+            self.client.send_soon(p.VideoLayers(type="video_layers", layers=layers))
 
     def someone_talking(self) -> bool:
         me, others = self.conference.me, self.conference.others

@@ -22,6 +22,7 @@ from aiortc import (
 )
 
 from appliance.conference.ice import IceChoice
+from appliance.media.audio_send import opus_preferences, use_voice_encoder
 from appliance.media.video import EncodedVideoTrack, add_encoded_video_track
 
 log = logging.getLogger("salon.peers")
@@ -87,8 +88,10 @@ class PublisherPeer(_Peer):
 
     async def offer(self, video: MediaStreamTrack | None, audio: MediaStreamTrack | None) -> str:
         """Add the tracks and return the offer SDP with all candidates gathered."""
-        if audio is not None:
-            self.pc.addTransceiver(audio, direction="sendonly")
+        if audio is not None:  # Opus for speech with in-band FEC (media/audio_send.py)
+            transceiver = self.pc.addTransceiver(audio, direction="sendonly")
+            transceiver.setCodecPreferences(opus_preferences())
+            use_voice_encoder(transceiver.sender)
         if isinstance(video, EncodedVideoTrack):
             add_encoded_video_track(self.pc, video)  # H.264 only: packets pass through
         elif video is not None:

@@ -80,6 +80,61 @@ class BitrateBounds:
 
 
 
+@dataclass(frozen=True)
+class Rung:
+    """One picture format the camera can send: size and frame rate."""
+
+    width: int
+    height: int
+    fps: float
+
+    @property
+    def pixel_rate(self) -> float:
+        return self.width * self.height * self.fps
+
+
+class QualityLadder:
+    """Bitrate first, then size, then frame rate, as the target bitrate falls.
+
+    A rung is used while the bitrate gives its pixels at least `BITS_PER_PIXEL`
+    (below that x264 or a hardware encoder smears a 720p picture worse than a
+    360p one looks scaled up); a higher rung is taken again only with
+    `UP_MARGIN` to spare, so the size does not flap around a threshold. Rungs:
+    full size at full rate, half size, half size at half rate, quarter size at
+    half rate — none below `min_height` lines or `min_fps` (the provisioning
+    file's bounds). At 1280×720@30 the size halves under about 830 kbit/s.
+    """
+
+    BITS_PER_PIXEL = 0.03
+    UP_MARGIN = 1.25
+
+    def __init__(self, width: int, height: int, fps: float, min_height: int = 180,
+                 min_fps: float = 15.0) -> None:
+        def even(v: float) -> int:
+            return max(2, int(v) // 2 * 2)
+
+        candidates = [Rung(width, height, fps), Rung(even(width / 2), even(height / 2), fps),
+                      Rung(even(width / 2), even(height / 2), fps / 2),
+                      Rung(even(width / 4), even(height / 4), fps / 2)]
+        self.rungs = [candidates[0]] + [
+            r for r in candidates[1:] if r.height >= min_height and r.fps >= min_fps]
+
+    @property
+    def top(self) -> Rung:
+        return self.rungs[0]
+
+    def need(self, rung: Rung) -> float:
+        return rung.pixel_rate * self.BITS_PER_PIXEL
+
+    def rung_for(self, bps: int, current: Rung) -> Rung:
+        here = self.rungs.index(current) if current in self.rungs else 0
+        for i, rung in enumerate(self.rungs):
+            margin = self.UP_MARGIN if i < here else 1.0
+            if bps >= self.need(rung) * margin or i == len(self.rungs) - 1:
+                return rung
+        return self.rungs[-1]
+
+
 class CameraError(RuntimeError):
     """A camera could not be opened, or stopped delivering; the message says what happened."""
 
@@ -115,6 +170,9 @@ class Camera(ABC):
         self.fps = fps
         self.bounds = bounds or BitrateBounds(min(150_000, bitrate), bitrate)
         self.bitrate = self.bounds.clamp(bitrate)
+        self.ladder = QualityLadder(width, height, fps)
+        self.rung = self.ladder.top  # what the camera sends now
+        self.rung_changes = 0
         self.output: FrameOutput | None = None  # where frames go while running
         self.errors = 0  # frames lost to capture/encode failures
         self.fault: str | None = None  # why the camera is not working, while it is not
@@ -153,14 +211,31 @@ class Camera(ABC):
         shows the placeholder — always so while the camera is off."""
         return None
 
+    def set_ladder(self, min_height: int, min_fps: float) -> None:
+        """Let the camera step down in size and frame rate, to these bounds at most."""
+        self.ladder = QualityLadder(self.width, self.height, self.fps, min_height, min_fps)
+        self.rung = self.ladder.top
+
     def set_bitrate(self, bps: int) -> int:
-        """Ask for a new bitrate; returns the one applied (within `bounds`)."""
+        """Ask for a new bitrate; returns the one applied (within `bounds`). A back-end
+        that can change its picture (`_apply_rung`) also follows the ladder."""
         self.bitrate = self.bounds.clamp(bps)
         self._apply_bitrate(self.bitrate)
+        rung = self.ladder.rung_for(self.bitrate, self.rung)
+        if rung != self.rung and self._apply_rung(rung):
+            log.info("camera: %d kbit/s -> %dx%d@%g", self.bitrate // 1000, rung.width,
+                     rung.height, rung.fps)
+            self.rung = rung
+            self.rung_changes += 1
         return self.bitrate
 
     @abstractmethod
     def _apply_bitrate(self, bps: int) -> None: ...
+
+    def _apply_rung(self, rung: Rung) -> bool:
+        """Send pictures of this size and rate from now on; False: this back-end cannot
+        (it keeps its format and only its bitrate follows)."""
+        return False
 
     # -- health ---------------------------------------------------------------------
 
