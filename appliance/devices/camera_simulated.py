@@ -11,15 +11,10 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from appliance.devices.camera import (
-    PTS_TIME_BASE,
-    BitrateBounds,
-    CameraError,
-    EncodedFrame,
-    Rung,
-)
+from appliance.devices.camera import PTS_TIME_BASE, BitrateBounds, CameraError, EncodedFrame
 from appliance.devices.camera_supervised import SupervisedCamera
 from appliance.devices.encoder import LibavH264Encoder
+from appliance.devices.ladder import Rung
 from appliance.devices.testpattern import TestPattern
 
 log = logging.getLogger("appliance.devices.camera")  # one name for every camera part
@@ -77,18 +72,15 @@ class SimulatedCamera(SupervisedCamera):
         self._encoder.set_bitrate(bps)
 
     def _apply_rung(self, rung: Rung) -> bool:
-        return True  # the capture thread reopens its encoder at the next picture
+        return True  # the capture thread follows it at the next picture
 
     def _follow_rung(self) -> None:
-        """On the capture thread: draw and encode at the rung's size (a new encoder
-        starts with an IDR and its SPS; receivers follow a size change at a keyframe)."""
+        """On the capture thread: draw at the rung's size and have the encoder encode it
+        (x264 reopens there, starting with an IDR and its SPS)."""
         rung = self.rung
-        if (rung.width, rung.height) == (self._encoding.width, self._encoding.height):
-            self._encoding = rung
-            return
-        self._pattern = TestPattern(rung.width, rung.height)
-        self._encoder = LibavH264Encoder(rung.width, rung.height, rung.fps, self.bitrate,
-                                         self.keyframe_interval, self.bounds.maximum)
+        if (rung.width, rung.height) != (self._pattern.width, self._pattern.height):
+            self._pattern = TestPattern(rung.width, rung.height)
+        self._encoder.set_format(rung.width, rung.height, rung.fps)
         self._encoding = rung
 
     def capture_frame(self) -> av.VideoFrame:

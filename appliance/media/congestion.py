@@ -21,7 +21,7 @@ delay guard, capped by REMB and the provisioning file's bounds:
 No report for a while (an outage: nothing arrives at Janus, so it reports nothing)
 holds the target; the first reports after it carry the loss and cut it, then it
 climbs again. The camera turns the target into bitrate, then size and frame rate
-(`appliance.devices.camera.QualityLadder`).
+(`appliance.devices.ladder.QualityLadder`).
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ import pytest
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import AudioStreamTrack
 
-from appliance.devices.camera import BitrateBounds, QualityLadder, Rung
+from appliance.devices.camera import BitrateBounds
 from appliance.devices.camera_simulated import SimulatedCamera
+from appliance.devices.ladder import QualityLadder, Rung
 from appliance.media.audio import audio_frame
 from appliance.media.audio_send import VoiceOpusEncoder, use_voice_encoder
 from appliance.media.congestion import SendRateController
