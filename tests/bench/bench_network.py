@@ -201,6 +201,8 @@ def main() -> None:
                         help="seconds measured after a profile's last phase begins")
     parser.add_argument("--settle", type=float, default=8.0)
     parser.add_argument("--appliance-nice", type=int, default=-5)
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="run in this directory and keep it (the room's log, the bridge's)")
     args = parser.parse_args()
     args.profiles = [p for p in args.profiles.split(",") if p]
     if os.environ.get("SALON_IN_NETNS") != "1":
@@ -209,8 +211,12 @@ def main() -> None:
     if reason:
         sys.exit(f"bench_network: {reason}")
     started = time.time()
-    with tempfile.TemporaryDirectory(prefix="salon-bench-net-") as tmp:
-        measured = asyncio.run(run(Path(tmp), args))
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        measured = asyncio.run(run(args.keep, args))
+    else:
+        with tempfile.TemporaryDirectory(prefix="salon-bench-net-") as tmp:
+            measured = asyncio.run(run(Path(tmp), args))
     result = {"benchmark": "network", "machine": platform.machine(), "cores": os.cpu_count(),
               "loadavg": [round(x, 2) for x in os.getloadavg()],
               "seconds": round(time.time() - started, 1), "profiles": measured}

@@ -8,7 +8,8 @@ laptop's Chromium behind the home's, both links shaped with the same profile.
 - 1 Mbit/s: the call stays up with audio both ways and the room's video still moving
   at the laptop; the room's camera lowers its bitrate under the link and its picture
   size, and both come back up once the link is fast again;
-- a 10 s outage: afterwards the room hears and sends again, without anyone acting.
+- a 10 s outage: the room rides it out as a browser does (the same session and
+  PeerConnections, nothing rebuilt) and hears and sends again, without anyone acting.
 
 Behaviour only (what arrives, what the sender chose): the machine is shared.
 """
@@ -165,6 +166,7 @@ async def test_after_a_10_s_outage_the_call_comes_back_by_itself(
     net.set(base)
     async with call(net, server, tmp_path) as (room, page):
         await hearing_both_ways(room, page)
+        before = room.health()["media_path"]
         net.set(linkshape.Shape(down=True))
         await asyncio.sleep(10)
         assert not await asyncio.to_thread(room_hears_laptop, room), \
@@ -175,3 +177,6 @@ async def test_after_a_10_s_outage_the_call_comes_back_by_itself(
         await asyncio.sleep(3)
         assert await frames_from_room(page) > frames, "the room's video did not come back"
         assert room.health()["meeting"]["state"] == "in_meeting"
+        after = room.health()["media_path"]
+        assert (after["sessions"], after["rebuilds"]) == (before["sessions"], before["rebuilds"]), \
+            f"the room reconnected or rebuilt its peers for a 10 s outage: {before} -> {after}"
