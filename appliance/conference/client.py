@@ -25,13 +25,11 @@ from appliance.conference.trust import CertificateRefused, check_certificate, ex
 from salon import protocol as p
 
 log = logging.getLogger("salon.conference")
-# The bridge's socket is alive while something arrives from it. Every PING_INTERVAL_S
-# the room sends a ping (the bridge answers); a socket silent for SILENT_LIMIT_S is
-# given up, and the session with its PeerConnections built again. Not aiohttp's
-# heartbeat: its pong must come within half the interval, so a link down for a few
-# seconds ended the session, while the media (ICE consent: 30 s) would have ridden
-# it out as a browser's does. After a 10 s outage TCP's retransmission backoff
-# delivers what waited up to about 13 s after it began: the limit leaves room for that.
+# The bridge's socket lives while something arrives: a ping every PING_INTERVAL_S (the
+# bridge answers); silent for SILENT_LIMIT_S, the session is built again. Not aiohttp's
+# heartbeat (pong due in half its interval): a link down a few seconds ended the session
+# that the media (ICE consent: 30 s) ride out, as a browser's do. TCP's backoff delivers
+# what waited through a 10 s outage up to ~13 s after it began: the limit allows for it.
 PING_INTERVAL_S = 5.0
 SILENT_LIMIT_S = 20.0
 # After `bye restarting` the bridge is back within seconds: retry at least this often.
