@@ -56,7 +56,7 @@ lint: setup
 	$(VENV)/bin/lint-imports --no-cache
 
 test: setup lint $(SYSTEM_APT_STAMP)
-	$(NETNS) $(VENV)/bin/pytest -q -ra $(PYTEST_ARGS)
+	$(NETNS) $(VENV)/bin/pytest -q -ra --durations=25 $(PYTEST_ARGS)
 	@echo "== the Debian package booted under systemd-nspawn (docs/operations.md)"
 	SALON_SYSTEM_TESTS=1 $(VENV)/bin/pytest -q -ra --timeout 3600 \
 		tests/ops/system/test_nspawn.py tests/ops/system/test_bridge_nspawn.py

@@ -26,6 +26,9 @@ from appliance.media.audio_send import OpusMicrophoneTrack, add_encoded_audio_tr
 from appliance.media.video import EncodedVideoTrack, add_encoded_video_track
 
 log = logging.getLogger("salon.peers")
+# Closing waits for aiortc's own sender and receiver tasks to say they have exited; one
+# that died another way never says so, and a room told to leave would wait forever.
+CLOSE_WITHIN_S = 10.0
 
 
 class _Peer:
@@ -76,7 +79,12 @@ class _Peer:
 
     async def close(self) -> None:
         self._stop_watchdog()
-        await self.pc.close()
+        try:
+            async with asyncio.timeout(CLOSE_WITHIN_S):
+                await self.pc.close()
+        except TimeoutError:  # its sockets are closed by now; only a task is stuck
+            log.warning("%s connection did not close within %.0f s: left behind", self.kind,
+                        CLOSE_WITHIN_S, extra={"EVENT": "peer-close-stuck"})
 
 
 class PublisherPeer(_Peer):

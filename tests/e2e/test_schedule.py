@@ -54,6 +54,7 @@ def schedule_cli(bridge: BridgeProcess, *args: str) -> str:
     return done.stdout
 
 
+@pytest.mark.timeout(600)  # a meeting two to three minutes ahead, a minute long, then standby
 async def test_a_meeting_two_minutes_ahead_is_joined_and_left_by_itself(
         tmp_path: Path, bridge: BridgeProcess) -> None:
     # A whole minute two to three minutes away: joined at start - 1 min, over at +1.
@@ -173,6 +174,7 @@ async def test_a_calendar_is_imported_from_the_url_the_schools_system_exports(
         await runner.cleanup()
 
 
+@pytest.mark.timeout(600)  # a meeting up to two minutes ahead, a minute long, then the grace
 async def test_a_restart_mid_meeting_rejoins_and_the_room_stays_while_it_talks_after_the_end(
         tmp_path: Path, bridge: BridgeProcess) -> None:
     """The room restarts in the middle of a scheduled meeting and is back in it by itself;
