@@ -41,6 +41,7 @@ from appliance.local_media import RoomMedia, SelfView
 from appliance.media.audio import RemoteAudioMixer
 from appliance.media.audio_health import audio_report, watch_audio_faults
 from appliance.media.jitter import hand_audio_packets_on
+from appliance.media.layers import DrawnSize, Layer, LayerChooser
 from appliance.media.metrics import MediaMetrics
 from appliance.media.slots import FrameSlot, receiver_keyframe_requester
 from appliance.provisioning.loader import Settings
@@ -59,6 +60,7 @@ from appliance.service.looplag import LoopLag
 from appliance.service.runtime import ServiceRuntime
 from appliance.standby import DayRunner
 from appliance.wiring import build_room_audio
+from salon import protocol as p
 
 log = logging.getLogger("salon.appliance")
 FRAME_INTERVAL_S = 1 / 30
@@ -87,6 +89,7 @@ class Receivers:
     mixer: RemoteAudioMixer
     slots: dict[MediaStreamTrack, FrameSlot] = field(default_factory=dict)
     owner: dict[MediaStreamTrack, str] = field(default_factory=dict)  # track -> participant
+    mids: dict[MediaStreamTrack, str] = field(default_factory=dict)  # video track -> m-line
     retired_video_frames: int = 0  # received by slots that have gone
     content_receiver: RTCRtpReceiver | None = None  # a presentation's video, if any
 
@@ -113,6 +116,10 @@ class Receivers:
                 hand_audio_packets_on(s.receiver)  # the mixer's jitter buffer does it right
                 self.mixer.add_track(track, key=mixer_key(track))
             self.owner[track] = key
+        self.mids = {t: s.mid for t, s in current.items() if s.kind == "video"}
+
+    def drawn_by_mid(self) -> dict[str, DrawnSize]:
+        return {self.mids[t]: slot.drawn for t, slot in self.slots.items() if t in self.mids}
 
     def frames_received(self) -> dict[str, int]:
         """Decoded frames since start, by kind, over every track the room has had."""
@@ -160,7 +167,7 @@ class Appliance:
         # Bridge messages become room events there; room commands, bridge messages.
         self.conference = ConferenceAdapter(
             self.dispatch, self.runtime.health, show_notice=self._show_meeting_notice,
-            streams_changed=lambda streams: self.receivers.update(streams),
+            streams_changed=self._streams_changed,
             trust_changed=self.report_meeting_state)
         self.companion_url: str | None = None
         self._client_task: asyncio.Task[None] | None = None
@@ -435,6 +442,7 @@ class Appliance:
             registry.content_source(self.s.content, self.s.camera), self.dispatch)
         self.self_view = SelfView(camera)
         self.receivers = Receivers(mixer)
+        self.layers = LayerChooser(self.receivers.drawn_by_mid, self._ask_layers)
         h = self.runtime.health
         simulated = self.s.camera.backend in ("simulated", "packets")
         h.set_device("camera", "simulated" if simulated else "ok",
@@ -457,6 +465,7 @@ class Appliance:
                 svc.server.screen_png = self.display.snapshot_png
             names = lambda: {pid: x.name for pid, x in self.conference.others.items()}  # noqa: E731
             svc.health.sections["media"] = lambda: self.receivers.report(names())
+            svc.health.sections["send"] = self.media.send_report
             svc.health.sections["audio"] = lambda: audio_report(
                 self.media.microphone, self.receivers.mixer, self.s.audio)
             # On the appliance's own loopback only: lets an admin open the phone page too.
@@ -486,6 +495,7 @@ class Appliance:
             content_link = asyncio.create_task(watch_link(
                 lambda: self.receivers.content_receiver,
                 lambda enough: self.dispatch(room.ContentBandwidth(enough=enough))))
+            layers_task = asyncio.create_task(self.layers.run())
             try:
                 await self.render_loop(driver)
             finally:
@@ -494,6 +504,7 @@ class Appliance:
                 link.cancel()
                 lag_task.cancel()
                 content_link.cancel()
+                layers_task.cancel()
                 if companion is not None:
                     companion.cancel()
                 await self.shutdown()
@@ -509,6 +520,14 @@ class Appliance:
         self.day = replace(self.day, settings=runner.settings())
         self.runtime.health.sections["schedule"] = runner.report
         return [asyncio.create_task(runner.run()), asyncio.create_task(runner.fetch_loop())]
+
+    def _streams_changed(self, streams: list[conf.RemoteStream]) -> None:
+        self.receivers.update(streams)
+        self.layers.forget()  # m-lines may be new or carry other feeds: ask again
+
+    def _ask_layers(self, layers: dict[str, Layer]) -> None:
+        if self.client is not None:
+            self.client.send_soon(p.VideoLayers(type="video_layers", layers=layers))
 
     def someone_talking(self) -> bool:
         me, others = self.conference.me, self.conference.others

@@ -5,8 +5,10 @@ and the mic keep running."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -15,6 +17,8 @@ from aiortc import MediaStreamTrack, RTCRtpSender
 from appliance.devices.audio import Microphone
 from appliance.devices.camera import Camera
 from appliance.media.audio import MicrophoneTrack
+from appliance.media.audio_send import OpusMicrophoneTrack
+from appliance.media.capture import ThreadedMicrophone
 from appliance.media.video import EncodedVideoTrack
 
 log = logging.getLogger("salon.media")
@@ -52,7 +56,7 @@ class RoomMedia:
         self.mic_live = False
         self.camera_sending = False
         self.video: EncodedVideoTrack | None = None
-        self.audio: MicrophoneTrack | None = None
+        self.audio: OpusMicrophoneTrack | MicrophoneTrack | None = None
         self._retired_frames = {"video": 0, "audio": 0}  # sent by tracks that have stopped
 
     def new_tracks(self) -> tuple[MediaStreamTrack | None, MediaStreamTrack | None]:
@@ -60,7 +64,9 @@ class RoomMedia:
         if self.camera is not None:
             self.video = EncodedVideoTrack(self.camera)
             self.video.set_sending(self.camera_sending)
-        if self.microphone is not None:
+        if isinstance(self.microphone, ThreadedMicrophone):  # Opus from the capture thread
+            self.audio = OpusMicrophoneTrack(self.microphone, live=self.mic_live)
+        elif self.microphone is not None:
             self.audio = MicrophoneTrack(self.microphone, live=self.mic_live)
         return self.video, self.audio
 
@@ -81,6 +87,25 @@ class RoomMedia:
     def request_keyframe(self) -> None:
         if self.video is not None:
             self.video.request_keyframe()
+
+    def send_report(self) -> dict[str, Any]:
+        """What the room sends and why (/healthz "send"): the camera's target from the
+        link, the picture it sends at that rate, the pacer keeping video behind voice."""
+        out: dict[str, Any] = {}
+        if self.camera is not None:
+            rung = self.camera.rung
+            out["camera"] = {"bitrate": self.camera.bitrate,
+                             "size": [rung.width, rung.height], "fps": rung.fps,
+                             "rung_changes": self.camera.rung_changes}
+        if self.video is not None:
+            out["rate"] = dataclasses.asdict(self.video.rate.report())
+            pacer = self.video.pacer
+            if pacer is not None:
+                out["pacer"] = {"rate_bps": pacer.rate_bps,
+                                "queued_ms": round(pacer.queued_ms, 1),
+                                "sent_paced": pacer.sent_paced,
+                                "sent_direct": pacer.sent_direct, "dropped": pacer.dropped}
+        return out
 
     def frames_sent(self) -> dict[str, int]:
         """Frames handed to aiortc since start, by kind (every publish's tracks)."""

@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
@@ -210,6 +210,7 @@ class ParticipantMedia:
         # PeerConnection's streams start unmuted, whatever the old ones were)
         self.janus_muted: dict[str, bool] = {}
         self.wanted: set[str] = set()
+        self.layers: dict[str, str] = {}  # video mid -> simulcast layer asked of Janus
         # What Janus reports about this participant's publisher (LiveRoom listens).
         self.on_talking: Callable[[bool], None] | None = None
         self.on_pc: Callable[[bool], None] | None = None
@@ -396,6 +397,18 @@ class ParticipantMedia:
         asyncio.get_running_loop().create_task(
             self.send_offer(str(jsep["sdp"]), self.stream_infos()))
 
+    async def set_layers(self, layers: Mapping[str, str]) -> None:
+        """Ask Janus for a simulcast layer per subscribed video m-line ("low", "medium",
+        "high"). Mids not subscribed (a stale request across a renegotiation) are left
+        out; a stream that is not simulcast ignores it."""
+        if self.subscriber is None or not self.alive:
+            return
+        known = {mid: layer for mid, layer in layers.items()
+                 if mid in self.by_mid and self.by_mid[mid].kind == "video"}
+        if known:
+            await self.subscriber.set_layers(known)
+            self.layers.update(known)
+
     @media_errors
     async def answer(self, answer_sdp: str) -> None:
         if self.subscriber is None or not self.awaiting_answer:
@@ -410,7 +423,7 @@ class ParticipantMedia:
         async with self._lock:
             if self.subscriber is not None:
                 await self.subscriber.handle.detach()
-            self.subscriber, self.by_mid = None, {}
+            self.subscriber, self.by_mid, self.layers = None, {}, {}
             self.awaiting_answer = False
         await self.reconcile(self.wanted)
 

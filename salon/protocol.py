@@ -112,6 +112,19 @@ class Resubscribe(Inbound):
     type: Literal["resubscribe"]
 
 
+Mid = Annotated[str, Field(min_length=1, max_length=8, pattern=r"^[0-9]+$")]
+
+
+class VideoLayers(Inbound):
+    """Which simulcast layer to receive on each video m-line (``mid`` of the latest
+    ``subscribe_offer``): "low" for a small tile, "high" for the active speaker or a
+    content share. m-lines not named keep their layer (Janus starts on "high"); a
+    sender that does not send simulcast (a room appliance) sends its one stream."""
+
+    type: Literal["video_layers"]
+    layers: Annotated[dict[Mid, Literal["low", "medium", "high"]], Field(max_length=100)]
+
+
 class Leave(Inbound):
     type: Literal["leave"]
 
@@ -255,10 +268,10 @@ class CompanionLinkRequest(Inbound):
 
 
 ClientMessage = Annotated[
-    Join | Publish | SubscribeAnswer | Resubscribe | Leave | Ping | SetHand | SetMediaState
-    | Rename | Chat | PollAnswer | Admit | Deny | LowerHand | SetRight | Mute | Remove
-    | PollCreate | PollOpen | PollClose | PollShowResults | EndMeeting | CompanionLinkRequest
-    | Present | StopPresenting | PublishContent,
+    Join | Publish | SubscribeAnswer | Resubscribe | VideoLayers | Leave | Ping | SetHand
+    | SetMediaState | Rename | Chat | PollAnswer | Admit | Deny | LowerHand | SetRight | Mute
+    | Remove | PollCreate | PollOpen | PollClose | PollShowResults | EndMeeting
+    | CompanionLinkRequest | Present | StopPresenting | PublishContent,
     Field(discriminator="type"),
 ]
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)

@@ -10,6 +10,7 @@ import itertools
 import logging
 import random
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -25,8 +26,13 @@ from appliance.media.video import EncodedVideoTrack
 from salon import protocol as p
 
 log = logging.getLogger("salon.conference")
-PING_INTERVAL_S = 20.0
-HEARTBEAT_S = 5.0  # a dead network is noticed after about two of these
+# The bridge's socket lives while something arrives: a ping every PING_INTERVAL_S (the
+# bridge answers); silent for SILENT_LIMIT_S, the session is built again. Not aiohttp's
+# heartbeat (pong due in half its interval): a link down a few seconds ended the session
+# that the media (ICE consent: 30 s) ride out, as a browser's do. TCP's backoff delivers
+# what waited through a 10 s outage up to ~13 s after it began: the limit allows for it.
+PING_INTERVAL_S = 5.0
+SILENT_LIMIT_S = 20.0
 # After `bye restarting` the bridge is back within seconds: retry at least this often.
 RESTART_RETRY_CAP_S = 5.0
 SENT_AWAY = ("removed", "denied", "meeting_ended")  # bye reasons that end the seat
@@ -253,6 +259,9 @@ class BridgeClient:
         self._subscribe_tries = 0
         self.rebuilds = {"publisher": 0, "subscriber": 0}  # by the watchdog or a failure
         self.content = ContentPublisher(self.ice, self._offer_content)
+        self.sessions = 0  # connections that joined: more than one is a reconnect
+        self._heard_at = time.monotonic()  # when the bridge's socket last carried a frame
+        self._gone_silent: float | None = None  # seconds of silence that closed it
 
     # ---- lifecycle ------------------------------------------------------------
 
@@ -302,12 +311,14 @@ class BridgeClient:
                 check_certificate(
                     ssl_object.getpeercert(binary_form=True) if ssl_object else None, self.pins)
             self._ws = ws
+            self._heard_at, self._gone_silent = time.monotonic(), None
             self._inbox = asyncio.Queue()
             reader = asyncio.create_task(self._read(ws))
             handler = asyncio.create_task(self._handle_in_order())
             pinger = asyncio.create_task(self._ping())
             try:
                 first = await self._join()
+                self.sessions += 1
                 self.backoff.reset()
                 self._restarting = False
                 if isinstance(first, p.Welcome):
@@ -319,13 +330,15 @@ class BridgeClient:
                 for task in (reader, handler, pinger):
                     task.cancel()
                 self._ws = None
-        if ws.exception() is not None:  # e.g. no heartbeat answer: the network is gone
+        if self._gone_silent is not None:
+            return f"connection lost: nothing from the bridge for {self._gone_silent:.0f} s"
+        if ws.exception() is not None:  # e.g. the connection reset: the network is gone
             return f"connection lost: {ws.exception() or type(ws.exception()).__name__}"
         return f"bridge closed the connection (code {ws.close_code})"
 
     async def _connect(self, http: aiohttp.ClientSession) -> BridgeSocket:
         try:
-            return await http.ws_connect(self.url, heartbeat=HEARTBEAT_S, max_msg_size=0,
+            return await http.ws_connect(self.url, max_msg_size=0,
                                          timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
                                          ssl=self.tls)
         except aiohttp.ClientConnectorCertificateError as exc:
@@ -414,13 +427,23 @@ class BridgeClient:
         return reply
 
     async def _ping(self) -> None:
+        """Keep the socket heard from; close it once it has been silent too long."""
         with contextlib.suppress(SessionLost, ConnectionError):
             while True:
                 await asyncio.sleep(PING_INTERVAL_S)
+                silent_s = time.monotonic() - self._heard_at
+                if silent_s > SILENT_LIMIT_S:
+                    log.warning("nothing from the bridge for %.0f s: the network is gone",
+                                silent_s, extra={"EVENT": "bridge-silent"})
+                    self._gone_silent = silent_s
+                    if self._ws is not None:
+                        await self._ws.close()
+                    return
                 await self._send(p.Ping(type="ping"))
 
     async def _read(self, ws: BridgeSocket) -> None:
         async for raw in ws:
+            self._heard_at = time.monotonic()
             if raw.type != aiohttp.WSMsgType.TEXT:
                 break
             try:
@@ -513,11 +536,12 @@ class BridgeClient:
         return (self._publisher.pc if self._publisher else None,
                 self._subscriber.pc if self._subscriber else None)
 
-    def media_paths(self) -> dict[str, str | None]:
-        """How media goes now: "direct" or "relay/udp|tcp|tls", per PeerConnection."""
+    def media_paths(self) -> dict[str, Any]:
+        """How media goes now: "direct" or "relay/udp|tcp|tls", per PeerConnection; how
+        often the session (`sessions` > 1: reconnects) and its peers were built again."""
         publisher, subscriber = self.peer_connections()
         return {"publisher": media_path(publisher), "subscriber": media_path(subscriber),
-                "turn": self.ice.url}
+                "turn": self.ice.url, "sessions": self.sessions, "rebuilds": dict(self.rebuilds)}
 
     async def _publish(self) -> None:
         if self._publisher is not None:

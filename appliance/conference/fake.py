@@ -85,6 +85,7 @@ class FakeBridge:
         self.others = {x.id: x for x in others or []}
         self.lobby = lobby  # a guest waits until ``admit``
         self.up = True
+        self.silent = False  # the link is down: nothing arrives either way, nothing closes
         self.sent: list[p.ClientMessage] = []  # what the appliance sent, in order
         self.socket: FakeBridgeSocket | None = None  # the connection now, if any
         self.connections = 0
@@ -102,6 +103,8 @@ class FakeBridge:
         return self.socket
 
     def received(self, socket: FakeBridgeSocket, text: str) -> None:
+        if self.silent:
+            return  # lost on the way
         message = p.parse_client_message(text)  # the bridge's own check
         self.sent.append(message)
         self._sent_event.set()
@@ -141,7 +144,7 @@ class FakeBridge:
     def _send(self, socket: FakeBridgeSocket | None, message: p.Outbound) -> None:
         text = p.dump(message)
         p.parse_server_message(text)  # what the bridge sends is always in the schema
-        if socket is not None:
+        if socket is not None and not self.silent:
             socket.push(text)
 
     # ---- what the test makes the bridge say ------------------------------------------
@@ -204,6 +207,11 @@ class FakeBridge:
 
     def come_up(self) -> None:
         self.up = True
+
+    def go_silent(self, silent: bool = True) -> None:
+        """An outage on the way: the connection stays open, nothing passes (True) until
+        the link is back (False)."""
+        self.silent = silent
 
     # ---- what the test looks at ---------------------------------------------------
 

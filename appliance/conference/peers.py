@@ -22,6 +22,7 @@ from aiortc import (
 )
 
 from appliance.conference.ice import IceChoice
+from appliance.media.audio_send import OpusMicrophoneTrack, add_encoded_audio_track
 from appliance.media.video import EncodedVideoTrack, add_encoded_video_track
 
 log = logging.getLogger("salon.peers")
@@ -95,7 +96,9 @@ class PublisherPeer(_Peer):
 
     async def offer(self, video: MediaStreamTrack | None, audio: MediaStreamTrack | None) -> str:
         """Add the tracks and return the offer SDP with all candidates gathered."""
-        if audio is not None:
+        if isinstance(audio, OpusMicrophoneTrack):
+            add_encoded_audio_track(self.pc, audio)  # Opus only, levels for Janus
+        elif audio is not None:
             self.pc.addTransceiver(audio, direction="sendonly")
         if isinstance(video, EncodedVideoTrack):
             add_encoded_video_track(self.pc, video)  # H.264 only: packets pass through

@@ -163,8 +163,9 @@ class Speaker(ABC):
         return self.output_latency
 
     def add_playback_listener(self, listener: PlaybackListener) -> None:
-        """Call `listener(chunk)`, in the event loop, with every 10 ms the device plays,
-        in order: what `play()` was given and any silence played in its place."""
+        """Call `listener(chunk)`, in the event loop that plays (the mixer's audio thread),
+        with every 10 ms the device plays, in order: what `play()` was given and any
+        silence played in its place."""
         self._listeners.append(listener)
 
     def remove_playback_listener(self, listener: PlaybackListener) -> None:

@@ -46,6 +46,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from appliance.devices.ladder import QualityLadder, Rung
+
 log = logging.getLogger("appliance.devices.camera")  # one name for every camera part
 
 PTS_CLOCK_HZ = 90_000
@@ -115,6 +117,9 @@ class Camera(ABC):
         self.fps = fps
         self.bounds = bounds or BitrateBounds(min(150_000, bitrate), bitrate)
         self.bitrate = self.bounds.clamp(bitrate)
+        self.ladder = QualityLadder(width, height, fps)
+        self.rung = self.ladder.top  # what the camera sends now
+        self.rung_changes = 0
         self.output: FrameOutput | None = None  # where frames go while running
         self.errors = 0  # frames lost to capture/encode failures
         self.fault: str | None = None  # why the camera is not working, while it is not
@@ -153,14 +158,31 @@ class Camera(ABC):
         shows the placeholder — always so while the camera is off."""
         return None
 
+    def set_ladder(self, min_height: int, min_fps: float) -> None:
+        """Let the camera step down in size and frame rate, to these bounds at most."""
+        self.ladder = QualityLadder(self.width, self.height, self.fps, min_height, min_fps)
+        self.rung = self.ladder.top
+
     def set_bitrate(self, bps: int) -> int:
-        """Ask for a new bitrate; returns the one applied (within `bounds`)."""
+        """Ask for a new bitrate; returns the one applied (within `bounds`). A back-end
+        that can change its picture (`_apply_rung`) also follows the ladder."""
         self.bitrate = self.bounds.clamp(bps)
         self._apply_bitrate(self.bitrate)
+        rung = self.ladder.rung_for(self.bitrate, self.rung)
+        if rung != self.rung and self._apply_rung(rung):
+            log.info("camera: %d kbit/s -> %dx%d@%g", self.bitrate // 1000, rung.width,
+                     rung.height, rung.fps)
+            self.rung = rung
+            self.rung_changes += 1
         return self.bitrate
 
     @abstractmethod
     def _apply_bitrate(self, bps: int) -> None: ...
+
+    def _apply_rung(self, rung: Rung) -> bool:
+        """Send pictures of this size and rate from now on; False: this back-end cannot
+        (it keeps its format and only its bitrate follows)."""
+        return False
 
     # -- health ---------------------------------------------------------------------
 

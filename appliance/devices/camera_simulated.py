@@ -14,6 +14,7 @@ import numpy.typing as npt
 from appliance.devices.camera import PTS_TIME_BASE, BitrateBounds, CameraError, EncodedFrame
 from appliance.devices.camera_supervised import SupervisedCamera
 from appliance.devices.encoder import LibavH264Encoder
+from appliance.devices.ladder import Rung
 from appliance.devices.testpattern import TestPattern
 
 log = logging.getLogger("appliance.devices.camera")  # one name for every camera part
@@ -42,11 +43,13 @@ class SimulatedCamera(SupervisedCamera):
         bounds: BitrateBounds | None = None,
     ) -> None:
         super().__init__(width, height, fps, bitrate, bounds)
+        self.keyframe_interval = keyframe_interval
         self._pattern = TestPattern(width, height)
         self._preview: TestPattern | None = None  # the self-view's, at tile size
         self._encoder = LibavH264Encoder(
             width, height, fps, self.bitrate, keyframe_interval, self.bounds.maximum
         )
+        self._encoding = self.rung  # the rung the encoder is open for
         self.present = True
 
     def preview_rgb(self, width: int, height: int) -> npt.NDArray[np.uint8] | None:
@@ -68,6 +71,18 @@ class SimulatedCamera(SupervisedCamera):
     def _apply_bitrate(self, bps: int) -> None:
         self._encoder.set_bitrate(bps)
 
+    def _apply_rung(self, rung: Rung) -> bool:
+        return True  # the capture thread follows it at the next picture
+
+    def _follow_rung(self) -> None:
+        """On the capture thread: draw at the rung's size and have the encoder encode it
+        (x264 reopens there, starting with an IDR and its SPS)."""
+        rung = self.rung
+        if (rung.width, rung.height) != (self._pattern.width, self._pattern.height):
+            self._pattern = TestPattern(rung.width, rung.height)
+        self._encoder.set_format(rung.width, rung.height, rung.fps)
+        self._encoding = rung
+
     def capture_frame(self) -> av.VideoFrame:
         """Draw one picture now (pts on the 90 kHz clock); used by the loop and benchmarks."""
         capture_time = time.time()
@@ -88,11 +103,12 @@ class SimulatedCamera(SupervisedCamera):
         if not self.present:
             raise CameraError("simulated camera: not connected")
         self._encoder.request_keyframe()  # a new session starts decodable
-        interval = 1.0 / self.fps
         next_at = time.monotonic()
         while not stopping.is_set():
             if not self.present:
                 raise CameraError("simulated camera: disconnected")
+            self._follow_rung()
+            interval = 1.0 / self._encoding.fps
             try:
                 for unit in self.encode(self.capture_frame()):
                     self._deliver(unit)

@@ -100,6 +100,13 @@ class ContentH264Encoder(VideoEncoder):
         with self._lock:
             self._bitrate = int(bps)
 
+    def set_format(self, width: int, height: int, fps: float) -> None:
+        """Content keeps the size it opened at: a slide's text must stay legible, so a
+        thin link lowers its frame rate and bitrate (the content input's), never its size."""
+        if (width, height) != (self._ctx.width, self._ctx.height):
+            raise ValueError(f"the content encoder is {self._ctx.width}x{self._ctx.height}; "
+                             f"open another for {width}x{height}")
+
     def encode(self, frame: av.VideoFrame, capture_time: float) -> list[EncodedFrame]:
         with self._lock:
             force, self._keyframe_requested = self._keyframe_requested, False

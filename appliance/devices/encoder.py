@@ -27,6 +27,10 @@ class VideoEncoder(ABC):
     def set_bitrate(self, bps: int) -> None:
         """Change the target bitrate from the next picture on."""
 
+    @abstractmethod
+    def set_format(self, width: int, height: int, fps: float) -> None:
+        """Encode pictures of this size and frame rate from the next one on."""
+
 
 class LibavH264Encoder(VideoEncoder):
     """x264 through PyAV, tuned for real-time WebRTC.
@@ -49,7 +53,15 @@ class LibavH264Encoder(VideoEncoder):
         self._lock = threading.Lock()
         self._keyframe_requested = True
         self._bitrate = int(bitrate)
-        gop = max(1, round(keyframe_interval * fps))
+        self._keyframe_interval = keyframe_interval
+        self._max_bitrate = max(self._bitrate, max_bitrate or self._bitrate)
+        self.format = (width, height, float(fps))  # what the encoder is open for
+        self._wanted_format = self.format
+        self._ctx = self._open(width, height, fps)
+        self._applied_bitrate = self._bitrate
+
+    def _open(self, width: int, height: int, fps: float) -> av.video.codeccontext.VideoCodecContext:
+        gop = max(1, round(self._keyframe_interval * fps))
         ctx = av.CodecContext.create("libx264", "w")
         ctx.width, ctx.height = width, height
         ctx.pix_fmt = "yuv420p"
@@ -58,20 +70,26 @@ class LibavH264Encoder(VideoEncoder):
         ctx.gop_size = gop
         ctx.max_b_frames = 0
         ctx.bit_rate = self._bitrate
-        max_bitrate = max(self._bitrate, max_bitrate or self._bitrate)
         ctx.options = {
             "preset": "ultrafast",
             "tune": "zerolatency",
             "profile": "baseline",
             "forced-idr": "1",
             # VBV caps bursts at the ceiling; the ABR target moves under it.
-            "maxrate": str(max_bitrate),
-            "bufsize": str(max_bitrate // 2),
+            "maxrate": str(self._max_bitrate),
+            "bufsize": str(self._max_bitrate // 2),
             # repeat-headers: SPS/PPS in-band before every IDR, for late joiners.
             "x264-params": f"scenecut=0:min-keyint={gop}:repeat-headers=1",
         }
-        self._ctx = ctx
-        self._applied_bitrate = self._bitrate
+        return ctx
+
+    def set_format(self, width: int, height: int, fps: float) -> None:
+        """Encode pictures of this size and rate from the next one on (the send
+        adapting, `ladder.py`). x264 cannot change its size in place: the encoder is
+        opened again, and its first picture is an IDR with the new SPS, which is where
+        a receiver's decoder follows a size change."""
+        with self._lock:
+            self._wanted_format = (width, height, float(fps))
 
     def request_keyframe(self) -> None:
         with self._lock:
@@ -88,7 +106,10 @@ class LibavH264Encoder(VideoEncoder):
     def encode(self, frame: av.VideoFrame, capture_time: float) -> list[EncodedFrame]:
         with self._lock:
             force, self._keyframe_requested = self._keyframe_requested, False
-            bitrate = self._bitrate
+            bitrate, wanted = self._bitrate, self._wanted_format
+        if wanted != self.format:
+            self._ctx = self._open(*wanted)
+            self.format, self._applied_bitrate = wanted, bitrate
         if bitrate != self._applied_bitrate:
             self._ctx.bit_rate = bitrate  # libx264 reconfigures on the next frame
             self._applied_bitrate = bitrate

@@ -88,12 +88,21 @@ def _v4l2(c: CameraSettings) -> Camera:
         rotation=c.rotation, hflip=c.hflip, vflip=c.vflip)
 
 
+def _adapting(make: Callable[[CameraSettings], Camera]) -> Callable[[CameraSettings], Camera]:
+    """The back-end, with the ladder of sizes and rates it may step down to."""
+    def build(c: CameraSettings) -> Camera:
+        camera = make(c)
+        camera.set_ladder(min(c.min_height, c.height), min(c.min_fps, c.fps))
+        return camera
+    return build
+
+
 CAMERAS: Mapping[str, Callable[[CameraSettings], Camera | None]] = {
     "none": lambda c: None,
-    "simulated": _simulated_camera,
-    "packets": _packets,
-    "picamera2": _picamera2,
-    "v4l2": _v4l2,
+    "simulated": _adapting(_simulated_camera),
+    "packets": _adapting(_packets),
+    "picamera2": _adapting(_picamera2),
+    "v4l2": _adapting(_v4l2),
 }
 
 # -- content inputs (what the room presents) ---------------------------------------------

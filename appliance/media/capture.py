@@ -13,6 +13,10 @@ What the wrapped microphone does is unchanged; `microphone` is the inner one (th
 echo canceller's far-end reference and /healthz look through to it). Up to
 `max_queued` chunks wait (0.5 s); beyond that the oldest are dropped, as a device
 overruns. A read that fails on the thread fails the same way for the reader.
+
+`set_frame_sink(sink)` hands every 20 ms to `sink` on the capture thread instead
+(a failed read as its exception): the room's Opus is encoded there
+(appliance.media.audio_send), so the event loop never sees the room's PCM at all.
 """
 
 from __future__ import annotations
@@ -22,12 +26,18 @@ import collections
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
+
+import numpy as np
 
 from appliance.devices.audio import AudioDeviceError, Microphone, Samples
 
 log = logging.getLogger(__name__)
 
 HANDOVER_CHUNKS = 2  # wake the reader once per 20 ms Opus frame
+
+#: Called on the capture thread with each 20 ms of the microphone, or a read's error.
+FrameSink = Callable[[Samples | Exception], None]
 
 
 class ThreadedMicrophone(Microphone):
@@ -45,6 +55,19 @@ class ThreadedMicrophone(Microphone):
         self._stopping = threading.Event()
         self._pump_task: tuple[asyncio.AbstractEventLoop, asyncio.Task[None]] | None = None
         self.dropped_chunks = 0  # the reader was more than max_queued behind
+        self._sink: FrameSink | None = None
+        self._pair: tuple[FrameSink | None, list[Samples]] = (None, [])  # capture thread's
+
+    @property
+    def frame_sink(self) -> FrameSink | None:
+        return self._sink
+
+    def set_frame_sink(self, sink: FrameSink | None) -> None:
+        """From now on give `sink`, on the capture thread, every 20 ms read (and every
+        failed read's exception) instead of queueing chunks for `read()`; None: queue
+        them again. Chunks already queued stay for `read()`."""
+        with self._lock:
+            self._sink = sink
 
     @property
     def input_latency(self) -> float:
@@ -120,6 +143,11 @@ class ThreadedMicrophone(Microphone):
 
     def _hand_over(self, item: Samples | Exception) -> None:
         with self._lock:
+            sink = self._sink
+        if sink is not None:
+            self._to_sink(sink, item)
+            return
+        with self._lock:
             if len(self._chunks) >= self._max_queued:
                 self._chunks.popleft()
                 self.dropped_chunks += 1
@@ -128,6 +156,26 @@ class ThreadedMicrophone(Microphone):
         if due and self._loop is not None and self._ready is not None:
             with contextlib.suppress(RuntimeError):  # the main loop has closed
                 self._loop.call_soon_threadsafe(self._ready.set)
+
+
+    def _to_sink(self, sink: FrameSink, item: Samples | Exception) -> None:
+        """Pairs of chunks (one Opus frame) to `sink`; a new sink starts a new pair."""
+        owner, pair = self._pair
+        if owner is not sink:
+            pair = []
+            self._pair = (sink, pair)
+        if isinstance(item, Exception):
+            pair.clear()  # a frame with a hole would be worse than a frame of silence
+        else:
+            pair.append(item)
+            if len(pair) < HANDOVER_CHUNKS:
+                return
+            item = np.concatenate(pair)
+            pair.clear()
+        try:
+            sink(item)
+        except Exception:  # the sink's own failure must not stop the capture
+            log.exception("microphone frame sink failed")
 
 
 def unthreaded(microphone: Microphone | None) -> Microphone | None:

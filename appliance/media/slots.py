@@ -36,6 +36,8 @@ from aiortc import MediaStreamTrack, RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError
 from av.video.reformatter import VideoReformatter
 
+from appliance.media.layers import DrawnSize
+
 log = logging.getLogger(__name__)
 
 KeyframeRequester = Callable[[], bool]  # True if a request went out
@@ -119,6 +121,7 @@ class FrameSlot:
         self.frames_received = 0
         self.keyframes_received = 0
         self.size: tuple[int, int] | None = None  # (width, height) of the newest frame
+        self.drawn = DrawnSize()  # the tile size it was last converted for (layer choice)
         self.received_at: float | None = None  # wall clock of the newest frame
         self.ended = False
         self._frame: av.VideoFrame | None = None
@@ -183,6 +186,7 @@ class FrameSlot:
         if frame is None:
             return None
         size = (width or frame.width, height or frame.height)
+        self.drawn.drawn(size)
         cached = self._cache.get(size)
         if cached is not None and cached[0] == version:
             return cached[1]

@@ -7,9 +7,12 @@ second encoder.
 Add the track with `add_encoded_video_track(pc, track)` before the offer: it
 offers H.264 only and binds the sender, so the far end's feedback reaches
 the camera instead of aiortc's (unused) encoder: PLI/FIR (Janus relays its
-subscribers' requests) → `camera.request_keyframe()`, REMB →
-`camera.set_bitrate()` within the camera's bounds. A rebuilt peer connection
-gets a new track over the same camera, which hands itself over.
+subscribers' requests) → `camera.request_keyframe()`; REMB (Janus: the room's cap)
+and the receiver reports (loss, round-trip time) → `SendRateController`, whose
+target goes to `camera.set_bitrate()` (bitrate, then size and frame rate, within
+the camera's bounds) and to the transport's `SendPacer` (the camera's packets
+paced, the microphone's never behind them). A rebuilt peer connection gets a new
+track over the same camera, which hands itself over.
 """
 
 from __future__ import annotations
@@ -30,10 +33,14 @@ from aiortc.rtp import (
     RTCP_PSFB_PLI,
     AnyRtcpPacket,
     RtcpPsfbPacket,
+    RtcpRrPacket,
+    RtcpSrPacket,
     unpack_remb_fci,
 )
 
 from appliance.devices.camera import PTS_TIME_BASE, Camera, EncodedFrame
+from appliance.media.congestion import SendRateController
+from appliance.media.pacer import SendPacer, pace_transport
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +49,18 @@ log = logging.getLogger(__name__)
 MAX_QUEUED_FRAMES = 8
 
 
+def sender_rtt(sender: RTCRtpSender) -> float | None:
+    """aiortc's smoothed round-trip time for a sender (from LSR/DLSR of the receiver's
+    reports; private in aiortc 1.16, public only through the async getStats())."""
+    rtt = getattr(sender, "_RTCRtpSender__rtt", None)
+    return float(rtt) if rtt is not None else None
+
+
 def observe_sender_feedback(
     sender: RTCRtpSender,
     on_keyframe_request: Callable[[], None],
     on_bitrate_estimate: Callable[[int], None],
+    on_receiver_report: Callable[[float, float | None], None] = lambda loss, rtt: None,
 ) -> None:
     """Tap the RTCP feedback arriving at one aiortc sender.
 
@@ -70,7 +85,11 @@ def observe_sender_feedback(
                 else:
                     if sender._ssrc in ssrcs:
                         on_bitrate_estimate(bitrate)
-        await original(packet)
+        await original(packet)  # aiortc updates its RTT estimate from the report first
+        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            for report in packet.reports:
+                if report.ssrc == sender._ssrc:
+                    on_receiver_report(report.fraction_lost / 256, sender_rtt(sender))
 
     sender._handle_rtcp_packet = handle_rtcp_packet  # type: ignore[method-assign]
 
@@ -156,6 +175,9 @@ class EncodedVideoTrack(MediaStreamTrack):
         self.keyframes_sent = 0
         self.keyframe_requests = 0
         self.last_bitrate_estimate: int | None = None
+        self.rate = SendRateController(camera.bounds.minimum, camera.bounds.maximum,
+                                       start=camera.bitrate)
+        self.pacer: SendPacer | None = None
 
     @property
     def sending(self) -> bool:
@@ -171,7 +193,8 @@ class EncodedVideoTrack(MediaStreamTrack):
         if sender in self._bound_senders:
             return
         self._bound_senders.add(sender)
-        observe_sender_feedback(sender, self.request_keyframe, self._on_bitrate_estimate)
+        observe_sender_feedback(sender, self.request_keyframe, self._on_bitrate_estimate,
+                                self._on_receiver_report)
 
     def request_keyframe(self) -> None:
         self.keyframe_requests += 1
@@ -179,8 +202,28 @@ class EncodedVideoTrack(MediaStreamTrack):
 
     def _on_bitrate_estimate(self, bps: int) -> None:
         self.last_bitrate_estimate = bps
+        self._apply_target(self.rate.on_remb(bps))
+
+    def _on_receiver_report(self, fraction_lost: float, rtt: float | None) -> None:
+        self._apply_target(self.rate.on_report(fraction_lost, rtt))
+
+    def _apply_target(self, bps: int) -> None:
         applied = self.camera.set_bitrate(bps)
-        log.debug("REMB %d bps -> camera %d bps", bps, applied)
+        if self.pacer is not None:
+            self.pacer.set_target(applied)
+        log.debug("send target %d bps (%s) -> camera %d bps", bps, self.rate.decision, applied)
+
+    def _pace(self) -> None:
+        """Put the camera's packets behind the transport's pacer (once it exists)."""
+        if self.pacer is not None:
+            return
+        for sender in self._bound_senders:
+            if sender.transport is None:
+                continue
+            self.pacer = pace_transport(sender.transport, self.camera.bitrate)
+            self.pacer.set_target(self.camera.bitrate)
+            self.pacer.paced_ssrcs |= {sender._ssrc, sender._rtx_ssrc}
+            self.pacer.on_overflow = self.camera.request_keyframe
 
     async def recv(self) -> av.Packet:
         if self.readyState != "live":
@@ -189,6 +232,7 @@ class EncodedVideoTrack(MediaStreamTrack):
             self._queue = _AccessUnitQueue(asyncio.get_running_loop(), self.camera.request_keyframe)
         self._wanted = True
         self._sync_camera()
+        self._pace()
         unit = await self._queue.get()
         packet = access_unit_packet(unit)
         self.frames_sent += 1

@@ -231,6 +231,11 @@ class CameraSettings(Section):
     fps: int = Field(default=30, ge=1, le=60)
     bitrate_min_kbps: int = Field(default=300, ge=50, le=20000)
     bitrate_max_kbps: int = Field(default=2500, ge=50, le=20000)
+    min_height: int = Field(default=180, ge=90, le=2160)
+    """On a congested link the camera sends smaller pictures (half, then a quarter of
+    its size), never fewer lines than this; min_height = height keeps the size."""
+    min_fps: int = Field(default=15, ge=1, le=60)
+    """… and at half its frame rate, never below this; min_fps = fps keeps the rate."""
     keyframe_interval_s: float = Field(default=2.0, ge=0.5, le=10)
     rotation: Literal[0, 90, 180, 270] = 0
     hflip: bool = False

@@ -91,6 +91,7 @@ class Handle:
     subscription: list[Stream] = field(default_factory=list)
     started: bool = False  # the subscriber answered the latest offer
     queued: list[tuple[list[str], list[str]]] = field(default_factory=list)  # updates
+    substreams: dict[str, int] = field(default_factory=dict)  # mid -> simulcast layer asked
 
     @property
     def feeds(self) -> set[str]:
@@ -367,6 +368,11 @@ class FakeJanus:
         if h.role == "publisher" and request == "configure":
             h.keyframes += bool(body.get("keyframe"))
             h.display = str(body.get("display", h.display))
+            return {"videoroom": "event", "room": room, "configured": "ok"}, None
+        if h.role == "subscriber" and request == "configure":
+            for stream in body.get("streams", []):
+                if "substream" in stream:
+                    h.substreams[str(stream["mid"])] = int(stream["substream"])
             return {"videoroom": "event", "room": room, "configured": "ok"}, None
         if h.role == "subscriber" and request == "update":
             add = [str(s["feed"]) for s in body.get("subscribe", [])]

@@ -79,6 +79,9 @@ class RoomControl:
             "audio_level_average": TALK_LEVEL_DBOV,
             "notify_joining": False, "require_pvtid": False, "permanent": False,
             "bitrate": 2_500_000, "fir_freq": 10,
+            # Audio first on bad links: Opus in-band FEC negotiated with every publisher
+            # (Janus's default, said here so it stays so); no DTX (steady talking levels).
+            "opus_fec": True, "opus_dtx": False,
         }
         if self.admin_key:
             body["admin_key"] = self.admin_key
@@ -215,6 +218,9 @@ class Publisher:
         await self.handle.send({"request": "configure", "display": display[:64]})
 
 
+SUBSTREAMS = {"low": 0, "medium": 1, "high": 2}  # Janus's simulcast substream numbers
+
+
 class Subscriber:
     """One multistream subscriber handle, updated as publishers come and go."""
 
@@ -252,3 +258,11 @@ class Subscriber:
 
     async def start(self, answer_sdp: str) -> None:
         await self.handle.send({"request": "start"}, {"type": "answer", "sdp": answer_sdp})
+
+    async def set_layers(self, layers: dict[str, str]) -> None:
+        """Which simulcast substream each video m-line forwards ("low" 0 … "high" 2),
+        all temporal layers. Janus switches at the layer's next keyframe (it asks the
+        publisher for one) and falls back to a lower one that stops arriving."""
+        await self.handle.send({"request": "configure", "streams": [
+            {"mid": mid, "substream": SUBSTREAMS[layer], "temporal": 2}
+            for mid, layer in layers.items()]})

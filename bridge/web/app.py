@@ -376,7 +376,10 @@ class Bridge:
             # Read frames well past the protocol's limit, so an oversized message gets a
             # readable `too_large` reply; past the hard cap aiohttp closes with 1009 (it
             # refuses a frame of exactly max_msg_size, hence the + 1).
-            ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=p.MAX_FRAME_BYTES + 1)
+            # heartbeat: a ping every 30 s, its pong due within 15 s (aiohttp: half). A
+            # client behind a link down for 10 s gets it late (TCP's backoff) and keeps
+            # its seat; its media ride the outage out too (ICE consent: 30 s).
+            ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=p.MAX_FRAME_BYTES + 1)
             await ws.prepare(request)
             conn = ClientConnection(self, ws, address,
                                     request.headers.get("User-Agent", "")[:120])

@@ -164,6 +164,10 @@ class ClientConnection:
             await self.present_for_seat(m)
         elif isinstance(m, p.Publish | p.PublishContent | p.SubscribeAnswer | p.Resubscribe):
             await self.media_request(m)
+        elif isinstance(m, p.VideoLayers):
+            await self._media().set_layers(m.layers)
+            if m.id is not None:
+                await self.send(p.Ok(re=m.id))
         else:
             await self.ask_domain(m)
 

@@ -133,6 +133,39 @@ async def test_a_dropped_connection_takes_the_same_seat_again(
     assert appliance.of(c.Disconnected)[0].reason.startswith("bridge closed the connection")
 
 
+@pytest.fixture
+def quick_pings(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """Pings every 50 ms (set before the client starts: its loop reads it each round)."""
+    monkeypatch.setattr(c, "PING_INTERVAL_S", 0.05)
+    return monkeypatch
+
+
+async def test_a_short_outage_keeps_the_session_and_its_media(
+        quick_pings: pytest.MonkeyPatch, appliance: Appliance, bridge: FakeBridge) -> None:
+    quick_pings.setattr(c, "SILENT_LIMIT_S", 30.0)
+    await appliance.until(lambda: appliance.of(c.Joined))
+    bridge.go_silent()
+    pings = len(bridge.sent_of(p.Ping))
+    await asyncio.sleep(0.5)  # pings go unanswered meanwhile
+    bridge.go_silent(False)
+    await bridge.wait_sent(p.Ping, pings + 1)  # heard again
+    assert bridge.connections == 1 and appliance.client.sessions == 1
+    assert not appliance.of(c.Disconnected)
+
+
+async def test_a_bridge_silent_past_the_limit_is_given_up_and_the_seat_resumed(
+        quick_pings: pytest.MonkeyPatch, appliance: Appliance, bridge: FakeBridge) -> None:
+    quick_pings.setattr(c, "SILENT_LIMIT_S", 0.3)
+    await appliance.until(lambda: appliance.of(c.Joined))
+    bridge.go_silent()
+    await appliance.until(lambda: appliance.of(c.Disconnected), timeout=10)
+    assert "nothing from the bridge" in appliance.of(c.Disconnected)[0].reason
+    bridge.go_silent(False)
+    await appliance.until(lambda: len(appliance.of(c.Joined)) == 2, timeout=10)
+    assert bridge.sent_of(p.Join)[1].token is not None, "the seat resumed"
+    assert appliance.client.sessions == 2
+
+
 async def test_a_restarting_bridge_is_waited_for_and_the_seat_resumed(
         appliance: Appliance, bridge: FakeBridge) -> None:
     await appliance.until(lambda: appliance.of(c.Joined))

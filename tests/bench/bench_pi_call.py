@@ -1,7 +1,7 @@
 """The room appliance on a Pi's CPU budget beside two Chromium participants, in one call.
 
     scripts/in-netns .venv/bin/python tests/bench/bench_pi_call.py [--board pi4|none]
-        [--steady S] [--latency S] [--audio S] [--pyspy S] [--baseline DIR]
+        [--steady S] [--latency S] [--audio S] [--pyspy S] [--baseline DIR [--same-config]]
 
 One room, three participants at 1280×720@30: two Debian Chromiums, each its own
 browser (its own process tree, measured apart), publishing the test pattern and
@@ -27,7 +27,9 @@ suppression would remove the ticks), the mixer into the WAV speaker, the headles
 
 `--baseline DIR` runs the appliance from another checkout's `appliance/` (e.g. `git
 archive <commit> appliance | tar -x -C DIR`) as that code could: the x264 camera, no
-echo canceller — the "before" of a before/after. The machine is shared: its own
+echo canceller — the "before" of a before/after; with `--same-config` the baseline
+gets the packets camera and the echo canceller as well (for a baseline that has
+them: main from 2026-12-05 on). The machine is shared: its own
 load is reported beside the figures. Prints a table on stderr, JSON on stdout.
 """
 
@@ -243,21 +245,23 @@ async def join(browser: Any, bridge: BridgeProcess, name: str,
 
 
 def appliance_args(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    if args.baseline:
-        return {"env": {"PYTHONPATH": str(Path(args.baseline).resolve())}}
+    baseline = {"env": {"PYTHONPATH": str(Path(args.baseline).resolve())}} \
+        if args.baseline else {}
+    if args.baseline and not args.same_config:
+        return baseline
     clip = tmp / "clip.npz"
     log("encoding the packet camera's clip")
     PacketClip.encode(*bc.SIZE, bc.FPS, CLIP_SECONDS).save(clip)
     return {"camera": f'backend = "packets"\npacket_clip = "{clip}"\n'
                       f"keyframe_interval_s = {CLIP_SECONDS}",
             "audio": "simulated_mic_processing = true\necho_cancellation = true\n"
-                     "noise_suppression = false\nhigh_pass = true"}
+                     "noise_suppression = false\nhigh_pass = true", **baseline}
 
 
 async def call(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
     board = None if args.board == "none" else budget(args.board)
     extra = appliance_args(args, tmp)
-    loop_ms = None if args.baseline else CLIP_SECONDS * 1000
+    loop_ms = None if args.baseline and not args.same_config else CLIP_SECONDS * 1000
     bridge = BridgeProcess(tmp, rooms=[(bc.ROOM, "Bench room")])
     with bc.stopping(bridge):
         async with chromium() as browser_a, chromium() as browser_b:
@@ -339,6 +343,9 @@ def main() -> None:
     parser.add_argument("--pyspy", type=float, default=20.0, help="0: no py-spy")
     parser.add_argument("--appliance-nice", type=int, default=-5)
     parser.add_argument("--baseline", help="run the appliance from this checkout's code")
+    parser.add_argument("--same-config", action="store_true",
+                        help="give the --baseline the packets camera and the echo canceller "
+                             "too (a baseline that has them)")
     args = parser.parse_args()
     if os.environ.get("SALON_IN_NETNS") != "1":
         sys.exit("bench_pi_call: run inside scripts/in-netns")

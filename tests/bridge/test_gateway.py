@@ -161,3 +161,18 @@ async def test_the_gateway_finds_janus_again_after_it_went_away(
     assert fake_janus.rooms[ROOM].secret == secret, "the room made again, as it was"
     again = await publishing(gateway, fake_janus, "1")  # the old session died with Janus
     assert again.alive and fake_janus.forwarded(ROOM, "1", "audio")
+
+
+async def test_a_subscriber_asks_janus_for_the_simulcast_layer_of_each_video(
+        gateway: MediaGateway, fake_janus: FakeJanus) -> None:
+    await publishing(gateway, fake_janus, "1")
+    listener, offers = await joined(gateway, "2")
+    await listener.reconcile({"1"})
+    await listener.answer("v=0 the client's answer")
+    video = next(s.mid for s in offers.got[-1][1] if s.kind == "video")
+    audio = next(s.mid for s in offers.got[-1][1] if s.kind == "audio")
+    await listener.set_layers({video: "low", audio: "low", "99": "high"})
+    handle = fake_janus.subscribers(ROOM)[0]
+    assert handle.substreams == {video: 0}, "only subscribed video m-lines are configured"
+    await listener.set_layers({video: "high"})
+    assert handle.substreams == {video: 2} and listener.layers == {video: "high"}

@@ -17,6 +17,7 @@ import pytest
 
 from appliance import room
 from appliance.conference import client as conf
+from appliance.media.audio_send import OpusMicrophoneTrack
 from appliance.screen import i18n
 from salon import protocol as p
 from tests.support.controls_harness import (
@@ -94,6 +95,7 @@ async def buttons_in_an_open_floor_meeting(rut: RoomUnderTest, host: Observer,
     assert await listener.frames_grow("ROOM A", within=20)
     await wait_for(lambda: listener.tone_db("ROOM A", TONE_HZ) > LIVE_DB, 15, "the tone",
                    interval=0.2)
+    assert isinstance(rut.app.media.audio, OpusMicrophoneTrack)  # encoded on its capture thread
     live_db = listener.tone_db("ROOM A", TONE_HZ)
 
     # raise hand: the host sees the room in the queue; the hand LED blinks

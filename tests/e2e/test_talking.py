@@ -23,6 +23,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import expect
 
+from appliance.media.audio_send import OpusMicrophoneTrack
 from tests.support.browser import chromium
 from tests.support.controls_harness import controls_toml, room_under_test, settings_from, wait_for
 from tests.support.controls_observer import Observer
@@ -105,6 +106,9 @@ async def test_a_room_that_mutes_is_not_shown_talking(
     try:
         async with room_under_test(settings_from(text), tmp_path / "room") as rut:
             await wait_for(lambda: rut.state.connection == "in_meeting", 30, "the room joined")
+            # Its Opus is encoded on the capture thread: Janus hears its level only from
+            # the audio-level extension the sender writes for those packets.
+            assert isinstance(rut.app.media.audio, OpusMicrophoneTrack)
             for round_ in range(2):  # mute, unmute, and mute again
                 await host.until(ROOM_NAME, lambda x: x["talking"], timeout=20,
                                  what="talking (the room's tone)")

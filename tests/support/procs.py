@@ -210,7 +210,7 @@ class ApplianceProcess(Proc):
 def appliance_toml(bridge_url: str, room: str, name: str, health_port: int, speaker_wav: Path,
                    tone_hz: float = 1000.0, width: int = 1280, height: int = 720,
                    extra: str = "", mic_signal: str = "tone", camera: str = "",
-                   audio: str = "") -> str:
+                   audio: str = "", display: tuple[int, int] = (1280, 720)) -> str:
     """`camera`, `audio`: more lines for those tables (`backend = …` in `camera` replaces
     the simulated camera)."""
     camera_backend = "" if "backend" in camera else 'backend = "simulated"\n'
@@ -242,8 +242,8 @@ speaker_backend = "wav"
 speaker_wav = "{speaker_wav}"
 [display]
 backend = "headless"
-width = 1280
-height = 720
+width = {display[0]}
+height = {display[1]}
 [buttons]
 pin_factory = "mock"
 [health]
@@ -258,14 +258,15 @@ class Appliance(ApplianceProcess):
                  tone_hz: float = 1000.0, extra: str = "",
                  size: tuple[int, int] = (1280, 720), mic_signal: str = "tone",
                  nice: int = 0, camera: str = "", audio: str = "",
-                 wrap: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+                 wrap: list[str] | None = None, env: dict[str, str] | None = None,
+                 display: tuple[int, int] = (1280, 720)) -> None:
         self.name = name
         self.health_port = free_port()
         self.speaker_wav = tmp / f"{name.replace(' ', '_')}-speaker.wav"
         super().__init__(tmp, name.replace(" ", "_"), appliance_toml(
             bridge.url, room, name, self.health_port, self.speaker_wav, tone_hz,
             width=size[0], height=size[1], extra=extra, mic_signal=mic_signal, camera=camera,
-            audio=audio), nice=nice, wrap=wrap, env=env)
+            audio=audio, display=display), nice=nice, wrap=wrap, env=env)
 
     def health(self) -> Any:
         return get_json(f"http://127.0.0.1:{self.health_port}/healthz")

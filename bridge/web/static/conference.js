@@ -29,6 +29,13 @@ const VIDEO_MAX_BITRATE = 1_200_000;  // a 720p camera well inside the guide's 4
 // Content: full resolution (no simulcast layers for a viewer to be given a small one of)
 // at a low frame rate; 1080p text at this rate stays sharp.
 const CONTENT_MAX_BITRATE = 2_500_000;
+// Simulcast: three layers, highest first (Janus's default rid order, "hml"); each
+// subscriber receives the one that fits the size it draws it at (layers.js).
+const SIMULCAST = [
+  { rid: "h", maxBitrate: VIDEO_MAX_BITRATE },
+  { rid: "m", maxBitrate: 400_000, scaleResolutionDownBy: 2 },
+  { rid: "l", maxBitrate: 120_000, scaleResolutionDownBy: 4 },
+];
 const KEEPALIVE_MS = 20000;
 const PUBLISH_BOUNDS_MS = [12000, 20000, 30000];  // then the last, for every further try
 
@@ -68,6 +75,7 @@ export class Conference extends EventTarget {
     this.polls = new Map();        // id -> poll (with counts / my_answer when known)
     this.files = [];
     this.streams = [];             // [{mid, kind, participant}] of the latest offer
+    this.layers = new Map();       // video mid -> simulcast layer last asked of the bridge
     this.outgoing = { audio: null, video: null };  // tracks we mean to send
     this.pubPc = null;
     this.pubSlots = null;          // {audio, video}: the publisher's transceivers
@@ -326,7 +334,7 @@ export class Conference extends EventTarget {
     this.pubSlots = {
       audio: pc.addTransceiver("audio", { direction: "sendonly", streams: [stream] }),
       video: pc.addTransceiver("video", { direction: "sendonly", streams: [stream],
-        sendEncodings: [{ maxBitrate: VIDEO_MAX_BITRATE }] }),
+        sendEncodings: SIMULCAST.map((e) => ({ ...e })) }),
     };
     await this.pubSlots.audio.sender.replaceTrack(this.outgoing.audio);
     await this.pubSlots.video.sender.replaceTrack(this.outgoing.video);
@@ -440,11 +448,26 @@ export class Conference extends EventTarget {
     }
     const pc = this.subPc;
     this.streams = msg.streams;
+    // Janus may give an m-line to another feed (or a new subscription starts on its
+    // default layer): ask for every layer again.
+    this.layers = new Map();
     await pc.setRemoteDescription({ type: "offer", sdp: msg.sdp });
     await pc.setLocalDescription(await pc.createAnswer());
     await waitForIceGathering(pc);
     this.send({ type: "subscribe_answer", sdp: pc.localDescription.sdp });
     this.emit("media");
+  }
+
+  /** Ask for the layers in ``wanted`` (mid -> "low" | "medium" | "high") that differ
+   * from what was last asked on this subscription. */
+  setVideoLayers(wanted) {
+    const changed = {};
+    for (const [mid, layer] of wanted) {
+      if (this.layers.get(mid) !== layer) changed[mid] = layer;
+    }
+    if (!Object.keys(changed).length || !this.ws || this.ws.readyState !== WebSocket.OPEN) return;
+    for (const [mid, layer] of Object.entries(changed)) this.layers.set(mid, layer);
+    this.send({ type: "video_layers", layers: changed });
   }
 
   async onMediaReset(reason) {

@@ -3,6 +3,7 @@
 import { ChatPane } from "./chat.js";
 import { Conference } from "./conference.js";
 import { $, h } from "./dom.js";
+import { watchLayers } from "./layers.js";
 import { Entry } from "./entry.js";
 import { FilesPane } from "./files.js";
 import { LANGUAGES, errorText, language, onLanguageChange, setLanguage, t, translate } from "./i18n.js";
@@ -242,6 +243,7 @@ async function enter(way) {
   setStatus("status.connecting");
   const conf = new Conference(wsUrl, room);
   build(conf);
+  watchLayers(conf);
   try {
     await conf.connect();
     await conf.join(way);

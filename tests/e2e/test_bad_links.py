@@ -1,0 +1,182 @@
+"""A call on bad links (tests/support/linkshape.py) through real parts: the bridge over
+HTTPS with its Janus on the server, the room appliance behind the school's link and a
+laptop's Chromium behind the home's, both links shaped with the same profile.
+
+- 3 % random loss each way: the room and the laptop keep hearing each other, the
+  room's concealment stays bounded, and Janus negotiated Opus in-band FEC with the
+  laptop (the room sends it whatever is negotiated: tests/appliance/test_send_adapt.py);
+- 1 Mbit/s: the call stays up with audio both ways and the room's video still moving
+  at the laptop; the room's camera lowers its bitrate under the link and its picture
+  size, and both come back up once the link is fast again;
+- a 10 s outage: the room rides it out as a browser does (the same session and
+  PeerConnections, nothing rebuilt) and hears and sends again, without anyone acting.
+
+Behaviour only (what arrives, what the sender chose): the machine is shared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Page
+
+from tests.support import coturn, linkshape, netlab
+from tests.support.browser import join_room, tile_video_state, tone_db
+from tests.support.deployment import BRIDGE_URL, ROOM, LabAppliance, SchoolServer, home_chromium
+from tests.support.media_files import read_wav_tail, tone_ratio_db, write_solid_y4m, write_tone_wav
+from tests.support.procs import wait_until
+
+pytestmark = [
+    pytest.mark.netns, pytest.mark.slow,
+    pytest.mark.skipif(netlab.available() is not None, reason=str(netlab.available())),
+    pytest.mark.skipif(not coturn.available(), reason="needs coturn (apt-get install coturn)"),
+]
+ROOM_NAME = "ROOM ON A BAD LINK"
+LAPTOP_NAME = "Remote Deniz"
+ROOM_TONE, LAPTOP_TONE = 1000, 440
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[linkshape.ShapedInternet]:
+    with linkshape.running_shaped_internet(tmp_path_factory.mktemp("shaped")) as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+def server(net: linkshape.ShapedInternet, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[SchoolServer]:
+    made = SchoolServer(net.lab, tmp_path_factory.mktemp("server"))
+    yield made
+    made.stop()
+
+
+@pytest.fixture(autouse=True)
+def clean_links_after(net: linkshape.ShapedInternet) -> Iterator[None]:
+    yield
+    net.set(linkshape.Shape())
+
+
+async def poll(predicate: Any, timeout: float, what: str) -> Any:
+    return await asyncio.to_thread(wait_until, predicate, timeout, what, 0.5)
+
+
+@asynccontextmanager
+async def call(net: linkshape.ShapedInternet, server: SchoolServer, tmp: Path
+               ) -> AsyncIterator[tuple[LabAppliance, Page]]:
+    room = LabAppliance(net.lab, server, tmp, ROOM_NAME, tone_hz=ROOM_TONE)
+    try:
+        await asyncio.to_thread(room.wait_in_meeting, 90)
+        video = write_solid_y4m(tmp / "orange.y4m", (255, 128, 0))
+        audio = write_tone_wav(tmp / "tone440.wav", LAPTOP_TONE)
+        async with home_chromium(net.lab, server, tmp, video=video, audio=audio) as browser:
+            page = await join_room(browser, f"{BRIDGE_URL}/r/{ROOM}", LAPTOP_NAME)
+            yield room, page
+    finally:
+        room.stop()
+
+
+def room_hears_laptop(room: LabAppliance) -> bool:
+    samples, rate = read_wav_tail(room.speaker_wav, 1.5)
+    return tone_ratio_db(samples, rate, LAPTOP_TONE) > 20
+
+
+async def laptop_hears_room(page: Page) -> bool:
+    db = await tone_db(page, ROOM_NAME, ROOM_TONE)
+    return db is not None and db > 20
+
+
+async def frames_from_room(page: Page) -> int:
+    state = await tile_video_state(page, ROOM_NAME)
+    return int(state["frames"]) if state else 0
+
+
+async def hearing_both_ways(room: LabAppliance, page: Page, timeout: float = 60) -> None:
+    await poll(lambda: room_hears_laptop(room), timeout, "the room hearing the laptop")
+    for _ in range(int(timeout)):
+        if await laptop_hears_room(page):
+            return
+        await asyncio.sleep(1)
+    raise AssertionError("the laptop does not hear the room")
+
+
+def concealed_ms(room: LabAppliance) -> float:
+    return float(room.health()["audio"]["mixer"]["concealed_ms"])
+
+
+def send(room: LabAppliance) -> dict[str, Any]:
+    return dict(room.health().get("send") or {})
+
+
+PUBLISHED_OPUS_FMTP = """() => {
+  const sdp = window.salon.conference.pubPc.remoteDescription.sdp;
+  const pt = (sdp.match(/a=rtpmap:(\\d+) opus\\/48000/i) || [])[1];
+  const line = sdp.split('\\r\\n').find(l => l.startsWith(`a=fmtp:${pt} `));
+  return line || '';
+}"""
+
+
+async def test_under_3_percent_loss_both_ends_keep_hearing_each_other(
+        net: linkshape.ShapedInternet, server: SchoolServer, tmp_path: Path) -> None:
+    net.set(linkshape.PROFILES["loss_3"].phases[0].shape)
+    async with call(net, server, tmp_path) as (room, page):
+        await hearing_both_ways(room, page)
+        assert "useinbandfec=1" in await page.evaluate(PUBLISHED_OPUS_FMTP)
+        before = concealed_ms(room)
+        for _ in range(4):  # audio keeps arriving, decodable, through the loss
+            await asyncio.sleep(2.5)
+            assert await asyncio.to_thread(room_hears_laptop, room)
+            assert await laptop_hears_room(page)
+        window_ms = 4 * 2.5 * 1000
+        concealed = concealed_ms(room) - before
+        assert concealed < 0.25 * window_ms, f"concealed {concealed} ms of {window_ms}"
+        counters = net.links["school"].counters()
+        assert counters["down"].lost > 0 and counters["up"].lost > 0, counters
+
+
+async def test_at_1_mbit_s_the_call_stays_up_and_the_camera_steps_down_then_up(
+        net: linkshape.ShapedInternet, server: SchoolServer, tmp_path: Path) -> None:
+    slow = linkshape.PROFILES["1mbit"].phases[0].shape
+    net.set(slow)
+    async with call(net, server, tmp_path) as (room, page):
+        await poll(lambda: send(room).get("camera", {}).get("bitrate", 10**9) < 1_000_000,
+                   90, "the room's camera under the link's 1 Mbit/s")
+        await poll(lambda: send(room)["camera"]["size"][1] < 720, 60,
+                   "the room's camera sending a smaller picture")
+        await hearing_both_ways(room, page, timeout=90)
+        frames = await frames_from_room(page)
+        await asyncio.sleep(3)
+        assert await frames_from_room(page) > frames, "the room's video froze at the laptop"
+        net.set(replace(slow, rate_kbit=None))
+        await poll(lambda: send(room)["camera"]["bitrate"] > 1_500_000, 120,
+                   "the room's camera back above 1.5 Mbit/s on a fast link")
+        await poll(lambda: send(room)["camera"]["size"][1] == 720, 60,
+                   "the room's camera back at full size")
+        await hearing_both_ways(room, page)
+
+
+async def test_after_a_10_s_outage_the_call_comes_back_by_itself(
+        net: linkshape.ShapedInternet, server: SchoolServer, tmp_path: Path) -> None:
+    base = linkshape.BASE
+    net.set(base)
+    async with call(net, server, tmp_path) as (room, page):
+        await hearing_both_ways(room, page)
+        before = room.health()["media_path"]
+        net.set(linkshape.Shape(down=True))
+        await asyncio.sleep(10)
+        assert not await asyncio.to_thread(room_hears_laptop, room), \
+            "the room heard the laptop through an outage: the link was not cut"
+        net.set(base)
+        await hearing_both_ways(room, page, timeout=90)
+        frames = await frames_from_room(page)
+        await asyncio.sleep(3)
+        assert await frames_from_room(page) > frames, "the room's video did not come back"
+        assert room.health()["meeting"]["state"] == "in_meeting"
+        after = room.health()["media_path"]
+        assert (after["sessions"], after["rebuilds"]) == (before["sessions"], before["rebuilds"]), \
+            f"the room reconnected or rebuilt its peers for a 10 s outage: {before} -> {after}"
