@@ -40,6 +40,7 @@ from bridge.meetings.effects import (
     FileAdded,
     FileDownload,
     Files,
+    JanusModerate,
     Joined,
     Listing,
     MediaAccess,
@@ -437,6 +438,9 @@ class Meetings:
             with self.store.transaction() as db:
                 tx = self._tx(db)
                 value = body(tx)
+                # Janus first: a right taken is cut at the media server before anyone is
+                # told, so no client sees "stopped" while its media still flows (stable).
+                tx.effects.sort(key=lambda e: not isinstance(e, JanusModerate))
                 sequenced = outbox.stamp(tx)
         except Refused as refused:
             self._undo(tx)

@@ -111,3 +111,18 @@ def test_in_an_open_floor_room_everyone_may_present_one_at_a_time(world: World) 
     second = world.guest("İkinci", "serbest")
     ok(world.meetings.start_presenting(first.pid))
     refused(world.meetings.start_presenting(second.pid), "presentation_busy")
+
+
+def test_janus_is_told_before_anyone_hears_a_right_was_taken(world: World) -> None:
+    """The content is cut at the media server first: no client is told "stopped" while
+    the presenter's media still reaches the others (effects are carried out in order)."""
+    host = world.sign_in("ogretmen")
+    ali = world.sign_in("ali")
+    for right in ("present", "camera", "audio"):
+        ok(world.meetings.set_right(host.pid, ali.pid, right, True))
+    ok(world.meetings.start_presenting(ali.pid))
+    for result in (ok(world.meetings.stop_presenting(host.pid, ali.pid)),
+                   ok(world.meetings.set_right(host.pid, ali.pid, "camera", False)),
+                   ok(world.meetings.set_right(host.pid, ali.pid, "audio", False))):
+        kinds = [isinstance(e, JanusModerate) for e in result.effects]
+        assert True in kinds and kinds == sorted(kinds, reverse=True), result.effects

@@ -119,8 +119,8 @@ async def test_two_appliances_and_a_browser_leave_and_rejoin(
                 for other in others:
                     await poll(lambda r=room, o=other: (r.video_from(o) or {}).get("frames", 0) > 5,
                                40, f"{room.name} receiving {other}")
-            assert await frames_growing(page, "ROOM A", timeout=20)
-            assert await frames_growing(page, "ROOM B", timeout=20)
+            assert await frames_growing(page, "ROOM A", timeout=60)
+            assert await frames_growing(page, "ROOM B", timeout=60)
 
             b.stop()  # ROOM B leaves: the others' lists and subscriptions follow
             await poll(lambda: a.video_from("ROOM B") is None, 15, "ROOM B gone at ROOM A")
@@ -140,7 +140,7 @@ async def test_two_appliances_and_a_browser_leave_and_rejoin(
             b = Appliance(tmp_path / "again", bridge, "ROOM B", tone_hz=900, size=small)
             await poll(lambda: (a.video_from("ROOM B") or {}).get("frames", 0) > 5, 40,
                        "ROOM B back at ROOM A")
-            assert await frames_growing(page, "ROOM B", timeout=20)
+            assert await frames_growing(page, "ROOM B", timeout=60)
             assert bridge.health()["rooms"] == {"testbim": 3}
     finally:
         a.stop()
@@ -156,7 +156,7 @@ async def test_janus_killed_mid_meeting_everyone_is_back_with_media(
             page = await join_room(browser, bridge.room_url("testbim"), "Browser Bora")
             await poll(lambda: (room.video_from("Browser Bora") or {}).get("frames", 0) > 5, 40,
                        "browser video at the appliance")
-            assert await frames_growing(page, "ROOM A", timeout=20)
+            assert await frames_growing(page, "ROOM A", timeout=60)
 
             old_pid = bridge.health()["janus_pid"]
             loop = asyncio.get_running_loop()
@@ -167,7 +167,7 @@ async def test_janus_killed_mid_meeting_everyone_is_back_with_media(
             # media flows again both ways, without anyone restarting anything by hand
             await poll(lambda: (room.video_from("Browser Bora") or {}).get("frames", 0) > 5, 10,
                        "browser video at the appliance after the restart")
-            assert await frames_growing(page, "ROOM A", by=10, timeout=10)
+            assert await frames_growing(page, "ROOM A", by=10, timeout=60)
             restored_s = loop.time() - killed_at
             print(f"media restored {restored_s:.1f}s after Janus was killed")
             assert restored_s < 10 + 2  # the requirement is 10 s; frame counting adds a little
