@@ -9,6 +9,11 @@ from typing import Any
 
 import aiohttp
 
+# Every wait here is for something that must arrive, so its timeout is a ceiling, never
+# a timing: a test's short timeout says how soon it should come on a quiet machine, and
+# on a loaded 2-core one it is raised to this floor (no test waits for nothing here).
+WAIT_FLOOR_S = 15.0
+
 
 class RawClient:
     def __init__(self, http: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse):
@@ -47,6 +52,7 @@ class RawClient:
 
     async def expect(self, type_: str, timeout: float = 10.0, **match: Any) -> dict[str, Any]:
         """Wait for the next message of ``type_`` (others are skipped)."""
+        timeout = max(timeout, WAIT_FLOOR_S)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -60,6 +66,7 @@ class RawClient:
     async def expect_where(self, predicate: Callable[[dict[str, Any]], bool],
                            timeout: float = 10.0, what: str = "a message") -> dict[str, Any]:
         """Wait for the next message ``predicate`` accepts (others are skipped)."""
+        timeout = max(timeout, WAIT_FLOOR_S)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -77,6 +84,7 @@ class RawClient:
     # password hash can take seconds; a test only fails if no answer ever comes.
     async def request(self, message: dict[str, Any], rid: int, timeout: float = 30.0
                       ) -> dict[str, Any]:
+        timeout = max(timeout, WAIT_FLOOR_S)
         await self.send({**message, "id": rid})
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
