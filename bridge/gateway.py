@@ -286,13 +286,11 @@ class ParticipantMedia:
     def content_mids(self) -> list[str]:
         return [s.mid for s in (self.content.streams if self.content else [])]
 
-    def published_mids(self, kind: str) -> list[str]:
-        return [s.mid for s in (self.publisher.streams if self.publisher else []) if s.kind == kind]
-
     @media_errors
-    async def publish(self, offer_sdp: str, display: str) -> str:
+    async def publish(self, offer_sdp: str, display: str,
+                      sending: frozenset[str] = frozenset()) -> str:
         """Answer a publisher offer; a second offer replaces the first PeerConnection
-        on the same handle."""
+        on the same handle. ``sending``: the kinds the client says it sends at once."""
         assert self.session is not None
         async with self._publish_lock:
             publisher = self.publisher
@@ -303,7 +301,7 @@ class ParticipantMedia:
                 publisher = await self._join_publisher(display)
             self.janus_muted = {}
             try:
-                return await publisher.publish(offer_sdp, display)
+                return await publisher.publish(offer_sdp, display, sending)
             except JanusError as exc:
                 if exc.code not in (ERR_ALREADY_PUBLISHED, ERR_UNAUTHORIZED, ERR_NO_SUCH_ROOM):
                     raise
@@ -312,7 +310,7 @@ class ParticipantMedia:
                 # PeerConnection: start clean.
                 log.warning("publish of %s refused (%s): a new handle", self.feed, exc.reason)
                 publisher = await self._join_publisher(display)
-                return await publisher.publish(offer_sdp, display)
+                return await publisher.publish(offer_sdp, display, sending)
 
     @property
     def streams(self) -> list[SubscribedStream]:

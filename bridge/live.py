@@ -31,6 +31,7 @@ from salon import protocol as p
 
 log = logging.getLogger("salon.live")
 TALK_HOLD_S = 1.2  # a pause shorter than this is still talking (no flapping frame)
+FIRST_PACKET_WAIT_S = 3.0  # a camera that sends nothing is muted anyway after this
 
 
 @dataclass
@@ -264,7 +265,7 @@ class LiveRoom:
             if up == lp.publishing:
                 return
             if up:
-                await self.enforce_rights(lp)  # before anyone subscribes to the new streams
+                await self.enforce_rights(lp, new_pc=True)  # before anyone subscribes
             else:
                 lp.video_receiving.clear()
             lp.publishing = up
@@ -317,20 +318,35 @@ class LiveRoom:
         if not lp.content_muted:
             await media.content.request_keyframe()  # the slide shows now, not at the next
 
-    async def enforce_rights(self, lp: LiveParticipant) -> None:
-        """Mute at Janus every published stream the participant may not send."""
+    async def enforce_rights(self, lp: LiveParticipant, new_pc: bool = False) -> None:
+        """Mute at Janus every published stream the participant may not send.
+
+        ``new_pc``: the publisher's PeerConnection just came up and nobody is subscribed
+        to it yet. Janus 1.1.2's videoroom learns which SSRC is which simulcast layer
+        only from packets it forwards (their rid extension, which a browser stops sending
+        once Janus acknowledges the SSRC): a layer muted before its first packet is never
+        forwarded, even after the right comes. So a simulcast camera the client says it
+        sends is muted once Janus has had its first packet (at most FIRST_PACKET_WAIT_S),
+        still before anyone subscribes; one it does not send yet is muted at once."""
         media = lp.media
         if media is None or media.publisher is None:
             return
-        for kind, mute in (("audio", lp.audio_muted), ("video", lp.camera_muted)):
-            for mid in media.published_mids(kind):
-                if media.janus_muted.get(mid) == mute:
-                    continue  # already as it should be
-                await self.gateway.moderate(self.address, lp.id, mid, mute=mute)
-                media.janus_muted[mid] = mute
-                if not mute and kind == "video":
-                    # An unmuted video stays frozen until the next keyframe: ask now.
-                    await media.publisher.request_keyframe()
+        publisher = media.publisher
+        for stream in list(publisher.streams):
+            if stream.kind not in ("audio", "video"):
+                continue
+            if (new_pc and stream.kind == "video" and stream.simulcast
+                    and "video" in publisher.sending and lp.camera_muted):
+                await publisher.first_packet(stream.mid, FIRST_PACKET_WAIT_S)
+            # read after any wait: a right granted meanwhile counts
+            mute = lp.audio_muted if stream.kind == "audio" else lp.camera_muted
+            if media.janus_muted.get(stream.mid) == mute:
+                continue  # already as it should be
+            await self.gateway.moderate(self.address, lp.id, stream.mid, mute=mute)
+            media.janus_muted[stream.mid] = mute
+            if not mute and stream.kind == "video":
+                # An unmuted video stays frozen until the next keyframe: ask now.
+                await publisher.request_keyframe()
 
     # ---- what Janus reports ------------------------------------------------------------
 

@@ -97,6 +97,9 @@ class Publish(Inbound):
 
     type: Literal["publish"]
     sdp: Sdp
+    # The kinds the offer's senders carry a track of now (a camera started before the
+    # right came is shown once it comes: see docs/protocol.md); none said: none.
+    sending: list[Literal["audio", "video"]] = []
 
 
 class SubscribeAnswer(Inbound):

@@ -118,6 +118,7 @@ class PublishedStream:
     kind: str
     mindex: int = 0  # its m-line's place in the publisher's SDP
     codec: str = ""  # as Janus negotiated it ("opus", "vp8", "h264")
+    simulcast: bool = False  # sent in several layers (a browser's camera)
 
 
 MediaCallback = Callable[[str, str, bool], None]  # (kind, mid, receiving)
@@ -140,6 +141,9 @@ class Publisher:
         self.pc_gone.set()
         self.on_pc: Callable[[bool], None] | None = None  # webrtcup / hangup
         self.on_media: MediaCallback | None = None  # Janus receives a stream, or stopped
+        # per mid of the current PeerConnection: Janus has had a packet of it (media event)
+        self.packets_seen: dict[str, asyncio.Event] = {}
+        self.sending: frozenset[str] = frozenset()  # kinds the client said it sends at once
         handle.on_core = self._on_core
 
     def _on_core(self, msg: dict[str, Any]) -> None:
@@ -151,10 +155,24 @@ class Publisher:
         elif kind == "hangup":
             self.webrtc_up.clear()
             self.pc_gone.set()
+            self.packets_seen = {}
             if self.on_pc is not None:
                 self.on_pc(False)
-        elif kind == "media" and self.on_media is not None:
-            self.on_media(str(msg.get("type")), str(msg.get("mid")), bool(msg.get("receiving")))
+        elif kind == "media":
+            if msg.get("receiving"):
+                self.packets_seen.setdefault(str(msg.get("mid")), asyncio.Event()).set()
+            if self.on_media is not None:
+                self.on_media(str(msg.get("type")), str(msg.get("mid")), bool(msg.get("receiving")))
+
+    async def first_packet(self, mid: str, within: float) -> bool:
+        """Wait until Janus has had a packet of ``mid`` (its media event comes after the
+        videoroom saw that packet); False if none came ``within`` seconds."""
+        seen = self.packets_seen.setdefault(mid, asyncio.Event())
+        try:
+            await asyncio.wait_for(seen.wait(), within)
+        except TimeoutError:
+            return False
+        return True
 
     @property
     def published(self) -> bool:
@@ -174,8 +192,11 @@ class Publisher:
         pub.private_id = data.get("private_id")
         return pub
 
-    async def publish(self, offer_sdp: str, display: str) -> str:
+    async def publish(self, offer_sdp: str, display: str,
+                      sending: frozenset[str] = frozenset()) -> str:
         self.pc_gone.clear()
+        self.packets_seen = {}
+        self.sending = sending
         try:
             data, jsep = await self.handle.send(
                 {"request": "publish", "display": display[:64]},
@@ -188,7 +209,8 @@ class Publisher:
             raise JanusError(0, "Janus returned no answer to the publish offer")
         self.streams = [
             PublishedStream(mid=str(s["mid"]), kind=str(s["type"]),
-                            mindex=int(s.get("mindex", 0)), codec=str(s.get("codec", "")))
+                            mindex=int(s.get("mindex", 0)), codec=str(s.get("codec", "")),
+                            simulcast=bool(s.get("simulcast")))
             for s in data.get("streams", []) if s.get("type") in ("audio", "video")
         ]
         return str(jsep["sdp"])

@@ -407,7 +407,7 @@ class ClientConnection:
         name = person.name if person is not None else self.me.id
         # The room learns of it from Janus: hangup of the old PeerConnection (publishing
         # off), webrtcup of the new one (rights enforced, then publishing on).
-        answer = await media.publish(m.sdp, name)
+        answer = await media.publish(m.sdp, name, sending=frozenset(m.sending))
         await self.send(p.PublishAnswer(re=m.id, sdp=answer))
 
     async def publish_content(self, m: p.PublishContent, media: ParticipantMedia,

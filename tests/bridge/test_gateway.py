@@ -101,7 +101,8 @@ async def test_a_kicked_handle_publishes_again_on_a_fresh_one(
 async def test_moderate_stops_a_stream_at_the_sfu(
         gateway: MediaGateway, fake_janus: FakeJanus) -> None:
     media = await publishing(gateway, fake_janus, "1")
-    video = media.published_mids("video")[0]
+    assert media.publisher is not None
+    video = next(s.mid for s in media.publisher.streams if s.kind == "video")
     await gateway.moderate(ROOM, "1", video, mute=True)
     assert not fake_janus.forwarded(ROOM, "1", "video")
     assert fake_janus.forwarded(ROOM, "1", "audio")

@@ -28,6 +28,8 @@ async def test_bad_messages_get_errors_and_the_bridge_keeps_serving(bridge: Brid
         ([1, 2, 3], "bad_message"),
         ({"type": "dance"}, "bad_message"),
         ({"type": "publish", "sdp": "v=0 something long enough"}, "not_joined"),
+        ({"type": "publish", "sdp": "v=0 something long enough", "sending": ["screen"]},
+         "bad_message"),
         ({"type": "subscribe_answer", "sdp": "v=0 something long enough"}, "not_joined"),
         ({"type": "join", "protocol": 1, "room": "../etc", "name": "x"}, "bad_message"),
         ({"type": "join", "protocol": 1, "room": "testbim", "name": ""}, "bad_message"),

@@ -342,7 +342,10 @@ export class Conference extends EventTarget {
     await pc.setLocalDescription(await pc.createOffer());
     await waitForIceGathering(pc);
     if (pc !== this.pubPc) return;  // superseded meanwhile
-    const answer = await this.request({ type: "publish", sdp: pc.localDescription.sdp });
+    // The kinds sent at once: a camera sent before its right comes is muted at Janus
+    // only after its first packet, so that it can be shown once the right comes.
+    const sending = ["audio", "video"].filter((kind) => this.outgoing[kind]);
+    const answer = await this.request({ type: "publish", sdp: pc.localDescription.sdp, sending });
     if (pc !== this.pubPc) return;
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
   }
