@@ -332,9 +332,7 @@ class LiveRoom:
         if media is None or media.publisher is None:
             return
         publisher = media.publisher
-        for stream in list(publisher.streams):
-            if stream.kind not in ("audio", "video"):
-                continue
+        for stream in list(publisher.streams):  # audio and video (Publisher.publish)
             if (new_pc and stream.kind == "video" and stream.simulcast
                     and "video" in publisher.sending and lp.camera_muted):
                 await publisher.first_packet(stream.mid, FIRST_PACKET_WAIT_S)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -164,15 +165,12 @@ class Publisher:
             if self.on_media is not None:
                 self.on_media(str(msg.get("type")), str(msg.get("mid")), bool(msg.get("receiving")))
 
-    async def first_packet(self, mid: str, within: float) -> bool:
+    async def first_packet(self, mid: str, within: float) -> None:
         """Wait until Janus has had a packet of ``mid`` (its media event comes after the
-        videoroom saw that packet); False if none came ``within`` seconds."""
+        videoroom saw that packet), or ``within`` seconds have passed."""
         seen = self.packets_seen.setdefault(mid, asyncio.Event())
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(seen.wait(), within)
-        except TimeoutError:
-            return False
-        return True
 
     @property
     def published(self) -> bool:

@@ -30,6 +30,7 @@ from tests.support import coturn, linkshape, netlab
 from tests.support.browser import join_room, tile_video_state, tone_db
 from tests.support.deployment import BRIDGE_URL, ROOM, LabAppliance, SchoolServer, home_chromium
 from tests.support.media_files import read_wav_tail, tone_ratio_db, write_solid_y4m, write_tone_wav
+from tests.support.meetings import frames_grow
 from tests.support.procs import wait_until
 
 pytestmark = [
@@ -41,7 +42,6 @@ ROOM_NAME = "ROOM ON A BAD LINK"
 LAPTOP_NAME = "Remote Deniz"
 ROOM_TONE, LAPTOP_TONE = 1000, 440
 TIGHT_KBIT = 400  # below what the room's test pattern needs at 720p
-FAST = replace(linkshape.PROFILES["1mbit"].phases[0].shape, rate_kbit=None)
 
 
 @pytest.fixture(scope="module")
@@ -98,16 +98,6 @@ async def frames_from_room(page: Page) -> int:
     return int(state["frames"]) if state else 0
 
 
-async def pictures_keep_coming(page: Page, within: float) -> bool:
-    """The laptop decodes new pictures of the room: 10 more within ``within`` seconds."""
-    start = await frames_from_room(page)
-    for _ in range(int(within)):
-        await asyncio.sleep(1)
-        if await frames_from_room(page) >= start + 10:
-            return True
-    return False
-
-
 async def hearing_both_ways(room: LabAppliance, page: Page, timeout: float = 60) -> None:
     await poll(lambda: room_hears_laptop(room), timeout, "the room hearing the laptop")
     for _ in range(int(timeout)):
@@ -154,30 +144,28 @@ async def test_under_3_percent_loss_both_ends_keep_hearing_each_other(
 async def test_at_1_mbit_s_the_call_stays_up_and_under_a_tighter_cap_the_camera_steps_down(
         net: linkshape.ShapedInternet, server: SchoolServer, tmp_path: Path) -> None:
     slow = linkshape.PROFILES["1mbit"].phases[0].shape
+    fast = replace(slow, rate_kbit=None)
     net.set(slow)
     async with call(net, server, tmp_path) as (room, page):
         await hearing_both_ways(room, page, timeout=90)  # the call is up at 1 Mbit/s
-        assert await pictures_keep_coming(page, within=30), "the room's video froze at the laptop"
-        await camera_climbs_then_steps_down(net, room)
+        assert await frames_grow(page, ROOM_NAME, by=10, timeout=30), \
+            "the room's video froze at the laptop"
+        # The test pattern x264 encodes needs less than 1 Mbit/s even at a 2.5 Mbit/s
+        # target (no loss, 15 ms of queue at 1 Mbit/s), so 1 Mbit/s alone does not make
+        # the camera step down; a cap below what it sends does. The camera climbs on a
+        # fast link first: the controller starts under 1 Mbit/s, and what must bring it
+        # down is the link.
+        net.set(fast)
+        await poll(lambda: send(room)["camera"]["bitrate"] > 1_500_000, 120,
+                   "the room's camera above 1.5 Mbit/s on a fast link")
+        cuts = send(room)["rate"]["cuts"]
+        net.set(replace(fast, rate_kbit=TIGHT_KBIT))
+        await poll(lambda: send(room)["camera"]["bitrate"] < 1_000_000, 90,
+                   f"the room's camera under 1 Mbit/s on a {TIGHT_KBIT} kbit/s link")
+        assert send(room)["rate"]["cuts"] > cuts, "the camera came down without a cut"
+        await poll(lambda: send(room)["camera"]["size"][1] < 720, 60,
+                   "the room's camera sending a smaller picture")
         await hearing_both_ways(room, page, timeout=90)  # the voice gets through the cap
-
-
-async def camera_climbs_then_steps_down(net: linkshape.ShapedInternet, room: LabAppliance
-                                        ) -> None:
-    """The test pattern x264 encodes needs less than 1 Mbit/s even at a 2.5 Mbit/s
-    target (no loss, 15 ms of queue at 1 Mbit/s), so 1 Mbit/s alone does not make the
-    camera step down; a cap below what it sends does. The camera climbs on a fast link
-    first: the controller starts under 1 Mbit/s, and what must bring it down is the link."""
-    net.set(FAST)
-    await poll(lambda: send(room)["camera"]["bitrate"] > 1_500_000, 120,
-               "the room's camera above 1.5 Mbit/s on a fast link")
-    cuts = send(room)["rate"]["cuts"]
-    net.set(replace(FAST, rate_kbit=TIGHT_KBIT))
-    await poll(lambda: send(room)["camera"]["bitrate"] < 1_000_000, 90,
-               f"the room's camera under 1 Mbit/s on a {TIGHT_KBIT} kbit/s link")
-    assert send(room)["rate"]["cuts"] > cuts, "the camera came down without a cut"
-    await poll(lambda: send(room)["camera"]["size"][1] < 720, 60,
-               "the room's camera sending a smaller picture")
 
 
 async def test_after_a_10_s_outage_the_call_comes_back_by_itself(
