@@ -104,7 +104,8 @@ class RoomMedia:
                 out["pacer"] = {"rate_bps": pacer.rate_bps,
                                 "queued_ms": round(pacer.queued_ms, 1),
                                 "sent_paced": pacer.sent_paced,
-                                "sent_direct": pacer.sent_direct, "dropped": pacer.dropped}
+                                "sent_direct": pacer.sent_direct, "dropped": pacer.dropped,
+                                "overflows": pacer.overflows}
         return out
 
     def frames_sent(self) -> dict[str, int]:

@@ -11,8 +11,19 @@ into a queue drained at `rate_bps`; every other packet — the microphone's — 
 at once, ahead of any queued video. The rate follows the camera's target
 (`PACING_FACTOR` above it, so frames are spread out but not delayed for long).
 
-A queue longer than `MAX_QUEUE_S` at the current rate is stale video: it is dropped
-and `on_overflow` asks the camera for a keyframe, as the access-unit queue does.
+The pacer does not drop to keep its queue short: it drains faster instead. When the
+queue holds more than `MAX_QUEUE_S` at the pacing rate (a keyframe at a low target:
+a 360p keyframe is ~40 KB, 0.7 s at 450 kbit/s), it is sent at the rate that empties
+it in `MAX_QUEUE_S` (libwebrtc's pacer does the same with its queue-time limit). The
+earlier design dropped there: at the send floor every keyframe overflowed, the
+dropped packets (already numbered) read at Janus as 60–94 % loss, the controller
+held the room at its floor and asked for keyframes that overflowed in turn. A path
+that cannot carry the burst shows real loss or delay, which the controller acts on.
+
+Only a queue past `STALE_QUEUE_S` even at that faster rate — the camera sending far
+above its target, or a transport that stopped taking packets — is stale video: it is
+dropped and `on_overflow` asks the camera for a keyframe. Those drops are counted
+(`dropped`), so the controller can tell them from the path's loss (`drops_since`).
 """
 
 from __future__ import annotations
@@ -29,7 +40,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 PACING_FACTOR = 1.5  # pace at this much above the camera's target bitrate
-MAX_QUEUE_S = 0.5
+MAX_QUEUE_S = 0.5  # drain faster than the target beyond this
+STALE_QUEUE_S = 2.0  # at the target rate: drop beyond this (a keyframe fits easily)
 MIN_RATE_BPS = 100_000
 BURST_BYTES = 3_000  # sent back to back before the pacer waits (two or three packets)
 
@@ -59,6 +71,7 @@ class SendPacer:
         self.sent_paced = 0
         self.sent_direct = 0
         self.dropped = 0
+        self.overflows = 0
 
     def set_target(self, bitrate_bps: int) -> None:
         self.rate_bps = max(MIN_RATE_BPS, int(bitrate_bps * PACING_FACTOR))
@@ -67,13 +80,23 @@ class SendPacer:
     def queued_ms(self) -> float:
         return 1000 * 8 * self._queued_bytes / self.rate_bps
 
+    @property
+    def drain_bps(self) -> float:
+        """The rate the queue goes out at: the pacing rate, or faster to empty it in time."""
+        return max(float(self.rate_bps), self._queued_bytes * 8 / MAX_QUEUE_S)
+
+    def counters(self) -> tuple[int, int]:
+        """(sent, dropped) paced packets so far, for `drops_since`."""
+        return self.sent_paced, self.dropped
+
     async def send_rtp(self, packet: bytes) -> None:
         if rtp_ssrc(packet) not in self.paced_ssrcs:
             self.sent_direct += 1
             await self._send(packet)  # the voice: never behind the video
             return
-        if self._queued_bytes * 8 > self.rate_bps * MAX_QUEUE_S:
+        if self._queued_bytes * 8 > self.rate_bps * STALE_QUEUE_S:
             self.dropped += len(self._queue)
+            self.overflows += 1
             self._queue.clear()
             self._queued_bytes = 0
             self.on_overflow()
@@ -97,11 +120,12 @@ class SendPacer:
                 credit = float(BURST_BYTES)
                 continue
             now = time.monotonic()
-            credit = min(float(BURST_BYTES), credit + (now - last) * self.rate_bps / 8)
+            rate = self.drain_bps
+            credit = min(float(BURST_BYTES), credit + (now - last) * rate / 8)
             last = now
             packet = self._queue[0]
             if credit < len(packet):
-                await asyncio.sleep((len(packet) - credit) * 8 / self.rate_bps)
+                await asyncio.sleep((len(packet) - credit) * 8 / rate)
                 continue
             self._queue.popleft()
             self._queued_bytes -= len(packet)
@@ -115,6 +139,20 @@ class SendPacer:
             self._task.cancel()
         self._queue.clear()
         self._queued_bytes = 0
+
+
+def path_loss(fraction_lost: float, sent: int, dropped: int) -> float:
+    """The loss a receiver report gives, less what the pacer dropped itself.
+
+    The far end counts a packet missing from its sequence numbers as lost, and the
+    pacer's drops are numbered already: `dropped` of the `sent + dropped` packets of
+    the report's interval never went on the wire. An estimate (the report's interval
+    and the counters' do not line up exactly), floored at no loss.
+    """
+    expected = sent + dropped
+    if expected <= 0 or dropped <= 0:
+        return fraction_lost
+    return max(0.0, (fraction_lost * expected - dropped) / max(1, sent))
 
 
 def pace_transport(transport: Any, rate_bps: int,

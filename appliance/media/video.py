@@ -40,7 +40,7 @@ from aiortc.rtp import (
 
 from appliance.devices.camera import PTS_TIME_BASE, Camera, EncodedFrame
 from appliance.media.congestion import SendRateController
-from appliance.media.pacer import SendPacer, pace_transport
+from appliance.media.pacer import SendPacer, pace_transport, path_loss
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +178,7 @@ class EncodedVideoTrack(MediaStreamTrack):
         self.rate = SendRateController(camera.bounds.minimum, camera.bounds.maximum,
                                        start=camera.bitrate)
         self.pacer: SendPacer | None = None
+        self._pacer_counted = (0, 0)  # the pacer's (sent, dropped) at the last report
 
     @property
     def sending(self) -> bool:
@@ -205,6 +206,10 @@ class EncodedVideoTrack(MediaStreamTrack):
         self._apply_target(self.rate.on_remb(bps))
 
     def _on_receiver_report(self, fraction_lost: float, rtt: float | None) -> None:
+        if self.pacer is not None:  # the pacer's own drops are not the path's loss
+            (sent, dropped), (sent0, dropped0) = self.pacer.counters(), self._pacer_counted
+            self._pacer_counted = (sent, dropped)
+            fraction_lost = path_loss(fraction_lost, sent - sent0, dropped - dropped0)
         self._apply_target(self.rate.on_report(fraction_lost, rtt))
 
     def _apply_target(self, bps: int) -> None:

@@ -18,7 +18,7 @@ from appliance.devices.camera_simulated import SimulatedCamera
 from appliance.devices.ladder import QualityLadder, Rung
 from appliance.media.audio_send import OpusFrameEncoder
 from appliance.media.congestion import SendRateController
-from appliance.media.pacer import SendPacer
+from appliance.media.pacer import STALE_QUEUE_S, SendPacer, path_loss
 
 # ---- Opus: in-band FEC ----------------------------------------------------------------
 
@@ -83,19 +83,50 @@ async def test_voice_is_sent_at_once_while_a_keyframe_waits_in_the_pacer() -> No
     pacer.close()
 
 
-async def test_a_queue_too_long_for_the_rate_is_dropped_for_a_keyframe() -> None:
+async def test_a_keyframe_too_big_for_the_rate_is_sent_whole_and_faster() -> None:
+    sent: list[int] = []
     asked: list[bool] = []
 
     async def send(packet: bytes) -> None:
-        pass
+        sent.append(struct.unpack_from("!H", packet, 2)[0])
+
+    # The floor's pacing rate (300 kbit/s target) and a 360p keyframe of 42 kB: 0.75 s
+    # at that rate. It must all go out, in order, in about the queue limit, with no
+    # keyframe asked for (the earlier pacer dropped it and asked for another).
+    pacer = SendPacer(send, rate_bps=450_000, on_overflow=lambda: asked.append(True))
+    pacer.paced_ssrcs = {VIDEO}
+    assert pacer.drain_bps == 450_000
+    for seq in range(35):
+        await pacer.send_rtp(rtp(VIDEO, seq))
+    assert pacer.drain_bps > 450_000, "a long queue is not drained faster"
+    for _ in range(100):
+        if len(sent) == 35:
+            break
+        await asyncio.sleep(0.05)
+    assert sent == list(range(35)) and pacer.dropped == 0 and not asked, (sent, asked)
+    pacer.close()
+
+
+async def test_a_stale_queue_is_dropped_for_a_keyframe() -> None:
+    asked: list[bool] = []
+
+    async def send(packet: bytes) -> None:
+        await asyncio.sleep(3600)  # a transport that takes nothing more
 
     pacer = SendPacer(send, rate_bps=100_000, on_overflow=lambda: asked.append(True))
     pacer.paced_ssrcs = {VIDEO}
     for seq in range(40):  # 48 kB: ~4 s at 100 kbit/s
         await pacer.send_rtp(rtp(VIDEO, seq))
-    assert asked and pacer.dropped > 0
-    assert pacer.queued_ms <= 1000
+    assert asked and pacer.dropped > 0 and pacer.overflows == len(asked)
+    assert pacer.queued_ms <= STALE_QUEUE_S * 1000
     pacer.close()
+
+
+def test_the_pacers_own_drops_are_not_read_as_the_paths_loss() -> None:
+    # 100 numbered packets, 40 dropped by the pacer: the far end reports 40 % lost.
+    assert path_loss(0.40, sent=60, dropped=40) == 0.0
+    assert path_loss(0.46, sent=60, dropped=40) == pytest.approx(0.10)  # 6 of 60 on the wire
+    assert path_loss(0.05, sent=100, dropped=0) == 0.05
 
 
 # ---- the rate controller ----------------------------------------------------------------
