@@ -13,7 +13,7 @@ at once, ahead of any queued video. The rate follows the camera's target
 
 The pacer does not drop to keep its queue short: it drains faster instead. When the
 queue holds more than `MAX_QUEUE_S` at the pacing rate (a keyframe at a low target:
-a 360p keyframe is ~40 KB, 0.7 s at 450 kbit/s), it is sent at the rate that empties
+a 360p keyframe is ~40 KB, 0.7 s at 450 kbit/s), it is sent at the rate that would empty
 it in `MAX_QUEUE_S` (libwebrtc's pacer does the same with its queue-time limit). The
 earlier design dropped there: at the send floor every keyframe overflowed, the
 dropped packets (already numbered) read at Janus as 60–94 % loss, the controller
@@ -23,7 +23,7 @@ that cannot carry the burst shows real loss or delay, which the controller acts 
 Only a queue past `STALE_QUEUE_S` even at that faster rate — the camera sending far
 above its target, or a transport that stopped taking packets — is stale video: it is
 dropped and `on_overflow` asks the camera for a keyframe. Those drops are counted
-(`dropped`), so the controller can tell them from the path's loss (`drops_since`).
+(`dropped`), so the controller can tell them from the path's loss (`path_loss`).
 """
 
 from __future__ import annotations
@@ -85,10 +85,6 @@ class SendPacer:
         """The rate the queue goes out at: the pacing rate, or faster to empty it in time."""
         return max(float(self.rate_bps), self._queued_bytes * 8 / MAX_QUEUE_S)
 
-    def counters(self) -> tuple[int, int]:
-        """(sent, dropped) paced packets so far, for `drops_since`."""
-        return self.sent_paced, self.dropped
-
     async def send_rtp(self, packet: bytes) -> None:
         if rtp_ssrc(packet) not in self.paced_ssrcs:
             self.sent_direct += 1
@@ -149,10 +145,9 @@ def path_loss(fraction_lost: float, sent: int, dropped: int) -> float:
     the report's interval never went on the wire. An estimate (the report's interval
     and the counters' do not line up exactly), floored at no loss.
     """
-    expected = sent + dropped
-    if expected <= 0 or dropped <= 0:
+    if dropped <= 0:
         return fraction_lost
-    return max(0.0, (fraction_lost * expected - dropped) / max(1, sent))
+    return max(0.0, (fraction_lost * (sent + dropped) - dropped) / max(1, sent))
 
 
 def pace_transport(transport: Any, rate_bps: int,

@@ -207,7 +207,8 @@ class EncodedVideoTrack(MediaStreamTrack):
 
     def _on_receiver_report(self, fraction_lost: float, rtt: float | None) -> None:
         if self.pacer is not None:  # the pacer's own drops are not the path's loss
-            (sent, dropped), (sent0, dropped0) = self.pacer.counters(), self._pacer_counted
+            sent, dropped = self.pacer.sent_paced, self.pacer.dropped
+            sent0, dropped0 = self._pacer_counted
             self._pacer_counted = (sent, dropped)
             fraction_lost = path_loss(fraction_lost, sent - sent0, dropped - dropped0)
         self._apply_target(self.rate.on_report(fraction_lost, rtt))
