@@ -40,6 +40,7 @@ OTHER, OTHER_PW, OTHER_NAME = "ali", "ali-parola-123", "Ali Demir"
 DEVICE, DEVICE_PW, DEVICE_NAME = "sinif1", "sinif1-parola-9", "5-A SINIFI"
 PART_HZ, GUEST_HZ = 700, 900
 GREEN = (40, 200, 60)
+SIMULCAST_CAPS = 1_200_000 + 400_000 + 120_000  # bit/s, conference.js SIMULCAST
 USERS = [UserSpec(HOST, HOST_PW, "host", HOST_NAME),
          UserSpec(PART, PART_PW, "participant", PART_NAME),
          UserSpec(OTHER, OTHER_PW, "participant", OTHER_NAME),
@@ -267,8 +268,9 @@ async def test_row01_a_meeting_fits_the_guides_bandwidth(
         assert sent is not None and received is not None
         print(f"noise camera sends {sent / 1e6:.2f} Mbit/s; "
               f"a receiver of two cameras and two voices gets {received / 1e6:.2f} Mbit/s")
-        # (the cap is the claim; Chromium lowers a busy machine's resolution and rate)
-        assert 0.05e6 < sent < 1.45e6, sent
+        # The caps are the claim: the camera's three layers (conference.js: 1.2 Mbit/s,
+        # 400 and 120 kbit/s) and Opus; Chromium may send less on a busy machine.
+        assert 0.05e6 < sent < SIMULCAST_CAPS + 50_000, sent
         assert received < 4e6, received
     finally:
         for page in (sender, other, receiver):

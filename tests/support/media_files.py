@@ -62,11 +62,21 @@ def tone_ratio_db(samples: np.ndarray, rate: int, hz: float) -> float:
 
 
 def write_noise_y4m(path: Path, width: int = 640, height: int = 360, frames: int = 30,
-                    seed: int = 7) -> Path:
-    """Random pixels: the hardest picture to encode, so a sender runs at its bitrate cap."""
+                    seed: int = 7, block: int = 8) -> Path:
+    """A new random picture every frame, in ``block``-pixel squares: nothing to predict
+    from the frame before, so a sender runs at its bitrate cap. Not per-pixel noise:
+    OpenH264 (Chromium's H.264 encoder) makes each such frame several times its budget
+    and its frame dropper then stalls the camera for tens of seconds, which no camera
+    shows and which measured the encoder, not Salon."""
     rng = np.random.default_rng(seed)
     with path.open("wb") as f:
         f.write(f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\n".encode())
         for _ in range(frames):
-            f.write(b"FRAME\n" + rng.integers(0, 256, width * height * 3 // 2, np.uint8).tobytes())
+            f.write(b"FRAME\n")
+            for plane_w, plane_h, cell in ((width, height, block),
+                                           (width // 2, height // 2, block // 2),
+                                           (width // 2, height // 2, block // 2)):
+                cells = rng.integers(0, 256, (-(-plane_h // cell), -(-plane_w // cell)), np.uint8)
+                plane = np.repeat(np.repeat(cells, cell, axis=0), cell, axis=1)
+                f.write(plane[:plane_h, :plane_w].tobytes())
     return path
