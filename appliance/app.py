@@ -118,6 +118,14 @@ class Receivers:
             self.owner[track] = key
         self.mids = {t: s.mid for t, s in current.items() if s.kind == "video"}
 
+    async def stop(self) -> None:
+        """Stop the mixer and every slot. The slots are listed first: while one stops,
+        the closing PeerConnections can still change them (``update``)."""
+        with contextlib.suppress(Exception):
+            await self.mixer.stop()
+        for slot in list(self.slots.values()):
+            await slot.stop()
+
     def drawn_by_mid(self) -> dict[str, DrawnSize]:
         return {self.mids[t]: slot.drawn for t, slot in self.slots.items() if t in self.mids}
 
@@ -539,10 +547,7 @@ class Appliance:
 
     async def shutdown(self) -> None:
         self.stop_client()
-        with contextlib.suppress(Exception):
-            await self.receivers.mixer.stop()
-        for slot in self.receivers.slots.values():
-            await slot.stop()
+        await self.receivers.stop()
         self.media.close()
         self.content.close()
         self.display.close()
