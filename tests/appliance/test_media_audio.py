@@ -61,6 +61,17 @@ def median_tone_level(samples: npt.NDArray[np.int16], hz: float) -> float:
     return float(np.median([tone_level(w, hz) for w in windows]))
 
 
+def playing_tone_level(samples: npt.NDArray[np.int16], hz: float, floor: float = 2000,
+                       at_least: int = 5) -> float:
+    """The median tone_level of the 20 ms windows that carry the tone (above ``floor``):
+    the windows of silence and deep fades a starved source is bridged with on a busy
+    host are left out; ``at_least`` windows must carry it."""
+    windows = samples[: samples.size // 960 * 960].reshape(-1, 960)
+    levels = [level for w in windows if (level := tone_level(w, hz)) > floor]
+    assert len(levels) >= at_least, f"the {hz} Hz tone in {len(levels)} of {len(windows)} windows"
+    return float(np.median(levels))
+
+
 def write_wav(path: Path, samples: npt.NDArray[np.int16], rate: int, channels: int) -> None:
     with wave.open(str(path), "wb") as wav:
         wav.setnchannels(channels)
@@ -380,14 +391,18 @@ async def test_mixer_mixes_sources_of_any_format_at_the_speakers_pace() -> None:
     mixer.start()
     await asyncio.sleep(1.2)
     mixer.volume = 0.5
+    at_change = len(recording.chunks)
     await asyncio.sleep(0.6)
     await mixer.stop()
 
-    full = recording.samples()[20 * CHUNK_SAMPLES : 100 * CHUNK_SAMPLES]
-    half = recording.samples()[-40 * CHUNK_SAMPLES :]
-    assert median_tone_level(full, 500) == pytest.approx(8000, rel=0.1)
-    assert median_tone_level(full, 1300) == pytest.approx(8000, rel=0.1)
-    assert median_tone_level(half, 500) == pytest.approx(4000, rel=0.1)
+    # The level where the tones play: on a busy host a starved source is bridged with
+    # fading concealment and silence (asserted below, and in the jitter buffer's tests),
+    # which says nothing about mixing or volume.
+    full = recording.samples()[20 * CHUNK_SAMPLES : at_change * CHUNK_SAMPLES]
+    half = recording.samples(skip_chunks=at_change + 2)
+    assert playing_tone_level(full, 500) == pytest.approx(8000, rel=0.1)
+    assert playing_tone_level(full, 1300) == pytest.approx(8000, rel=0.1)
+    assert playing_tone_level(half, 500) == pytest.approx(4000, rel=0.1)
     # The speaker's listeners hear every chunk, and silence for a stall of the loop.
     assert len(recording.chunks) >= mixer.chunks_played >= 150
     assert set(mixer.sources) == set()  # stop() removed them
