@@ -15,12 +15,14 @@ import functools
 import hashlib
 import hmac
 import logging
+import math
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from bridge.janus.client import Dial, JanusConnection, JanusError, JanusGone, JanusSession
+from bridge.janus.layers import UPSTREAM_MEMORY_S, ViewerLayers
 from bridge.janus.videoroom import (
     ERR_ALREADY_PUBLISHED,
     ERR_NO_SUCH_FEED,
@@ -107,6 +109,9 @@ class JanusServer:
         self.rooms: dict[str, str] = {}  # janus room id -> room secret
         self.up = asyncio.Event()
         self.generation = 0  # bumps on every reconnect: media sessions of older ones are dead
+        # (room, feed) -> when Janus last reported loss on what that publisher sends it:
+        # its subscribers' receiver reports count that loss too (receive ceiling).
+        self.uplink_loss: dict[tuple[str, str], float] = {}
 
     async def connect(self) -> None:
         conn = JanusConnection(self.endpoint.url, self.endpoint.api_secret, self.endpoint.dial)
@@ -147,6 +152,16 @@ class JanusServer:
             self.up.clear()
             await self.connection.close()  # its socket and HTTP session, before a new one
             log.error("lost Janus %s", self.endpoint.name, extra={"EVENT": "janus-lost"})
+
+    def note_uplink_loss(self, room: str, feed: str) -> None:
+        now = asyncio.get_running_loop().time()
+        if len(self.uplink_loss) > 1000:  # forget the old ones; a recent one is what counts
+            self.uplink_loss = {k: t for k, t in self.uplink_loss.items()
+                                if now - t < 2 * UPSTREAM_MEMORY_S}
+        self.uplink_loss[(room, feed)] = now
+
+    def uplink_lost_since(self, room: str, feed: str, since: float) -> bool:
+        return self.uplink_loss.get((room, feed), -math.inf) >= since
 
     async def ensure_room(self, room: str) -> str:
         secret = self.rooms.setdefault(room, self._new_secret(room))
@@ -210,7 +225,9 @@ class ParticipantMedia:
         # PeerConnection's streams start unmuted, whatever the old ones were)
         self.janus_muted: dict[str, bool] = {}
         self.wanted: set[str] = set()
-        self.layers: dict[str, str] = {}  # video mid -> simulcast layer asked of Janus
+        # Simulcast layers: asked by the client, capped by its link's receive ceiling.
+        self.layers = ViewerLayers(feed, lambda: self.by_mid, self._send_layers,
+                                   functools.partial(server.uplink_lost_since, room))
         # What Janus reports about this participant's publisher (LiveRoom listens).
         self.on_talking: Callable[[bool], None] | None = None
         self.on_pc: Callable[[bool], None] | None = None
@@ -245,6 +262,8 @@ class ParticipantMedia:
         publisher.handle.on_event = self._on_publisher_event
         publisher.on_pc = self._pc_changed
         publisher.on_media = self._media_changed
+        publisher.on_uplink_loss = functools.partial(
+            self.server.note_uplink_loss, self.room, self.feed)
         self.publisher = publisher
         return publisher
 
@@ -276,6 +295,8 @@ class ParticipantMedia:
                 await self.server.kick(self.room, feed)
                 self.content = await Publisher.join(self.session, self.room, feed, display)
                 self.content.on_pc = self._content_pc_changed
+                self.content.on_uplink_loss = functools.partial(
+                    self.server.note_uplink_loss, self.room, feed)
             self.content_muted = {}
             return await self.content.publish(offer_sdp, display)
 
@@ -329,7 +350,12 @@ class ParticipantMedia:
 
     def _merge_streams(self, streams: list[SubscribedStream]) -> None:
         # Janus may report only the m-lines that changed: merge by mid, never replace.
+        # An m-line Janus frees or reuses for another feed starts again at "high".
         for s in streams:
+            old = self.by_mid.get(s.mid)
+            if old is not None and (not s.carries_media
+                                    or (old.feed, old.feed_mid) != (s.feed, s.feed_mid)):
+                self.layers.forget(s.mid)
             if s.carries_media:
                 self.by_mid[s.mid] = s
             else:
@@ -379,6 +405,8 @@ class ParticipantMedia:
                 self.session, self.room, None, add
             )
             self.subscriber.handle.on_event = self._on_subscriber_event
+            self.subscriber.handle.on_core = self._on_subscriber_core
+            self.layers.clear()
             self.by_mid = {}
             self._merge_streams(streams)
             return offer
@@ -396,16 +424,23 @@ class ParticipantMedia:
             self.send_offer(str(jsep["sdp"]), self.stream_infos()))
 
     async def set_layers(self, layers: Mapping[str, str]) -> None:
-        """Ask Janus for a simulcast layer per subscribed video m-line ("low", "medium",
-        "high"). Mids not subscribed (a stale request across a renegotiation) are left
-        out; a stream that is not simulcast ignores it."""
+        """The client asks for a simulcast layer per subscribed video m-line ("low",
+        "medium", "high"); Janus forwards it, capped by the receive ceiling. Mids not
+        subscribed (a stale request across a renegotiation) are left out; a stream that
+        is not simulcast ignores it."""
+        await self.layers.ask(layers)
+
+    async def _send_layers(self, layers: dict[str, str]) -> bool:
         if self.subscriber is None or not self.alive:
-            return
-        known = {mid: layer for mid, layer in layers.items()
-                 if mid in self.by_mid and self.by_mid[mid].kind == "video"}
-        if known:
-            await self.subscriber.set_layers(known)
-            self.layers.update(known)
+            return False
+        await self.subscriber.set_layers(layers)
+        return True
+
+    def _on_subscriber_core(self, msg: dict[str, Any]) -> None:
+        # A subscriber handle only sends: its slowlink is loss on the way to the client
+        # (or from a publisher: ViewerLayers tells which).
+        if msg.get("janus") == "slowlink":
+            self.layers.slowlink(msg)
 
     @media_errors
     async def answer(self, answer_sdp: str) -> None:
@@ -413,6 +448,7 @@ class ParticipantMedia:
             raise ValueError("no subscription offer is waiting for an answer")
         await self.subscriber.start(answer_sdp)
         self.awaiting_answer = False
+        await self.layers.forward()  # new video m-lines start at "high": cap them
         await self.reconcile(self.wanted)
 
     @media_errors
@@ -421,11 +457,13 @@ class ParticipantMedia:
         async with self._lock:
             if self.subscriber is not None:
                 await self.subscriber.handle.detach()
-            self.subscriber, self.by_mid, self.layers = None, {}, {}
+            self.subscriber, self.by_mid = None, {}
+            self.layers.clear()
             self.awaiting_answer = False
         await self.reconcile(self.wanted)
 
     async def close(self) -> None:
+        self.layers.close()
         if self.session is not None and self.alive:
             with contextlib.suppress(JanusError, JanusGone, asyncio.TimeoutError):
                 await self.session.destroy()

@@ -21,6 +21,11 @@ JANUS_LIB_DIRS = (
 )
 PLUGINS = ("libjanus_videoroom.so",)
 TRANSPORTS = ("libjanus_websockets.so",)
+# Packets of one m-line lost in a second (from a subscriber's receiver reports, or by
+# Janus from a publisher) that make Janus send `slowlink`: the receive ceiling's signal
+# (bridge/janus/ceiling.py). 10 is ~9 % of a 1.2 Mbit/s layer or 20 % of a voice: a
+# congested link, while 3 % random loss stays under it.
+SLOWLINK_THRESHOLD = 10
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,7 @@ media: {{
     ipv6 = false
     rtp_port_range = {_str(rtp_port_range)}
     no_media_timer = 2
+    slowlink_threshold = {SLOWLINK_THRESHOLD}
 }}
 nat: {{
     {chr(10).join('    ' + line for line in nat).strip()}

@@ -227,6 +227,21 @@ class FakeJanus:
         for h in self.rooms[room].participants.values():
             h.event(event)
 
+    def slow_link(self, subscriber: Handle, lost: int = 40) -> None:
+        """The subscriber's receiver reports say it lost ``lost`` packets of its first
+        video in the last second (Janus 1.1.2 sends a subscriber's with uplink true)."""
+        video = next(s.mid for s in subscriber.subscription if s.kind == "video")
+        subscriber.push({"janus": "slowlink", "mid": video, "media": "video",
+                         "uplink": True, "lost": lost})
+
+    def uplink_loss(self, room: str, feed: str, lost: int = 40) -> None:
+        """Janus lost ``lost`` packets of what the publisher sent it in the last second
+        (Janus 1.1.2 sends a publisher's with uplink false)."""
+        pub = self._publisher(room, feed)
+        audio = next(s.mid for s in pub.published if s.kind == "audio")
+        pub.push({"janus": "slowlink", "mid": audio, "media": "audio", "uplink": False,
+                  "lost": lost})
+
     async def go_away(self) -> None:
         """Janus dies: every socket closes and every room and session is forgotten; it
         refuses connections until ``come_back``."""

@@ -142,6 +142,7 @@ class Publisher:
         self.pc_gone.set()
         self.on_pc: Callable[[bool], None] | None = None  # webrtcup / hangup
         self.on_media: MediaCallback | None = None  # Janus receives a stream, or stopped
+        self.on_uplink_loss: Callable[[], None] | None = None  # slowlink: Janus lost some
         # per mid of the current PeerConnection: Janus has had a packet of it (media event)
         self.packets_seen: dict[str, asyncio.Event] = {}
         self.sending: frozenset[str] = frozenset()  # kinds the client said it sends at once
@@ -164,6 +165,8 @@ class Publisher:
                 self.packets_seen.setdefault(str(msg.get("mid")), asyncio.Event()).set()
             if self.on_media is not None:
                 self.on_media(str(msg.get("type")), str(msg.get("mid")), bool(msg.get("receiving")))
+        elif kind == "slowlink" and self.on_uplink_loss is not None:
+            self.on_uplink_loss()
 
     async def first_packet(self, mid: str, within: float) -> None:
         """Wait until Janus has had a packet of ``mid`` (its media event comes after the

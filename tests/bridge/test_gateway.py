@@ -4,10 +4,14 @@ finding a Janus that went away and came back. No Janus process, no network."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bridge.gateway import MediaGateway, MediaUnavailable, ParticipantMedia
+from bridge.janus.ceiling import ReceiveCeiling
 from bridge.janus.fake import FakeJanus
+from bridge.janus.layers import UPSTREAM_GRACE_S, UPSTREAM_MEMORY_S
 from salon import protocol as p
 from tests.support.fake_janus import until
 from tests.support.janus_scenario import OFFER
@@ -176,4 +180,51 @@ async def test_a_subscriber_asks_janus_for_the_simulcast_layer_of_each_video(
     handle = fake_janus.subscribers(ROOM)[0]
     assert handle.substreams == {video: 0}, "only subscribed video m-lines are configured"
     await listener.set_layers({video: "high"})
-    assert handle.substreams == {video: 2} and listener.layers == {video: "high"}
+    assert handle.substreams == {video: 2} and listener.layers.forwarded == {video: "high"}
+
+
+async def test_loss_on_a_viewers_link_caps_the_layer_janus_forwards_until_the_link_is_quiet(
+        gateway: MediaGateway, fake_janus: FakeJanus) -> None:
+    await publishing(gateway, fake_janus, "1")
+    listener, offers = await joined(gateway, "2")
+    listener.layers.ceiling = ReceiveCeiling(probe_after_s=5.0)
+    await listener.reconcile({"1"})
+    await listener.answer("v=0 the client's answer")
+    video = next(s.mid for s in offers.got[-1][1] if s.kind == "video")
+    handle = fake_janus.subscribers(ROOM)[0]
+
+    fake_janus.slow_link(handle)
+    await until(lambda: handle.substreams.get(video) == 1, "the medium layer on a lossy link",
+                timeout=5)
+    await listener.set_layers({video: "low"})  # a small tile: below the ceiling, as asked
+    assert handle.substreams[video] == 0
+    await listener.set_layers({video: "high"})  # a large one: no more than the link carries
+    assert handle.substreams[video] == 1 and listener.layers.asked[video] == "high"
+
+    await publishing(gateway, fake_janus, "3")  # a new video starts under the ceiling too
+    await listener.reconcile({"1", "3"})
+    await listener.answer("v=0 the client's answer")
+    new_video = next(s.mid for s in offers.got[-1][1] if s.kind == "video" and s.mid != video)
+    assert handle.substreams.get(new_video) == 1
+
+    await until(lambda: handle.substreams == {video: 2, new_video: 2},
+                "the asked layer back once the link was quiet", timeout=15)
+
+
+async def test_loss_on_the_publishers_uplink_leaves_its_viewers_ceiling_alone(
+        gateway: MediaGateway, fake_janus: FakeJanus) -> None:
+    # Janus forwards the gaps of what it lost from a publisher: its viewers' receiver
+    # reports count them, but their own links are fine.
+    await publishing(gateway, fake_janus, "1")
+    listener, _ = await joined(gateway, "2")
+    await listener.reconcile({"1"})
+    await listener.answer("v=0 the client's answer")
+    handle = fake_janus.subscribers(ROOM)[0]
+    fake_janus.uplink_loss(ROOM, "1")
+    fake_janus.slow_link(handle)
+    await asyncio.sleep(UPSTREAM_GRACE_S + 0.5)
+    assert listener.layers.ceiling.layer == "high" and handle.substreams == {}
+    await asyncio.sleep(UPSTREAM_MEMORY_S)  # later loss, none at the publisher: its own
+    fake_janus.slow_link(handle)
+    await until(lambda: listener.layers.ceiling.layer == "medium", "the viewer's own loss",
+                timeout=5)

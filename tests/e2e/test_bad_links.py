@@ -9,7 +9,10 @@ laptop's Chromium behind the home's, both links shaped with the same profile.
   at the laptop; under a tighter cap the room's camera lowers its bitrate and its
   picture size, and both come back up once the link is fast again;
 - a 10 s outage: the room rides it out as a browser does (the same session and
-  PeerConnections, nothing rebuilt) and hears and sends again, without anyone acting.
+  PeerConnections, nothing rebuilt) and hears and sends again, without anyone acting;
+- a viewer whose link loses what Janus sends it gets a lower simulcast layer than the
+  one it asks for (the receive ceiling, bridge/janus/ceiling.py), and the asked one
+  back once its link is clean.
 
 Behaviour only (what arrives, what the sender chose): the machine is shared.
 """
@@ -27,7 +30,14 @@ import pytest
 from playwright.async_api import Page
 
 from tests.support import coturn, linkshape, netlab
-from tests.support.browser import join_room, tile_video_state, tone_db
+from tests.support.browser import (
+    draw_at,
+    join_room,
+    sent_layers,
+    tile_video_state,
+    tone_db,
+    width_at,
+)
 from tests.support.deployment import BRIDGE_URL, ROOM, LabAppliance, SchoolServer, home_chromium
 from tests.support.media_files import read_wav_tail, tone_ratio_db, write_solid_y4m, write_tone_wav
 from tests.support.meetings import frames_grow
@@ -40,6 +50,7 @@ pytestmark = [
 ]
 ROOM_NAME = "ROOM ON A BAD LINK"
 LAPTOP_NAME = "Remote Deniz"
+TEACHER_NAME = "Teacher at School"
 ROOM_TONE, LAPTOP_TONE = 1000, 440
 TIGHT_KBIT = 400  # below what the room's test pattern needs at 720p
 
@@ -203,3 +214,39 @@ async def test_after_a_10_s_outage_the_call_comes_back_by_itself(
         after = room.health()["media_path"]
         assert (after["sessions"], after["rebuilds"]) == (before["sessions"], before["rebuilds"]), \
             f"the room reconnected or rebuilt its peers for a 10 s outage: {before} -> {after}"
+
+
+async def test_a_viewer_whose_link_loses_gets_a_lower_layer_and_the_asked_one_back_after(
+        net: linkshape.ShapedInternet, server: SchoolServer, tmp_path: Path) -> None:
+    # A teacher's browser at school sends three layers over a clean link; the viewer at
+    # home draws it large, so it asks for the high one, whatever its link.
+    camera = write_solid_y4m(tmp_path / "hd.y4m", (40, 160, 220), 1280, 720, frames=10)
+    video = write_solid_y4m(tmp_path / "orange.y4m", (255, 128, 0))
+    audio = write_tone_wav(tmp_path / "tone440.wav", LAPTOP_TONE)
+    async with home_chromium(net.lab, server, tmp_path, site="school", video=camera,
+                             audio=audio) as at_school, \
+            home_chromium(net.lab, server, tmp_path, video=video, audio=audio) as at_home:
+        teacher = await join_room(at_school, f"{BRIDGE_URL}/r/{ROOM}", TEACHER_NAME)
+        viewer = await join_room(at_home, f"{BRIDGE_URL}/r/{ROOM}", LAPTOP_NAME)
+        assert await frames_grow(viewer, TEACHER_NAME, by=5, timeout=90), \
+            "the teacher's video never arrived at the viewer"
+        widths: list[int] = []
+        for _ in range(120):
+            widths = sorted(r["width"] for r in (await sent_layers(teacher)).values()
+                            if r["frames"] > 0)
+            if len(widths) == 3:
+                break
+            await asyncio.sleep(0.5)
+        assert len(widths) == 3, f"the teacher sends {widths}"
+        assert await draw_at(viewer, TEACHER_NAME, 600) > 480  # the large tile: "high"
+        await width_at(viewer, TEACHER_NAME, widths[2], 60)
+
+        # 30 % of what crosses the home link is lost: Janus's slowlink reports (its
+        # voice alone loses ~15 packets a second) lower what it forwards the viewer.
+        net.set(linkshape.Shape(loss_percent=30), sites=("home",))
+        await width_at(viewer, TEACHER_NAME, lambda w: 0 < w < widths[2], 60)
+        asked = await viewer.evaluate("() => [...window.salon.conference.layers.values()]")
+        assert asked == ["high"], f"the viewer asked {asked}: the lower layer was its own"
+
+        net.set(linkshape.Shape(), sites=("home",))  # clean again: the asked layer is back
+        await width_at(viewer, TEACHER_NAME, widths[2], 90)

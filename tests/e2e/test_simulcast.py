@@ -10,45 +10,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Page
 
-from tests.support.browser import chromium, join_room, tile_video_state
+from tests.support.browser import (
+    chromium,
+    draw_at,
+    join_room,
+    sent_layers,
+    tile_video_state,
+    width_at,
+)
 from tests.support.media_files import write_solid_y4m, write_tone_wav
 from tests.support.procs import Appliance, BridgeProcess, wait_until
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 SENDER, VIEWER, ROOM_NAME = "Simulcast Sender", "Viewer", "SMALL SCREEN ROOM"
 
-SENT_LAYERS = """async () => {
-  const out = {};
-  for (const s of (await window.salon.conference.pubPc.getStats()).values())
-    if (s.type === 'outbound-rtp' && s.kind === 'video')
-      out[s.rid || '-'] = {frames: s.framesEncoded || 0, width: s.frameWidth || 0};
-  return out;
-}"""
-
-DRAW_AT = """([name, height]) => {
-  const fig = [...document.querySelectorAll('figure[data-participant]')]
-      .find(f => f.querySelector('figcaption').textContent === name);
-  const video = fig.querySelector('video');
-  video.style.height = height ? `${height}px` : '';
-  video.style.width = height ? `${Math.round(height * 16 / 9)}px` : '';
-  return video.getBoundingClientRect().height;
-}"""
-
-
-async def width_at(page: Page, name: str, want: int, timeout: float = 40) -> dict[str, Any]:
-    state: dict[str, Any] | None = None
-    for _ in range(int(timeout * 4)):
-        state = await tile_video_state(page, name)
-        if state and state["width"] == want:
-            return state
-        await asyncio.sleep(0.25)
-    asked = await page.evaluate("() => [...window.salon.conference.layers.entries()]")
-    drawn = await page.evaluate("""() => [...document.querySelectorAll('video')].map(
-        v => [v.getBoundingClientRect().height, v.videoHeight])""")
-    raise AssertionError(f"{name} never arrived {want} wide: {state}; asked {asked}, "
-                         f"drawn {drawn}")
 
 
 async def test_a_viewer_gets_the_layer_that_fits_its_tile_and_switches_with_it(
@@ -65,20 +41,20 @@ async def test_a_viewer_gets_the_layer_that_fits_its_tile_and_switches_with_it(
             await asyncio.sleep(0.25)
         layers: dict[str, Any] = {}
         for _ in range(80):
-            layers = await sender.evaluate(SENT_LAYERS)
+            layers = await sent_layers(sender)
             if len([r for r in layers.values() if r["frames"] > 0]) == 3:
                 break
             await asyncio.sleep(0.25)
         assert sorted(layers) == ["h", "l", "m"], layers
         assert sorted(r["width"] for r in layers.values()) == [320, 640, 1280], layers
-        assert await viewer.evaluate(DRAW_AT, [SENDER, 120]) <= 240  # a tile of a full grid
+        assert await draw_at(viewer, SENDER, 120) <= 240  # a tile of a full grid
         await width_at(viewer, SENDER, 320, 60)
 
-        await viewer.evaluate(DRAW_AT, [SENDER, 600])  # the active speaker's large tile
+        await draw_at(viewer, SENDER, 600)  # the active speaker's large tile
         await width_at(viewer, SENDER, 1280)
-        await viewer.evaluate(DRAW_AT, [SENDER, 360])
+        await draw_at(viewer, SENDER, 360)
         await width_at(viewer, SENDER, 640)
-        assert await viewer.evaluate(DRAW_AT, [SENDER, 120]) <= 240  # a tile of a full grid
+        assert await draw_at(viewer, SENDER, 120) <= 240  # a tile of a full grid
         await width_at(viewer, SENDER, 320)
 
 

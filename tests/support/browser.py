@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -109,3 +110,52 @@ async def tone_db(page: Page, name: str, hz: float, ms: int = 1500) -> float | N
     """Energy at ``hz`` in what the page receives from ``name``, over the median, in dB."""
     value = await page.evaluate(TONE_PROBE, [name, hz, ms])
     return None if value is None else float(value)
+
+
+SENT_LAYERS = """async () => {
+  const out = {};
+  for (const s of (await window.salon.conference.pubPc.getStats()).values())
+    if (s.type === 'outbound-rtp' && s.kind === 'video')
+      out[s.rid || '-'] = {frames: s.framesEncoded || 0, width: s.frameWidth || 0};
+  return out;
+}"""
+
+
+async def sent_layers(page: Page) -> dict[str, dict[str, int]]:
+    """The camera's simulcast layers the page sends, by rid: frames encoded, width."""
+    result: dict[str, dict[str, int]] = await page.evaluate(SENT_LAYERS)
+    return result
+
+
+DRAW_AT = """([name, height]) => {
+  const fig = [...document.querySelectorAll('figure[data-participant]')]
+      .find(f => f.querySelector('figcaption').textContent === name);
+  const video = fig.querySelector('video');
+  video.style.height = height ? `${height}px` : '';
+  video.style.width = height ? `${Math.round(height * 16 / 9)}px` : '';
+  return video.getBoundingClientRect().height;
+}"""
+
+
+async def draw_at(page: Page, name: str, height: int) -> float:
+    """Draw ``name``'s video ``height`` CSS pixels high (a grid's tile, the large one);
+    the height it is drawn at."""
+    return float(await page.evaluate(DRAW_AT, [name, height]))
+
+
+async def width_at(page: Page, name: str, want: int | Callable[[int], bool],
+                   timeout: float = 40) -> dict[str, Any]:
+    """Wait until ``name``'s video arrives ``want`` pixels wide (or a width ``want``
+    accepts): which simulcast layer the page receives. Its tile state then."""
+    fits = want if callable(want) else want.__eq__
+    state: dict[str, Any] | None = None
+    for _ in range(int(timeout * 4)):
+        state = await tile_video_state(page, name)
+        if state and fits(int(state["width"])):
+            return state
+        await asyncio.sleep(0.25)
+    asked = await page.evaluate("() => [...window.salon.conference.layers.entries()]")
+    drawn = await page.evaluate("""() => [...document.querySelectorAll('video')].map(
+        v => [v.getBoundingClientRect().height, v.videoHeight])""")
+    raise AssertionError(f"{name} never arrived {want} wide: {state}; asked {asked}, "
+                         f"drawn {drawn}")

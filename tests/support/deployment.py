@@ -183,14 +183,15 @@ class LabAppliance(Appliance):
 
 @asynccontextmanager
 async def home_chromium(lab: netlab.Lab, server: SchoolServer, workdir: Path,
-                        **kwargs: Any) -> AsyncIterator[Browser]:
-    """Debian's Chromium on the home node: a wrapper enters its namespaces (Playwright
-    talks to the browser over pipes, which cross them), and $HOME's NSS database trusts
-    the test CA — the way a Linux desktop trusts a school's own CA."""
-    home = workdir / "home"
+                        site: str = "home", **kwargs: Any) -> AsyncIterator[Browser]:
+    """Debian's Chromium on the home node (or another ``site``): a wrapper enters its
+    namespaces (Playwright talks to the browser over pipes, which cross them), and
+    $HOME's NSS database trusts the test CA — the way a Linux desktop trusts a school's
+    own CA."""
+    home = workdir / site
     nss_db_trusting(server.ca, home)
-    wrapper = workdir / "chromium-at-home"
-    wrapper.write_text("#!/bin/sh\nexec " + " ".join(lab["home"].prefix()) + f' {CHROMIUM} "$@"\n')
+    wrapper = workdir / f"chromium-at-{site}"
+    wrapper.write_text("#!/bin/sh\nexec " + " ".join(lab[site].prefix()) + f' {CHROMIUM} "$@"\n')
     wrapper.chmod(0o755)
     env = {**os.environ, "HOME": str(home)}
     async with chromium(executable=str(wrapper), env=env, **kwargs) as browser:
