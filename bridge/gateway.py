@@ -15,14 +15,13 @@ import functools
 import hashlib
 import hmac
 import logging
-import math
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from bridge.janus.client import Dial, JanusConnection, JanusError, JanusGone, JanusSession
-from bridge.janus.layers import UPSTREAM_MEMORY_S, ViewerLayers
+from bridge.janus.layers import SendCap, UplinkLosses, ViewerLayers
 from bridge.janus.videoroom import (
     ERR_ALREADY_PUBLISHED,
     ERR_NO_SUCH_FEED,
@@ -111,7 +110,10 @@ class JanusServer:
         self.generation = 0  # bumps on every reconnect: media sessions of older ones are dead
         # (room, feed) -> when Janus last reported loss on what that publisher sends it:
         # its subscribers' receiver reports count that loss too (receive ceiling).
-        self.uplink_loss: dict[tuple[str, str], float] = {}
+        self.uplinks = UplinkLosses()
+        # (room, feed) -> the send ceiling of a publisher on this server, for its viewers
+        self.send_caps: dict[tuple[str, str], SendCap] = {}
+        self.viewers: dict[str, set[ViewerLayers]] = {}  # room -> its viewers' layers
 
     async def connect(self) -> None:
         conn = JanusConnection(self.endpoint.url, self.endpoint.api_secret, self.endpoint.dial)
@@ -153,15 +155,30 @@ class JanusServer:
             await self.connection.close()  # its socket and HTTP session, before a new one
             log.error("lost Janus %s", self.endpoint.name, extra={"EVENT": "janus-lost"})
 
-    def note_uplink_loss(self, room: str, feed: str) -> None:
-        now = asyncio.get_running_loop().time()
-        if len(self.uplink_loss) > 1000:  # forget the old ones; a recent one is what counts
-            self.uplink_loss = {k: t for k, t in self.uplink_loss.items()
-                                if now - t < 2 * UPSTREAM_MEMORY_S}
-        self.uplink_loss[(room, feed)] = now
+    def add_send_cap(self, room: str, feed: str, publisher: Publisher) -> None:
+        old = self.send_caps.pop((room, feed), None)
+        if old is not None:
+            old.close()
+        self.send_caps[(room, feed)] = SendCap(feed, publisher.handle, publisher.set_bitrate)
 
-    def uplink_lost_since(self, room: str, feed: str, since: float) -> bool:
-        return self.uplink_loss.get((room, feed), -math.inf) >= since
+    def drop_send_cap(self, room: str, feed: str, publisher: Publisher | None) -> None:
+        """Forget the feed's send ceiling if it is ``publisher``'s (a newer handle of
+        the same participant may have one already)."""
+        cap = self.send_caps.get((room, feed))
+        if cap is not None and publisher is not None and cap.owner is publisher.handle:
+            del self.send_caps[(room, feed)]
+            cap.close()
+
+    def viewer_congested(self, room: str, viewer: ViewerLayers, feeds: set[str]) -> None:
+        """A viewer's link cannot carry these single-stream feeds (viewers and
+        publishers of this process only)."""
+        for feed in feeds:
+            cap = self.send_caps.get((room, feed))
+            if cap is not None:
+                cap.congested(viewer, functools.partial(self._watching, room, feed))
+
+    def _watching(self, room: str, feed: str) -> int:
+        return sum(v.watches(feed) for v in self.viewers.get(room, ()))
 
     async def ensure_room(self, room: str) -> str:
         secret = self.rooms.setdefault(room, self._new_secret(room))
@@ -227,7 +244,9 @@ class ParticipantMedia:
         self.wanted: set[str] = set()
         # Simulcast layers: asked by the client, capped by its link's receive ceiling.
         self.layers = ViewerLayers(feed, lambda: self.by_mid, self._send_layers,
-                                   functools.partial(server.uplink_lost_since, room))
+                                   functools.partial(server.uplinks.most_since, room),
+                                   functools.partial(server.viewer_congested, room))
+        server.viewers.setdefault(room, set()).add(self.layers)
         # What Janus reports about this participant's publisher (LiveRoom listens).
         self.on_talking: Callable[[bool], None] | None = None
         self.on_pc: Callable[[bool], None] | None = None
@@ -263,7 +282,8 @@ class ParticipantMedia:
         publisher.on_pc = self._pc_changed
         publisher.on_media = self._media_changed
         publisher.on_uplink_loss = functools.partial(
-            self.server.note_uplink_loss, self.room, self.feed)
+            self.server.uplinks.note, self.room, self.feed)
+        self.server.add_send_cap(self.room, self.feed, publisher)
         self.publisher = publisher
         return publisher
 
@@ -296,7 +316,8 @@ class ParticipantMedia:
                 self.content = await Publisher.join(self.session, self.room, feed, display)
                 self.content.on_pc = self._content_pc_changed
                 self.content.on_uplink_loss = functools.partial(
-                    self.server.note_uplink_loss, self.room, feed)
+                    self.server.uplinks.note, self.room, feed)
+                self.server.add_send_cap(self.room, feed, self.content)
             self.content_muted = {}
             return await self.content.publish(offer_sdp, display)
 
@@ -464,6 +485,13 @@ class ParticipantMedia:
 
     async def close(self) -> None:
         self.layers.close()
+        viewers = self.server.viewers.get(self.room)
+        if viewers is not None:
+            viewers.discard(self.layers)
+            if not viewers:
+                del self.server.viewers[self.room]
+        self.server.drop_send_cap(self.room, self.feed, self.publisher)
+        self.server.drop_send_cap(self.room, content_feed(self.feed), self.content)
         if self.session is not None and self.alive:
             with contextlib.suppress(JanusError, JanusGone, asyncio.TimeoutError):
                 await self.session.destroy()

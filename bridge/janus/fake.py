@@ -67,6 +67,7 @@ class Stream:
     kind: str
     feed: str | None = None
     feed_mid: str = ""
+    simulcast: bool = False  # a video sent in layers (the offer says a=simulcast)
 
     @property
     def active(self) -> bool:
@@ -88,6 +89,7 @@ class Handle:
     kicked: bool = False  # Janus then answers its requests as if its room were gone
     moderated: set[str] = field(default_factory=set)  # published mids muted by the room
     keyframes: int = 0  # keyframes asked of this publisher
+    bitrate: int = 0  # what Janus tells this publisher it may send (0: the room's)
     subscription: list[Stream] = field(default_factory=list)
     started: bool = False  # the subscriber answered the latest offer
     queued: list[tuple[list[str], list[str]]] = field(default_factory=list)  # updates
@@ -234,7 +236,7 @@ class FakeJanus:
         subscriber.push({"janus": "slowlink", "mid": video, "media": "video",
                          "uplink": True, "lost": lost})
 
-    def uplink_loss(self, room: str, feed: str, lost: int = 40) -> None:
+    def uplink_loss(self, room: str, feed: str, lost: int = 30) -> None:
         """Janus lost ``lost`` packets of what the publisher sent it in the last second
         (Janus 1.1.2 sends a publisher's with uplink false)."""
         pub = self._publisher(room, feed)
@@ -383,6 +385,7 @@ class FakeJanus:
         if h.role == "publisher" and request == "configure":
             h.keyframes += bool(body.get("keyframe"))
             h.display = str(body.get("display", h.display))
+            h.bitrate = int(body.get("bitrate", h.bitrate))
             return {"videoroom": "event", "room": room, "configured": "ok"}, None
         if h.role == "subscriber" and request == "configure":
             for stream in body.get("streams", []):
@@ -483,7 +486,9 @@ class FakeJanus:
         offered = _m_lines(str(jsep.get("sdp", "")))
         if not offered:
             raise Refused(ERR_INVALID_SDP, "Error parsing offer")
-        h.published = [Stream(mid, kind, h.feed, mid) for kind, mid, _ in offered]
+        layered = "a=simulcast:" in str(jsep.get("sdp", ""))  # one video per offer here
+        h.published = [Stream(mid, kind, h.feed, mid, layered and kind == "video")
+                       for kind, mid, _ in offered]
         data = {"videoroom": "event", "room": h.room, "configured": "ok",
                 "streams": [{"type": kind, "mindex": i, "mid": mid,
                              "codec": codec.split(" ")[-1].split("/")[0].lower()}
@@ -504,13 +509,14 @@ class FakeJanus:
         changed, gone = False, set(map(str, remove))
         for stream in h.subscription:
             if stream.feed in gone:
-                stream.feed, stream.feed_mid, changed = None, "", True
+                stream.feed, stream.feed_mid, stream.simulcast, changed = None, "", False, True
         for src in sources:
             empty = [s for s in h.subscription if not s.active and s.kind == src.kind]
             slot = empty[0] if empty else Stream(str(len(h.subscription)), src.kind)
             if not empty:
                 h.subscription.append(slot)
-            slot.feed, slot.feed_mid, changed = src.feed, src.mid, True
+            slot.feed, slot.feed_mid, slot.simulcast = src.feed, src.mid, src.simulcast
+            changed = True
         if changed:
             h.started = False
         return changed
@@ -523,6 +529,8 @@ class FakeJanus:
                 pub = self.rooms[str(h.room)].participants.get(str(s.feed))
                 info.update({"feed_id": s.feed, "feed_mid": s.feed_mid, "send": True,
                              "feed_display": pub.display if pub else ""})
+                if s.simulcast:
+                    info["simulcast"] = {"substream": h.substreams.get(s.mid, 2)}
             streams.append(info)
         return {"videoroom": kind, "room": h.room, "streams": streams}
 

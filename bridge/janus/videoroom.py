@@ -17,6 +17,7 @@ ERR_NO_SUCH_FEED = 428
 ERR_UNAUTHORIZED = 433  # e.g. a publisher handle that was kicked
 ERR_ALREADY_PUBLISHED = 434
 ERR_NOT_PUBLISHED = 435
+ROOM_BITRATE = 2_500_000  # what Janus tells each publisher it may send (REMB), bit/s
 
 # Talking detection: Janus averages the audio-level extension (dBov: 0 loudest, 127
 # silence) over this many packets (20 ms each) and calls it talking below the threshold.
@@ -36,6 +37,7 @@ class SubscribedStream:
     feed: str | None
     feed_mid: str
     active: bool
+    simulcast: bool = False  # the publisher sends it in layers (a browser's camera)
 
     @property
     def carries_media(self) -> bool:
@@ -52,6 +54,7 @@ def parse_streams(data: dict[str, Any]) -> list[SubscribedStream]:
         streams.append(SubscribedStream(
             mid=str(s["mid"]), kind=str(s["type"]), feed=None if feed is None else str(feed),
             feed_mid=str(s.get("feed_mid", "")), active=bool(s.get("active", True)),
+            simulcast="simulcast" in s,
         ))
     return streams
 
@@ -79,7 +82,7 @@ class RoomControl:
             "audiolevel_event": True, "audio_active_packets": TALK_WINDOW_PACKETS,
             "audio_level_average": TALK_LEVEL_DBOV,
             "notify_joining": False, "require_pvtid": False, "permanent": False,
-            "bitrate": 2_500_000, "fir_freq": 10,
+            "bitrate": ROOM_BITRATE, "fir_freq": 10,
             # Audio first on bad links: Opus in-band FEC negotiated with every publisher
             # (Janus's default, said here so it stays so); no DTX (steady talking levels).
             "opus_fec": True, "opus_dtx": False,
@@ -142,7 +145,8 @@ class Publisher:
         self.pc_gone.set()
         self.on_pc: Callable[[bool], None] | None = None  # webrtcup / hangup
         self.on_media: MediaCallback | None = None  # Janus receives a stream, or stopped
-        self.on_uplink_loss: Callable[[], None] | None = None  # slowlink: Janus lost some
+        # slowlink: Janus lost this many packets of one of its streams in a second
+        self.on_uplink_loss: Callable[[int], None] | None = None
         # per mid of the current PeerConnection: Janus has had a packet of it (media event)
         self.packets_seen: dict[str, asyncio.Event] = {}
         self.sending: frozenset[str] = frozenset()  # kinds the client said it sends at once
@@ -166,7 +170,7 @@ class Publisher:
             if self.on_media is not None:
                 self.on_media(str(msg.get("type")), str(msg.get("mid")), bool(msg.get("receiving")))
         elif kind == "slowlink" and self.on_uplink_loss is not None:
-            self.on_uplink_loss()
+            self.on_uplink_loss(int(msg.get("lost") or 0))
 
     async def first_packet(self, mid: str, within: float) -> None:
         """Wait until Janus has had a packet of ``mid`` (its media event comes after the
@@ -239,6 +243,11 @@ class Publisher:
 
     async def set_display(self, display: str) -> None:
         await self.handle.send({"request": "configure", "display": display[:64]})
+
+    async def set_bitrate(self, bitrate: int | None) -> None:
+        """What Janus tells the publisher it may send (REMB, now and every 5 s);
+        None: the room's bitrate again."""
+        await self.handle.send({"request": "configure", "bitrate": bitrate or ROOM_BITRATE})
 
 
 SUBSTREAMS = {"low": 0, "medium": 1, "high": 2}  # Janus's simulcast substream numbers

@@ -1,50 +1,16 @@
 """The media gateway on the fake Janus: a participant's publisher and subscriber through
 their life, rights enforced at the SFU with ``moderate``, talking, and the gateway
-finding a Janus that went away and came back. No Janus process, no network."""
+finding a Janus that went away and came back. No Janus process, no network. (The
+layers and ceilings: test_gateway_layers.py.)"""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from bridge.gateway import MediaGateway, MediaUnavailable, ParticipantMedia
-from bridge.janus.ceiling import ReceiveCeiling
+from bridge.gateway import MediaGateway, MediaUnavailable
 from bridge.janus.fake import FakeJanus
-from bridge.janus.layers import UPSTREAM_GRACE_S, UPSTREAM_MEMORY_S
-from salon import protocol as p
-from tests.support.fake_janus import until
+from tests.support.fake_janus import ROOM, Offers, joined, publishing, until
 from tests.support.janus_scenario import OFFER
-
-ROOM = "testbim"
-
-
-class Offers:
-    """The subscription offers the gateway sends one participant's client."""
-
-    def __init__(self) -> None:
-        self.got: list[tuple[str, list[p.StreamInfo]]] = []
-
-    async def __call__(self, sdp: str, streams: list[p.StreamInfo]) -> None:
-        self.got.append((sdp, streams))
-
-    @property
-    def feeds(self) -> set[str | None]:
-        return {s.participant for s in self.got[-1][1]} if self.got else set()
-
-
-async def joined(gateway: MediaGateway, feed: str) -> tuple[ParticipantMedia, Offers]:
-    offers = Offers()
-    return await gateway.open_media(ROOM, feed, f"P{feed}", offers), offers
-
-
-async def publishing(gateway: MediaGateway, fake: FakeJanus, feed: str) -> ParticipantMedia:
-    media, _ = await joined(gateway, feed)
-    await media.publish(OFFER, f"P{feed}")
-    fake.webrtc_up(ROOM, feed)
-    assert media.publisher is not None
-    await until(media.publisher.webrtc_up.is_set, "webrtcup")
-    return media
 
 
 async def test_a_subscriber_receives_a_publisher_and_loses_it_when_it_hangs_up(
@@ -166,65 +132,3 @@ async def test_the_gateway_finds_janus_again_after_it_went_away(
     assert fake_janus.rooms[ROOM].secret == secret, "the room made again, as it was"
     again = await publishing(gateway, fake_janus, "1")  # the old session died with Janus
     assert again.alive and fake_janus.forwarded(ROOM, "1", "audio")
-
-
-async def test_a_subscriber_asks_janus_for_the_simulcast_layer_of_each_video(
-        gateway: MediaGateway, fake_janus: FakeJanus) -> None:
-    await publishing(gateway, fake_janus, "1")
-    listener, offers = await joined(gateway, "2")
-    await listener.reconcile({"1"})
-    await listener.answer("v=0 the client's answer")
-    video = next(s.mid for s in offers.got[-1][1] if s.kind == "video")
-    audio = next(s.mid for s in offers.got[-1][1] if s.kind == "audio")
-    await listener.set_layers({video: "low", audio: "low", "99": "high"})
-    handle = fake_janus.subscribers(ROOM)[0]
-    assert handle.substreams == {video: 0}, "only subscribed video m-lines are configured"
-    await listener.set_layers({video: "high"})
-    assert handle.substreams == {video: 2} and listener.layers.forwarded == {video: "high"}
-
-
-async def test_loss_on_a_viewers_link_caps_the_layer_janus_forwards_until_the_link_is_quiet(
-        gateway: MediaGateway, fake_janus: FakeJanus) -> None:
-    await publishing(gateway, fake_janus, "1")
-    listener, offers = await joined(gateway, "2")
-    listener.layers.ceiling = ReceiveCeiling(probe_after_s=5.0)
-    await listener.reconcile({"1"})
-    await listener.answer("v=0 the client's answer")
-    video = next(s.mid for s in offers.got[-1][1] if s.kind == "video")
-    handle = fake_janus.subscribers(ROOM)[0]
-
-    fake_janus.slow_link(handle)
-    await until(lambda: handle.substreams.get(video) == 1, "the medium layer on a lossy link",
-                timeout=5)
-    await listener.set_layers({video: "low"})  # a small tile: below the ceiling, as asked
-    assert handle.substreams[video] == 0
-    await listener.set_layers({video: "high"})  # a large one: no more than the link carries
-    assert handle.substreams[video] == 1 and listener.layers.asked[video] == "high"
-
-    await publishing(gateway, fake_janus, "3")  # a new video starts under the ceiling too
-    await listener.reconcile({"1", "3"})
-    await listener.answer("v=0 the client's answer")
-    new_video = next(s.mid for s in offers.got[-1][1] if s.kind == "video" and s.mid != video)
-    assert handle.substreams.get(new_video) == 1
-
-    await until(lambda: handle.substreams == {video: 2, new_video: 2},
-                "the asked layer back once the link was quiet", timeout=15)
-
-
-async def test_loss_on_the_publishers_uplink_leaves_its_viewers_ceiling_alone(
-        gateway: MediaGateway, fake_janus: FakeJanus) -> None:
-    # Janus forwards the gaps of what it lost from a publisher: its viewers' receiver
-    # reports count them, but their own links are fine.
-    await publishing(gateway, fake_janus, "1")
-    listener, _ = await joined(gateway, "2")
-    await listener.reconcile({"1"})
-    await listener.answer("v=0 the client's answer")
-    handle = fake_janus.subscribers(ROOM)[0]
-    fake_janus.uplink_loss(ROOM, "1")
-    fake_janus.slow_link(handle)
-    await asyncio.sleep(UPSTREAM_GRACE_S + 0.5)
-    assert listener.layers.ceiling.layer == "high" and handle.substreams == {}
-    await asyncio.sleep(UPSTREAM_MEMORY_S)  # later loss, none at the publisher: its own
-    fake_janus.slow_link(handle)
-    await until(lambda: listener.layers.ceiling.layer == "medium", "the viewer's own loss",
-                timeout=5)

@@ -12,7 +12,8 @@ laptop's Chromium behind the home's, both links shaped with the same profile.
   PeerConnections, nothing rebuilt) and hears and sends again, without anyone acting;
 - a viewer whose link loses what Janus sends it gets a lower simulcast layer than the
   one it asks for (the receive ceiling, bridge/janus/ceiling.py), and the asked one
-  back once its link is clean.
+  back once its link is clean; the room, which has no layers, is told by Janus (REMB)
+  to send less while the laptop's link loses, and its full bitrate after.
 
 Behaviour only (what arrives, what the sender chose): the machine is shared.
 """
@@ -29,6 +30,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page
 
+from bridge.janus.videoroom import ROOM_BITRATE
 from tests.support import coturn, linkshape, netlab
 from tests.support.browser import (
     draw_at,
@@ -250,3 +252,21 @@ async def test_a_viewer_whose_link_loses_gets_a_lower_layer_and_the_asked_one_ba
 
         net.set(linkshape.Shape(), sites=("home",))  # clean again: the asked layer is back
         await width_at(viewer, TEACHER_NAME, widths[2], 90)
+
+
+async def test_a_viewer_whose_link_loses_the_rooms_stream_has_the_room_send_less_until_clean(
+        net: linkshape.ShapedInternet, server: SchoolServer, tmp_path: Path) -> None:
+    async with call(net, server, tmp_path) as (room, page):
+        await hearing_both_ways(room, page)
+        await poll(lambda: send(room)["rate"]["remb_bps"] == ROOM_BITRATE, 60,
+                   "Janus telling the room the room's bitrate")
+        net.set(linkshape.Shape(loss_percent=30), sites=("home",))
+        await poll(lambda: (send(room)["rate"]["remb_bps"] or ROOM_BITRATE) < ROOM_BITRATE,
+                   60, "Janus telling the room to send less for the laptop's lossy link")
+        await poll(lambda: send(room)["camera"]["bitrate"] <= send(room)["rate"]["remb_bps"],
+                   30, "the room's camera under what Janus allows it")
+        net.set(linkshape.Shape(), sites=("home",))
+        await poll(lambda: send(room)["rate"]["remb_bps"] == ROOM_BITRATE, 150,
+                   "the room's full bitrate again once the laptop's link was clean")
+        assert await frames_grow(page, ROOM_NAME, by=10, timeout=30), \
+            "the room's video froze at the laptop"

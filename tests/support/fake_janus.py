@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from bridge.gateway import JanusEndpoint
+from bridge.gateway import JanusEndpoint, MediaGateway, ParticipantMedia
 from bridge.janus.fake import FakeJanus
+from salon import protocol as p
+from tests.support.janus_scenario import OFFER
 
 ADMIN_KEY = "room-admin-key"
 URL = "ws://fake-janus/"
+ROOM = "testbim"
 
 
 def endpoint(fake: FakeJanus, name: str = "fake") -> JanusEndpoint:
@@ -25,3 +28,34 @@ async def until(check: Callable[[], object], what: str, timeout: float = 2.0) ->
     while not check():
         assert loop.time() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.002)
+
+
+class Offers:
+    """The subscription offers the gateway sends one participant's client."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[str, list[p.StreamInfo]]] = []
+
+    async def __call__(self, sdp: str, streams: list[p.StreamInfo]) -> None:
+        self.got.append((sdp, streams))
+
+    @property
+    def feeds(self) -> set[str | None]:
+        return {s.participant for s in self.got[-1][1]} if self.got else set()
+
+
+async def joined(gateway: MediaGateway, feed: str) -> tuple[ParticipantMedia, Offers]:
+    """A participant's media session in ROOM (no publisher yet)."""
+    offers = Offers()
+    return await gateway.open_media(ROOM, feed, f"P{feed}", offers), offers
+
+
+async def publishing(gateway: MediaGateway, fake: FakeJanus, feed: str,
+                     offer: str = OFFER) -> ParticipantMedia:
+    """A participant whose offer the fake Janus took and whose PeerConnection is up."""
+    media, _ = await joined(gateway, feed)
+    await media.publish(offer, f"P{feed}")
+    fake.webrtc_up(ROOM, feed)
+    assert media.publisher is not None
+    await until(media.publisher.webrtc_up.is_set, "webrtcup")
+    return media

@@ -34,6 +34,11 @@ OFFER = "\r\n".join([
     "a=ssrc:2002 cname:salon", "",
 ])
 
+# The same with the camera in three simulcast layers, as a browser publishes it.
+SIMULCAST_OFFER = OFFER.replace(
+    "a=ssrc:2002 cname:salon",
+    "a=rid:h send\r\na=rid:m send\r\na=rid:l send\r\na=simulcast:send h;m;l")
+
 
 async def refused(step: Any) -> int | None:
     """The error code Janus answers a request with, or None when it does it."""
