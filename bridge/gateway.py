@@ -108,8 +108,8 @@ class JanusServer:
         self.rooms: dict[str, str] = {}  # janus room id -> room secret
         self.up = asyncio.Event()
         self.generation = 0  # bumps on every reconnect: media sessions of older ones are dead
-        # (room, feed) -> when Janus last reported loss on what that publisher sends it:
-        # its subscribers' receiver reports count that loss too (receive ceiling).
+        # What Janus lost of each publisher's streams lately: its viewers' receiver
+        # reports count that loss too, and it is not their links' (receive ceiling).
         self.uplinks = UplinkLosses()
         # (room, feed) -> the send ceiling of a publisher on this server, for its viewers
         self.send_caps: dict[tuple[str, str], SendCap] = {}
