@@ -18,7 +18,9 @@ layer). Both links get the same profile at once. Per profile and sender, at the 
 - `audio_concealed_percent`: Chromium's concealedSamples / totalSamplesReceived for
   that sender's audio over the window;
 - `recovery_s`: for the outage, from the link's return to the first frame shown again;
-  for the step, from the step back up to the first frame at full height (720).
+  for the step, from the step back up to the first frame at full height (720);
+- per profile, `ceilings`: how often the bridge moved a viewer's receive ceiling or a
+  publisher's send ceiling down (loss) and up (quiet), from its log (docs/protocol.md).
 
 Prints a table on stderr and one JSON object as the last line of stdout. Numbers only.
 """
@@ -170,13 +172,29 @@ async def run(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
                     for name in args.profiles:
                         profile = linkshape.PROFILES[name]
                         bc.log(f"profile {name}: {profile.summary}")
+                        log_at = server.bridge.log_path.stat().st_size
                         results[name] = await measure(profile, net, viewer, args.steady,
                                                       args.after)
+                        results[name]["ceilings"] = ceiling_moves(server.bridge.log_path,
+                                                                  log_at)
                         results[name]["room_send"] = room.health().get("send")
                         await asyncio.sleep(args.settle)  # back on a clean link
     finally:
         net.close()
     return results
+
+
+def ceiling_moves(log: Path, since: int) -> dict[str, int]:
+    """The bridge's ceiling moves logged after byte ``since`` (bridge/janus/layers.py)."""
+    with log.open("rb") as f:
+        f.seek(since)
+        text = f.read().decode(errors="replace")
+    moves = {"receive_down": 0, "receive_up": 0, "send_down": 0, "send_up": 0}
+    for line in text.splitlines():
+        for kind in ("receive", "send"):
+            if f"{kind} ceiling" in line:
+                moves[f"{kind}_{'down' if 'lose' in line or 'loss' in line else 'up'}"] += 1
+    return moves
 
 
 def table(results: dict[str, Any]) -> str:
@@ -189,6 +207,8 @@ def table(results: dict[str, Any]) -> str:
                         f"{f['freeze_total_s']:>7}{f['g2g_p95_ms']!s:>9}"
                         f"{f['audio_concealed_percent']!s:>11}{f['recovery_s']!s:>11}  "
                         f"{f['heights']}")
+        if "ceilings" in r:
+            rows.append(f"{'':20}ceilings  {r['ceilings']}")
     return "\n".join(rows)
 
 
