@@ -13,16 +13,14 @@ from bridge.janus.ceiling import SEND_CAPS_BPS, ReceiveCeiling, SendCeiling
 from bridge.janus.fake import FakeJanus
 from bridge.janus.layers import UPSTREAM_GRACE_S, UPSTREAM_MEMORY_S
 from bridge.janus.videoroom import ROOM_BITRATE
-from tests.support.fake_janus import ROOM, joined, publishing, until
+from tests.support.fake_janus import ROOM, publishing, until, watching
 from tests.support.janus_scenario import SIMULCAST_OFFER
 
 
 async def test_a_subscriber_asks_janus_for_the_simulcast_layer_of_each_video(
         gateway: MediaGateway, fake_janus: FakeJanus) -> None:
     await publishing(gateway, fake_janus, "1", SIMULCAST_OFFER)
-    listener, offers = await joined(gateway, "2")
-    await listener.reconcile({"1"})
-    await listener.answer("v=0 the client's answer")
+    listener, offers = await watching(gateway, "2", {"1"})
     video = next(s.mid for s in offers.got[-1][1] if s.kind == "video")
     audio = next(s.mid for s in offers.got[-1][1] if s.kind == "audio")
     await listener.set_layers({video: "low", audio: "low", "99": "high"})
@@ -35,10 +33,8 @@ async def test_a_subscriber_asks_janus_for_the_simulcast_layer_of_each_video(
 async def test_loss_on_a_viewers_link_caps_the_layer_janus_forwards_until_the_link_is_quiet(
         gateway: MediaGateway, fake_janus: FakeJanus) -> None:
     await publishing(gateway, fake_janus, "1", SIMULCAST_OFFER)
-    listener, offers = await joined(gateway, "2")
+    listener, offers = await watching(gateway, "2", {"1"})
     listener.layers.clock.ceiling = ReceiveCeiling(probe_after_s=5.0)
-    await listener.reconcile({"1"})
-    await listener.answer("v=0 the client's answer")
     video = next(s.mid for s in offers.got[-1][1] if s.kind == "video")
     handle = fake_janus.subscribers(ROOM)[0]
 
@@ -66,9 +62,7 @@ async def test_loss_on_the_publishers_uplink_leaves_its_viewers_ceiling_alone(
     # Janus forwards the gaps of what it lost from a publisher: its viewers' receiver
     # reports count them, but their own links are fine.
     await publishing(gateway, fake_janus, "1", SIMULCAST_OFFER)
-    listener, _ = await joined(gateway, "2")
-    await listener.reconcile({"1"})
-    await listener.answer("v=0 the client's answer")
+    listener, _ = await watching(gateway, "2", {"1"})
     handle = fake_janus.subscribers(ROOM)[0]
     fake_janus.uplink_loss(ROOM, "1")
     fake_janus.slow_link(handle)
@@ -85,9 +79,7 @@ async def test_a_viewer_that_loses_a_single_stream_video_lowers_what_its_publish
     # The room appliance sends one stream: a slow viewer has no smaller layer to get,
     # so the room is told (REMB) to send less, and more again once the link is quiet.
     room = await publishing(gateway, fake_janus, "1")
-    listener, _ = await joined(gateway, "2")
-    await listener.reconcile({"1"})
-    await listener.answer("v=0 the client's answer")
+    listener, _ = await watching(gateway, "2", {"1"})
     cap = gateway.server_for(ROOM).send_caps[(ROOM, "1")]
     cap.clock.ceiling = SendCeiling(probe_after_s=4.0)
     sender = fake_janus.publisher(ROOM, "1")
@@ -107,9 +99,7 @@ async def test_with_every_layer_at_its_lowest_a_lossy_viewer_lowers_the_single_s
         gateway: MediaGateway, fake_janus: FakeJanus) -> None:
     await publishing(gateway, fake_janus, "1", SIMULCAST_OFFER)  # a browser
     await publishing(gateway, fake_janus, "2")  # the room
-    listener, _ = await joined(gateway, "3")
-    await listener.reconcile({"1", "2"})
-    await listener.answer("v=0 the client's answer")
+    listener, _ = await watching(gateway, "3", {"1", "2"})
     listener.layers.clock.ceiling.level = 0  # already at the lowest layer
     sender = fake_janus.publisher(ROOM, "2")
     assert sender is not None
@@ -123,9 +113,7 @@ async def test_a_minority_of_lossy_viewers_does_not_take_the_rooms_picture_down_
     await publishing(gateway, fake_janus, "1")  # the room: one stream
     handles = []
     for feed in ("2", "3", "4"):
-        viewer, _ = await joined(gateway, feed)
-        await viewer.reconcile({"1"})
-        await viewer.answer("v=0 the client's answer")
+        await watching(gateway, feed, {"1"})
         handles.append(fake_janus.subscribers(ROOM)[-1])
     sender = fake_janus.publisher(ROOM, "1")
     assert sender is not None

@@ -50,6 +50,15 @@ async def joined(gateway: MediaGateway, feed: str) -> tuple[ParticipantMedia, Of
     return await gateway.open_media(ROOM, feed, f"P{feed}", offers), offers
 
 
+async def watching(gateway: MediaGateway, feed: str, feeds: set[str]
+                   ) -> tuple[ParticipantMedia, Offers]:
+    """A participant receiving ``feeds``: subscribed, and its client's answer given."""
+    media, offers = await joined(gateway, feed)
+    await media.reconcile(feeds)
+    await media.answer("v=0 the client's answer")
+    return media, offers
+
+
 async def publishing(gateway: MediaGateway, fake: FakeJanus, feed: str,
                      offer: str = OFFER) -> ParticipantMedia:
     """A participant whose offer the fake Janus took and whose PeerConnection is up."""
