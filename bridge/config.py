@@ -77,6 +77,9 @@ class RemoteJanus(Strict):
     name: str = "janus"
     api_secret_file: Path | None = None
     room_admin_key_file: Path | None = None
+    # The address the other Janus servers send it relayed RTP to (a large meeting's
+    # listeners here, its teacher on another): a private network. Default: the URL's host.
+    relay_host: str | None = None
 
 
 class JanusSettings(Strict):
@@ -91,11 +94,18 @@ class JanusSettings(Strict):
     # People sending audio or video at once in one room (Janus VideoRoom "publishers").
     max_publishers_per_room: Annotated[int, Field(ge=2, le=1000)] = 200
     servers: list[RemoteJanus] = []
+    # A meeting's viewers on its Janus before further ones are placed on the other
+    # servers of [[janus.servers]], its feeds relayed there (one bridge process only).
+    # 0: every viewer on the meeting's server. Unset: 300, or 0 with [cluster].
+    listeners_per_server: Annotated[int, Field(ge=0, le=100_000)] | None = None
 
     @model_validator(mode="after")
     def remote_needs_servers(self) -> JanusSettings:
         if self.mode == "remote" and not self.servers:
             raise ValueError("mode = 'remote' needs at least one [[janus.servers]] entry")
+        names = [j.name for j in self.servers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"[[janus.servers]] names must differ: {names}")
         return self
 
 
@@ -286,6 +296,10 @@ class BridgeSettings(Strict):
         if self.janus.mode != "remote":
             raise ValueError("[cluster] needs janus.mode = 'remote': the processes share "
                              "the Janus servers of [[janus.servers]]")
+        if self.janus.listeners_per_server:
+            raise ValueError("janus.listeners_per_server: relaying a meeting to further "
+                             "Janus servers is done by one bridge process, not with "
+                             "[cluster] yet; leave it out (docs/bridge-config.md)")
         return self
 S = TypeVar("S", bound=Strict)
 

@@ -2,9 +2,11 @@
 Janus session with its publisher and its one multistream subscriber.
 
 Rooms are spread over the configured Janus servers (the local supervised one by
-default). If a server's connection drops (Janus died or restarted), the rooms on it
-are recreated once it answers again and ``on_server_back`` lets the live rooms tell
-their clients to publish again.
+default; each a bridge/janus/server.py JanusServer). If a server's connection drops
+(Janus died or restarted), the rooms on it are recreated once it answers again and
+``on_server_back`` lets the live rooms tell their clients to publish again; a large
+meeting's listeners on other servers (bridge/janus/cascade.py) are placed anew at once
+(``on_server_lost``).
 """
 
 from __future__ import annotations
@@ -12,23 +14,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
-import hmac
 import logging
-import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from bridge.janus.client import Dial, JanusConnection, JanusError, JanusGone, JanusSession
-from bridge.janus.layers import SendCap, UplinkLosses, ViewerLayers
+from bridge.janus.cascade import Cascade, rendezvous
+from bridge.janus.client import JanusError, JanusGone, JanusSession
+from bridge.janus.layers import ViewerLayers
+from bridge.janus.server import JanusEndpoint, JanusServer, MediaUnavailable
 from bridge.janus.videoroom import (
     ERR_ALREADY_PUBLISHED,
     ERR_NO_SUCH_FEED,
     ERR_NO_SUCH_ROOM,
     ERR_UNAUTHORIZED,
+    PublishedStream,
     Publisher,
-    RoomControl,
     SubscribedStream,
     Subscriber,
     parse_streams,
@@ -51,19 +51,6 @@ def feed_owner(feed: str) -> tuple[str, str]:
     if feed.endswith(CONTENT_SUFFIX):
         return feed.removesuffix(CONTENT_SUFFIX), "content"
     return feed, "camera"
-
-
-@dataclass(frozen=True)
-class JanusEndpoint:
-    url: str
-    api_secret: str | None
-    room_admin_key: str | None
-    name: str = "janus"
-    dial: Dial | None = None  # None: aiohttp; a FakeJanus's in fast tests
-
-
-class MediaUnavailable(RuntimeError):
-    """No Janus server is reachable right now."""
 
 
 class MediaRefused(Exception):
@@ -93,122 +80,6 @@ def media_errors(call: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, 
     return translated
 
 
-class JanusServer:
-    """One Janus server: a reconnecting connection and a room-control handle."""
-
-    def __init__(self, endpoint: JanusEndpoint, max_publishers: int = 200,
-                 shared: bool = False) -> None:
-        self.endpoint = endpoint
-        self.max_publishers = max_publishers
-        # Several bridge processes use this server's rooms: a room's secret is derived
-        # from the server's keys, the same in every process, not drawn at random.
-        self.shared = shared
-        self.connection: JanusConnection | None = None
-        self.control: RoomControl | None = None
-        self.rooms: dict[str, str] = {}  # janus room id -> room secret
-        self.up = asyncio.Event()
-        self.generation = 0  # bumps on every reconnect: media sessions of older ones are dead
-        # What Janus lost of each publisher's streams lately: its viewers' receiver
-        # reports count that loss too, and it is not their links' (receive ceiling).
-        self.uplinks = UplinkLosses()
-        # (room, feed) -> the send ceiling of a publisher on this server, for its viewers
-        self.send_caps: dict[tuple[str, str], SendCap] = {}
-        self.viewers: dict[str, set[ViewerLayers]] = {}  # room -> its viewers' layers
-
-    async def connect(self) -> None:
-        conn = JanusConnection(self.endpoint.url, self.endpoint.api_secret, self.endpoint.dial)
-        await conn.connect()
-        try:
-            session = await conn.create_session()
-            self.control = await RoomControl.attach(session, self.endpoint.room_admin_key)
-        except BaseException:
-            await conn.close()
-            raise
-        self.connection = conn
-        self.generation += 1
-        for room, secret in self.rooms.items():
-            await self.control.ensure_room(room, secret, room, self.max_publishers)
-        self.up.set()
-
-    async def run(self, on_back: Callable[[JanusServer], Awaitable[None]]) -> None:
-        """Keep the connection up for the bridge's lifetime."""
-        backoff = 0.1
-        first = True
-        while True:
-            try:
-                await self.connect()
-            except (TimeoutError, OSError, JanusError, JanusGone, Exception) as exc:
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                log.warning("Janus %s not reachable: %s", self.endpoint.name, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            backoff = 0.1
-            log.info("connected to Janus %s", self.endpoint.name, extra={"EVENT": "janus-up"})
-            if not first:
-                await on_back(self)
-            first = False
-            assert self.connection is not None
-            await self.connection.closed.wait()
-            self.up.clear()
-            await self.connection.close()  # its socket and HTTP session, before a new one
-            log.error("lost Janus %s", self.endpoint.name, extra={"EVENT": "janus-lost"})
-
-    def add_send_cap(self, room: str, feed: str, publisher: Publisher) -> None:
-        old = self.send_caps.pop((room, feed), None)
-        if old is not None:
-            old.close()
-        self.send_caps[(room, feed)] = SendCap(feed, publisher.handle, publisher.set_bitrate)
-
-    def drop_send_cap(self, room: str, feed: str, publisher: Publisher | None) -> None:
-        """Forget the feed's send ceiling if it is ``publisher``'s (a newer handle of
-        the same participant may have one already)."""
-        cap = self.send_caps.get((room, feed))
-        if cap is not None and publisher is not None and cap.owner is publisher.handle:
-            del self.send_caps[(room, feed)]
-            cap.close()
-
-    def viewer_congested(self, room: str, viewer: ViewerLayers, feeds: set[str]) -> None:
-        """A viewer's link cannot carry these single-stream feeds (viewers and
-        publishers of this process only)."""
-        for feed in feeds:
-            cap = self.send_caps.get((room, feed))
-            if cap is not None:
-                cap.congested(viewer, functools.partial(self._watching, room, feed))
-
-    def _watching(self, room: str, feed: str) -> int:
-        return sum(v.watches(feed) for v in self.viewers.get(room, ()))
-
-    async def ensure_room(self, room: str) -> str:
-        secret = self.rooms.setdefault(room, self._new_secret(room))
-        if self.control is None:
-            raise MediaUnavailable("media server not connected")
-        await self.control.ensure_room(room, secret, room, self.max_publishers)
-        return secret
-
-    def _new_secret(self, room: str) -> str:
-        if not self.shared:
-            return secrets.token_urlsafe(16)
-        key = f"{self.endpoint.room_admin_key or ''}:{self.endpoint.api_secret or ''}"
-        return hmac.new(key.encode(), f"salon-room:{room}".encode(), hashlib.sha256).hexdigest()
-
-    async def kick(self, room: str, feed: str) -> None:
-        """Remove a publisher with this id from the room, if there is one."""
-        if self.control is None:
-            raise MediaUnavailable("media server not connected")
-        await self.control.kick(room, self.rooms[room], feed)
-
-    async def new_session(self) -> JanusSession:
-        if not self.up.is_set() or self.connection is None:
-            raise MediaUnavailable("media server not connected")
-        return await self.connection.create_session()
-
-    async def close(self) -> None:
-        if self.connection is not None:
-            await self.connection.close()
-
-
 # A subscription offer to the client, with whose stream each m-line carries.
 OfferSink = Callable[[str, list[p.StreamInfo]], Coroutine[Any, Any, None]]
 
@@ -225,11 +96,21 @@ class ParticipantMedia:
 
     ``reconcile(feeds)`` brings the subscription to exactly ``feeds`` with at most one
     renegotiation in flight; Janus's offers go to the client through ``send_offer``.
+
+    The publisher is on the room's server; the subscriber on ``view``, the same server
+    or, for a listener of a large meeting, another one the feeds are relayed to
+    (``cascade``, bridge/janus/cascade.py).
     """
 
-    def __init__(self, server: JanusServer, room: str, feed: str, send_offer: OfferSink) -> None:
+    def __init__(self, server: JanusServer, room: str, feed: str, send_offer: OfferSink,
+                 view: JanusServer | None = None,
+                 cascade: Cascade[JanusServer] | None = None) -> None:
         self.server = server
         self.generation = server.generation
+        self.view = view or server
+        self.view_generation = self.view.generation
+        self.cascade = cascade
+        self.view_session: JanusSession | None = None
         self.room = room
         self.feed = feed
         self.send_offer = send_offer
@@ -262,12 +143,23 @@ class ParticipantMedia:
 
     @property
     def alive(self) -> bool:
-        return self.server.up.is_set() and self.generation == self.server.generation
+        return (self.server.up.is_set() and self.generation == self.server.generation
+                and self.view.up.is_set() and self.view_generation == self.view.generation)
+
+    @property
+    def relayed(self) -> bool:
+        """It receives on another server than the room's (its feeds are relayed)."""
+        return self.view is not self.server
+
+    def uses(self, server: JanusServer) -> bool:
+        return server in (self.server, self.view)
 
     async def open(self, display: str) -> None:
         # Only a session: a participant joins Janus's room as a publisher when it
         # publishes, so listeners (and a large class) take no publisher slot.
         self.session = await self.server.new_session()
+        self.view_session = (await self.view.new_session() if self.relayed
+                             else self.session)
 
     async def _join_publisher(self, display: str) -> Publisher:
         assert self.session is not None
@@ -277,17 +169,27 @@ class ParticipantMedia:
         # Janus frees a detached handle's publisher later, on its own thread: kick the
         # id first (a synchronous request) so the join below cannot find it taken.
         await self.server.kick(self.room, self.feed)
+        await self._unrelay(self.feed)
         publisher = await Publisher.join(self.session, self.room, self.feed, display)
         publisher.handle.on_event = self._on_publisher_event
         publisher.on_pc = self._pc_changed
         publisher.on_media = self._media_changed
         publisher.on_uplink_loss = functools.partial(
             self.server.uplinks.note, self.room, self.feed)
-        self.server.add_send_cap(self.room, self.feed, publisher)
+        self.server.add_publisher(self.room, self.feed, publisher)
         self.publisher = publisher
         return publisher
 
+    async def _unrelay(self, feed: str) -> None:
+        """The feed publishes anew or stops: the edges' copies of it go (their
+        listeners ask again for the new streams)."""
+        if self.cascade is not None and self.cascade.relays_feed(self.room, feed):
+            await self.cascade.drop_feed(self.room, feed)
+
     def _pc_changed(self, up: bool) -> None:
+        if not up and self.cascade is not None and self.cascade.relays_feed(self.room,
+                                                                            self.feed):
+            asyncio.get_running_loop().create_task(self._unrelay(self.feed))
         if self.on_pc is not None:
             self.on_pc(up)
 
@@ -307,6 +209,7 @@ class ParticipantMedia:
         previous content PeerConnection (a fresh handle, as for a kicked camera)."""
         assert self.session is not None
         async with self._content_lock:
+            await self._unrelay(content_feed(self.feed))
             if self.content is not None and not await self.content.unpublish():
                 await self.content.handle.detach()
                 self.content = None
@@ -317,7 +220,7 @@ class ParticipantMedia:
                 self.content.on_pc = self._content_pc_changed
                 self.content.on_uplink_loss = functools.partial(
                     self.server.uplinks.note, self.room, feed)
-                self.server.add_send_cap(self.room, feed, self.content)
+                self.server.add_publisher(self.room, feed, self.content)
             self.content_muted = {}
             return await self.content.publish(offer_sdp, display)
 
@@ -338,9 +241,11 @@ class ParticipantMedia:
             publisher = self.publisher
             if publisher is None:
                 publisher = await self._join_publisher(display)
-            elif not await publisher.unpublish():
-                log.warning("publisher of %s not freed in time: a new handle", self.feed)
-                publisher = await self._join_publisher(display)
+            else:
+                await self._unrelay(self.feed)
+                if not await publisher.unpublish():
+                    log.warning("publisher of %s not freed in time: a new handle", self.feed)
+                    publisher = await self._join_publisher(display)
             self.janus_muted = {}
             try:
                 return await publisher.publish(offer_sdp, display, sending)
@@ -403,6 +308,8 @@ class ParticipantMedia:
             if self.awaiting_answer or not self.alive:
                 return
             add = sorted(self.wanted - self.subscribed)
+            if add and self.relayed:
+                add = await self._relay(add)
             if not add:
                 return
             try:
@@ -417,13 +324,22 @@ class ParticipantMedia:
                 self.awaiting_answer = True
                 await self.send_offer(offer, self.stream_infos())
 
+    async def _relay(self, feeds: list[str]) -> list[str]:
+        """Of ``feeds``, those the view server has now (relayed there if need be); the
+        others are not wanted until the next want() (their publisher is not up yet)."""
+        assert self.cascade is not None
+        have = await asyncio.gather(*(self.cascade.ensure(self.room, f, self.server, self.view)
+                                      for f in feeds))
+        self.wanted -= {f for f, ok in zip(feeds, have, strict=True) if not ok}
+        return [f for f, ok in zip(feeds, have, strict=True) if ok]
+
     async def _renegotiate(self, add: list[str], remove: list[str]) -> str | None:
-        assert self.session is not None
+        assert self.view_session is not None
         if self.subscriber is None:
             if not add:
                 return None
             self.subscriber, offer, streams = await Subscriber.join(
-                self.session, self.room, None, add
+                self.view_session, self.room, None, add
             )
             self.subscriber.handle.on_event = self._on_subscriber_event
             self.subscriber.handle.on_core = self._on_subscriber_core
@@ -490,28 +406,44 @@ class ParticipantMedia:
             viewers.discard(self.layers)
             if not viewers:
                 del self.server.viewers[self.room]
-        self.server.drop_send_cap(self.room, self.feed, self.publisher)
-        self.server.drop_send_cap(self.room, content_feed(self.feed), self.content)
-        if self.session is not None and self.alive:
+        self.server.drop_publisher(self.room, self.feed, self.publisher)
+        self.server.drop_publisher(self.room, content_feed(self.feed), self.content)
+        if self.cascade is not None:
+            self.cascade.left(self.room, self.view)
             with contextlib.suppress(JanusError, JanusGone, asyncio.TimeoutError):
-                await self.session.destroy()
-        self.session = None
+                await self._unrelay(self.feed)
+                await self._unrelay(content_feed(self.feed))
+        ends = [(self.session, self.server, self.generation)]
+        if self.relayed:
+            ends.append((self.view_session, self.view, self.view_generation))
+        for session, server, generation in ends:
+            if session is not None and server.up.is_set() and server.generation == generation:
+                with contextlib.suppress(JanusError, JanusGone, asyncio.TimeoutError):
+                    await session.destroy()
+        self.session = self.view_session = None
 
 
 class MediaGateway:
-    """All Janus servers of this bridge; rooms are placed on the least loaded one."""
+    """All Janus servers of this bridge; rooms are placed on the least loaded one, and
+    with ``listeners_per_server`` a room's viewers beyond that many on its server are
+    placed on the others, its feeds relayed to them (bridge/janus/cascade.py)."""
 
     def __init__(self, endpoints: list[JanusEndpoint], max_publishers: int = 200,
-                 shared: bool = False) -> None:
+                 shared: bool = False, listeners_per_server: int = 0) -> None:
         # shared: several bridge processes place rooms; each must pick the same server.
         self.shared = shared
         self.servers = [JanusServer(e, max_publishers, shared) for e in endpoints]
         self.room_server: dict[str, JanusServer] = {}
         self.on_server_back: Callable[[JanusServer], Awaitable[None]] | None = None
+        # A Janus went away: those receiving through it as an edge are placed again.
+        self.on_server_lost: Callable[[JanusServer], None] | None = None
+        self.cascade = (Cascade[JanusServer](listeners_per_server, self._published_streams)
+                        if listeners_per_server > 0 and len(self.servers) > 1 else None)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, wait: float = 20.0) -> None:
-        self._tasks = [asyncio.create_task(s.run(self._server_back)) for s in self.servers]
+        self._tasks = [asyncio.create_task(s.run(self._server_back, self._server_lost))
+                       for s in self.servers]
         await asyncio.wait_for(
             asyncio.wait([asyncio.create_task(s.up.wait()) for s in self.servers],
                          return_when=asyncio.FIRST_COMPLETED),
@@ -522,6 +454,16 @@ class MediaGateway:
         if self.on_server_back is not None:
             await self.on_server_back(server)
 
+    def _server_lost(self, server: JanusServer) -> None:
+        if self.cascade is not None:
+            self.cascade.server_lost(server)
+        if self.on_server_lost is not None:
+            self.on_server_lost(server)
+
+    def _published_streams(self, room: str, feed: str) -> list[PublishedStream] | None:
+        server = self.room_server.get(room)
+        return server.published_streams(room, feed) if server is not None else None
+
     def server_for(self, room: str) -> JanusServer:
         server = self.room_server.get(room)
         if server is not None:
@@ -530,7 +472,7 @@ class MediaGateway:
         if not candidates:
             raise MediaUnavailable("no media server is reachable")
         if self.shared:  # the same choice in every process, without asking each other
-            server = max(candidates, key=lambda s: _rendezvous(room, s.endpoint.name))
+            server = max(candidates, key=lambda s: rendezvous(room, s.endpoint.name))
         else:
             server = min(candidates, key=lambda s: len(s.rooms))
         self.room_server[room] = server
@@ -541,9 +483,18 @@ class MediaGateway:
         self, room: str, feed: str, display: str, send_offer: OfferSink
     ) -> ParticipantMedia:
         server = self.server_for(room)
-        await server.ensure_room(room)
-        media = ParticipantMedia(server, room, feed, send_offer)
-        await media.open(display)
+        secret = await server.ensure_room(room)
+        view = server
+        if self.cascade is not None:
+            view = self.cascade.place(room, server, self.servers)
+        media = ParticipantMedia(server, room, feed, send_offer, view, self.cascade)
+        try:
+            if view is not server:
+                await view.ensure_room(room, secret)
+            await media.open(display)
+        except BaseException:
+            await media.close()
+            raise
         return media
 
     async def moderate(self, room: str, feed: str, mid: str, mute: bool,
@@ -562,6 +513,8 @@ class MediaGateway:
         return True
 
     async def close(self) -> None:
+        if self.cascade is not None:
+            await self.cascade.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -570,7 +523,3 @@ class MediaGateway:
         for server in self.servers:
             await server.close()
 
-
-def _rendezvous(room: str, server: str) -> int:
-    """Highest-random-weight hashing: a room's server changes only if that server goes."""
-    return int.from_bytes(hashlib.sha256(f"{room}|{server}".encode()).digest()[:8], "big")

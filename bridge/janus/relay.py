@@ -12,6 +12,8 @@ per stream towards that port. What Janus 1.1.2 (Debian's) needs, read in its sou
   source's m-line order, and a source with gaps (a data channel first) cannot be relayed.
 - `h264_profile` of a remote stream is checked as a boolean and read as a string: it is
   left out (the target room's profile applies).
+- A simulcast stream is declared so: the source forwards its three layers (SSRCs one
+  apart) and the target chooses one per viewer as for a local publisher.
 - Plain RTP only (SRTP for remote publishers came in 1.3.0): Janus servers relay over a
   network of their own, never the internet.
 - `add_remote_publisher` answers before the publisher is in the room: Janus's thread for
@@ -70,7 +72,11 @@ def remote_streams(streams: list[PublishedStream]) -> list[dict[str, Any]]:
     for s in ordered:
         if not s.codec:
             raise NotRelayable(f"stream {s.mid} has no codec")
-        declared.append({"type": s.kind, "mid": s.mid, "mindex": s.mindex, "codec": s.codec})
+        stream: dict[str, Any] = {"type": s.kind, "mid": s.mid, "mindex": s.mindex,
+                                  "codec": s.codec}
+        if s.simulcast:  # the source forwards all three layers: the target picks per viewer
+            stream["simulcast"] = True
+        declared.append(stream)
     return declared
 
 
@@ -86,7 +92,7 @@ async def start_relay(source: RoomControl, target: RelayTarget, room: str, secre
     try:
         await _until_listed(target.control, room, feed, listed=True)
     except BaseException:
-        await _remove_remote(target.control, room, secret, feed)
+        await remove_remote(target.control, room, secret, feed)
         raise
     body: dict[str, Any] = {
         "request": "publish_remotely", "room": room, "secret": secret,
@@ -97,7 +103,7 @@ async def start_relay(source: RoomControl, target: RelayTarget, room: str, secre
     try:
         await source.handle.send(body)
     except BaseException:
-        await _remove_remote(target.control, room, secret, feed)
+        await remove_remote(target.control, room, secret, feed)
         raise
     return relay
 
@@ -105,6 +111,13 @@ async def start_relay(source: RoomControl, target: RelayTarget, room: str, secre
 async def stop_relay(source: RoomControl, target: RelayTarget, relay: Relay, secret: str
                      ) -> None:
     """Stop forwarding and remove the remote publisher (either may be gone already)."""
+    await stop_forwarding(source, relay, secret)
+    await remove_remote(target.control, relay.room, secret, relay.feed)
+    await _until_listed(target.control, relay.room, relay.feed, listed=False)
+
+
+async def stop_forwarding(source: RoomControl, relay: Relay, secret: str) -> None:
+    """The source's half of ``stop_relay`` (the target is gone)."""
     body: dict[str, Any] = {"request": "unpublish_remotely", "room": relay.room,
                             "secret": secret, "publisher_id": relay.feed,
                             "remote_id": relay.remote_id}
@@ -115,8 +128,6 @@ async def stop_relay(source: RoomControl, target: RelayTarget, relay: Relay, sec
     except JanusError as exc:
         if exc.code != ERR_NO_SUCH_FEED:
             raise
-    await _remove_remote(target.control, relay.room, secret, relay.feed)
-    await _until_listed(target.control, relay.room, relay.feed, listed=False)
 
 
 async def _until_listed(target: RoomControl, room: str, feed: str, *, listed: bool
@@ -132,7 +143,7 @@ async def _until_listed(target: RoomControl, room: str, feed: str, *, listed: bo
             await asyncio.sleep(LISTED_POLL_S)
 
 
-async def _remove_remote(target: RoomControl, room: str, secret: str, feed: str) -> None:
+async def remove_remote(target: RoomControl, room: str, secret: str, feed: str) -> None:
     try:
         await target.handle.send({"request": "remove_remote_publisher", "room": room,
                                   "secret": secret, "id": feed})

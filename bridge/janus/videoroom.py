@@ -17,6 +17,7 @@ ERR_NO_SUCH_FEED = 428
 ERR_UNAUTHORIZED = 433  # e.g. a publisher handle that was kicked
 ERR_ALREADY_PUBLISHED = 434
 ERR_NOT_PUBLISHED = 435
+ERR_ID_EXISTS = 436  # a publisher with this id is in the room
 ROOM_BITRATE = 2_500_000  # what Janus tells each publisher it may send (REMB), bit/s
 
 # Talking detection: Janus averages the audio-level extension (dBov: 0 loudest, 127

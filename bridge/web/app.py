@@ -21,7 +21,9 @@ from bridge.bus import NatsBus
 from bridge.calendar_sync import CalendarSync
 from bridge.config import BridgeSettings, seed_mapping
 from bridge.fanout import Fanout
-from bridge.gateway import Dial, JanusEndpoint, JanusServer, MediaGateway
+from bridge.gateway import MediaGateway
+from bridge.janus.client import Dial
+from bridge.janus.server import JanusEndpoint, JanusServer
 from bridge.janus.supervisor import LocalJanus
 from bridge.live import LiveRoom
 from bridge.meetings.context import Limits
@@ -53,6 +55,9 @@ from salon import protocol as p
 log = logging.getLogger("salon.bridge")
 STATIC = Path(__file__).parent / "static"
 SWEEP_INTERVAL_S = 60.0
+# A meeting's viewers on its Janus before the next ones go to another (janus.servers):
+# one 720p teacher (~2.5 Mbit/s) to 300 viewers is ~750 Mbit/s, most of a 1 Gbit/s NIC.
+DEFAULT_LISTENERS_PER_SERVER = 300
 # Stopping: the time clients get to answer the closing handshake, and then the time the
 # handlers get to leave their rooms. Both far inside the unit's TimeoutStopSec (20 s).
 CLOSE_GRACE_S = 1.0
@@ -114,6 +119,7 @@ class Bridge:
                 lambda rooms: self.runner.call(self.meetings.last_events, rooms),
                 self._remote_live)
         self._calendar_sync: asyncio.Task[None] | None = None
+        self._resets: set[asyncio.Task[None]] = set()
 
     # ---- connections and what the domain decides ------------------------------------
 
@@ -236,12 +242,18 @@ class Bridge:
         else:
             endpoints = [
                 JanusEndpoint(j.url, _read_secret(j.api_secret_file),
-                              _read_secret(j.room_admin_key_file), j.name, self.janus_dial)
+                              _read_secret(j.room_admin_key_file), j.name, self.janus_dial,
+                              j.relay_host)
                 for j in s.janus.servers
             ]
+        per_server = s.janus.listeners_per_server
+        if per_server is None:
+            per_server = 0 if self.fanout is not None else DEFAULT_LISTENERS_PER_SERVER
         self.gateway = MediaGateway(endpoints, s.janus.max_publishers_per_room,
-                                    shared=self.fanout is not None)
+                                    shared=self.fanout is not None,
+                                    listeners_per_server=per_server)
         self.gateway.on_server_back = self._server_back
+        self.gateway.on_server_lost = self._server_lost
         await self.gateway.start()
         self._sweeper = asyncio.create_task(self._sweep_forever())
         if self.turn is not None:
@@ -316,6 +328,24 @@ class Bridge:
             await asyncio.sleep(SWEEP_INTERVAL_S)
             with contextlib.suppress(Exception):
                 await self.runner.call(self.meetings.sweep)
+
+    def _server_lost(self, server: JanusServer) -> None:
+        """A Janus went away: those who received a larger meeting through it (it was
+        not their room's server) are placed on a server that is up, at once."""
+        for conn in list(self.connections):
+            media = conn.me.media if conn.me is not None else None
+            if media is not None and media.view is server and media.server is not server:
+                self._spawn_reset(conn, "media server lost")
+
+    def _spawn_reset(self, conn: ClientConnection, reason: str) -> None:
+        async def reset() -> None:
+            try:
+                await conn.reset_media(reason)
+            except Exception:
+                log.exception("could not restore media for %s", conn.peer)
+        task = asyncio.get_running_loop().create_task(reset())
+        self._resets.add(task)
+        task.add_done_callback(self._resets.discard)
 
     async def _server_back(self, server: JanusServer) -> None:
         """A Janus server is answering again after losing every session: re-establish media."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.gateway import JanusEndpoint, JanusServer
+from bridge.janus.server import JanusEndpoint, JanusServer
 from bridge.janus.supervisor import LocalJanus
 
 pytestmark = [pytest.mark.netns]

@@ -70,12 +70,16 @@ class JanusProcess(Proc):
 
     def toml(self) -> str:
         """The bridges' [janus] keys for it (the secrets in files next to its config)."""
+        return 'mode = "remote"\n' + self.server_toml("shared")
+
+    def server_toml(self, name: str) -> str:
+        """Its [[janus.servers]] entry, relayed RTP reaching it on the media address."""
         api, key = self.layout.root / "api.secret", self.layout.root / "room-admin.key"
         api.write_text(self.layout.api_secret)
         key.write_text(self.layout.room_admin_key)
-        return (f'mode = "remote"\n[[janus.servers]]\nurl = "{self.layout.ws_url}"\n'
-                f'name = "shared"\napi_secret_file = "{api}"\n'
-                f'room_admin_key_file = "{key}"\n')
+        return (f'[[janus.servers]]\nurl = "{self.layout.ws_url}"\n'
+                f'name = "{name}"\napi_secret_file = "{api}"\n'
+                f'room_admin_key_file = "{key}"\nrelay_host = "{media_ip()}"\n')
 
 
 class HAProxy(Proc):

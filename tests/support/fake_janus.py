@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from bridge.gateway import JanusEndpoint, MediaGateway, ParticipantMedia
+from bridge.gateway import MediaGateway, ParticipantMedia
 from bridge.janus.fake import FakeJanus
+from bridge.janus.server import JanusEndpoint
 from salon import protocol as p
 from tests.support.janus_scenario import OFFER
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -20,6 +20,8 @@ class RawClient:
         self.http = http
         self.ws = ws
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        # Sees every message first, in order (e.g. an aiortc seat answering offers).
+        self.tap: Callable[[dict[str, Any]], Awaitable[None]] | None = None
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
@@ -40,7 +42,10 @@ class RawClient:
     async def _read(self) -> None:
         async for msg in self.ws:
             if msg.type == aiohttp.WSMsgType.TEXT:
-                await self.inbox.put(json.loads(msg.data))
+                data = json.loads(msg.data)
+                if self.tap is not None:
+                    await self.tap(data)
+                await self.inbox.put(data)
 
     async def send(self, message: dict[str, Any] | list[Any] | str | bytes) -> None:
         if isinstance(message, dict | list):
