@@ -151,9 +151,6 @@ class ParticipantMedia:
         """It receives on another server than the room's (its feeds are relayed)."""
         return self.view is not self.server
 
-    def uses(self, server: JanusServer) -> bool:
-        return server in (self.server, self.view)
-
     async def open(self, display: str) -> None:
         # Only a session: a participant joins Janus's room as a publisher when it
         # publishes, so listeners (and a large class) take no publisher slot.

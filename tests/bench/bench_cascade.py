@@ -83,10 +83,18 @@ async def layout(root: Path, listeners: int, per_server: int, seconds: float
         before = {k: cpu_seconds(p) for k, p in pids.items()}
         frames = [(s.rtc.count(teacher.id, "video"), s.rtc.count(teacher.id, "audio"))
                   for s in crowd]
+        packets = [await s.rtc.packets_received() for s in crowd]
         started = time.monotonic()
         await asyncio.sleep(seconds)
         took = time.monotonic() - started
-        cpu = {k: round(100 * (cpu_seconds(p) - before[k]) / took, 1) for k, p in pids.items()}
+        cpu_s = {k: cpu_seconds(p) - before[k] for k, p in pids.items()}
+        cpu = {k: round(100 * v / took, 1) for k, v in cpu_s.items()}
+        delivered = [await s.rtc.packets_received() - n for s, n in zip(crowd, packets,
+                                                                        strict=True)]
+        # Janus's CPU per packet it sent a listener (packets in, a relay's and the
+        # RTCP are in that CPU too: an upper bound, for the capacity model).
+        per_packet_us = round(1e6 * (cpu_s["janus_a"] + cpu_s["janus_b"])
+                              / max(1, sum(delivered)), 1)
         fps = [(s.rtc.count(teacher.id, "video") - v) / took for s, (v, _) in zip(crowd, frames,
                                                                                     strict=True)]
         aps = [(s.rtc.count(teacher.id, "audio") - au) / took
@@ -94,6 +102,8 @@ async def layout(root: Path, listeners: int, per_server: int, seconds: float
         return {"listeners": listeners, "listeners_per_server": per_server,
                 "on_b": max(0, listeners + 1 - per_server), "cpu_pct": cpu,
                 "relays_on_b": await remote_publishers(b),
+                "packets_to_listeners_per_s": round(sum(delivered) / took),
+                "janus_us_per_packet_out": per_packet_us,
                 "video_fps_min": round(min(fps), 1),
                 "video_fps_median": round(statistics.median(fps), 1),
                 "audio_frames_per_s_median": round(statistics.median(aps), 1)}
@@ -106,12 +116,14 @@ async def layout(root: Path, listeners: int, per_server: int, seconds: float
 
 def table(rows: list[dict[str, Any]]) -> str:
     out = ["| layout | on A / on B | Janus A % | Janus B % | bridge % | relays on B "
-           "| video fps min / median | audio frames/s |", "|---|---|---|---|---|---|---|---|"]
+           "| packets/s to listeners | Janus µs per packet | video fps min / median "
+           "| audio frames/s |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         name = "all on A" if r["on_b"] == 0 else "split"
         out.append(f"| {name} | {r['listeners'] - r['on_b']} / {r['on_b']} "
                    f"| {r['cpu_pct']['janus_a']} | {r['cpu_pct']['janus_b']} "
                    f"| {r['cpu_pct']['bridge']} | {r['relays_on_b']} "
+                   f"| {r['packets_to_listeners_per_s']} | {r['janus_us_per_packet_out']} "
                    f"| {r['video_fps_min']} / {r['video_fps_median']} "
                    f"| {r['audio_frames_per_s_median']} |")
     return "\n".join(out)

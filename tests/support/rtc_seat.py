@@ -76,6 +76,14 @@ class RtcSeat:
         assert answer["type"] == "publish_answer", answer
         await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
 
+    async def packets_received(self) -> int:
+        """RTP packets that reached its receiving PeerConnection (aiortc's stats)."""
+        if self.receiving is None:
+            return 0
+        report = await self.receiving.getStats()
+        return sum(int(getattr(s, "packetsReceived", 0)) for s in report.values()
+                   if getattr(s, "type", "") == "inbound-rtp")
+
     def count(self, participant: str, kind: str) -> int:
         return self.frames[(participant, kind)]
 
