@@ -4,8 +4,9 @@ the next ones on B, where the bridge relays each speaker they receive (the Video
 remote publishers, bridge/janus/cascade.py). Listeners on B see and hear the teacher;
 a pupil's voice reaches them while the right holds and stops when the host takes it
 away (enforced at A, so on B too); the teacher publishing anew reaches them again; the
-last of them leaving takes the relay off B; and when B dies, its listeners are placed
-on A and receive again by themselves. aiortc participants, all in the test's namespace."""
+teacher's shared screen reaches them; the last of them leaving takes the relays off B;
+and when B dies, its listeners are placed on A and receive again by themselves. aiortc
+participants, all in the test's namespace."""
 
 from __future__ import annotations
 
@@ -141,6 +142,14 @@ async def test_listeners_beyond_a_server_receive_on_another_through_relays(pool:
             await teacher.rtc.publish(("audio", "video"))
             for seat in far:
                 await seat.rtc.more(teacher.id, "video")
+
+            # The teacher's shared screen reaches B too (its own feed, relayed).
+            teacher.rid += 1
+            assert (await teacher.rtc.client.request({"type": "present", "active": True},
+                                                     teacher.rid))["type"] == "ok"
+            await teacher.rtc.publish_content()
+            for seat in far:
+                await seat.rtc.more(teacher.id, "content-video")
 
             # B's last listener leaving takes the relays off B.
             for seat in far:

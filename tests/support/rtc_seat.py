@@ -50,8 +50,10 @@ class RtcSeat:
         client.tap = self._on_message
         self.receiving: RTCPeerConnection | None = None
         self.sending: RTCPeerConnection | None = None
+        self.content: RTCPeerConnection | None = None
         self.sends: tuple[str, ...] = ()
-        self.by_mid: dict[str, tuple[str, str]] = {}  # mid -> (participant, kind)
+        # mid -> (participant, kind): "audio", "video", or "content-video" for a share
+        self.by_mid: dict[str, tuple[str, str]] = {}
         self.frames: Counter[tuple[str, str]] = Counter()
         self.resets = 0
         self._rid = 9000
@@ -73,6 +75,20 @@ class RtcSeat:
         self._rid += 1
         answer = await self.client.request({"type": "publish", "sdp": pc.localDescription.sdp,
                                             "sending": list(kinds)}, self._rid)
+        assert answer["type"] == "publish_answer", answer
+        await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+
+    async def publish_content(self) -> None:
+        """A shared screen (a small picture) on its own PeerConnection; shown to the
+        others once the seat presents (``present``) and may."""
+        if self.content is not None:
+            await self.content.close()
+        pc = self.content = RTCPeerConnection(NO_ICE_SERVERS)
+        pc.addTransceiver(SmallPicture(), direction="sendonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        self._rid += 1
+        answer = await self.client.request({"type": "publish_content",
+                                            "sdp": pc.localDescription.sdp}, self._rid)
         assert answer["type"] == "publish_answer", answer
         await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
 
@@ -99,7 +115,7 @@ class RtcSeat:
         self.client.tap = None
         for task in list(self._tasks):
             task.cancel()
-        for pc in (self.sending, self.receiving):
+        for pc in (self.sending, self.content, self.receiving):
             if pc is not None:
                 await pc.close()
         await self.client.close()
@@ -117,7 +133,8 @@ class RtcSeat:
         if self.receiving is None:
             self.receiving = RTCPeerConnection(NO_ICE_SERVERS)
             self.receiving.on("track", self._on_track)
-        self.by_mid = {s["mid"]: (s["participant"], s["kind"]) for s in offer["streams"]}
+        self.by_mid = {s["mid"]: (s["participant"], s["kind"] if s.get("source") != "content"
+                                  else f"content-{s['kind']}") for s in offer["streams"]}
         pc = self.receiving
         await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
         await pc.setLocalDescription(await pc.createAnswer())
