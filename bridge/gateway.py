@@ -184,9 +184,8 @@ class ParticipantMedia:
             await self.cascade.drop_feed(self.room, feed)
 
     def _pc_changed(self, up: bool) -> None:
-        if not up and self.cascade is not None and self.cascade.relays_feed(self.room,
-                                                                            self.feed):
-            asyncio.get_running_loop().create_task(self._unrelay(self.feed))
+        if not up and self.cascade is not None:
+            self.cascade.drop_feed_soon(self.room, self.feed)
         if self.on_pc is not None:
             self.on_pc(up)
 
@@ -222,6 +221,8 @@ class ParticipantMedia:
             return await self.content.publish(offer_sdp, display)
 
     def _content_pc_changed(self, up: bool) -> None:
+        if not up and self.cascade is not None:
+            self.cascade.drop_feed_soon(self.room, content_feed(self.feed))
         if self.on_content_pc is not None:
             self.on_content_pc(up)
 

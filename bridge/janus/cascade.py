@@ -20,8 +20,8 @@ import contextlib
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from bridge.janus.client import JanusError, JanusGone
@@ -67,6 +67,12 @@ S = TypeVar("S", bound=Server)
 
 
 @dataclass
+class _Lock:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0  # holding or waiting
+
+
+@dataclass
 class _Relayed(Generic[S]):
     relay: Relay
     origin: S
@@ -79,7 +85,7 @@ class Cascade(Generic[S]):
         self.streams_of = streams_of
         self.placed: Counter[tuple[str, str]] = Counter()  # (room, server) -> listeners
         self.relays: dict[tuple[str, str, str], _Relayed[S]] = {}  # (room, feed, edge)
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._locks: dict[tuple[str, str], _Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ---- placement ----------------------------------------------------------------
@@ -155,8 +161,11 @@ class Cascade(Generic[S]):
         async with self._lock(room, feed):
             for key in [k for k in self.relays if k[:2] == (room, feed)]:
                 await self._stop(key)
-        if not self._locks[(room, feed)].locked():
-            del self._locks[(room, feed)]
+
+    def drop_feed_soon(self, room: str, feed: str) -> None:
+        """``drop_feed`` from a Janus event (its publisher hung up), if relayed."""
+        if self.relays_feed(room, feed):
+            self._spawn(self.drop_feed(room, feed))
 
     async def drop_edge(self, room: str, edge: S) -> None:
         for key in [k for k in self.relays if (k[0], k[2]) == (room, edge.endpoint.name)]:
@@ -204,8 +213,18 @@ class Cascade(Generic[S]):
             if edge is not lost and edge.control is not None:
                 await remove_remote(edge.control, relay.room, secret, relay.feed)
 
-    def _lock(self, room: str, feed: str) -> asyncio.Lock:
-        return self._locks.setdefault((room, feed), asyncio.Lock())
+    @contextlib.asynccontextmanager
+    async def _lock(self, room: str, feed: str) -> AsyncIterator[None]:
+        """The feed's lock, kept only while someone holds or waits for it."""
+        entry = self._locks.setdefault((room, feed), _Lock())
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._locks[(room, feed)]
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
