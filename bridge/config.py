@@ -299,7 +299,7 @@ class BridgeSettings(Strict):
         if self.janus.listeners_per_server:
             raise ValueError("janus.listeners_per_server: relaying a meeting to further "
                              "Janus servers is done by one bridge process, not with "
-                             "[cluster] yet; leave it out (docs/bridge-config.md)")
+                             "[cluster] yet; leave it out (docs/deployment.md, 9c)")
         return self
 S = TypeVar("S", bound=Strict)
 

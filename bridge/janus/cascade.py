@@ -53,7 +53,7 @@ class Endpoint(Protocol):
 
 
 class Server(Protocol):
-    """A Janus server as the gateway keeps it (bridge/gateway.py S)."""
+    """A Janus server as the gateway keeps it (bridge/janus/server.py JanusServer)."""
 
     @property
     def endpoint(self) -> Endpoint: ...
@@ -90,8 +90,7 @@ class Cascade(Generic[S]):
 
     # ---- placement ----------------------------------------------------------------
 
-    def place(self, room: str, origin: S, servers: list[S]
-              ) -> S:
+    def place(self, room: str, origin: S, servers: list[S]) -> S:
         """The server a new listener of ``room`` receives on: the origin while it has
         room, then the other servers that are up in a fixed order per room, each filled
         to ``per_server``; all full, the least filled."""
@@ -120,8 +119,7 @@ class Cascade(Generic[S]):
 
     # ---- relays -------------------------------------------------------------------
 
-    async def ensure(self, room: str, feed: str, origin: S, edge: S
-                     ) -> bool:
+    async def ensure(self, room: str, feed: str, origin: S, edge: S) -> bool:
         """Relay ``feed`` from the origin to ``edge`` unless it is already; whether the
         edge has it now."""
         async with self._lock(room, feed):
@@ -191,11 +189,10 @@ class Cascade(Generic[S]):
 
     async def _stop(self, key: tuple[str, str, str]) -> None:
         relayed = self.relays.pop(key)
-        origin = relayed.origin
-        target = RelayTarget(relayed.edge.control, relayed.edge.endpoint.relay_address) \
-            if relayed.edge.control is not None else None
-        if origin.control is None or target is None:
-            return
+        origin, edge = relayed.origin, relayed.edge
+        if origin.control is None or edge.control is None:
+            return  # a server going away: server_lost takes the relay down
+        target = RelayTarget(edge.control, edge.endpoint.relay_address)
         try:
             await stop_relay(origin.control, target, relayed.relay, origin.rooms[key[0]])
         except (JanusError, JanusGone, TimeoutError) as exc:
@@ -204,7 +201,7 @@ class Cascade(Generic[S]):
         log.info("relay of %s of room %s to Janus %s stopped", key[1], key[0], key[2],
                  extra={"EVENT": "relay-down"})
 
-    async def _forget(self, relayed: _Relayed, lost: S) -> None:
+    async def _forget(self, relayed: _Relayed[S], lost: S) -> None:
         relay, origin, edge = relayed.relay, relayed.origin, relayed.edge
         secret = origin.rooms.get(relay.room, "")
         with contextlib.suppress(JanusError, JanusGone, TimeoutError):

@@ -338,23 +338,21 @@ class Bridge:
                 self._spawn_reset(conn, "media server lost")
 
     def _spawn_reset(self, conn: ClientConnection, reason: str) -> None:
-        async def reset() -> None:
-            try:
-                await conn.reset_media(reason)
-            except Exception:
-                log.exception("could not restore media for %s", conn.peer)
-        task = asyncio.get_running_loop().create_task(reset())
+        task = asyncio.get_running_loop().create_task(self._reset_media(conn, reason))
         self._resets.add(task)
         task.add_done_callback(self._resets.discard)
+
+    async def _reset_media(self, conn: ClientConnection, reason: str) -> None:
+        try:
+            await conn.reset_media(reason)
+        except Exception:
+            log.exception("could not restore media for %s", conn.peer)
 
     async def _server_back(self, server: JanusServer) -> None:
         """A Janus server is answering again after losing every session: re-establish media."""
         for conn in list(self.connections):
             if conn.room is not None and self.gateway.room_server.get(conn.room.address) is server:
-                try:
-                    await conn.reset_media("media server restarted")
-                except Exception:
-                    log.exception("could not restore media for %s", conn.peer)
+                await self._reset_media(conn, "media server restarted")
 
     async def send_everyone_off(self, _app: web.Application | None = None) -> None:
         """Stopping (aiohttp's on_shutdown, after the listener closed): every client is

@@ -28,8 +28,6 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from bridge.janus.client import JanusConnection, JanusError
-from bridge.janus.videoroom import ERR_NO_SUCH_ROOM, RoomControl
 from tests.support import cluster as cl
 from tests.support.procs import BridgeProcess, RoomSpec
 from tests.support.rtc_seat import Seat, seat_in
@@ -43,21 +41,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
 
-async def remote_publishers(janus: cl.JanusProcess) -> int:
-    conn = JanusConnection(janus.layout.ws_url, janus.layout.api_secret)
-    await conn.connect()
+async def relays_on(janus: cl.JanusProcess) -> int:
+    room = cl.JanusRoom(janus, ROOM)
+    await room.open()
     try:
-        control = await RoomControl.attach(await conn.create_session(),
-                                           janus.layout.room_admin_key)
-        try:
-            data, _ = await control.handle.send({"request": "listparticipants", "room": ROOM})
-        except JanusError as exc:
-            if exc.code != ERR_NO_SUCH_ROOM:
-                raise
-            return 0  # nobody was placed on it
-        return sum(1 for p in data.get("participants", []) if p.get("remote"))
+        return len(await room.remote_publishers())
     finally:
-        await conn.close()
+        await room.close()
 
 
 async def layout(root: Path, listeners: int, per_server: int, seconds: float
@@ -101,7 +91,7 @@ async def layout(root: Path, listeners: int, per_server: int, seconds: float
                for s, (_, au) in zip(crowd, frames, strict=True)]
         return {"listeners": listeners, "listeners_per_server": per_server,
                 "on_b": max(0, listeners + 1 - per_server), "cpu_pct": cpu,
-                "relays_on_b": await remote_publishers(b),
+                "relays_on_b": await relays_on(b),
                 "packets_to_listeners_per_s": round(sum(delivered) / took),
                 "janus_us_per_packet_out": per_packet_us,
                 "video_fps_min": round(min(fps), 1),

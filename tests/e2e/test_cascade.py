@@ -18,8 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from bridge.janus.client import JanusConnection
-from bridge.janus.videoroom import RoomControl
 from tests.support import cluster as cl
 from tests.support.procs import BridgeProcess, RoomSpec
 from tests.support.rtc_seat import RtcSeat, Seat, seat_in
@@ -56,37 +54,6 @@ def pool(tmp_path: Path) -> Iterator[Pool]:
                 proc.stop()
 
 
-class JanusRoom:
-    """The meeting's room as one Janus holds it: who is in it, relayed or not."""
-
-    def __init__(self, janus: cl.JanusProcess) -> None:
-        self.janus = janus
-        self.conn: JanusConnection | None = None
-        self.control: RoomControl | None = None
-
-    async def open(self) -> None:
-        self.conn = JanusConnection(self.janus.layout.ws_url, self.janus.layout.api_secret)
-        await self.conn.connect()
-        self.control = await RoomControl.attach(await self.conn.create_session(),
-                                                self.janus.layout.room_admin_key)
-
-    async def remote_publishers(self) -> set[str]:
-        assert self.control is not None
-        data, _ = await self.control.handle.send({"request": "listparticipants",
-                                                  "room": ROOM})
-        return {str(p["id"]) for p in data.get("participants", []) if p.get("remote")}
-
-    async def until_remote(self, expected: set[str], what: str, timeout: float = 30.0
-                           ) -> None:
-        async with asyncio.timeout(timeout):
-            while await self.remote_publishers() != expected:
-                await asyncio.sleep(0.2)
-
-    async def close(self) -> None:
-        if self.conn is not None:
-            await self.conn.close()
-
-
 async def still(listener: RtcSeat, who: str, kind: str, settle: float = 3.0,
                 watch: float = 3.0) -> int:
     """How many frames of ``who``'s ``kind`` arrived over ``watch`` seconds, after
@@ -98,8 +65,8 @@ async def still(listener: RtcSeat, who: str, kind: str, settle: float = 3.0,
 
 
 @contextlib.asynccontextmanager
-async def janus_rooms(pool: Pool) -> AsyncIterator[tuple[JanusRoom, JanusRoom]]:
-    rooms = JanusRoom(pool.a), JanusRoom(pool.b)
+async def janus_rooms(pool: Pool) -> AsyncIterator[tuple[cl.JanusRoom, cl.JanusRoom]]:
+    rooms = cl.JanusRoom(pool.a, ROOM), cl.JanusRoom(pool.b, ROOM)
     try:
         for room in rooms:
             await room.open()
@@ -155,7 +122,7 @@ async def test_listeners_beyond_a_server_receive_on_another_through_relays(pool:
             for seat in far:
                 await seat.rtc.close()
                 seats.remove(seat)
-            await on_b.until_remote(set(), "no relay left on B")
+            await on_b.until_remote(set())  # no relay left on B
 
             # Two more are placed on B again; then B dies: they are placed on A and
             # receive again by themselves (media_reset, as after any Janus restart).

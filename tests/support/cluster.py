@@ -4,6 +4,7 @@ in front, balancing WebSockets round-robin with no stickiness. All on 127.0.0.1.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 import socket
@@ -11,7 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bridge.janus.client import JanusConnection, JanusError
 from bridge.janus.config import LocalJanusLayout, write_local_janus_config
+from bridge.janus.videoroom import ERR_NO_SUCH_ROOM, RoomControl
 from tests.support.postgres import postgres_cluster
 from tests.support.procs import (
     BridgeProcess,
@@ -80,6 +83,43 @@ class JanusProcess(Proc):
         return (f'[[janus.servers]]\nurl = "{self.layout.ws_url}"\n'
                 f'name = "{name}"\napi_secret_file = "{api}"\n'
                 f'room_admin_key_file = "{key}"\nrelay_host = "{media_ip()}"\n')
+
+
+class JanusRoom:
+    """A room as one of these Janus servers holds it, asked through Janus's own API:
+    which of its publishers are relayed there from another server."""
+
+    def __init__(self, janus: JanusProcess, room: str) -> None:
+        self.janus, self.room = janus, room
+        self.conn: JanusConnection | None = None
+        self.control: RoomControl | None = None
+
+    async def open(self) -> None:
+        self.conn = JanusConnection(self.janus.layout.ws_url, self.janus.layout.api_secret)
+        await self.conn.connect()
+        self.control = await RoomControl.attach(await self.conn.create_session(),
+                                                self.janus.layout.room_admin_key)
+
+    async def remote_publishers(self) -> set[str]:
+        """Relayed publishers' ids; none if the room was never made there."""
+        assert self.control is not None
+        try:
+            data, _ = await self.control.handle.send({"request": "listparticipants",
+                                                      "room": self.room})
+        except JanusError as exc:
+            if exc.code != ERR_NO_SUCH_ROOM:
+                raise
+            return set()
+        return {str(p["id"]) for p in data.get("participants", []) if p.get("remote")}
+
+    async def until_remote(self, expected: set[str], timeout: float = 30.0) -> None:
+        async with asyncio.timeout(timeout):
+            while await self.remote_publishers() != expected:
+                await asyncio.sleep(0.2)
+
+    async def close(self) -> None:
+        if self.conn is not None:
+            await self.conn.close()
 
 
 class HAProxy(Proc):
