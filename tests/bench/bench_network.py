@@ -13,7 +13,8 @@ and "Viewer", which receives both and draws both large (so it asks for the high
 layer). Both links get the same profile at once. Per profile and sender, at the viewer:
 
 - `fps`: frames shown per second (requestVideoFrameCallback) over the window;
-- `freezes_per_min`, `freeze_total_s`: gaps between shown frames over 200 ms;
+- `freezes_per_min`, `freeze_total_s`: gaps between shown frames over 200 ms (the
+  window's start and end count as frames: a video that stops for good is one freeze);
 - `g2g_p95_ms`: glass-to-glass p95 (the pattern's time stamp read back in the page);
 - `audio_concealed_percent`: Chromium's concealedSamples / totalSamplesReceived for
   that sender's audio over the window;
@@ -100,10 +101,12 @@ DRAW_LARGE = """(names) => {
 }"""
 
 
-def figures(frames: list[list[Any]], window_s: float, back_at_ms: float | None,
-            full_height: bool) -> dict[str, Any]:
-    times = np.array([f[0] for f in frames], float)
-    gaps = np.diff(times) if times.size > 1 else np.array([])
+def figures(frames: list[list[Any]], start_ms: float, window_s: float,
+            back_at_ms: float | None, full_height: bool) -> dict[str, Any]:
+    # the window's start and end count as shown pictures: a video that stops for good
+    # (or never starts) is one long freeze, not none
+    times = np.array([start_ms, *(f[0] for f in frames), start_ms + window_s * 1000], float)
+    gaps = np.diff(times)
     freezes = gaps[gaps > FREEZE_MS]
     g2g = [f[3] for f in frames if f[3] is not None and 0 <= f[3] < 10_000]
     recovery = None
@@ -135,7 +138,7 @@ async def measure(profile: linkshape.Profile, net: linkshape.ShapedInternet, vie
         back_at_ms, full = start_ms + profile.phases[2].at_s * 1000, True
     out = {}
     for name in SENDERS:
-        fig = figures(frames.get(name, []), window_s, back_at_ms, bool(full))
+        fig = figures(frames.get(name, []), start_ms, window_s, back_at_ms, bool(full))
         a0, a1 = audio0.get(name, [0, 0]), audio1.get(name, [0, 0])
         fig["audio_concealed_percent"] = (round(100 * (a1[0] - a0[0]) / (a1[1] - a0[1]), 2)
                                           if a1[1] > a0[1] else None)
