@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, ParamSpec, TypeVar
 
@@ -32,6 +33,8 @@ from bridge.janus.videoroom import (
     SubscribedStream,
     Subscriber,
     parse_streams,
+    streams_from_json,
+    streams_json,
 )
 from salon import protocol as p
 
@@ -179,13 +182,15 @@ class ParticipantMedia:
 
     async def _unrelay(self, feed: str) -> None:
         """The feed publishes anew or stops: the edges' copies of it go (their
-        listeners ask again for the new streams)."""
-        if self.cascade is not None and self.cascade.relays_feed(self.room, feed):
-            await self.cascade.drop_feed(self.room, feed)
+        listeners ask again for the new streams); with several processes, those any
+        process made (the cascade asks the origin)."""
+        cascade = self.cascade
+        if cascade is not None and (cascade.shared or cascade.relays_feed(self.room, feed)):
+            await cascade.drop_feed(self.room, feed, self.server)
 
     def _pc_changed(self, up: bool) -> None:
         if not up and self.cascade is not None:
-            self.cascade.drop_feed_soon(self.room, self.feed)
+            self.cascade.drop_feed_soon(self.room, self.feed, self.server)
         if self.on_pc is not None:
             self.on_pc(up)
 
@@ -222,9 +227,19 @@ class ParticipantMedia:
 
     def _content_pc_changed(self, up: bool) -> None:
         if not up and self.cascade is not None:
-            self.cascade.drop_feed_soon(self.room, content_feed(self.feed))
+            self.cascade.drop_feed_soon(self.room, content_feed(self.feed), self.server)
         if self.on_content_pc is not None:
             self.on_content_pc(up)
+
+    def announced(self, publishing: bool, content_up: bool) -> dict[str, Any]:
+        """What other bridge processes need of its media (the cascade's input): the
+        server it receives on, and the source streams of its feeds that are up."""
+        fields: dict[str, Any] = {"view": self.view.endpoint.name}
+        if publishing and self.publisher is not None:
+            fields["streams"] = streams_json(self.publisher.streams)
+        if content_up and self.content is not None:
+            fields["content_streams"] = streams_json(self.content.streams)
+        return fields
 
     def content_mids(self) -> list[str]:
         return [s.mid for s in (self.content.streams if self.content else [])]
@@ -408,9 +423,12 @@ class ParticipantMedia:
         self.server.drop_publisher(self.room, content_feed(self.feed), self.content)
         if self.cascade is not None:
             self.cascade.left(self.room, self.view)
+            # Only feeds it published can be relayed (a listener's close asks nothing).
             with contextlib.suppress(JanusError, JanusGone, asyncio.TimeoutError):
-                await self._unrelay(self.feed)
-                await self._unrelay(content_feed(self.feed))
+                if self.publisher is not None:
+                    await self._unrelay(self.feed)
+                if self.content is not None:
+                    await self._unrelay(content_feed(self.feed))
         ends = [(self.session, self.server, self.generation)]
         if self.relayed:
             ends.append((self.view_session, self.view, self.view_generation))
@@ -435,7 +453,13 @@ class MediaGateway:
         self.on_server_back: Callable[[JanusServer], Awaitable[None]] | None = None
         # A Janus went away: those receiving through it as an edge are placed again.
         self.on_server_lost: Callable[[JanusServer], None] | None = None
-        self.cascade = (Cascade[JanusServer](listeners_per_server, self._published_streams)
+        # Several processes: what the others announced of the members they hold (their
+        # feeds' source streams, the server each receives on), for the cascade.
+        self.announced_streams: dict[tuple[str, str], list[PublishedStream]] = {}
+        self.announced_views: dict[tuple[str, str], str] = {}  # (room, member) -> server
+        self.viewing_elsewhere: Counter[tuple[str, str]] = Counter()  # (room, server)
+        self.cascade = (Cascade[JanusServer](listeners_per_server, self._published_streams,
+                                             self.servers, shared, self._elsewhere)
                         if listeners_per_server > 0 and len(self.servers) > 1 else None)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -459,8 +483,42 @@ class MediaGateway:
             self.on_server_lost(server)
 
     def _published_streams(self, room: str, feed: str) -> list[PublishedStream] | None:
+        """A feed's source streams: of a publisher of this process, else as the
+        process holding it announced them."""
         server = self.room_server.get(room)
-        return server.published_streams(room, feed) if server is not None else None
+        local = server.published_streams(room, feed) if server is not None else None
+        return local if local is not None else self.announced_streams.get((room, feed))
+
+    def _elsewhere(self, room: str, server: str) -> int:
+        return self.viewing_elsewhere[(room, server)]
+
+    def remote_member(self, room: str, member: str, fields: Mapping[str, Any]) -> None:
+        """Another process announced a member it holds (LiveRoom.remote_update): the
+        server it receives on, and the streams of its feeds that are up. A feed that
+        stopped or changed is the publisher's process's to unrelay; here the relays
+        known of it are only forgotten, so the next request finds what Janus has."""
+        self._set_view(room, member, fields.get("view"))
+        for feed, key in ((member, "streams"), (content_feed(member), "content_streams")):
+            new = streams_from_json(fields.get(key))
+            old = self.announced_streams.pop((room, feed), None)
+            if new:
+                self.announced_streams[(room, feed)] = new
+            if old is not None and old != new and self.cascade is not None:
+                self.cascade.forget_feed(room, feed)
+
+    def remote_member_gone(self, room: str, member: str) -> None:
+        """A member another process held left, or is held here now."""
+        self.remote_member(room, member, {})
+
+    def _set_view(self, room: str, member: str, view: Any) -> None:
+        old = self.announced_views.pop((room, member), None)
+        if old is not None:
+            self.viewing_elsewhere[(room, old)] -= 1
+            if self.viewing_elsewhere[(room, old)] <= 0:
+                del self.viewing_elsewhere[(room, old)]
+        if isinstance(view, str) and view:
+            self.announced_views[(room, member)] = view
+            self.viewing_elsewhere[(room, view)] += 1
 
     def server_for(self, room: str) -> JanusServer:
         server = self.room_server.get(room)

@@ -35,6 +35,13 @@ class JanusEndpoint:
     def relay_address(self) -> str:
         return self.relay_host or urlsplit(self.url).hostname or "127.0.0.1"
 
+def shared_secret(endpoint: JanusEndpoint, room: str) -> str:
+    """A room's secret on a Janus several bridge processes share: derived from the
+    server's keys, the same in every process (and for an admin who holds the keys)."""
+    key = f"{endpoint.room_admin_key or ''}:{endpoint.api_secret or ''}"
+    return hmac.new(key.encode(), f"salon-room:{room}".encode(), hashlib.sha256).hexdigest()
+
+
 class MediaUnavailable(RuntimeError):
     """No Janus server is reachable right now."""
 
@@ -141,10 +148,7 @@ class JanusServer:
         return secret
 
     def _new_secret(self, room: str) -> str:
-        if not self.shared:
-            return secrets.token_urlsafe(16)
-        key = f"{self.endpoint.room_admin_key or ''}:{self.endpoint.api_secret or ''}"
-        return hmac.new(key.encode(), f"salon-room:{room}".encode(), hashlib.sha256).hexdigest()
+        return shared_secret(self.endpoint, room) if self.shared else secrets.token_urlsafe(16)
 
     async def kick(self, room: str, feed: str) -> None:
         """Remove a publisher with this id from the room, if there is one."""
