@@ -188,9 +188,22 @@ class ParticipantMedia:
         if cascade is not None and (cascade.shared or cascade.relays_feed(self.room, feed)):
             await cascade.drop_feed(self.room, feed, self.server)
 
+    def _relay_to_edges(self, feed: str) -> None:
+        """Several processes: its feed just came up; relayed at once to every edge
+        where listeners of the room are (this process makes its relays, the others'
+        listeners wait for them)."""
+        cascade = self.cascade
+        if cascade is not None and cascade.shared:
+            for edge in cascade.edges_in_use(self.room, self.server):
+                cascade.relay_soon(self.room, feed, self.server, edge)
+
     def _pc_changed(self, up: bool) -> None:
+        if up:
+            self._relay_to_edges(self.feed)
         if not up and self.cascade is not None:
-            self.cascade.drop_feed_soon(self.room, self.feed, self.server)
+            self.cascade.drop_feed_soon(
+                self.room, self.feed, self.server,
+                lambda: self.publisher is None or not self.publisher.webrtc_up.is_set())
         if self.on_pc is not None:
             self.on_pc(up)
 
@@ -209,7 +222,8 @@ class ParticipantMedia:
         """Answer a content offer on the content publisher; a new offer replaces the
         previous content PeerConnection (a fresh handle, as for a kicked camera)."""
         assert self.session is not None
-        async with self._content_lock:
+        async with (self._content_lock,
+                    self.server.republishing(self.room, content_feed(self.feed))):
             await self._unrelay(content_feed(self.feed))
             if self.content is not None and not await self.content.unpublish():
                 await self.content.handle.detach()
@@ -226,8 +240,12 @@ class ParticipantMedia:
             return await self.content.publish(offer_sdp, display)
 
     def _content_pc_changed(self, up: bool) -> None:
+        if up:
+            self._relay_to_edges(content_feed(self.feed))
         if not up and self.cascade is not None:
-            self.cascade.drop_feed_soon(self.room, content_feed(self.feed), self.server)
+            self.cascade.drop_feed_soon(
+                self.room, content_feed(self.feed), self.server,
+                lambda: self.content is None or not self.content.webrtc_up.is_set())
         if self.on_content_pc is not None:
             self.on_content_pc(up)
 
@@ -250,7 +268,7 @@ class ParticipantMedia:
         """Answer a publisher offer; a second offer replaces the first PeerConnection
         on the same handle. ``sending``: the kinds the client says it sends at once."""
         assert self.session is not None
-        async with self._publish_lock:
+        async with self._publish_lock, self.server.republishing(self.room, self.feed):
             publisher = self.publisher
             if publisher is None:
                 publisher = await self._join_publisher(display)
@@ -459,7 +477,8 @@ class MediaGateway:
         self.announced_views: dict[tuple[str, str], str] = {}  # (room, member) -> server
         self.viewing_elsewhere: Counter[tuple[str, str]] = Counter()  # (room, server)
         self.cascade = (Cascade[JanusServer](listeners_per_server, self._published_streams,
-                                             self.servers, shared, self._elsewhere)
+                                             self.servers, shared, self._elsewhere,
+                                             self._holds)
                         if listeners_per_server > 0 and len(self.servers) > 1 else None)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -492,12 +511,18 @@ class MediaGateway:
     def _elsewhere(self, room: str, server: str) -> int:
         return self.viewing_elsewhere[(room, server)]
 
+    def _holds(self, room: str, feed: str) -> bool:
+        server = self.room_server.get(room)
+        return server is not None and (room, feed) in server.publishers
+
     def remote_member(self, room: str, member: str, fields: Mapping[str, Any]) -> None:
         """Another process announced a member it holds (LiveRoom.remote_update): the
         server it receives on, and the streams of its feeds that are up. A feed that
         stopped or changed is the publisher's process's to unrelay; here the relays
         known of it are only forgotten, so the next request finds what Janus has."""
-        self._set_view(room, member, fields.get("view"))
+        view = self._set_view(room, member, fields.get("view"))
+        if view is not None:
+            self._relay_to(room, view)
         for feed, key in ((member, "streams"), (content_feed(member), "content_streams")):
             new = streams_from_json(fields.get(key))
             old = self.announced_streams.pop((room, feed), None)
@@ -510,15 +535,29 @@ class MediaGateway:
         """A member another process held left, or is held here now."""
         self.remote_member(room, member, {})
 
-    def _set_view(self, room: str, member: str, view: Any) -> None:
+    def _set_view(self, room: str, member: str, view: Any) -> JanusServer | None:
+        """Count where another process's member receives; its server if that is new."""
         old = self.announced_views.pop((room, member), None)
         if old is not None:
             self.viewing_elsewhere[(room, old)] -= 1
             if self.viewing_elsewhere[(room, old)] <= 0:
                 del self.viewing_elsewhere[(room, old)]
-        if isinstance(view, str) and view:
-            self.announced_views[(room, member)] = view
-            self.viewing_elsewhere[(room, view)] += 1
+        if not isinstance(view, str) or not view:
+            return None
+        self.announced_views[(room, member)] = view
+        self.viewing_elsewhere[(room, view)] += 1
+        return (next((s for s in self.servers if s.endpoint.name == view), None)
+                if view != old else None)
+
+    def _relay_to(self, room: str, edge: JanusServer) -> None:
+        """Another process placed a listener on ``edge``: this process's live feeds of
+        the room go there (it makes their relays; that listener waits for them)."""
+        origin = self.room_server.get(room)
+        if self.cascade is None or origin is None or edge is origin:
+            return
+        for r, feed in list(origin.publishers):
+            if r == room and origin.published_streams(room, feed):
+                self.cascade.relay_soon(room, feed, origin, edge)
 
     def server_for(self, room: str) -> JanusServer:
         server = self.room_server.get(room)
@@ -543,6 +582,9 @@ class MediaGateway:
         view = server
         if self.cascade is not None:
             view = self.cascade.place(room, server, self.servers)
+            if view is not server:
+                log.info("%s of room %s receives on Janus %s", feed, room, view.endpoint.name,
+                         extra={"EVENT": "placed-on-edge"})
         media = ParticipantMedia(server, room, feed, send_offer, view, self.cascade)
         try:
             if view is not server:

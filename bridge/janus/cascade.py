@@ -43,6 +43,7 @@ from bridge.janus.relay import (
     RelayTarget,
     TargetHasFeed,
     list_remotes,
+    listed,
     remote_id_of,
     remove_remote,
     start_relay,
@@ -58,6 +59,8 @@ log = logging.getLogger("salon.cascade")
 StreamsOf = Callable[[str, str], "list[PublishedStream] | None"]
 # Listeners of a room that other bridge processes placed on a server: (room, server name).
 Elsewhere = Callable[[str, str], int]
+# Whether this process holds the feed's publisher (and so makes its relays): (room, feed).
+Holds = Callable[[str, str], bool]
 
 # Several processes: a copy of the feed on the edge without the origin's forwarding may
 # be another process's relay half made (between its two requests); it is stale only if
@@ -65,6 +68,8 @@ Elsewhere = Callable[[str, str], int]
 ADOPT_WAIT_S = 10.0
 ADOPT_POLL_S = 0.2
 REPAIRS = 3  # half relays taken down before a start gives up
+# A listener of another process's feed waits this long for that process to relay it.
+MADE_WITHIN_S = 30.0
 RELAY_ERRORS = (JanusError, JanusGone, NotRelayable, TimeoutError, TargetHasFeed,
                 AlreadyForwarded)
 
@@ -108,13 +113,16 @@ class _Relayed(Generic[S]):
 
 class Cascade(Generic[S]):
     def __init__(self, per_server: int, streams_of: StreamsOf, servers: Sequence[S] = (),
-                 shared: bool = False, elsewhere: Elsewhere | None = None) -> None:
+                 shared: bool = False, elsewhere: Elsewhere | None = None,
+                 holds: Holds | None = None) -> None:
         self.per_server = per_server
         self.streams_of = streams_of
         self.servers = servers  # all of them: where another process's relays may be
         self.shared = shared  # several bridge processes use these servers
         self.elsewhere: Elsewhere = elsewhere or (lambda room, server: 0)
+        self.holds: Holds = holds or (lambda room, feed: True)
         self.adopt_wait = ADOPT_WAIT_S if shared else 0.0
+        self.made_within = MADE_WITHIN_S
         self.placed: Counter[tuple[str, str]] = Counter()  # (room, server) -> listeners
         self.relays: dict[tuple[str, str, str], _Relayed[S]] = {}  # (room, feed, edge)
         self._locks: dict[tuple[str, str], _Lock] = {}
@@ -157,8 +165,12 @@ class Cascade(Generic[S]):
     # ---- relays -------------------------------------------------------------------
 
     async def ensure(self, room: str, feed: str, origin: S, edge: S) -> bool:
-        """Relay ``feed`` from the origin to ``edge`` unless it is already (by this
-        process or another); whether the edge has it now."""
+        """Relay ``feed`` from the origin to ``edge`` unless it is already; whether the
+        edge has it now. With several processes only the one holding the feed's
+        publisher makes its relays (Janus 1.1.2 lets two `add_remote_publisher` of one
+        id both succeed when they come close together: its check of the id looks at
+        the participants the remote publisher's thread fills in later); the others
+        wait for it (``relay_soon``, from the listeners they announce)."""
         async with self._lock(room, feed):
             key = (room, feed, edge.endpoint.name)
             if key in self.relays:
@@ -168,9 +180,14 @@ class Cascade(Generic[S]):
                 return False
             target = RelayTarget(edge.control, edge.endpoint.relay_address,
                                  edge.endpoint.name)
+            secret = origin.rooms[room]
             try:
-                relay, adopted = await self._start(origin.control, target, room,
-                                                   origin.rooms[room], feed, streams)
+                if self.shared and not self.holds(room, feed):
+                    relay, adopted = await self._made(origin.control, target, room, secret,
+                                                      feed), True
+                else:
+                    relay, adopted = await self._start(origin.control, target, room,
+                                                       secret, feed, streams)
             except RELAY_ERRORS as exc:
                 log.warning("could not relay %s of room %s to Janus %s: %s", feed, room,
                             edge.endpoint.name, exc, extra={"EVENT": "relay-failed"})
@@ -206,6 +223,34 @@ class Cascade(Generic[S]):
                 await stop_forwarding(source, Relay(room, feed, remote_id), secret)
         return await start_relay(source, target, room, secret, feed, streams), False
 
+    async def _made(self, source: RoomControl, target: RelayTarget, room: str, secret: str,
+                    feed: str) -> Relay:
+        """Another process's feed: its relay to the target, once that process made it
+        (the origin forwards it there and the target lists it)."""
+        remote_id = remote_id_of(target.name)
+        async with asyncio.timeout(self.made_within):
+            while True:
+                names = await list_remotes(source, room, secret, feed)
+                if names is not None and remote_id in names and await listed(
+                        target.control, room, feed):
+                    return Relay(room, feed, remote_id)
+                await asyncio.sleep(ADOPT_POLL_S)
+
+    def relay_soon(self, room: str, feed: str, origin: S, edge: S) -> None:
+        """A feed of this process to an edge where some process has listeners (before
+        they ask: the others' listeners wait for it)."""
+        if (room, feed, edge.endpoint.name) not in self.relays:
+            self._spawn(self._relay_quietly(room, feed, origin, edge))
+
+    async def _relay_quietly(self, room: str, feed: str, origin: S, edge: S) -> None:
+        await self.ensure(room, feed, origin, edge)  # a failure is logged there
+
+    def edges_in_use(self, room: str, origin: S) -> list[S]:
+        """The servers other than the origin, up, where some process placed a listener
+        of the room."""
+        return [s for s in self.servers
+                if s is not origin and s.up.is_set() and self.listeners(room, s) > 0]
+
     async def _forwarded(self, source: RoomControl, room: str, secret: str, feed: str,
                          remote_id: str) -> bool:
         """Whether the origin forwards ``feed`` as ``remote_id``, or does within
@@ -229,20 +274,27 @@ class Cascade(Generic[S]):
         for key in [k for k in self.relays if k[:2] == (room, feed)]:
             del self.relays[key]
 
-    async def drop_feed(self, room: str, feed: str, origin: S | None = None) -> None:
+    async def drop_feed(self, room: str, feed: str, origin: S | None = None,
+                        still: Callable[[], bool] = lambda: True) -> None:
         """The feed's publisher publishes anew, hung up or left: its relays go (the
         edges' listeners lose the feed, and ask for it again if it comes back). With
-        several processes, every edge's, whoever made them (``origin``: the feed's)."""
+        several processes, every edge's, whoever made them (``origin``: the feed's).
+        ``still``: whether the drop is still due once the feed's lock is held."""
         async with self._lock(room, feed):
+            if not still():
+                return
             for key in [k for k in self.relays if k[:2] == (room, feed)]:
                 await self._stop(key)
             if self.shared and origin is not None:
                 await self._drop_found(room, feed, origin)
 
-    def drop_feed_soon(self, room: str, feed: str, origin: S | None = None) -> None:
-        """``drop_feed`` from a Janus event (its publisher hung up), if relayed."""
+    def drop_feed_soon(self, room: str, feed: str, origin: S | None = None,
+                       still: Callable[[], bool] = lambda: True) -> None:
+        """``drop_feed`` from a Janus event (its publisher hung up), if relayed. It runs
+        later: ``still`` tells it whether the publisher is still down then (once it is
+        up again, relays may be of its new streams, made after it said so)."""
         if self.relays_feed(room, feed) or (self.shared and origin is not None):
-            self._spawn(self.drop_feed(room, feed, origin))
+            self._spawn(self.drop_feed(room, feed, origin, still))
 
     async def _drop_found(self, room: str, feed: str, origin: S) -> None:
         """The feed's relays as Janus has them: the origin's forwardings named

@@ -44,6 +44,7 @@ from bridge.janus.client import JanusError
 from bridge.janus.videoroom import (
     ERR_ID_EXISTS,
     ERR_NO_SUCH_FEED,
+    ERR_NO_SUCH_ROOM,
     PublishedStream,
     RoomControl,
 )
@@ -181,6 +182,17 @@ async def stop_forwarding(source: RoomControl, relay: Relay, secret: str) -> Non
     except JanusError as exc:
         if exc.code != ERR_NO_SUCH_FEED:
             raise
+
+
+async def listed(target: RoomControl, room: str, feed: str) -> bool:
+    """Whether the target's room lists ``feed`` (a room it does not have lists none)."""
+    try:
+        data, _ = await target.handle.send({"request": "listparticipants", "room": room})
+    except JanusError as exc:
+        if exc.code != ERR_NO_SUCH_ROOM:
+            raise
+        return False
+    return feed in {str(p.get("id")) for p in data.get("participants", [])}
 
 
 async def until_unlisted(target: RoomControl, room: str, feed: str) -> None:

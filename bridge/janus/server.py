@@ -5,12 +5,13 @@ learn of its publishers and viewers (bridge/gateway.py places rooms and people o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -34,6 +35,7 @@ class JanusEndpoint:
     @property
     def relay_address(self) -> str:
         return self.relay_host or urlsplit(self.url).hostname or "127.0.0.1"
+
 
 def shared_secret(endpoint: JanusEndpoint, room: str) -> str:
     """A room's secret on a Janus several bridge processes share: derived from the
@@ -68,6 +70,7 @@ class JanusServer:
         self.viewers: dict[str, set[ViewerLayers]] = {}  # room -> its viewers' layers
         # (room, feed) -> the publisher handle on this server (a relay's source streams)
         self.publishers: dict[tuple[str, str], Publisher] = {}
+        self._republishing: set[tuple[str, str]] = set()
 
     async def connect(self) -> None:
         conn = JanusConnection(self.endpoint.url, self.endpoint.api_secret, self.endpoint.dial)
@@ -167,9 +170,21 @@ class JanusServer:
 
     def published_streams(self, room: str, feed: str) -> list[PublishedStream] | None:
         publisher = self.publishers.get((room, feed))
-        if publisher is None or not publisher.webrtc_up.is_set():
+        if (publisher is None or not publisher.webrtc_up.is_set()
+                or (room, feed) in self._republishing):
             return None
         return publisher.streams
+
+    @contextlib.asynccontextmanager
+    async def republishing(self, room: str, feed: str) -> AsyncIterator[None]:
+        """The feed publishes anew: its relays are dropped and its old PeerConnection
+        hung up meanwhile, so its streams are not to be relayed (a viewer asking in
+        between would relay the old ones, or a relay just dropped come back)."""
+        self._republishing.add((room, feed))
+        try:
+            yield
+        finally:
+            self._republishing.discard((room, feed))
 
     async def new_session(self) -> JanusSession:
         if not self.up.is_set() or self.connection is None:

@@ -158,9 +158,10 @@ class Pair:
     teacher: Publisher
     secret: str
 
-    def process(self) -> Cascade[JanusServer]:
-        cascade = Cascade(1, lambda room, feed: STREAMS, [self.a, self.b], shared=True)
-        return cascade
+    def process(self, holds: bool = True) -> Cascade[JanusServer]:
+        """A process's cascade; ``holds``: it holds the teacher's publisher."""
+        return Cascade(1, lambda room, feed: STREAMS, [self.a, self.b], shared=True,
+                       holds=lambda room, feed: holds)
 
     def forwards(self) -> list[str]:
         return list(self.fa.rooms["r"].remotes.forwards.get("1", {}))
@@ -185,12 +186,24 @@ async def pair() -> AsyncIterator[Pair]:
 
 
 async def test_a_relay_another_process_made_is_adopted_not_made_twice(pair: Pair) -> None:
-    one, other = pair.process(), pair.process()
-    assert await one.ensure("r", "1", pair.a, pair.b)
-    assert await other.ensure("r", "1", pair.a, pair.b)
+    """Only the publisher's process makes a feed's relays; another process's listener
+    waits for it (asking first) and adopts it."""
+    publishers, listeners = pair.process(), pair.process(holds=False)
+    waiting = asyncio.create_task(listeners.ensure("r", "1", pair.a, pair.b))
+    await asyncio.sleep(0.3)  # it asks the origin and the edge meanwhile; makes nothing
+    assert not waiting.done() and pair.on_edge() == set() and pair.forwards() == []
+    assert await publishers.ensure("r", "1", pair.a, pair.b)
+    assert await waiting
     assert pair.forwards() == ["relay-b"] and pair.on_edge() == {"1"}
-    assert other.relays[("r", "1", "b")].relay.port == 0, "adopted: made by the other"
-    assert one.relays[("r", "1", "b")].relay.port != 0
+    assert listeners.relays[("r", "1", "b")].relay.port == 0, "adopted: made by the other"
+    assert publishers.relays[("r", "1", "b")].relay.port != 0
+
+
+async def test_a_relay_never_made_is_given_up(pair: Pair) -> None:
+    listeners = pair.process(holds=False)
+    listeners.made_within = 0.5
+    assert not await listeners.ensure("r", "1", pair.a, pair.b)
+    assert pair.on_edge() == set() and not listeners.relays
 
 
 async def test_a_stale_copy_on_the_edge_is_replaced(pair: Pair) -> None:
@@ -221,13 +234,14 @@ async def test_a_forwarding_without_its_copy_is_replaced(pair: Pair) -> None:
     assert pair.on_edge() == {"1"}
 
 
-async def test_the_publishers_process_drops_relays_another_made(pair: Pair) -> None:
-    publishers, listeners = pair.process(), pair.process()
-    assert await listeners.ensure("r", "1", pair.a, pair.b)
-    await publishers.drop_feed("r", "1", pair.a)  # it publishes anew: found at Janus
+async def test_the_publishers_process_drops_relays_it_did_not_know_of(pair: Pair) -> None:
+    """Made by an earlier process of the publisher (it moved here), or before this one
+    restarted: found at Janus."""
+    earlier, publishers = pair.process(), pair.process()
+    assert await earlier.ensure("r", "1", pair.a, pair.b)
+    await publishers.drop_feed("r", "1", pair.a)  # it publishes anew
     assert pair.forwards() == [] and pair.on_edge() == set()
-    listeners.forget_feed("r", "1")  # its announcement said the feed stopped
-    assert await listeners.ensure("r", "1", pair.a, pair.b)
+    assert await publishers.ensure("r", "1", pair.a, pair.b)
     assert pair.forwards() == ["relay-b"] and pair.on_edge() == {"1"}
 
 
@@ -235,8 +249,8 @@ async def test_a_publisher_gone_from_the_origin_leaves_no_copy_on_any_edge(pair:
                                                                           ) -> None:
     """Janus frees a leaving publisher's forwardings with it: the copies are found by
     asking every edge."""
-    publishers, listeners = pair.process(), pair.process()
-    assert await listeners.ensure("r", "1", pair.a, pair.b)
+    earlier, publishers = pair.process(), pair.process()
+    assert await earlier.ensure("r", "1", pair.a, pair.b)
     await pair.teacher.handle.detach()
     assert "1" not in pair.fa.rooms["r"].participants
     await publishers.drop_feed("r", "1", pair.a)

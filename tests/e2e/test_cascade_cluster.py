@@ -3,8 +3,8 @@ on one PostgreSQL and one NATS, two real Janus servers, ``listeners_per_server =
 The teacher's seat on bridge 1 publishes and a listener on bridge 2 fills the meeting's
 server; then a listener on bridge 2 and one on bridge 1 are both placed beyond it
 (each process counts the other's listeners, as announced), on the other server, where
-the teacher is relayed once: made by one process, adopted by the other (the edge lists
-the teacher once, the origin forwards exactly one ``relay-<edge>``). The teacher
+the teacher is relayed once: made by the teacher's process, adopted by the other (the
+edge lists the teacher once, the origin forwards exactly one ``relay-<edge>``). The teacher
 publishing anew reaches them all again, and the teacher leaving takes the relay off the
 edge, whichever process made it. aiortc participants, each seat connected to a chosen
 bridge (not through the proxy, whose round-robin would make the split a matter of
@@ -77,25 +77,27 @@ async def test_listeners_of_two_processes_share_one_relay_on_the_edge(two: cl.Cl
         await near.rtc.more(teacher.id, "video")
         assert await edge.remote_publishers() == set(), "no relay for the origin's own"
 
-        # So bridge 2's next listener goes to the edge, and bridge 2 relays the
-        # teacher there.
+        # So bridge 2's next listener goes to the edge; bridge 1, told where it
+        # receives, relays the teacher there, and bridge 2 adopts that relay.
         far2 = await seat_in(second, ROOM, "Öğrenci 1", teacher)
         seats.append(far2)
         for kind in ("video", "audio"):
             await far2.rtc.more(teacher.id, kind)
         relayed = f"relaying {teacher.id} of room {ROOM} to Janus {EDGE}"
-        await until_logged(second, relayed)
+        await until_logged(first, relayed)
+        await until_logged(second, f"relay of {teacher.id} of room {ROOM} to Janus {EDGE} "
+                                   "found live: adopted")
         assert await edge.remote_publishers() == {teacher.id}
+        assert logged(second, f"{far2.id} of room {ROOM} receives on Janus {EDGE}")
+        assert not logged(second, f"{near.id} of room {ROOM} receives on Janus")
 
         # Bridge 1's listener goes to the edge too (the origin is full; the edge has
-        # one of bridge 2's) and finds the relay bridge 2 made: adopted, not made twice.
+        # one of bridge 2's) and receives through the same relay.
         far1 = await seat_in(first, ROOM, "Öğrenci 2", teacher)
         seats.append(far1)
         for kind in ("video", "audio"):
             await far1.rtc.more(teacher.id, kind)
-        await until_logged(first, f"relay of {teacher.id} of room {ROOM} to Janus {EDGE} "
-                                  "found live: adopted")
-        assert not logged(first, relayed), "bridge 1 made no relay of its own"
+        assert logged(first, f"{far1.id} of room {ROOM} receives on Janus {EDGE}")
         assert await edge.remote_publishers() == {teacher.id}
         assert await origin.remotizations(teacher.id) == [f"relay-{EDGE}"]
         assert await origin.remote_publishers() == set(), "the origin has the teacher itself"
@@ -108,6 +110,7 @@ async def test_listeners_of_two_processes_share_one_relay_on_the_edge(two: cl.Cl
                 await seat.rtc.more(teacher.id, kind)
         assert await edge.remote_publishers() == {teacher.id}
         await until_forwarded(origin, teacher.id, [f"relay-{EDGE}"])
+        assert not logged(second, relayed), "bridge 2 never made a relay of its own"
 
         # The teacher leaves: the relay goes off the edge, though bridge 2's listener
         # is still there and whichever process made it.
