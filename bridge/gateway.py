@@ -15,10 +15,10 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, ParamSpec, TypeVar
 
+from bridge.janus.announced import Announced
 from bridge.janus.cascade import Cascade, rendezvous
 from bridge.janus.client import JanusError, JanusGone, JanusSession
 from bridge.janus.layers import ViewerLayers
@@ -33,7 +33,6 @@ from bridge.janus.videoroom import (
     SubscribedStream,
     Subscriber,
     parse_streams,
-    streams_from_json,
     streams_json,
 )
 from salon import protocol as p
@@ -189,9 +188,8 @@ class ParticipantMedia:
             await cascade.drop_feed(self.room, feed, self.server)
 
     def _relay_to_edges(self, feed: str) -> None:
-        """Several processes: its feed just came up; relayed at once to every edge
-        where listeners of the room are (this process makes its relays, the others'
-        listeners wait for them)."""
+        """Several processes: its feed came up; relayed at once to every edge with
+        listeners of the room (made here; the others' listeners wait for it)."""
         cascade = self.cascade
         if cascade is not None and cascade.shared:
             for edge in cascade.edges_in_use(self.room, self.server):
@@ -471,11 +469,8 @@ class MediaGateway:
         self.on_server_back: Callable[[JanusServer], Awaitable[None]] | None = None
         # A Janus went away: those receiving through it as an edge are placed again.
         self.on_server_lost: Callable[[JanusServer], None] | None = None
-        # Several processes: what the others announced of the members they hold (their
-        # feeds' source streams, the server each receives on), for the cascade.
-        self.announced_streams: dict[tuple[str, str], list[PublishedStream]] = {}
-        self.announced_views: dict[tuple[str, str], str] = {}  # (room, member) -> server
-        self.viewing_elsewhere: Counter[tuple[str, str]] = Counter()  # (room, server)
+        # Several processes: what the others announced of the members they hold.
+        self.announced = Announced()
         self.cascade = (Cascade[JanusServer](listeners_per_server, self._published_streams,
                                              self.servers, shared, self._elsewhere,
                                              self._holds)
@@ -506,48 +501,30 @@ class MediaGateway:
         process holding it announced them."""
         server = self.room_server.get(room)
         local = server.published_streams(room, feed) if server is not None else None
-        return local if local is not None else self.announced_streams.get((room, feed))
+        return local if local is not None else self.announced.streams.get((room, feed))
 
     def _elsewhere(self, room: str, server: str) -> int:
-        return self.viewing_elsewhere[(room, server)]
+        return self.announced.listeners(room, server)
 
     def _holds(self, room: str, feed: str) -> bool:
         server = self.room_server.get(room)
         return server is not None and (room, feed) in server.publishers
 
     def remote_member(self, room: str, member: str, fields: Mapping[str, Any]) -> None:
-        """Another process announced a member it holds (LiveRoom.remote_update): the
-        server it receives on, and the streams of its feeds that are up. A feed that
-        stopped or changed is the publisher's process's to unrelay; here the relays
-        known of it are only forgotten, so the next request finds what Janus has."""
-        view = self._set_view(room, member, fields.get("view"))
-        if view is not None:
-            self._relay_to(room, view)
+        """Another process announced a member it holds (LiveRoom.remote_update): where
+        it receives, and its feeds' streams. A feed that stopped or changed is its
+        process's to unrelay; here only the relays known of it are forgotten."""
+        view = self.announced.set_view(room, member, fields.get("view"))
+        edge = next((s for s in self.servers if s.endpoint.name == view), None)
+        if edge is not None:
+            self._relay_to(room, edge)
         for feed, key in ((member, "streams"), (content_feed(member), "content_streams")):
-            new = streams_from_json(fields.get(key))
-            old = self.announced_streams.pop((room, feed), None)
-            if new:
-                self.announced_streams[(room, feed)] = new
-            if old is not None and old != new and self.cascade is not None:
+            if self.announced.set_streams(room, feed, fields.get(key)) and self.cascade:
                 self.cascade.forget_feed(room, feed)
 
     def remote_member_gone(self, room: str, member: str) -> None:
         """A member another process held left, or is held here now."""
         self.remote_member(room, member, {})
-
-    def _set_view(self, room: str, member: str, view: Any) -> JanusServer | None:
-        """Count where another process's member receives; its server if that is new."""
-        old = self.announced_views.pop((room, member), None)
-        if old is not None:
-            self.viewing_elsewhere[(room, old)] -= 1
-            if self.viewing_elsewhere[(room, old)] <= 0:
-                del self.viewing_elsewhere[(room, old)]
-        if not isinstance(view, str) or not view:
-            return None
-        self.announced_views[(room, member)] = view
-        self.viewing_elsewhere[(room, view)] += 1
-        return (next((s for s in self.servers if s.endpoint.name == view), None)
-                if view != old else None)
 
     def _relay_to(self, room: str, edge: JanusServer) -> None:
         """Another process placed a listener on ``edge``: this process's live feeds of

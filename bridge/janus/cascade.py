@@ -11,14 +11,19 @@ of a feed's relays within a process.
 
 Several bridge processes ([cluster]) share the Janus servers, so what a process knows
 is not the whole truth; Janus is. A relay is named so that any process finds it (the
-feed's id on the edge, ``relay-<edge>`` on the origin): ``ensure`` adopts a relay
-another process made and repairs a half one (a stale copy on the edge, a forwarding
-without its copy); the publisher's process drops a feed's relays on every edge, found
-with the origin's ``listremotes``; and an edge's last listener here does not drop
-anything, as listeners of other processes may use it (a relay then lives until its
-feed stops or a server is lost: it costs about one listener on the edge). Placement
-counts this process's listeners plus those the others announced (``elsewhere``); two
-processes placing at once may overshoot ``per_server`` by a few.
+feed's id on the edge, ``relay-<edge>`` on the origin). Only the process holding the
+feed's publisher makes its relays (two processes adding one remote publisher at once
+could both succeed at Janus 1.1.2, see ``ensure``): it relays each feed that comes up
+to every edge where any process announced a listener of the room, and to an edge as
+soon as a listener there is announced (``relay_soon``); another process's listener
+waits for that relay and adopts it. The maker adopts what it finds of a relay too and
+repairs half of one (a stale copy on the edge, a forwarding without its copy), and it
+drops a feed's relays on every edge, found with the origin's ``listremotes``. An
+edge's last listener here drops nothing, as listeners of other processes may use it
+(a relay then lives until its feed stops or a server is lost: it costs about one
+listener on the edge). Placement counts this process's listeners plus those the others
+announced (``elsewhere``); two processes placing at once may overshoot ``per_server``
+by a few.
 
 Rights need nothing here: the origin forwards nothing it mutes (moderation), so a
 right taken away holds on every edge.
@@ -62,11 +67,7 @@ Elsewhere = Callable[[str, str], int]
 # Whether this process holds the feed's publisher (and so makes its relays): (room, feed).
 Holds = Callable[[str, str], bool]
 
-# Several processes: a copy of the feed on the edge without the origin's forwarding may
-# be another process's relay half made (between its two requests); it is stale only if
-# the forwarding does not come within this long.
-ADOPT_WAIT_S = 10.0
-ADOPT_POLL_S = 0.2
+ADOPT_POLL_S = 0.2  # a listener of another process's feed asks again this often
 REPAIRS = 3  # half relays taken down before a start gives up
 # A listener of another process's feed waits this long for that process to relay it.
 MADE_WITHIN_S = 30.0
@@ -121,7 +122,6 @@ class Cascade(Generic[S]):
         self.shared = shared  # several bridge processes use these servers
         self.elsewhere: Elsewhere = elsewhere or (lambda room, server: 0)
         self.holds: Holds = holds or (lambda room, feed: True)
-        self.adopt_wait = ADOPT_WAIT_S if shared else 0.0
         self.made_within = MADE_WITHIN_S
         self.placed: Counter[tuple[str, str]] = Counter()  # (room, server) -> listeners
         self.relays: dict[tuple[str, str, str], _Relayed[S]] = {}  # (room, feed, edge)
@@ -253,17 +253,10 @@ class Cascade(Generic[S]):
 
     async def _forwarded(self, source: RoomControl, room: str, secret: str, feed: str,
                          remote_id: str) -> bool:
-        """Whether the origin forwards ``feed`` as ``remote_id``, or does within
-        ``adopt_wait`` (another process between its two requests)."""
-        loop = asyncio.get_running_loop()
-        until = loop.time() + self.adopt_wait
-        while True:
-            names = await list_remotes(source, room, secret, feed)
-            if names is not None and remote_id in names:
-                return True
-            if names is None or loop.time() >= until:
-                return False
-            await asyncio.sleep(ADOPT_POLL_S)
+        """Whether the origin forwards ``feed`` as ``remote_id`` (only the feed's own
+        process makes its relays, so nobody is half way through one now)."""
+        names = await list_remotes(source, room, secret, feed)
+        return names is not None and remote_id in names
 
     def relays_feed(self, room: str, feed: str) -> bool:
         return any(r == room and f == feed for r, f, _ in self.relays)

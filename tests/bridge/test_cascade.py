@@ -6,6 +6,7 @@ Janus servers in tests/e2e/test_cascade.py."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from bridge.config import BridgeConfigError, load_bridge_config
+from bridge.janus.announced import Announced
 from bridge.janus.cascade import Cascade, _Relayed
 from bridge.janus.fake import FakeJanus
 from bridge.janus.relay import Relay
 from bridge.janus.server import JanusEndpoint, JanusServer
-from bridge.janus.videoroom import PublishedStream, Publisher
+from bridge.janus.videoroom import PublishedStream, Publisher, streams_from_json, streams_json
 from tests.support.fake_janus import ADMIN_KEY, endpoint
 
 
@@ -213,7 +215,6 @@ async def test_a_stale_copy_on_the_edge_is_replaced(pair: Pair) -> None:
     await pair.b.control.handle.send({"request": "add_remote_publisher", "room": "r",
                                       "secret": pair.secret, "id": "1", "streams": []})
     cascade = pair.process()
-    cascade.adopt_wait = 0.0  # nobody else is making it: no need to wait for a forwarding
     assert await cascade.ensure("r", "1", pair.a, pair.b)
     port = cascade.relays[("r", "1", "b")].relay.port
     assert port != 0 and pair.forwards() == ["relay-b"]
@@ -255,3 +256,26 @@ async def test_a_publisher_gone_from_the_origin_leaves_no_copy_on_any_edge(pair:
     assert "1" not in pair.fa.rooms["r"].participants
     await publishers.drop_feed("r", "1", pair.a)
     assert pair.on_edge() == set()
+
+
+def test_what_other_processes_announce_is_counted_and_read_back() -> None:
+    """Their members' servers count per (room, server), a member moving is counted once;
+    feeds' streams go over the bus as ``streams_json`` writes them, and a malformed
+    list (another version's) is taken for none."""
+    announced = Announced()
+    assert announced.set_view("r", "7", "b") == "b"
+    assert announced.set_view("r", "7", "b") is None  # the same: nothing new
+    announced.set_view("r", "8", "b")
+    assert announced.listeners("r", "b") == 2
+    announced.set_view("r", "7", "a")
+    assert (announced.listeners("r", "a"), announced.listeners("r", "b")) == (1, 1)
+    announced.set_view("r", "8", None)  # left
+    assert announced.listeners("r", "b") == 0
+
+    assert streams_from_json(json.loads(json.dumps(streams_json(STREAMS)))) == STREAMS
+    assert streams_from_json([{"mid": "0", "kind": "audio"}]) is None
+    assert not announced.set_streams("r", "7", streams_json(STREAMS))  # new: none void
+    assert announced.streams[("r", "7")] == STREAMS
+    assert not announced.set_streams("r", "7", streams_json(STREAMS))  # unchanged
+    assert announced.set_streams("r", "7", None)  # stopped: relays of it are void
+    assert ("r", "7") not in announced.streams
