@@ -95,8 +95,10 @@ class JanusSettings(Strict):
     max_publishers_per_room: Annotated[int, Field(ge=2, le=1000)] = 200
     servers: list[RemoteJanus] = []
     # A meeting's viewers on its Janus before further ones are placed on the other
-    # servers of [[janus.servers]], its feeds relayed there (one bridge process only).
-    # 0: every viewer on the meeting's server. Unset: 300, or 0 with [cluster].
+    # servers of [[janus.servers]], its feeds relayed there. 0: every viewer on the
+    # meeting's server. Unset: 300, or 0 with [cluster] (every process must run a
+    # version that announces its feeds' streams before one relays: set it explicitly
+    # once they all do; docs/deployment.md).
     listeners_per_server: Annotated[int, Field(ge=0, le=100_000)] | None = None
 
     @model_validator(mode="after")
@@ -296,10 +298,6 @@ class BridgeSettings(Strict):
         if self.janus.mode != "remote":
             raise ValueError("[cluster] needs janus.mode = 'remote': the processes share "
                              "the Janus servers of [[janus.servers]]")
-        if self.janus.listeners_per_server:
-            raise ValueError("janus.listeners_per_server: relaying a meeting to further "
-                             "Janus servers is done by one bridge process, not with "
-                             "[cluster] yet; leave it out (docs/deployment.md, 9c)")
         return self
 S = TypeVar("S", bound=Strict)
 

@@ -9,8 +9,9 @@ the ones before it, a gap that does not fill within ``GAP_WAIT_S`` is read back 
 the database, an event seen twice is dropped. After a bus reconnect (and every
 ``CHECK_S``, for a lost last event) the numbers are compared with the database's.
 
-Live media state (who publishes, camera, talking) is not in the database: it goes
-over the bus as it changes and each process merges it into its roster.
+Live media state (who publishes, camera, talking; for the cascade, where each member
+receives and its feeds' source streams) is not in the database: it goes over the bus
+as it changes and each process merges it into its roster (bridge/live.py).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, ParamSpec, TypeVar
 
+from bridge.janus.announced import Announced
 from bridge.janus.cascade import Cascade, rendezvous
 from bridge.janus.client import JanusError, JanusGone, JanusSession
 from bridge.janus.layers import ViewerLayers
@@ -32,6 +33,7 @@ from bridge.janus.videoroom import (
     SubscribedStream,
     Subscriber,
     parse_streams,
+    streams_json,
 )
 from salon import protocol as p
 
@@ -179,13 +181,27 @@ class ParticipantMedia:
 
     async def _unrelay(self, feed: str) -> None:
         """The feed publishes anew or stops: the edges' copies of it go (their
-        listeners ask again for the new streams)."""
-        if self.cascade is not None and self.cascade.relays_feed(self.room, feed):
-            await self.cascade.drop_feed(self.room, feed)
+        listeners ask again for the new streams); with several processes, those any
+        process made (the cascade asks the origin)."""
+        cascade = self.cascade
+        if cascade is not None and (cascade.shared or cascade.relays_feed(self.room, feed)):
+            await cascade.drop_feed(self.room, feed, self.server)
+
+    def _relay_to_edges(self, feed: str) -> None:
+        """Several processes: its feed came up; relayed at once to every edge with
+        listeners of the room (made here; the others' listeners wait for it)."""
+        cascade = self.cascade
+        if cascade is not None and cascade.shared:
+            for edge in cascade.edges_in_use(self.room, self.server):
+                cascade.relay_soon(self.room, feed, self.server, edge)
 
     def _pc_changed(self, up: bool) -> None:
+        if up:
+            self._relay_to_edges(self.feed)
         if not up and self.cascade is not None:
-            self.cascade.drop_feed_soon(self.room, self.feed)
+            self.cascade.drop_feed_soon(
+                self.room, self.feed, self.server,
+                lambda: self.publisher is None or not self.publisher.webrtc_up.is_set())
         if self.on_pc is not None:
             self.on_pc(up)
 
@@ -204,7 +220,8 @@ class ParticipantMedia:
         """Answer a content offer on the content publisher; a new offer replaces the
         previous content PeerConnection (a fresh handle, as for a kicked camera)."""
         assert self.session is not None
-        async with self._content_lock:
+        async with (self._content_lock,
+                    self.server.republishing(self.room, content_feed(self.feed))):
             await self._unrelay(content_feed(self.feed))
             if self.content is not None and not await self.content.unpublish():
                 await self.content.handle.detach()
@@ -221,10 +238,24 @@ class ParticipantMedia:
             return await self.content.publish(offer_sdp, display)
 
     def _content_pc_changed(self, up: bool) -> None:
+        if up:
+            self._relay_to_edges(content_feed(self.feed))
         if not up and self.cascade is not None:
-            self.cascade.drop_feed_soon(self.room, content_feed(self.feed))
+            self.cascade.drop_feed_soon(
+                self.room, content_feed(self.feed), self.server,
+                lambda: self.content is None or not self.content.webrtc_up.is_set())
         if self.on_content_pc is not None:
             self.on_content_pc(up)
+
+    def announced(self, publishing: bool, content_up: bool) -> dict[str, Any]:
+        """What other bridge processes need of its media (the cascade's input): the
+        server it receives on, and the source streams of its feeds that are up."""
+        fields: dict[str, Any] = {"view": self.view.endpoint.name}
+        if publishing and self.publisher is not None:
+            fields["streams"] = streams_json(self.publisher.streams)
+        if content_up and self.content is not None:
+            fields["content_streams"] = streams_json(self.content.streams)
+        return fields
 
     def content_mids(self) -> list[str]:
         return [s.mid for s in (self.content.streams if self.content else [])]
@@ -235,7 +266,7 @@ class ParticipantMedia:
         """Answer a publisher offer; a second offer replaces the first PeerConnection
         on the same handle. ``sending``: the kinds the client says it sends at once."""
         assert self.session is not None
-        async with self._publish_lock:
+        async with self._publish_lock, self.server.republishing(self.room, self.feed):
             publisher = self.publisher
             if publisher is None:
                 publisher = await self._join_publisher(display)
@@ -408,9 +439,12 @@ class ParticipantMedia:
         self.server.drop_publisher(self.room, content_feed(self.feed), self.content)
         if self.cascade is not None:
             self.cascade.left(self.room, self.view)
+            # Only feeds it published can be relayed (a listener's close asks nothing).
             with contextlib.suppress(JanusError, JanusGone, asyncio.TimeoutError):
-                await self._unrelay(self.feed)
-                await self._unrelay(content_feed(self.feed))
+                if self.publisher is not None:
+                    await self._unrelay(self.feed)
+                if self.content is not None:
+                    await self._unrelay(content_feed(self.feed))
         ends = [(self.session, self.server, self.generation)]
         if self.relayed:
             ends.append((self.view_session, self.view, self.view_generation))
@@ -435,7 +469,11 @@ class MediaGateway:
         self.on_server_back: Callable[[JanusServer], Awaitable[None]] | None = None
         # A Janus went away: those receiving through it as an edge are placed again.
         self.on_server_lost: Callable[[JanusServer], None] | None = None
-        self.cascade = (Cascade[JanusServer](listeners_per_server, self._published_streams)
+        # Several processes: what the others announced of the members they hold.
+        self.announced = Announced()
+        self.cascade = (Cascade[JanusServer](listeners_per_server, self._published_streams,
+                                             self.servers, shared, self._elsewhere,
+                                             self._holds)
                         if listeners_per_server > 0 and len(self.servers) > 1 else None)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -459,8 +497,44 @@ class MediaGateway:
             self.on_server_lost(server)
 
     def _published_streams(self, room: str, feed: str) -> list[PublishedStream] | None:
+        """A feed's source streams: of a publisher of this process, else as the
+        process holding it announced them."""
         server = self.room_server.get(room)
-        return server.published_streams(room, feed) if server is not None else None
+        local = server.published_streams(room, feed) if server is not None else None
+        return local if local is not None else self.announced.streams.get((room, feed))
+
+    def _elsewhere(self, room: str, server: str) -> int:
+        return self.announced.listeners(room, server)
+
+    def _holds(self, room: str, feed: str) -> bool:
+        server = self.room_server.get(room)
+        return server is not None and (room, feed) in server.publishers
+
+    def remote_member(self, room: str, member: str, fields: Mapping[str, Any]) -> None:
+        """Another process announced a member it holds (LiveRoom.remote_update): where
+        it receives, and its feeds' streams. A feed that stopped or changed is its
+        process's to unrelay; here only the relays known of it are forgotten."""
+        view = self.announced.set_view(room, member, fields.get("view"))
+        edge = next((s for s in self.servers if s.endpoint.name == view), None)
+        if edge is not None:
+            self._relay_to(room, edge)
+        for feed, key in ((member, "streams"), (content_feed(member), "content_streams")):
+            if self.announced.set_streams(room, feed, fields.get(key)) and self.cascade:
+                self.cascade.forget_feed(room, feed)
+
+    def remote_member_gone(self, room: str, member: str) -> None:
+        """A member another process held left, or is held here now."""
+        self.remote_member(room, member, {})
+
+    def _relay_to(self, room: str, edge: JanusServer) -> None:
+        """Another process placed a listener on ``edge``: this process's live feeds of
+        the room go there (it makes their relays; that listener waits for them)."""
+        origin = self.room_server.get(room)
+        if self.cascade is None or origin is None or edge is origin:
+            return
+        for r, feed in list(origin.publishers):
+            if r == room and origin.published_streams(room, feed):
+                self.cascade.relay_soon(room, feed, origin, edge)
 
     def server_for(self, room: str) -> JanusServer:
         server = self.room_server.get(room)
@@ -485,6 +559,9 @@ class MediaGateway:
         view = server
         if self.cascade is not None:
             view = self.cascade.place(room, server, self.servers)
+            if view is not server:
+                log.info("%s of room %s receives on Janus %s", feed, room, view.endpoint.name,
+                         extra={"EVENT": "placed-on-edge"})
         media = ParticipantMedia(server, room, feed, send_offer, view, self.cascade)
         try:
             if view is not server:

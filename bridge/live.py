@@ -86,8 +86,11 @@ class LiveParticipant:
                 "camera_on": self.camera_on, "talking": self.talking}
 
     def announced(self) -> dict[str, Any]:
-        """What other bridge processes need of it: the shown fields and its content."""
-        return {**self.live_fields(), "content": self.content_shown}
+        """What other bridge processes need of it: the shown fields, its content, and
+        for their cascade the server it receives on and its feeds' source streams."""
+        media = (self.media.announced(self.publishing, self.content_up)
+                 if self.media is not None else {})
+        return {**self.live_fields(), "content": self.content_shown, **media}
 
 
 def shown(person: p.Participant, lp: LiveParticipant) -> p.Participant:
@@ -139,6 +142,7 @@ class LiveRoom:
         if isinstance(message, p.ParticipantLeft):
             self.roster.pop(message.id, None)
             gone = self.remote.pop(message.id, {})
+            self.gateway.remote_member_gone(self.address, message.id)
             if gone.get("publishing") or gone.get("content"):
                 self.resubscribe_all()
         return message
@@ -178,6 +182,7 @@ class LiveRoom:
         live: dict[str, Any] = {key: bool(fields.get(key, False)) for key in LIVE_FIELDS}
         live["client"] = str(fields.get("client", "browser"))
         live["content"] = bool(fields.get("content", False))
+        self.gateway.remote_member(self.address, pid, fields)  # before any resubscription
         before = self.remote.get(pid, {})
         self.remote[pid] = live
         if any(live[key] != before.get(key, False) for key in ("publishing", "content")):
@@ -194,12 +199,15 @@ class LiveRoom:
     async def add(self, lp: LiveParticipant) -> None:
         self.participants[lp.id] = lp
         self.remote.pop(lp.id, None)  # held here now
+        self.gateway.remote_member_gone(self.address, lp.id)
         media = lp.media
         if media is not None:
             media.on_talking = lambda talking: self.janus_talking(lp, talking)
             media.on_pc = lambda up: self._pc_event(lp, up)
             media.on_media = lambda kind, mid, on: self.janus_media(lp, kind, mid, on)
             media.on_content_pc = lambda up: lp.spawn(self.content_changed(lp), "content")
+            # Others' cascades count where it receives (placement across processes).
+            lp.spawn(self.announce_elsewhere(lp), "announcement")
         self.resubscribe_all()
 
     async def remove(self, pid: str) -> None:

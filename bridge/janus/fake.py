@@ -26,6 +26,9 @@ from typing import Any
 
 import aiohttp
 
+from bridge.janus.fake_remotes import REQUESTS as REMOTE_REQUESTS
+from bridge.janus.fake_remotes import Refused as RemoteRefused
+from bridge.janus.fake_remotes import Remotes
 from bridge.janus.videoroom import PLUGIN
 
 Json = dict[str, Any]
@@ -122,6 +125,7 @@ class Room:
     secret: str
     description: str
     participants: dict[str, Handle] = field(default_factory=dict)  # publisher user ids
+    remotes: Remotes = field(default_factory=Remotes)  # cascading (fake_remotes.py)
 
     def publishers(self) -> list[Handle]:
         return [h for h in self.participants.values() if h.up and h.published]
@@ -366,7 +370,8 @@ class FakeJanus:
 
     def _videoroom(self, h: Handle, request: str, body: Json, jsep: Json | None
                    ) -> tuple[Json, Json | None]:
-        if request in ("create", "destroy", "moderate", "kick", "listparticipants"):
+        if request in ("create", "destroy", "moderate", "kick", "listparticipants",
+                       *REMOTE_REQUESTS):
             return self._room_request(request, body), None
         if request == "join":
             return self._join(h, body)
@@ -423,9 +428,14 @@ class FakeJanus:
         if request == "listparticipants":
             return {"videoroom": "participants", "room": room_id, "participants": [
                 {"id": h.feed, "display": h.display, "publisher": h.up and bool(h.published)}
-                for h in room.participants.values()]}
+                for h in room.participants.values()] + room.remotes.listed()}
         if body.get("secret") != room.secret:
             raise Refused(ERR_UNAUTHORIZED, "Unauthorized (wrong secret)")
+        if request in REMOTE_REQUESTS:
+            try:
+                return room.remotes.request(room_id, request, body, set(room.participants))
+            except RemoteRefused as exc:
+                raise Refused(exc.code, exc.reason) from exc
         if request == "destroy":
             for h in list(room.participants.values()):
                 h.event({"videoroom": "destroyed", "room": room_id})
@@ -565,6 +575,7 @@ class FakeJanus:
         if h.role == "publisher" and h.room in self.rooms:
             self._unpublish(h)
             self.rooms[str(h.room)].participants.pop(h.feed, None)
+            self.rooms[str(h.room)].remotes.left(h.feed)
             self._tell_publishers(h, {"videoroom": "event", "room": h.room, "leaving": h.feed})
         h.role = None
 

@@ -21,6 +21,12 @@ per stream towards that port. What Janus 1.1.2 (Debian's) needs, read in its sou
   busy server a listener subscribing at once finds no such feed. Removal is the same
   thread's, later too. `start_relay` returns once the target lists the publisher,
   `stop_relay` once it no longer does.
+- A relay is named so that any bridge process can find it: on the target the remote
+  publisher's id is the feed's, on the source the forwarding is ``relay-<target's
+  name>`` (``remote_id``); `list_remotes` asks the source which it has for a feed.
+  Janus keeps a publisher's forwardings across an unpublish and a publish on the same
+  handle and re-creates them for the new streams, so a republish must drop them (the
+  new streams may not match what the target declared).
 - Only a local publisher can be relayed (no relay of a relay), and the source Janus does
   not forward what moderation mutes, so a right taken away at the source holds on every
   server; the target can moderate its remote publisher as well.
@@ -35,7 +41,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.janus.client import JanusError
-from bridge.janus.videoroom import ERR_NO_SUCH_FEED, PublishedStream, RoomControl
+from bridge.janus.videoroom import (
+    ERR_ID_EXISTS,
+    ERR_NO_SUCH_FEED,
+    ERR_NO_SUCH_ROOM,
+    PublishedStream,
+    RoomControl,
+)
 
 LISTED_WITHIN_S = 10.0  # the target's thread for the new publisher has run by then
 LISTED_POLL_S = 0.05
@@ -45,6 +57,26 @@ class NotRelayable(ValueError):
     """The publisher's streams cannot be declared to a remote publisher (see above)."""
 
 
+class TargetHasFeed(Exception):
+    """The target has a publisher with the feed's id already (a relay another bridge
+    process made, or a stale one): nothing was changed."""
+
+
+class AlreadyForwarded(Exception):
+    """The source forwards the feed under this relay's name already, to a remote
+    publisher that is not the one just made (removed again): nothing was changed."""
+
+
+def remote_id_of(target: str) -> str:
+    """The source's name for the forwarding of a feed to the Janus named ``target``."""
+    return f"relay-{target}"
+
+
+def target_of(remote_id: str) -> str | None:
+    """The Janus a forwarding named by ``remote_id_of`` goes to; None: not ours."""
+    return remote_id.removeprefix("relay-") if remote_id.startswith("relay-") else None
+
+
 @dataclass(frozen=True)
 class RelayTarget:
     """A Janus the publisher is relayed to: its room control and the address its UDP
@@ -52,6 +84,7 @@ class RelayTarget:
 
     control: RoomControl
     host: str
+    name: str  # the target's server name: the forwarding's name on the source
 
 
 @dataclass(frozen=True)
@@ -59,8 +92,8 @@ class Relay:
     room: str
     feed: str
     remote_id: str  # the forwarding's name on the source
-    port: int  # the target's RTP port for this publisher
-    rtcp_port: int
+    port: int = 0  # the target's RTP port for this publisher (0: made by another process)
+    rtcp_port: int = 0
 
 
 def remote_streams(streams: list[PublishedStream]) -> list[dict[str, Any]]:
@@ -84,10 +117,15 @@ async def start_relay(source: RoomControl, target: RelayTarget, room: str, secre
                       feed: str, streams: list[PublishedStream]) -> Relay:
     """Make ``feed`` a publisher of ``room`` on the target too (same id) and forward its
     streams there. The room must exist on both with the same secret."""
-    data, _ = await target.control.handle.send({
-        "request": "add_remote_publisher", "room": room, "secret": secret, "id": feed,
-        "display": feed, "streams": remote_streams(streams)})
-    relay = Relay(room, feed, remote_id=f"relay-{target.host}-{data['port']}",
+    try:
+        data, _ = await target.control.handle.send({
+            "request": "add_remote_publisher", "room": room, "secret": secret, "id": feed,
+            "display": feed, "streams": remote_streams(streams)})
+    except JanusError as exc:
+        if exc.code == ERR_ID_EXISTS:
+            raise TargetHasFeed(exc.reason) from exc
+        raise
+    relay = Relay(room, feed, remote_id=remote_id_of(target.name),
                   port=int(data["port"]), rtcp_port=int(data["rtcp_port"]))
     try:
         await _until_listed(target.control, room, feed, listed=True)
@@ -102,10 +140,26 @@ async def start_relay(source: RoomControl, target: RelayTarget, room: str, secre
         body["admin_key"] = source.admin_key
     try:
         await source.handle.send(body)
-    except BaseException:
+    except BaseException as exc:
         await remove_remote(target.control, room, secret, feed)
+        if isinstance(exc, JanusError) and exc.code == ERR_ID_EXISTS:
+            raise AlreadyForwarded(exc.reason) from exc
         raise
     return relay
+
+
+async def list_remotes(source: RoomControl, room: str, secret: str, feed: str
+                       ) -> list[str] | None:
+    """The names of the feed's forwardings to remote publishers on the source (Janus
+    1.1.2 `listremotes`); None: the feed is no publisher there (it left)."""
+    try:
+        data, _ = await source.handle.send({"request": "listremotes", "room": room,
+                                            "secret": secret, "publisher_id": feed})
+    except JanusError as exc:
+        if exc.code == ERR_NO_SUCH_FEED:
+            return None
+        raise
+    return [str(r.get("remote_id")) for r in data.get("list", [])]
 
 
 async def stop_relay(source: RoomControl, target: RelayTarget, relay: Relay, secret: str
@@ -130,6 +184,21 @@ async def stop_forwarding(source: RoomControl, relay: Relay, secret: str) -> Non
             raise
 
 
+async def listed(target: RoomControl, room: str, feed: str) -> bool:
+    """Whether the target's room lists ``feed`` (a room it does not have lists none)."""
+    try:
+        data, _ = await target.handle.send({"request": "listparticipants", "room": room})
+    except JanusError as exc:
+        if exc.code != ERR_NO_SUCH_ROOM:
+            raise
+        return False
+    return feed in {str(p.get("id")) for p in data.get("participants", [])}
+
+
+async def until_unlisted(target: RoomControl, room: str, feed: str) -> None:
+    await _until_listed(target, room, feed, listed=False)
+
+
 async def _until_listed(target: RoomControl, room: str, feed: str, *, listed: bool
                         ) -> None:
     """Wait until the target's room lists ``feed`` (or no longer does): Janus adds and
@@ -143,10 +212,13 @@ async def _until_listed(target: RoomControl, room: str, feed: str, *, listed: bo
             await asyncio.sleep(LISTED_POLL_S)
 
 
-async def remove_remote(target: RoomControl, room: str, secret: str, feed: str) -> None:
+async def remove_remote(target: RoomControl, room: str, secret: str, feed: str) -> bool:
+    """Remove the feed's remote publisher from the target; whether there was one."""
     try:
         await target.handle.send({"request": "remove_remote_publisher", "room": room,
                                   "secret": secret, "id": feed})
     except JanusError as exc:
         if exc.code != ERR_NO_SUCH_FEED:
             raise
+        return False
+    return True

@@ -5,12 +5,13 @@ learn of its publishers and viewers (bridge/gateway.py places rooms and people o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -34,6 +35,14 @@ class JanusEndpoint:
     @property
     def relay_address(self) -> str:
         return self.relay_host or urlsplit(self.url).hostname or "127.0.0.1"
+
+
+def shared_secret(endpoint: JanusEndpoint, room: str) -> str:
+    """A room's secret on a Janus several bridge processes share: derived from the
+    server's keys, the same in every process (and for an admin who holds the keys)."""
+    key = f"{endpoint.room_admin_key or ''}:{endpoint.api_secret or ''}"
+    return hmac.new(key.encode(), f"salon-room:{room}".encode(), hashlib.sha256).hexdigest()
+
 
 class MediaUnavailable(RuntimeError):
     """No Janus server is reachable right now."""
@@ -61,6 +70,7 @@ class JanusServer:
         self.viewers: dict[str, set[ViewerLayers]] = {}  # room -> its viewers' layers
         # (room, feed) -> the publisher handle on this server (a relay's source streams)
         self.publishers: dict[tuple[str, str], Publisher] = {}
+        self._republishing: set[tuple[str, str]] = set()
 
     async def connect(self) -> None:
         conn = JanusConnection(self.endpoint.url, self.endpoint.api_secret, self.endpoint.dial)
@@ -141,10 +151,7 @@ class JanusServer:
         return secret
 
     def _new_secret(self, room: str) -> str:
-        if not self.shared:
-            return secrets.token_urlsafe(16)
-        key = f"{self.endpoint.room_admin_key or ''}:{self.endpoint.api_secret or ''}"
-        return hmac.new(key.encode(), f"salon-room:{room}".encode(), hashlib.sha256).hexdigest()
+        return shared_secret(self.endpoint, room) if self.shared else secrets.token_urlsafe(16)
 
     async def kick(self, room: str, feed: str) -> None:
         """Remove a publisher with this id from the room, if there is one."""
@@ -163,9 +170,21 @@ class JanusServer:
 
     def published_streams(self, room: str, feed: str) -> list[PublishedStream] | None:
         publisher = self.publishers.get((room, feed))
-        if publisher is None or not publisher.webrtc_up.is_set():
+        if (publisher is None or not publisher.webrtc_up.is_set()
+                or (room, feed) in self._republishing):
             return None
         return publisher.streams
+
+    @contextlib.asynccontextmanager
+    async def republishing(self, room: str, feed: str) -> AsyncIterator[None]:
+        """The feed publishes anew: its relays are dropped and its old PeerConnection
+        hung up meanwhile, so its streams are not to be relayed (a viewer asking in
+        between would relay the old ones, or a relay just dropped come back)."""
+        self._republishing.add((room, feed))
+        try:
+            yield
+        finally:
+            self._republishing.discard((room, feed))
 
     async def new_session(self) -> JanusSession:
         if not self.up.is_set() or self.connection is None:

@@ -126,6 +126,30 @@ class PublishedStream:
     simulcast: bool = False  # sent in several layers (a browser's camera)
 
 
+def streams_json(streams: list[PublishedStream]) -> list[dict[str, Any]]:
+    """A feed's source streams as the live announcement carries them to other bridge
+    processes (``streams_from_json`` reads them; the one place of that format,
+    bridge/live.py LiveParticipant.announced sends it)."""
+    return [{"mid": s.mid, "kind": s.kind, "mindex": s.mindex, "codec": s.codec,
+             "simulcast": s.simulcast} for s in streams]
+
+
+def streams_from_json(raw: Any) -> list[PublishedStream] | None:
+    """Announced source streams, or None if absent or not as ``streams_json`` writes
+    them (another version's process: its feeds are then not relayed here)."""
+    if not isinstance(raw, list) or not raw:
+        return None
+    streams = []
+    for s in raw:
+        if not (isinstance(s, dict) and isinstance(s.get("mid"), str)
+                and s.get("kind") in ("audio", "video") and type(s.get("mindex")) is int
+                and isinstance(s.get("codec"), str) and isinstance(s.get("simulcast"), bool)):
+            return None
+        streams.append(PublishedStream(s["mid"], s["kind"], s["mindex"], s["codec"],
+                                       s["simulcast"]))
+    return streams
+
+
 MediaCallback = Callable[[str, str, bool], None]  # (kind, mid, receiving)
 
 

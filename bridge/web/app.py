@@ -248,6 +248,8 @@ class Bridge:
             ]
         per_server = s.janus.listeners_per_server
         if per_server is None:
+            # With [cluster] only when set: a process relays with the streams the others
+            # announce, which older versions do not (docs/deployment.md, 9c).
             per_server = 0 if self.fanout is not None else DEFAULT_LISTENERS_PER_SERVER
         self.gateway = MediaGateway(endpoints, s.janus.max_publishers_per_room,
                                     shared=self.fanout is not None,

@@ -127,7 +127,7 @@ async def test_a_teacher_relayed_to_a_second_janus_reaches_its_listener(tmp_path
             await teacher_pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
             await asyncio.wait_for(teacher.webrtc_up.wait(), 30)
 
-            target = RelayTarget(b.control, MEDIA_IP)
+            target = RelayTarget(b.control, MEDIA_IP, "b")
             relay = await start_relay(a.control, target, ROOM, SECRET, TEACHER,
                                       teacher.streams)
             assert TEACHER in await participants(b.control), "the teacher is on B too"

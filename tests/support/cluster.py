@@ -14,6 +14,8 @@ from pathlib import Path
 
 from bridge.janus.client import JanusConnection, JanusError
 from bridge.janus.config import LocalJanusLayout, write_local_janus_config
+from bridge.janus.relay import list_remotes
+from bridge.janus.server import JanusEndpoint, shared_secret
 from bridge.janus.videoroom import ERR_NO_SUCH_ROOM, RoomControl
 from tests.support.postgres import postgres_cluster
 from tests.support.procs import (
@@ -112,6 +114,16 @@ class JanusRoom:
             return set()
         return {str(p["id"]) for p in data.get("participants", []) if p.get("remote")}
 
+    async def remotizations(self, feed: str) -> list[str] | None:
+        """The names of the feed's forwardings to other servers (Janus's listremotes,
+        with the room's secret as bridges of a cluster derive it); None: no such
+        publisher there."""
+        assert self.control is not None
+        layout = self.janus.layout
+        secret = shared_secret(JanusEndpoint(layout.ws_url, layout.api_secret,
+                                             layout.room_admin_key), self.room)
+        return await list_remotes(self.control, self.room, secret, feed)
+
     async def until_remote(self, expected: set[str], timeout: float = 30.0) -> None:
         async with asyncio.timeout(timeout):
             while await self.remote_publishers() != expected:
@@ -155,6 +167,7 @@ class Cluster:
     nats: NatsServer
     janus: JanusProcess
     bridges: list[BridgeProcess] = field(default_factory=list)
+    januses: list[JanusProcess] = field(default_factory=list)  # janus first
     proxy: HAProxy | None = None
 
 
@@ -163,19 +176,30 @@ HOST = UserSpec("ogretmen", "ogretmen-parola", role="host", display_name="Öğre
 
 @contextlib.contextmanager
 def bridge_cluster(tmp: Path, rooms: tuple[RoomSpec, ...], processes: int = 2,
-                   users: tuple[UserSpec, ...] = (HOST,), extra: str = ""
+                   users: tuple[UserSpec, ...] = (HOST,), extra: str = "",
+                   janus_names: tuple[str, ...] = (), janus_extra: str = ""
                    ) -> Iterator[Cluster]:
     """``processes`` bridges on one PostgreSQL, one NATS and one Janus, behind HAProxy.
-    The first bridge migrates the database before the others start."""
+    The first bridge migrates the database before the others start. ``janus_names``:
+    as many Janus servers of these names instead, ``janus_extra`` more [janus] keys."""
     with postgres_cluster() as url:
         nats = NatsServer(tmp / "nats")
-        janus = JanusProcess(tmp / "janus")
-        cluster = Cluster(url, nats, janus)
+        januses: list[JanusProcess] = []
+        cluster: Cluster | None = None
         try:
+            for name in janus_names or ("shared",):
+                januses.append(JanusProcess(tmp / f"janus-{name}"
+                                            if janus_names else tmp / "janus"))
+            janus = januses[0]
+            cluster = Cluster(url, nats, janus, januses=januses)
+            janus_toml = (janus.toml() if not janus_names else
+                          'mode = "remote"\n' + janus_extra + "".join(
+                              j.server_toml(n) for j, n in zip(januses, janus_names,
+                                                               strict=True)))
             for i in range(1, processes + 1):
                 (tmp / f"bridge-{i}").mkdir(parents=True, exist_ok=True)
                 cluster.bridges.append(BridgeProcess(
-                    tmp / f"bridge-{i}", room_specs=rooms, users=users, janus_toml=janus.toml(),
+                    tmp / f"bridge-{i}", room_specs=rooms, users=users, janus_toml=janus_toml,
                     extra_toml=(f'database_url = "{url}"\n[cluster]\n'
                                 f'bus = ["{nats.url}"]\nnode = "bridge-{i}"\n'
                                 'heartbeat_s = 0.5\ngone_after_s = 3\n'
@@ -184,7 +208,8 @@ def bridge_cluster(tmp: Path, rooms: tuple[RoomSpec, ...], processes: int = 2,
             cluster.proxy = HAProxy(tmp / "haproxy", [b.port for b in cluster.bridges])
             yield cluster
         finally:
-            for proc in [cluster.proxy, *cluster.bridges, janus, nats]:
+            started = [cluster.proxy, *cluster.bridges] if cluster is not None else []
+            for proc in [*started, *reversed(januses), nats]:
                 if proc is not None:
                     proc.stop()
 
