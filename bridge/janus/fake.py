@@ -29,6 +29,7 @@ import aiohttp
 from bridge.janus.fake_remotes import REQUESTS as REMOTE_REQUESTS
 from bridge.janus.fake_remotes import Refused as RemoteRefused
 from bridge.janus.fake_remotes import Remotes
+from bridge.janus.fake_sdp import answer, m_lines, subscriber_offer
 from bridge.janus.videoroom import PLUGIN
 
 Json = dict[str, Any]
@@ -52,7 +53,6 @@ ERR_ID_EXISTS = 436
 ERR_INVALID_SDP = 437
 
 ASYNC_REQUESTS = ("join", "publish", "configure", "start", "update", "leave", "unpublish")
-CODECS = {"audio": ("111", "opus/48000/2"), "video": ("96", "VP8/90000")}
 
 
 class Refused(Exception):
@@ -493,7 +493,7 @@ class FakeJanus:
     def _publish(self, h: Handle, jsep: Json | None) -> tuple[Json, Json]:
         if jsep is None or jsep.get("type") != "offer":
             raise Refused(ERR_MISSING_ELEMENT, "Missing mandatory element (jsep)")
-        offered = _m_lines(str(jsep.get("sdp", "")))
+        offered = m_lines(str(jsep.get("sdp", "")))
         if not offered:
             raise Refused(ERR_INVALID_SDP, "Error parsing offer")
         layered = "a=simulcast:" in str(jsep.get("sdp", ""))  # one video per offer here
@@ -503,7 +503,7 @@ class FakeJanus:
                 "streams": [{"type": kind, "mindex": i, "mid": mid,
                              "codec": codec.split(" ")[-1].split("/")[0].lower()}
                             for i, (kind, mid, codec) in enumerate(offered)]}
-        return data, {"type": "answer", "sdp": _answer(offered)}
+        return data, {"type": "answer", "sdp": answer(offered)}
 
     def _subscribe(self, h: Handle, add: list[Any], remove: list[Any]) -> bool:
         """Janus's multistream update: empties removed feeds' m-lines and fills the
@@ -545,7 +545,8 @@ class FakeJanus:
         return {"videoroom": kind, "room": h.room, "streams": streams}
 
     def _offer(self, h: Handle) -> Json:
-        return {"type": "offer", "sdp": _subscriber_offer(h.subscription)}
+        streams = [(s.kind, s.mid, s.active) for s in h.subscription]
+        return {"type": "offer", "sdp": subscriber_offer(streams)}
 
     def _describe(self, pub: Handle) -> Json:
         return {"id": pub.feed, "display": pub.display, "streams": [
@@ -590,60 +591,3 @@ class FakeJanus:
             self._leave(h)
         session.handles.clear()
         self.sessions.pop(session.id, None)
-
-
-# ---- SDP: just enough for a valid exchange without media ------------------------------
-
-
-def _m_lines(sdp: str) -> list[tuple[str, str, str]]:
-    """(kind, mid, "pt codec") of each audio/video m-line of an offer: its first format."""
-    found: list[tuple[str, str, str]] = []
-    kind = mid = pt = ""
-    rtpmap: dict[str, str] = {}
-
-    def close_section() -> None:
-        if kind in ("audio", "video") and mid:
-            found.append((kind, mid, f"{pt} {rtpmap.get(pt, CODECS[kind][1])}"))
-
-    for line in sdp.splitlines():
-        if line.startswith("m="):
-            close_section()
-            parts = line[2:].split()
-            kind, mid, pt, rtpmap = parts[0], "", (parts[3] if len(parts) > 3 else ""), {}
-        elif line.startswith("a=mid:"):
-            mid = line[len("a=mid:"):].strip()
-        elif line.startswith("a=rtpmap:"):
-            number, _, codec = line[len("a=rtpmap:"):].partition(" ")
-            rtpmap[number] = codec.strip()
-    close_section()
-    return found
-
-
-def _media_section(kind: str, mid: str, direction: str, codec: str = "",
-                   port: int = 9) -> list[str]:
-    pt, _, name = (codec or " ".join(CODECS[kind])).partition(" ")
-    return [f"m={kind} {port} UDP/TLS/RTP/SAVPF {pt}", "c=IN IP4 127.0.0.1",
-            "a=ice-ufrag:fake", "a=ice-pwd:fakejanusfakejanusfakejan",
-            "a=fingerprint:sha-256 " + ":".join(["00"] * 32),
-            "a=setup:active" if direction == "recvonly" else "a=setup:actpass",
-            f"a=mid:{mid}", f"a={direction}", "a=rtcp-mux", f"a=rtpmap:{pt} {name}"]
-
-
-def _session_head(mids: list[str]) -> list[str]:
-    return ["v=0", "o=- 1 1 IN IP4 127.0.0.1", "s=Fake Janus", "t=0 0",
-            "a=group:BUNDLE " + " ".join(mids)]
-
-
-def _answer(offered: list[tuple[str, str, str]]) -> str:
-    lines = _session_head([mid for _, mid, _ in offered])
-    for kind, mid, codec in offered:
-        lines += _media_section(kind, mid, "recvonly", codec)
-    return "\r\n".join([*lines, ""])
-
-
-def _subscriber_offer(streams: list[Stream]) -> str:
-    lines = _session_head([s.mid for s in streams])
-    for s in streams:
-        lines += _media_section(s.kind, s.mid, "sendonly" if s.active else "inactive",
-                                port=9 if s.active else 0)
-    return "\r\n".join([*lines, ""])
