@@ -2,6 +2,7 @@
 
     scripts/in-netns .venv/bin/python tests/bench/bench_pi_call.py [--board pi4|none]
         [--steady S] [--latency S] [--audio S] [--pyspy S] [--baseline DIR [--same-config]]
+        [--senders 8] [--soak-minutes N]
 
 One room, three participants at 1280×720@30: two Debian Chromiums, each its own
 browser (its own process tree, measured apart), publishing the test pattern and
@@ -25,6 +26,16 @@ suppression would remove the ticks), the mixer into the WAV speaker, the headles
    browser→appliance);
 5. with --pyspy S: py-spy on the appliance for S seconds, by component.
 
+With --soak-minutes N the call is first held N minutes, the appliance's PSS, threads,
+open fds, event-loop lateness, CPU, pictures shown and audio concealment sampled each
+minute (tests/bench/pi_call_soak.py), before the measurements above.
+
+`--senders 8` is the 9-tile variant: eight remote senders at 640×360@30 (aiortc peers
+in one child process publishing pre-encoded H.264 and Opus through the bridge's protocol:
+tests/bench/pi_call_senders.py) and one Chromium (publishing 1280×720, receiving all),
+so the appliance shows nine remote tiles (a grid: 311×174 each on its 1280×720 screen).
+Everything above is measured per tile; mouth-to-ear is left out (it needs two browsers).
+
 `--baseline DIR` runs the appliance from another checkout's `appliance/` (e.g. `git
 archive <commit> appliance | tar -x -C DIR`) as that code could: the x264 camera, no
 echo canceller — the "before" of a before/after; with `--same-config` the baseline
@@ -37,6 +48,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import json
 import os
 import subprocess
@@ -55,6 +68,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from appliance.devices.camera_packets import PacketClip
 from tests.bench import bench_call as bc
 from tests.bench.pi_budget import CpuLimit, budget, limited
+from tests.bench.pi_call_senders import FPS as SENDER_FPS
+from tests.bench.pi_call_senders import SIZE as SENDER_SIZE
+from tests.bench.pi_call_senders import Senders
+from tests.bench.pi_call_soak import soak, soak_table
 from tests.bench.pyspy_components import by_component
 from tests.support.browser import chromium, tile_video_state
 from tests.support.procs import Appliance, BridgeProcess
@@ -92,28 +109,31 @@ async def tile_frames(page: Page, name: str) -> int:
     return int(state["frames"]) if state else 0
 
 
-def appliance_counts(appliance: Appliance) -> dict[str, Any]:
+def appliance_counts(appliance: Appliance, names: list[str]) -> dict[str, Any]:
     h = bc.health(appliance)
     video = h.get("media", {}).get("video", {})
     shown = (h.get("diagnostics") or {}).get("remote_video", {})
     mixer = h.get("audio", {}).get("mixer", {})
     return {"drawn": {"screen": int((h.get("diagnostics") or {}).get("frames_drawn", 0))},
-            "received": {n: int((video.get(n) or {}).get("frames", 0)) for n in (A, B)},
+            "received": {n: int((video.get(n) or {}).get("frames", 0)) for n in names},
             # None: an appliance too old to count them (a --baseline)
-            "shown": {n: (shown.get(n) or {}).get("frames_shown") for n in (A, B)},
+            "shown": {n: (shown.get(n) or {}).get("frames_shown") for n in names},
+            "size": {n: (shown.get(n) or {}).get("size") for n in names},
             "concealed_ms": float(mixer.get("concealed_ms") or 0.0),
             "chunks_played": int(mixer.get("chunks_played") or 0),
             "sources": int(mixer.get("sources") or 0)}
 
 
-async def page_counts(pages: dict[str, Page]) -> dict[str, Any]:
+async def page_counts(pages: dict[str, Page], names: list[str]) -> dict[str, Any]:
     """Per page: frames of each remote tile, and inbound audio from the appliance."""
     out: dict[str, Any] = {}
     for name, page in pages.items():
-        others = [n for n in (ROOM_APP, A, B) if n != name]
+        others = [n for n in (ROOM_APP, *names) if n != name]
         audio = await bc.call_audio.audio_stats(page, ROOM_APP)
         out[name] = {"frames": {n: await tile_frames(page, n) for n in others},
-                     "audio_in_from_room": audio.get("inbound", {})}
+                     "audio_in_from_room": audio.get("inbound", {}),
+                     "audio_in": {n: (await bc.call_audio.audio_stats(page, n)).get(
+                         "inbound", {}) for n in others if n != ROOM_APP}}
     return out
 
 
@@ -143,14 +163,18 @@ def concealed_percent(i1: dict[str, Any], i0: dict[str, Any]) -> float | None:
 
 
 async def steady_state(pages: dict[str, Page], appliance: Appliance, bridge: BridgeProcess,
-                       limit: CpuLimit | None, seconds: float) -> dict[str, Any]:
+                       limit: CpuLimit | None, seconds: float, names: list[str],
+                       senders: Senders | None = None) -> dict[str, Any]:
+    """`names`: the appliance's remote participants (its tiles)."""
     janus = psutil.Process(int(bridge.health()["janus_pid"]))
     app = psutil.Process(appliance.pid)
-    groups = [bc.Group("appliance", lambda: [app]), bc.Group(f"chromium ({A})",
-                                                             lambda: tree_of(0)),
-              bc.Group(f"chromium ({B})", lambda: tree_of(1)),
+    groups = [bc.Group("appliance", lambda: [app]),
+              *(bc.Group(f"chromium ({name})", functools.partial(tree_of, i))
+                for i, name in enumerate(pages)),
               bc.Group("janus", lambda: [janus])]
-    app_0, pages_0 = appliance_counts(appliance), await page_counts(pages)
+    if senders is not None:
+        groups.append(bc.Group(f"senders (aiortc, {senders.count})", senders.procs))
+    app_0, pages_0 = appliance_counts(appliance, names), await page_counts(pages, names)
     throttled_0 = limit.throttled_s() if limit else None
     threads_0 = thread_cpu_s(appliance.pid)
     machine_0, load_0 = psutil.cpu_times(), os.getloadavg()
@@ -165,13 +189,14 @@ async def steady_state(pages: dict[str, Page], appliance: Appliance, bridge: Bri
     cpu = {g.name: g.cpu_percent(wall) for g in groups}
     busy = bc.machine_busy_s(psutil.cpu_times()) - bc.machine_busy_s(machine_0)
     threads_1 = thread_cpu_s(appliance.pid)
-    app_1, pages_1 = appliance_counts(appliance), await page_counts(pages)
+    app_1, pages_1 = appliance_counts(appliance, names), await page_counts(pages, names)
     result: dict[str, Any] = {g.name: {"cpu_percent_of_one_core": cpu[g.name], **g.memory()}
                               for g in groups}
     played_ms = 10.0 * (app_1["chunks_played"] - app_0["chunks_played"]) * app_1["sources"]
     result["appliance"] |= {
         "fps_received": fps(app_1["received"], app_0["received"], wall),
         "fps_shown": fps(app_1["shown"], app_0["shown"], wall),
+        "size_shown": app_1["size"],
         "screen_pictures_per_s": fps(app_1["drawn"], app_0["drawn"], wall)["screen"],
         "event_loop_lateness": bc.health(appliance).get("loop"),
         "audio_concealed_percent": round(100 * (app_1["concealed_ms"] - app_0["concealed_ms"])
@@ -181,12 +206,16 @@ async def steady_state(pages: dict[str, Page], appliance: Appliance, bridge: Bri
              for k, v in threads_1.items()), key=lambda kv: -kv[1])),
         "throttled_s": None if limit is None else round(
             (limit.throttled_s() or 0.0) - (throttled_0 or 0.0), 2)}
-    for i, name in enumerate((A, B)):
+    for i, name in enumerate(pages):
         p0, p1 = pages_0[name], pages_1[name]
         result[f"chromium ({name})"] |= {
             "fps_shown": fps(p1["frames"], p0["frames"], wall),
             "audio_concealed_percent_from_room": concealed_percent(
                 p1["audio_in_from_room"], p0["audio_in_from_room"]),
+            # the others' audio as this browser receives it: a control for the room's mix
+            "audio_concealed_percent_from_others": {
+                n: concealed_percent(i1, p0["audio_in"].get(n, {}))
+                for n, i1 in p1["audio_in"].items()},
             "audio_packets_per_s_from_room": round(
                 (p1["audio_in_from_room"].get("packetsReceived", 0)
                  - p0["audio_in_from_room"].get("packetsReceived", 0)) / wall, 1),
@@ -258,16 +287,33 @@ def appliance_args(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                      "noise_suppression = false\nhigh_pass = true", **baseline}
 
 
+async def start_senders(args: argparse.Namespace, bridge: BridgeProcess, tmp: Path,
+                        stack: contextlib.AsyncExitStack) -> Senders:
+    clip = tmp / "senders.npz"
+    log(f"encoding the senders' clip ({SENDER_SIZE[0]}x{SENDER_SIZE[1]}@{SENDER_FPS:g})")
+    PacketClip.encode(*SENDER_SIZE, SENDER_FPS, CLIP_SECONDS).save(clip)
+    senders = Senders(bridge.ws_url, bc.ROOM, args.senders, clip, tmp / "senders.log")
+    stack.enter_context(bc.stopping(senders))
+    await senders.ready()
+    log(f"{args.senders} senders publishing")
+    return senders
+
+
 async def call(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
     board = None if args.board == "none" else budget(args.board)
     extra = appliance_args(args, tmp)
     loop_ms = None if args.baseline and not args.same_config else CLIP_SECONDS * 1000
     bridge = BridgeProcess(tmp, rooms=[(bc.ROOM, "Bench room")])
     with bc.stopping(bridge):
-        async with chromium() as browser_a, chromium() as browser_b:
-            pages = {A: await join(browser_a, bridge, A, bc.PAGE_TICK),
-                     B: await join(browser_b, bridge, B, bc.PEER_TICK)}
-            log("two browsers in the room; launching the appliance")
+        async with contextlib.AsyncExitStack() as stack:
+            browsers = [await stack.enter_async_context(chromium())
+                        for _ in range(1 if args.senders else 2)]
+            pages = {A: await join(browsers[0], bridge, A, bc.PAGE_TICK)}
+            if not args.senders:
+                pages[B] = await join(browsers[1], bridge, B, bc.PEER_TICK)
+            senders = await start_senders(args, bridge, tmp, stack) if args.senders else None
+            names = [A, *(senders.names if senders else [B])]
+            log(f"{len(names)} remote participants in the room; launching the appliance")
             with limited(board, "appliance") as limit:
                 launched = time.time()
                 appliance = Appliance(tmp, bridge, ROOM_APP, room=bc.ROOM,
@@ -281,41 +327,71 @@ async def call(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
                         "first_remote_frame_shown_at"), 90, "the appliance showing a browser")
                     start_s = round(float(first) - launched, 3)
                     log(f"first remote frame shown {start_s} s after launch")
+                    await bc.poll(lambda: len(bc.diagnostics(appliance).get(
+                        "remote_video") or {}) >= len(names), 90, "every remote tile shown")
                     await bc.poll(lambda: len(bc.health(appliance).get("audio", {})
-                                              .get("mixer", {}).get("buffered_ms") or {}) >= 2,
-                                  60, "the appliance mixing both browsers")
+                                              .get("mixer", {}).get("buffered_ms") or {})
+                                  >= len(names), 60, "the appliance mixing everyone")
                     await asyncio.sleep(args.settle)
+
+                    def window(seconds: float) -> Any:
+                        return steady_state(pages, appliance, bridge, limit, seconds, names,
+                                            senders)
+
+                    soaked = (await soak(args.soak_minutes, appliance.pid, window)
+                              if args.soak_minutes else None)
                     log(f"steady state for {args.steady:.0f} s")
-                    resources = await steady_state(pages, appliance, bridge, limit, args.steady)
+                    resources = await window(args.steady)
                     log(f"glass-to-glass for {args.latency:.0f} s")
                     g2g = await glass_to_glass(pages[A], appliance, args.latency, loop_ms)
-                    log(f"mouth-to-ear for {args.audio:.0f} s")
-                    audio = await bc.audio_latency(pages[A], pages[B], appliance, args.audio)
+                    audio = None
+                    if B in pages:
+                        log(f"mouth-to-ear for {args.audio:.0f} s")
+                        audio = await bc.audio_latency(pages[A], pages[B], appliance,
+                                                       args.audio)
                     spy = (pyspy(appliance.pid, args.pyspy, tmp / "pyspy.txt")
                            if args.pyspy else None)
-    return {"board": board.describe() if board else None,
+    return {"board": board.describe() if board else None, "remote": names,
+            "senders": None if not args.senders else
+            f"{args.senders} aiortc peers, H.264 {SENDER_SIZE[0]}x{SENDER_SIZE[1]}@"
+            f"{SENDER_FPS:g} pre-encoded + Opus",
             "start_to_first_remote_frame_s": start_s, "resources": resources,
-            "glass_to_glass": g2g, "audio": {k: v for k, v in audio.items()
-                                             if k != "samples_ms"}, "pyspy": spy}
+            "glass_to_glass": g2g, "audio": audio and {k: v for k, v in audio.items()
+                                                       if k != "samples_ms"}, "pyspy": spy,
+            "soak": soaked}
 
 
 def table(r: dict[str, Any]) -> str:
     res = r["resources"]
-    rows = [f"call: room + 2 Chromium at {bc.SIZE[0]}x{bc.SIZE[1]}@{bc.FPS}, board "
-            f"{(r['board'] or {}).get('board', 'none')}",
+    who = (f"{r['senders']} + 1 Chromium at {bc.SIZE[0]}x{bc.SIZE[1]}" if r.get("senders")
+           else f"2 Chromium at {bc.SIZE[0]}x{bc.SIZE[1]}@{bc.FPS}")
+    rows = [f"call: room + {who}, board {(r['board'] or {}).get('board', 'none')}",
             f"  start -> first remote frame shown {r['start_to_first_remote_frame_s']} s",
             "  side                        CPU %core   PSS MiB   fps shown per tile"
             "   audio concealed %"]
     app = res["appliance"]
+    many = len(app["fps_shown"]) > 2
+    shown = app["fps_shown"] if not many else "per tile below"
     rows.append(f"    appliance               {app['cpu_percent_of_one_core']:>10}"
-                f"  {app['pss_end_mib']!s:>8}   {app['fps_shown']} (received "
-                f"{app['fps_received']})   {app['audio_concealed_percent']}")
-    for name in (A, B):
-        c = res[f"chromium ({name})"]
-        rows.append(f"    chromium {name[-3:]:<14} {c['cpu_percent_of_one_core']:>10}"
+                f"  {app['pss_end_mib']!s:>8}   {shown}"
+                + ("" if many else f" (received {app['fps_received']})")
+                + f"   {app['audio_concealed_percent']}")
+    for key in (k for k in res if k.startswith("chromium (")):
+        c = res[key]
+        rows.append(f"    chromium {key[-4:-1]:<14} {c['cpu_percent_of_one_core']:>10}"
                     f"  {c['pss_end_mib']!s:>8}   {c['fps_shown']}   from room "
                     f"{c['audio_concealed_percent_from_room']} "
                     f"({c['audio_packets_per_s_from_room']} packets/s)")
+        rows.append(f"      its audio concealed from the others: "
+                    f"{c.get('audio_concealed_percent_from_others')}")
+    for key in (k for k in res if k.startswith("senders")):
+        rows.append(f"    {key:<23} {res[key]['cpu_percent_of_one_core']:>10}"
+                    f"  {res[key]['pss_end_mib']!s:>8}")
+    if many:
+        rows.append("    appliance per tile       received/s   shown/s   decoded size")
+        for name in app["fps_shown"]:
+            rows.append(f"      {name:<24} {app['fps_received'][name]!s:>8}"
+                        f"  {app['fps_shown'][name]!s:>8}   {app['size_shown'].get(name)}")
     rows.append(f"    appliance threads: {app['threads_percent_of_one_core']}; screen "
                 f"{app['screen_pictures_per_s']} pictures/s")
     rows.append(f"    appliance event loop lateness (last minute): {app['event_loop_lateness']}")
@@ -324,12 +400,16 @@ def table(r: dict[str, Any]) -> str:
     g = r["glass_to_glass"]
     rows.append(f"  glass-to-glass room->browser {g['room_to_browser_ms']}")
     rows.append(f"                 browser->room {g['browser_to_room_ms']}")
-    a = r["audio"]
+    a = r["audio"] or {}
     for key in ("appliance_to_browser_ms", "browser_to_browser_ms", "browser_to_appliance_ms"):
-        rows.append(f"  mouth-to-ear {key[:-3]:<22} {a[key]}")
-    rows.append(f"  page receive {a['page_receive']}")
+        if key in a:
+            rows.append(f"  mouth-to-ear {key[:-3]:<22} {a[key]}")
+    if a:
+        rows.append(f"  page receive {a['page_receive']}")
     if r["pyspy"]:
         rows.append(f"  py-spy {json.dumps(r['pyspy'], ensure_ascii=False)}")
+    if r.get("soak"):
+        rows.append(soak_table(r["soak"]))
     return "\n".join(rows)
 
 
@@ -341,6 +421,12 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=15.0)
     parser.add_argument("--audio", type=float, default=30.0)
     parser.add_argument("--pyspy", type=float, default=20.0, help="0: no py-spy")
+    parser.add_argument("--senders", type=int, default=0,
+                        help="the 9-tile variant: N aiortc senders at 640x360@30 and one "
+                             "Chromium instead of two (tests/bench/pi_call_senders.py)")
+    parser.add_argument("--soak-minutes", type=int, default=0,
+                        help="first hold the call N minutes, sampling the appliance each "
+                             "minute (tests/bench/pi_call_soak.py)")
     parser.add_argument("--appliance-nice", type=int, default=-5)
     parser.add_argument("--baseline", help="run the appliance from this checkout's code")
     parser.add_argument("--same-config", action="store_true",
@@ -351,7 +437,8 @@ def main() -> None:
         sys.exit("bench_pi_call: run inside scripts/in-netns")
     with tempfile.TemporaryDirectory(prefix="salon-bench-pi-") as tmp:
         measured = asyncio.run(call(Path(tmp), args))
-    result = {"benchmark": "pi_call", "baseline": args.baseline,
+    result = {"benchmark": f"pi_call_{args.senders}_senders" if args.senders else "pi_call",
+              "baseline": args.baseline,
               "loadavg_1m": round(os.getloadavg()[0], 2), **measured}
     print(table(result), file=sys.stderr)
     print(json.dumps(result, default=lambda o: float(o) if isinstance(o, np.floating) else str(o)))
