@@ -40,6 +40,7 @@ from appliance.diagnostics import DiagnosedScreenDriver
 from appliance.local_media import RoomMedia, SelfView
 from appliance.media.audio import RemoteAudioMixer
 from appliance.media.audio_health import audio_report, watch_audio_faults
+from appliance.media.decode_backlog import guard_decoder_backlog
 from appliance.media.jitter import hand_audio_packets_on
 from appliance.media.layers import DrawnSize, Layer, LayerChooser
 from appliance.media.metrics import MediaMetrics
@@ -110,6 +111,7 @@ class Receivers:
             if s.kind == "video" and track not in self.slots:
                 slot = FrameSlot(track, name=key,
                                  request_keyframe=receiver_keyframe_requester(s.receiver))
+                slot.decoder_guard = guard_decoder_backlog(s.receiver, key)
                 slot.start()
                 self.slots[track] = slot
             elif s.kind == "audio" and track not in self.owner:

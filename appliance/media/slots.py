@@ -36,6 +36,7 @@ from aiortc import MediaStreamTrack, RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError
 from av.video.reformatter import VideoReformatter
 
+from appliance.media.decode_backlog import DecoderBacklogGuard
 from appliance.media.layers import DrawnSize
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,8 @@ class FrameSlot:
         self.drawn = DrawnSize()  # the tile size it was last converted for (layer choice)
         self.received_at: float | None = None  # wall clock of the newest frame
         self.ended = False
+        # frames skipped while the decoder was behind (set by whoever made the slot)
+        self.decoder_guard: DecoderBacklogGuard | None = None
         self._frame: av.VideoFrame | None = None
         self._lock = threading.Lock()
         self._cache: dict[tuple[int, int], tuple[int, npt.NDArray[np.uint8]]] = {}
