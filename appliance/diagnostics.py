@@ -111,6 +111,8 @@ class DiagnosedScreenDriver(ScreenDriver):
                 "capture_to_now_ms": _minus(now, captured),
                 "shown_at": round(shown.at, 3),
                 "frames_shown": self.frames_shown.get(key, 0),
+                # decoded but a newer one was there first; dropped before decoding
+                "frames_passed_over": slot.frames_passed_over if slot is not None else 0,
                 "decoder_dropped": (slot.decoder_guard.dropped if slot is not None
                                     and slot.decoder_guard is not None else 0),
                 "size": [shown.frame.width, shown.frame.height],

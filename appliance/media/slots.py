@@ -120,6 +120,7 @@ class FrameSlot:
         self.stalls = 0  # times pictures stopped for longer than stall_after
         self.version = 0
         self.frames_received = 0
+        self.frames_passed_over = 0  # decoded, never shown: a newer one was already there
         self.keyframes_received = 0
         self.size: tuple[int, int] | None = None  # (width, height) of the newest frame
         self.drawn = DrawnSize()  # the tile size it was last converted for (layer choice)
@@ -217,9 +218,9 @@ class FrameSlot:
     async def _drain(self) -> None:
         try:
             while True:
-                frame = await self.track.recv()
-                if isinstance(frame, av.VideoFrame):
-                    await self._store(frame)
+                newest, skipped = self._newest_waiting(await self.track.recv())
+                if isinstance(newest, av.VideoFrame):
+                    await self._store(newest, skipped)
         except MediaStreamError:
             pass
         finally:
@@ -227,11 +228,29 @@ class FrameSlot:
             async with self._changed:
                 self._changed.notify_all()
 
-    async def _store(self, frame: av.VideoFrame) -> None:
+    def _newest_waiting(self, frame: object) -> tuple[object, int]:
+        """The newest of the frames aiortc has queued for this track by now, and how many
+        older ones that passes over. aiortc's decoder thread queues every picture on the
+        event loop's unbounded queue, one loop turn each: on a loop late by a frame or
+        more (a Pi core, nine tiles) taking one per turn fell further behind for as long
+        as the call lasted — a browser's tile reached the room's screen 20 s late
+        (tests/bench/bench_pi_call.py --senders 8 on the Pi 4 budget)."""
+        waiting = getattr(self.track, "_queue", None)  # aiortc's RemoteStreamTrack
+        skipped = 0
+        while isinstance(waiting, asyncio.Queue) and not waiting.empty():
+            newer = waiting.get_nowait()
+            if newer is None:  # the track's end, as aiortc's recv() reads it
+                self.track.stop()
+                raise MediaStreamError
+            frame, skipped = newer, skipped + 1
+        return frame, skipped
+
+    async def _store(self, frame: av.VideoFrame, skipped: int = 0) -> None:
         with self._lock:
             self._frame = frame
             self.version += 1
-            self.frames_received += 1
+            self.frames_received += 1 + skipped
+            self.frames_passed_over += skipped
             self.keyframes_received += bool(frame.key_frame)
             self.size = (frame.width, frame.height)
             self.received_at = time.time()

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from aiortc import AudioStreamTrack, MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcrtpreceiver import RemoteStreamTrack
 
 from appliance.devices.testpattern import TestPattern, read_timestamp
 from appliance.media.slots import FrameSlot
@@ -190,3 +191,25 @@ async def test_a_slot_without_a_requester_or_a_far_end_only_counts_the_stall() -
     await quiet.stop()
     await nobody.stop()
     track.stop()
+
+
+async def test_a_backlog_aiortc_queued_is_passed_over_at_once() -> None:
+    """aiortc's decoder thread queues every decoded picture on its track; frames that
+    piled up while the loop was late are not shown one loop turn each: the slot takes
+    the newest at once and counts the others as passed over."""
+    track = RemoteStreamTrack(kind="video")
+    pattern = TestPattern(320, 180)
+    for i in range(12):  # what a decoder put there while the loop was busy
+        frame = av.VideoFrame.from_ndarray(pattern.render_i420(T0 + i), format="yuv420p")
+        frame.pts = i
+        track._queue.put_nowait(frame)
+    slot = FrameSlot(track, "late")
+    slot.start()
+    assert await slot.wait_for_frames(12, timeout=5) == 12
+    assert slot.frame is not None and slot.frame.pts == 11
+    assert slot.version == 1 and slot.frames_passed_over == 11
+    track._queue.put_nowait(None)  # the track's end, as aiortc's receiver sends it
+    with pytest.raises(MediaStreamError):
+        await slot.wait_for_frames(13, timeout=5)
+    assert slot.ended and track.readyState == "ended"
+    await slot.stop()

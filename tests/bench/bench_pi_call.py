@@ -119,6 +119,8 @@ def appliance_counts(appliance: Appliance, names: list[str]) -> dict[str, Any]:
             # None: an appliance too old to count them (a --baseline)
             "shown": {n: (shown.get(n) or {}).get("frames_shown") for n in names},
             "size": {n: (shown.get(n) or {}).get("size") for n in names},
+            "passed_over": {n: (shown.get(n) or {}).get("frames_passed_over") for n in names},
+            "decoder_dropped": {n: (shown.get(n) or {}).get("decoder_dropped") for n in names},
             "concealed_ms": float(mixer.get("concealed_ms") or 0.0),
             "chunks_played": int(mixer.get("chunks_played") or 0),
             "sources": int(mixer.get("sources") or 0)}
@@ -197,6 +199,9 @@ async def steady_state(pages: dict[str, Page], appliance: Appliance, bridge: Bri
         "fps_received": fps(app_1["received"], app_0["received"], wall),
         "fps_shown": fps(app_1["shown"], app_0["shown"], wall),
         "size_shown": app_1["size"],
+        # per second: decoded pictures a newer one overtook; frames dropped undecoded
+        "fps_passed_over": fps(app_1["passed_over"], app_0["passed_over"], wall),
+        "fps_decoder_dropped": fps(app_1["decoder_dropped"], app_0["decoder_dropped"], wall),
         "screen_pictures_per_s": fps(app_1["drawn"], app_0["drawn"], wall)["screen"],
         "event_loop_lateness": bc.health(appliance).get("loop"),
         "audio_concealed_percent": round(100 * (app_1["concealed_ms"] - app_0["concealed_ms"])
