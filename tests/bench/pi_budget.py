@@ -92,6 +92,17 @@ def kernel_ms(runs: int = 9) -> float:
     return round(best * 1000, 2)
 
 
+def calibrated_kernel_ms(rounds: int = 3, pause_s: float = 1.0) -> float:
+    """`kernel_ms` at its best over a few seconds: a moment of contention on the host
+    (a neighbour's burst, the last run's browser still closing) once read 9.4 ms where
+    the core gives 5.2, and a budget from it was twice a Pi's."""
+    best = kernel_ms()
+    for _ in range(rounds - 1):
+        time.sleep(pause_s)
+        best = min(best, kernel_ms())
+    return best
+
+
 @dataclass(frozen=True)
 class Budget:
     """One board's CPU, in this machine's units."""
@@ -124,7 +135,7 @@ def budget(board: str, measured_kernel_ms: float | None = None) -> Budget:
     if board not in PUBLISHED:
         raise SystemExit(f"pi_budget: unknown board {board!r} (have: {', '.join(PUBLISHED)})")
     spec = PUBLISHED[board]
-    here = kernel_ms() if measured_kernel_ms is None else measured_kernel_ms
+    here = calibrated_kernel_ms() if measured_kernel_ms is None else measured_kernel_ms
     slower = here / REFERENCE_KERNEL_MS  # >1: this core is slower than when calibrated
     low, high = spec["range"]
     return Budget(board, spec["cpu"], spec["cores"], round(spec["fraction"] * slower, 3),
