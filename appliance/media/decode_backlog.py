@@ -1,23 +1,27 @@
-"""A video decoder that falls behind skips to the next keyframe instead of falling
-further behind.
+"""Video that falls behind skips ahead to a keyframe instead of staying behind.
 
-aiortc hands every complete encoded frame to its decoder thread through an
-unbounded `queue.Queue`. When that thread cannot keep up — a Pi core's worth of
-CPU for a 720p stream, or nine tiles on a Pi 4's four cores — nothing is ever
-dropped: the backlog and with it the delay grow for as long as the call lasts
-(measured: a browser's tile reached the room's screen 19–21 s after it was
-captured, tests/bench/bench_pi_call.py --senders 8 on the Pi 4 budget). The
-`FrameSlot` keeps only the newest *decoded* picture, which by then is old.
+Two places in aiortc's receive path wait without a bound, and on a Pi's budget both
+were seen holding a room's tile 20 s behind its sender
+(tests/bench/bench_pi_call.py --senders 8 on the Pi 4 budget):
 
-`DecoderBacklogGuard` wraps the receiver's video jitter buffer, the one place every
-complete frame passes on its way to that queue (on the event loop). When more than
-`MAX_BACKLOG` frames wait for the decoder, the waiting frames are dropped — up to the
-newest keyframe among them, if there is one, else all, and then every frame until a
-keyframe comes, with a keyframe request (aiortc sends the PLI itself when `add`
-says so). A P-frame is never decoded without its reference, so the picture jumps
-ahead instead of smearing. aiortc 1.16 has no API for this: `guard_decoder_backlog`
-is the one place that touches its private `__jitter_buffer`, `__decoder_queue`,
-`__codecs` and `__kind`.
+- Its video jitter buffer (512 packets) hands out a frame only when every packet of
+  it is there. A packet that is lost and not retransmitted (NACKs go late from a late
+  event loop) stops every later frame until 512 packets have come — for a 320×180
+  layer, tens of seconds — and then releases the frames behind the hole, all of them
+  old. A frame not complete within `STUCK_S` of media time of the newest packet is
+  given up: the buffer is emptied and a keyframe asked for, as libwebrtc does.
+- Its decoder thread takes complete frames from an unbounded `queue.Queue`. When
+  the thread cannot keep up, nothing is dropped: delay grows as long as the call.
+  When more than `MAX_BACKLOG` frames wait, those waiting go — up to the newest
+  keyframe among them, if there is one, else all, and then every frame until a
+  keyframe comes, with a keyframe request.
+
+A P-frame is never decoded without its reference, so the picture jumps ahead
+instead of smearing. `DecoderBacklogGuard` wraps the receiver's jitter buffer, the
+one place every packet and every complete frame passes (on the event loop); aiortc
+sends the PLI itself when `add` says so. aiortc 1.16 has no API for this:
+`guard_decoder_backlog` is the one place that touches its private `__jitter_buffer`,
+`__decoder_queue`, `__codecs` and `__kind`.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from aiortc.rtp import RtpPacket
 log = logging.getLogger(__name__)
 
 MAX_BACKLOG = 10  # frames waiting for the decoder (a third of a second at 30 fps)
+STUCK_S = 0.5  # media time a frame may stay incomplete while newer packets come
+VIDEO_CLOCK_HZ = 90_000
 H264_IDR, H264_SPS = 5, 7
 
 
@@ -71,14 +77,19 @@ class DecoderBacklogGuard:
         self.waiting_for_keyframe = False
         self.dropped = 0  # frames the decoder never saw
         self.skips = 0  # times the decoder was found behind
+        self.flushes = 0  # times an incomplete frame held the buffer up: emptied
+        self._last_out: int | None = None  # RTP timestamp of the last frame out of `inner`
 
     def __getattr__(self, attribute: str) -> Any:
         return getattr(self.inner, attribute)  # what else aiortc may ask of its buffer
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        flushed = self._flush_if_stuck(packet.timestamp)
         pli, frame = self.inner.add(packet)
+        pli = pli or flushed
         if frame is None:
             return pli, None
+        self._last_out = frame.timestamp
         codec = self.codec_names.get(packet.payload_type)
         key = is_keyframe(codec.name if codec is not None else "", frame.data)
         if key:
@@ -90,6 +101,30 @@ class DecoderBacklogGuard:
             return pli, frame
         ask, forward = self._skip(key)
         return pli or ask, (frame if forward else None)
+
+    def _flush_if_stuck(self, timestamp: int) -> bool:
+        """Empty the buffer if the frame it waits for is `STUCK_S` older than this
+        packet; whether it was (a keyframe is then needed)."""
+        if self._last_out is None:
+            self._last_out = timestamp
+            return False
+        ahead = (timestamp - self._last_out) % 2**32
+        if not STUCK_S * VIDEO_CLOCK_HZ < ahead < 2**31:
+            return False
+        self._last_out = timestamp
+        held = [p.timestamp for p in self.inner._packets if p is not None]
+        if len(set(held)) < 2:
+            # a pause in the stream: at most the last frame waits, whole or not, for
+            # the next one to release it; nothing is held up behind it
+            return False
+        self.inner.remove(self.inner.capacity)
+        self.inner._origin = None  # the next packet starts it again, as aiortc does
+        self.flushes += 1
+        self.dropped += 1
+        self.waiting_for_keyframe = True
+        log.info("video %r: a frame incomplete for %.1f s (%d packets held): emptied, "
+                 "asking for a keyframe", self.name, ahead / VIDEO_CLOCK_HZ, len(held))
+        return True
 
     def _skip(self, key: bool) -> tuple[bool, bool]:
         """Drop what waits for the decoder, before a new frame (a keyframe if ``key``):

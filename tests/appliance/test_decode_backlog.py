@@ -66,19 +66,26 @@ class Receiving:
                                          self.decoder, {H264.payloadType: H264}, "test",
                                          max_backlog)
         self.seq = 0
+        self.frames = 0
         self.plis = 0
 
-    def receive(self, data: bytes) -> None:
-        """One frame's packet; aiortc completes the frame before it when this arrives,
-        and puts it in the decoder's queue as its receiver does."""
-        packet = RtpPacket(payload_type=H264.payloadType, sequence_number=self.seq,
-                           timestamp=self.seq * 3000, marker=1)
-        packet._data = data  # type: ignore[attr-defined]  # as aiortc's depayloader sets it
-        self.seq += 1
-        pli, frame = self.guard.add(packet)
-        self.plis += pli
-        if frame is not None:
-            self.decoder.put((H264, frame))
+    def receive(self, data: bytes, lose_half: bool = False) -> None:
+        """One frame in two RTP packets (the second lost if ``lose_half``); aiortc
+        completes a frame when a packet of the next one arrives, and the receiver puts
+        it in the decoder's queue."""
+        half = len(data) // 2
+        for i, part in enumerate((data[:half], data[half:])):
+            packet = RtpPacket(payload_type=H264.payloadType, sequence_number=self.seq,
+                               timestamp=self.frames * 3000, marker=i)
+            packet._data = part  # type: ignore[attr-defined]  # as aiortc's depayloader sets it
+            self.seq += 1
+            if lose_half and i == 1:
+                continue
+            pli, frame = self.guard.add(packet)
+            self.plis += pli
+            if frame is not None:
+                self.decoder.put((H264, frame))
+        self.frames += 1
 
     def waiting(self) -> list[bool]:
         """Whether each frame waiting for the decoder is a keyframe."""
@@ -101,6 +108,7 @@ def test_behind_without_a_keyframe_waiting_it_drops_all_and_asks_for_one() -> No
     r.receive(frames[21])
     assert r.waiting() == [True] and not r.guard.waiting_for_keyframe
     assert r.guard.dropped == 20 and r.guard.skips == 1  # frames 0–19: all before the IDR
+    assert r.guard.flushes == 0
 
 
 def test_behind_with_a_recent_keyframe_it_keeps_that_and_what_follows() -> None:
@@ -122,6 +130,33 @@ def test_a_keyframe_arriving_while_behind_replaces_the_backlog() -> None:
         r.receive(data)
     assert r.waiting() == [False, True]  # the end, then the IDR
     assert r.decoder.queue[0] is None
+
+
+def test_a_frame_never_completed_holds_nothing_up_for_long() -> None:
+    """aiortc's buffer waits for a lost packet until 512 packets have come; the guard
+    gives the frame up after half a second of media time and asks for a keyframe."""
+    frames = h264_frames(60, keyframe_every=30)  # IDR at 0 and 30
+    r = Receiving(max_backlog=100)  # a decoder that keeps up: only the buffer's doing
+    for i, data in enumerate(frames[:30]):
+        r.receive(data, lose_half=(i == 3))
+        if i == 16:  # half a second after the last complete frame
+            assert r.decoder.qsize() == 3 and r.plis == 0  # frames 0–2, then nothing
+    assert r.guard.flushes == 1 and r.plis == 1 and r.guard.waiting_for_keyframe
+    assert r.decoder.qsize() == 3  # what came after the hole never reached the decoder
+    for data in frames[30:33]:
+        r.receive(data)
+    assert r.waiting()[3:] == [True, False] and not r.guard.waiting_for_keyframe
+
+
+def test_a_pause_in_the_stream_is_not_a_stuck_frame() -> None:
+    frames = h264_frames(10, keyframe_every=30)
+    r = Receiving(max_backlog=100)
+    for data in frames[:3]:
+        r.receive(data)
+    r.frames += 60  # two seconds with nothing sent (a camera paused), then on again
+    for data in frames[3:6]:
+        r.receive(data)
+    assert r.guard.flushes == 0 and r.plis == 0 and r.decoder.qsize() == 5
 
 
 async def test_it_goes_into_aiortc_video_receivers_only() -> None:
