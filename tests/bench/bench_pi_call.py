@@ -305,7 +305,7 @@ async def start_senders(args: argparse.Namespace, bridge: BridgeProcess, tmp: Pa
 
 
 async def call(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
-    board = None if args.board == "none" else budget(args.board)
+    board = None if args.board == "none" else budget(args.board, args.kernel_ms)
     extra = appliance_args(args, tmp)
     loop_ms = None if args.baseline and not args.same_config else CLIP_SECONDS * 1000
     bridge = BridgeProcess(tmp, rooms=[(bc.ROOM, "Bench room")])
@@ -434,6 +434,9 @@ def main() -> None:
                              "minute (tests/bench/pi_call_soak.py)")
     parser.add_argument("--appliance-nice", type=int, default=-5)
     parser.add_argument("--baseline", help="run the appliance from this checkout's code")
+    parser.add_argument("--kernel-ms", type=float, default=None,
+                        help="take the calibration kernel's time as this (ms) instead of "
+                             "measuring it: the same budget for runs compared side by side")
     parser.add_argument("--same-config", action="store_true",
                         help="give the --baseline the packets camera and the echo canceller "
                              "too (a baseline that has them)")
