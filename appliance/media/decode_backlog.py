@@ -9,7 +9,7 @@ were seen holding a room's tile 20 s behind its sender
   event loop) stops every later frame until 512 packets have come — for a 320×180
   layer, tens of seconds — and then releases the frames behind the hole, all of them
   old. A frame not complete within `STUCK_S` of media time of the newest packet is
-  given up: the buffer is emptied and a keyframe asked for, as libwebrtc does.
+  given up and a keyframe asked for; the frames behind it go on to the decoder.
 - Its decoder thread takes complete frames from an unbounded `queue.Queue`. When
   the thread cannot keep up, nothing is dropped: delay grows as long as the call.
   When more than `MAX_BACKLOG` frames wait, those waiting go — up to the newest
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 MAX_BACKLOG = 10  # frames waiting for the decoder (a third of a second at 30 fps)
 STUCK_S = 0.5  # media time a frame may stay incomplete while newer packets come
+KEYFRAME_EVERY_S = 1.0  # a stuck buffer asks for a keyframe at most this often
 VIDEO_CLOCK_HZ = 90_000
 H264_IDR, H264_SPS = 5, 7
 
@@ -79,6 +80,7 @@ class DecoderBacklogGuard:
         self.skips = 0  # times the decoder was found behind
         self.flushes = 0  # times an incomplete frame held the buffer up: emptied
         self._last_out: int | None = None  # RTP timestamp of the last frame out of `inner`
+        self._asked_at: int | None = None  # RTP timestamp when a stuck buffer last asked
 
     def __getattr__(self, attribute: str) -> Any:
         return getattr(self.inner, attribute)  # what else aiortc may ask of its buffer
@@ -103,8 +105,8 @@ class DecoderBacklogGuard:
         return pli or ask, (frame if forward else None)
 
     def _flush_if_stuck(self, timestamp: int) -> bool:
-        """Empty the buffer if the frame it waits for is `STUCK_S` older than this
-        packet; whether it was (a keyframe is then needed)."""
+        """Give up the frame the buffer waits for if it is `STUCK_S` older than this
+        packet while later frames wait behind it; whether to ask for a keyframe."""
         if self._last_out is None:
             self._last_out = timestamp
             return False
@@ -112,19 +114,26 @@ class DecoderBacklogGuard:
         if not STUCK_S * VIDEO_CLOCK_HZ < ahead < 2**31:
             return False
         self._last_out = timestamp
-        held = [p.timestamp for p in self.inner._packets if p is not None]
-        if len(set(held)) < 2:
+        held = {p.timestamp for p in self.inner._packets if p is not None}
+        if len(held) < 2:
             # a pause in the stream: at most the last frame waits, whole or not, for
             # the next one to release it; nothing is held up behind it
             return False
-        self.inner.remove(self.inner.capacity)
-        self.inner._origin = None  # the next packet starts it again, as aiortc does
+        # Only the incomplete frame goes (aiortc's own remedy when its buffer is full):
+        # the frames behind it come out and are decoded, their references missing
+        # until the keyframe. Emptying the buffer and waiting for a keyframe instead
+        # left nine tiles on a Pi 4's budget with no picture at all: there, the
+        # keyframes asked for lost a packet too.
+        self.inner.smart_remove(1)
         self.flushes += 1
         self.dropped += 1
-        self.waiting_for_keyframe = True
-        log.info("video %r: a frame incomplete for %.1f s (%d packets held): emptied, "
-                 "asking for a keyframe", self.name, ahead / VIDEO_CLOCK_HZ, len(held))
-        return True
+        since = None if self._asked_at is None else (timestamp - self._asked_at) % 2**32
+        asked = since is None or KEYFRAME_EVERY_S * VIDEO_CLOCK_HZ <= since < 2**31
+        if asked:
+            self._asked_at = timestamp
+        log.info("video %r: a frame incomplete for %.1f s, given up%s", self.name,
+                 ahead / VIDEO_CLOCK_HZ, ", asking for a keyframe" if asked else "")
+        return asked
 
     def _skip(self, key: bool) -> tuple[bool, bool]:
         """Drop what waits for the decoder, before a new frame (a keyframe if ``key``):
