@@ -42,6 +42,9 @@ log = logging.getLogger("salon.gateway")
 # A participant's content (a shared screen) is a publisher of its own in Janus's room,
 # beside its camera's, under this feed id: "<participant>-content".
 CONTENT_SUFFIX = "-content"
+# A feed its edge does not have yet (its relay failed, or another process has not made
+# it) is asked for again after this long, while it is still published.
+RELAY_RETRY_S = 5.0
 
 
 def content_feed(participant: str) -> str:
@@ -142,6 +145,8 @@ class ParticipantMedia:
         self._lock = asyncio.Lock()
         self._publish_lock = asyncio.Lock()
         self._content_lock = asyncio.Lock()
+        self._relay_retry: asyncio.TimerHandle | None = None
+        self._retrying: set[asyncio.Task[None]] = set()
 
     @property
     def alive(self) -> bool:
@@ -355,12 +360,33 @@ class ParticipantMedia:
 
     async def _relay(self, feeds: list[str]) -> list[str]:
         """Of ``feeds``, those the view server has now (relayed there if need be); the
-        others are not wanted until the next want() (their publisher is not up yet)."""
+        others are asked for again in a while (``RELAY_RETRY_S``) or at the next want()."""
         assert self.cascade is not None
         have = await asyncio.gather(*(self.cascade.ensure(self.room, f, self.server, self.view)
                                       for f in feeds))
-        self.wanted -= {f for f, ok in zip(feeds, have, strict=True) if not ok}
+        missing = {f for f, ok in zip(feeds, have, strict=True) if not ok}
+        self.wanted -= missing
+        if missing and self._relay_retry is None:
+            self._relay_retry = asyncio.get_running_loop().call_later(
+                RELAY_RETRY_S, self._retry_relays, missing)
         return [f for f, ok in zip(feeds, have, strict=True) if ok]
+
+    def _retry_relays(self, feeds: set[str]) -> None:
+        """Ask again for the feeds an edge did not have, those still published: else
+        a listener would wait for the next change of the room's feeds."""
+        self._relay_retry = None
+        assert self.cascade is not None
+        still = {f for f in feeds if self.cascade.streams_of(self.room, f)} - self.wanted
+        if still and self.alive:
+            task = asyncio.get_running_loop().create_task(self._reconcile_quietly(still))
+            self._retrying.add(task)
+            task.add_done_callback(self._retrying.discard)
+
+    async def _reconcile_quietly(self, feeds: set[str]) -> None:
+        try:
+            await self.reconcile(self.wanted | feeds)
+        except (TimeoutError, JanusError, JanusGone) as exc:
+            log.warning("relayed feeds for %s not subscribed again: %s", self.feed, exc)
 
     async def _renegotiate(self, add: list[str], remove: list[str]) -> str | None:
         assert self.view_session is not None
@@ -430,6 +456,10 @@ class ParticipantMedia:
 
     async def close(self) -> None:
         self.layers.close()
+        if self._relay_retry is not None:
+            self._relay_retry.cancel()
+        for task in list(self._retrying):
+            task.cancel()
         viewers = self.server.viewers.get(self.room)
         if viewers is not None:
             viewers.discard(self.layers)

@@ -513,6 +513,11 @@ class FakeJanus:
         sources = []
         for feed in map(str, add):
             pub = room.participants.get(feed)
+            declared = room.remotes.publishers.get(feed)  # a remote publisher's streams
+            if declared is not None and pub is None:
+                sources += [Stream(d["mid"], d["type"], feed, d["mid"], bool(d.get("simulcast")))
+                            for d in declared]
+                continue
             if pub is None or not pub.up or not pub.published:
                 raise Refused(ERR_NO_SUCH_FEED, f"No such feed ({feed})")
             sources += pub.published

@@ -14,14 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from bridge import gateway as gateway_module
 from bridge.config import BridgeConfigError, load_bridge_config
+from bridge.gateway import MediaGateway
 from bridge.janus.announced import Announced
 from bridge.janus.cascade import Cascade, _Relayed
 from bridge.janus.fake import FakeJanus
 from bridge.janus.relay import Relay
 from bridge.janus.server import JanusEndpoint, JanusServer
 from bridge.janus.videoroom import PublishedStream, Publisher, streams_from_json, streams_json
-from tests.support.fake_janus import ADMIN_KEY, endpoint
+from tests.support.fake_janus import ADMIN_KEY, ROOM, endpoint, joined, publishing, until
 
 
 def servers(*names: str) -> list[JanusServer]:
@@ -279,3 +281,35 @@ def test_what_other_processes_announce_is_counted_and_read_back() -> None:
     assert not announced.set_streams("r", "7", streams_json(STREAMS))  # unchanged
     assert announced.set_streams("r", "7", None)  # stopped: relays of it are void
     assert ("r", "7") not in announced.streams
+
+
+async def test_a_listener_whose_relay_came_late_receives_it_when_it_comes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two processes on two fake Janus servers. A listener of process 2 placed on the
+    edge asks for the teacher of process 1 before process 1 knows of it; its wait for
+    the relay ends empty. Once process 1 hears where that listener is and makes the
+    relay, the listener gets the teacher by itself (asked again), not only at the
+    room's next change of feeds."""
+    monkeypatch.setattr(gateway_module, "RELAY_RETRY_S", 0.2)
+    fakes = {"a": FakeJanus(admin_key=ADMIN_KEY), "b": FakeJanus(admin_key=ADMIN_KEY)}
+    one, two = (MediaGateway([endpoint(f, n) for n, f in fakes.items()], shared=True,
+                             listeners_per_server=1) for _ in range(2))
+    for gw in (one, two):
+        await gw.start()
+        await until(lambda gw=gw: all(s.up.is_set() for s in gw.servers), "both servers")
+    origin = one.server_for(ROOM).endpoint.name
+    try:
+        teacher = await publishing(one, fakes[origin], "1")
+        two.remote_member(ROOM, "1", teacher.announced(publishing=True, content_up=False))
+        listener, offers = await joined(two, "3")
+        assert listener.relayed, "the origin is full with the teacher"
+        assert two.cascade is not None
+        two.cascade.made_within = 0.3  # process 1 makes nothing yet: it does not know
+        await listener.reconcile({"1"})
+        assert offers.got == [] and listener.wanted == set()
+        one.remote_member(ROOM, "3", listener.announced(publishing=False, content_up=False))
+        await until(lambda: offers.feeds == {"1"}, "the teacher offered on the edge", 5.0)
+        assert listener.subscribed == {"1"}
+    finally:
+        for gw in (one, two):
+            await gw.close()
