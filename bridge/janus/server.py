@@ -1,6 +1,6 @@
 """One Janus server as the bridge keeps it: a reconnecting connection, a room-control
 handle, the rooms made there with their secrets, and what the receive and send ceilings
-learn of its publishers and viewers (bridge/gateway.py places rooms and people on these)."""
+learn of its publishers and viewers (bridge/gateway/pool.py places rooms and people on these)."""
 
 from __future__ import annotations
 

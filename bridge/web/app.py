@@ -332,11 +332,15 @@ class Bridge:
                 await self.runner.call(self.meetings.sweep)
 
     def _server_lost(self, server: JanusServer) -> None:
-        """A Janus went away: those who received a larger meeting through it (it was
-        not their room's server) are placed on a server that is up, at once."""
+        """A Janus went away: those who received a larger meeting through it are placed
+        on a server that is up, at once; so are those of the rooms it held, when the
+        gateway moved them (another server is up)."""
         for conn in list(self.connections):
             media = conn.me.media if conn.me is not None else None
-            if media is not None and media.view is server and media.server is not server:
+            if media is None or server not in (media.view, media.server):
+                continue
+            moved = self.gateway.room_server.get(media.room) is not server
+            if media.server is not server or moved:
                 self._spawn_reset(conn, "media server lost")
 
     def _spawn_reset(self, conn: ClientConnection, reason: str) -> None:
@@ -351,9 +355,14 @@ class Bridge:
             log.exception("could not restore media for %s", conn.peer)
 
     async def _server_back(self, server: JanusServer) -> None:
-        """A Janus server is answering again after losing every session: re-establish media."""
+        """A Janus server is answering again after losing every session: re-establish
+        media of its rooms, and of the rooms that go back to it (several processes)."""
+        returning = set(self.gateway.rooms_returning(server))
         for conn in list(self.connections):
-            if conn.room is not None and self.gateway.room_server.get(conn.room.address) is server:
+            room = conn.room.address if conn.room is not None else None
+            if room in returning:
+                self._spawn_reset(conn, "media server back")
+            elif room is not None and self.gateway.room_server.get(room) is server:
                 await self._reset_media(conn, "media server restarted")
 
     async def send_everyone_off(self, _app: web.Application | None = None) -> None:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge import gateway as gateway_module
 from bridge.config import BridgeConfigError, load_bridge_config
 from bridge.gateway import MediaGateway
+from bridge.gateway import session as media_session
 from bridge.janus.announced import Announced
 from bridge.janus.cascade import Cascade, _Relayed
 from bridge.janus.fake import FakeJanus
@@ -290,7 +290,7 @@ async def test_a_listener_whose_relay_came_late_receives_it_when_it_comes(
     the relay ends empty. Once process 1 hears where that listener is and makes the
     relay, the listener gets the teacher by itself (asked again), not only at the
     room's next change of feeds."""
-    monkeypatch.setattr(gateway_module, "RELAY_RETRY_S", 0.2)
+    monkeypatch.setattr(media_session, "RELAY_RETRY_S", 0.2)
     fakes = {"a": FakeJanus(admin_key=ADMIN_KEY), "b": FakeJanus(admin_key=ADMIN_KEY)}
     one, two = (MediaGateway([endpoint(f, n) for n, f in fakes.items()], shared=True,
                              listeners_per_server=1) for _ in range(2))

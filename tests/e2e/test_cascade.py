@@ -141,3 +141,36 @@ async def test_listeners_beyond_a_server_receive_on_another_through_relays(pool:
         finally:
             for seat in seats:
                 await seat.rtc.close()
+
+
+async def test_the_meetings_janus_killed_the_meeting_moves_to_the_other(pool: Pool) -> None:
+    """The meeting's own server dies while the other is up: its people are told
+    ``media_reset`` at once, and publish and receive on the other by themselves."""
+    seats: list[Seat] = []
+    rooms = {"a": cl.JanusRoom(pool.a, ROOM), "b": cl.JanusRoom(pool.b, ROOM)}
+    try:
+        for room in rooms.values():
+            await room.open()
+        teacher = await seat_in(pool.bridge, ROOM, "Öğretmen")
+        seats.append(teacher)
+        await teacher.rtc.publish(("audio", "video"))
+        pupil = await seat_in(pool.bridge, ROOM, "Öğrenci 1", teacher)
+        seats.append(pupil)
+        await pupil.rtc.more(teacher.id, "video")
+        home = [name for name, room in rooms.items() if teacher.id in await room.publishers()]
+        assert len(home) == 1, home
+        other = "b" if home[0] == "a" else "a"
+        (pool.a if home[0] == "a" else pool.b).proc.kill()
+        for seat in (teacher, pupil):
+            async with asyncio.timeout(60):
+                while seat.rtc.resets == 0:
+                    await asyncio.sleep(0.1)
+        await pupil.rtc.more(teacher.id, "video")
+        await pupil.rtc.more(teacher.id, "audio")
+        assert teacher.id in await rooms[other].publishers()
+    finally:
+        for seat in seats:
+            await seat.rtc.close()
+        for room in rooms.values():
+            with contextlib.suppress(Exception):
+                await room.close()

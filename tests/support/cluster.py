@@ -114,6 +114,19 @@ class JanusRoom:
             return set()
         return {str(p["id"]) for p in data.get("participants", []) if p.get("remote")}
 
+    async def publishers(self) -> set[str]:
+        """Ids of the room's own publishers there (not relayed ones)."""
+        assert self.control is not None
+        try:
+            data, _ = await self.control.handle.send({"request": "listparticipants",
+                                                      "room": self.room})
+        except JanusError as exc:
+            if exc.code != ERR_NO_SUCH_ROOM:
+                raise
+            return set()
+        return {str(p["id"]) for p in data.get("participants", [])
+                if p.get("publisher") and not p.get("remote")}
+
     async def remotizations(self, feed: str) -> list[str] | None:
         """The names of the feed's forwardings to other servers (Janus's listremotes,
         with the room's secret as bridges of a cluster derive it); None: no such
