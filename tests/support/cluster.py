@@ -11,6 +11,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bridge.janus.client import JanusConnection, JanusError
 from bridge.janus.config import LocalJanusLayout, write_local_janus_config
@@ -102,8 +103,8 @@ class JanusRoom:
         self.control = await RoomControl.attach(await self.conn.create_session(),
                                                 self.janus.layout.room_admin_key)
 
-    async def remote_publishers(self) -> set[str]:
-        """Relayed publishers' ids; none if the room was never made there."""
+    async def _participants(self) -> list[dict[str, Any]]:
+        """The room's participants there; none if the room was never made there."""
         assert self.control is not None
         try:
             data, _ = await self.control.handle.send({"request": "listparticipants",
@@ -111,20 +112,16 @@ class JanusRoom:
         except JanusError as exc:
             if exc.code != ERR_NO_SUCH_ROOM:
                 raise
-            return set()
-        return {str(p["id"]) for p in data.get("participants", []) if p.get("remote")}
+            return []
+        return list(data.get("participants", []))
+
+    async def remote_publishers(self) -> set[str]:
+        """Relayed publishers' ids."""
+        return {str(p["id"]) for p in await self._participants() if p.get("remote")}
 
     async def publishers(self) -> set[str]:
         """Ids of the room's own publishers there (not relayed ones)."""
-        assert self.control is not None
-        try:
-            data, _ = await self.control.handle.send({"request": "listparticipants",
-                                                      "room": self.room})
-        except JanusError as exc:
-            if exc.code != ERR_NO_SUCH_ROOM:
-                raise
-            return set()
-        return {str(p["id"]) for p in data.get("participants", [])
+        return {str(p["id"]) for p in await self._participants()
                 if p.get("publisher") and not p.get("remote")}
 
     async def remotizations(self, feed: str) -> list[str] | None:
