@@ -44,7 +44,7 @@ from appliance.media.decode_backlog import guard_decoder_backlog
 from appliance.media.jitter import hand_audio_packets_on
 from appliance.media.layers import DrawnSize, Layer, LayerChooser
 from appliance.media.metrics import MediaMetrics
-from appliance.media.slots import FrameSlot, receiver_keyframe_requester
+from appliance.media.slots import FrameSlot, PictureBell, receiver_keyframe_requester
 from appliance.provisioning.loader import Settings
 from appliance.provisioning.schema import DisplaySettings
 from appliance.screen.layout import LayoutSettings
@@ -64,7 +64,8 @@ from appliance.wiring import build_room_audio
 from salon import protocol as p
 
 log = logging.getLogger("salon.appliance")
-FRAME_INTERVAL_S = 1 / 30
+FRAME_INTERVAL_S = 1 / 30  # at the latest: clocks, notices and the self-view move
+REFRESH_INTERVAL_S = 1 / 60  # at the soonest: a display shows no more than this
 COMPANION_REFRESH_S = 10 * 60  # at the latest; links live 15 minutes unless the bridge says
 CONFIG_PROBLEMS_SHOWN_S = 30.0  # running on the last good config: the problem screen first
 
@@ -93,6 +94,7 @@ class Receivers:
     mids: dict[MediaStreamTrack, str] = field(default_factory=dict)  # video track -> m-line
     retired_video_frames: int = 0  # received by slots that have gone
     content_receiver: RTCRtpReceiver | None = None  # a presentation's video, if any
+    bell: PictureBell = field(default_factory=PictureBell)  # any tile's new picture
 
     def update(self, streams: list[conf.RemoteStream]) -> None:
         current = {s.track: s for s in streams}
@@ -109,7 +111,7 @@ class Receivers:
             # frames are keyed by whose they are: a presentation apart from the camera
             key = content_key(s.participant) if s.source == "content" else s.participant
             if s.kind == "video" and track not in self.slots:
-                slot = FrameSlot(track, name=key,
+                slot = FrameSlot(track, name=key, bell=self.bell,
                                  request_keyframe=receiver_keyframe_requester(s.receiver))
                 slot.decoder_guard = guard_decoder_backlog(s.receiver, key)
                 slot.start()
@@ -334,35 +336,39 @@ class Appliance:
         )
 
     async def render_loop(self, driver: ScreenDriver) -> None:
-        """30 pictures a second, drawn on the screen thread (tiles' YUV→RGB and scaling,
-        text, blits) so the event loop keeps the network and the audio moving; a window is
-        shown from here, the display's thread. The screen thread waits for each picture's
-        deadline itself, so a picture costs the loop one wake-up (a busy loop wakes late;
-        two a picture halved the rate on a Pi's budget), and drawing time does not lower
-        the rate."""
+        """Each remote picture drawn as it comes (at most 60 a second, at least 30), on
+        the screen thread (tiles' YUV→RGB and scaling, text, blits) so the event loop keeps
+        the network and the audio moving; a window is shown from here, the display's
+        thread. The screen thread waits for the next picture itself, so a picture costs
+        the loop one wake-up (a busy loop wakes late; two a picture halved the rate on a
+        Pi's budget), and drawing time does not lower the rate. A fixed 30 Hz grid showed
+        22–26 of a 30 fps stream's pictures a second (`bench_pi_call.py`)."""
         loop = asyncio.get_running_loop()
         show_there = bool(getattr(self.display, "thread_safe", False))
+        bell = self.receivers.bell
 
-        def draw(at: float, model: ScreenModel,
-                 frames: dict[str, Any]) -> pygame.Surface | None:
-            wait = at - time.monotonic()
+        def draw(last: float, seen: int, model: ScreenModel,
+                 frames: dict[str, Any]) -> tuple[pygame.Surface | None, float, int]:
+            wait = last + REFRESH_INTERVAL_S - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
+            seen = bell.wait_after(seen, last + FRAME_INTERVAL_S)
+            at = time.monotonic()
             surface = driver.render(model, frames)
             if surface is not None and show_there:
                 driver.show(surface, frames)
-                return None
-            return surface
+                return None, at, seen
+            return surface, at, seen
 
         with ThreadPoolExecutor(1, thread_name_prefix="screen") as screen_thread:
-            next_at = time.monotonic()
+            last, seen = 0.0, bell.rings
             while self.read_keys():
                 frames: dict[str, Any] = {**self.receivers.frames_by_participant(),
                                           view.SELF_ID: self.self_view}
                 model = view.screen_model(self.screen_inputs())
                 try:
-                    surface = await loop.run_in_executor(screen_thread, draw, next_at, model,
-                                                         frames)
+                    surface, last, seen = await loop.run_in_executor(
+                        screen_thread, draw, last, seen, model, frames)
                     if surface is not None:
                         driver.show(surface, frames)
                 except Exception:
@@ -371,13 +377,10 @@ class Appliance:
                     # A bad file must never stop the room: on to its own screen.
                     log.exception("cannot draw the configuration problems")
                     self._config_screen_until = 0.0
+                    last = time.monotonic()
                 if self.panels is not None:
                     self.panels.update(model, frames)
                 self.runtime.watchdog.beat("screen")
-                next_at += FRAME_INTERVAL_S
-                now = time.monotonic()
-                if next_at < now - FRAME_INTERVAL_S:  # behind by more than a frame: skip
-                    next_at = now
 
     def read_keys(self) -> bool:
         """Display keys stand in for the buttons (make demo); False once the window closes."""

@@ -72,6 +72,33 @@ def receiver_keyframe_requester(receiver: RTCRtpReceiver) -> KeyframeRequester:
     return request
 
 
+class PictureBell:
+    """Rung by every slot when it holds a new picture, so the screen thread can draw it
+    as it comes instead of on a fixed 30 Hz grid: sampling a 30 fps stream that arrives
+    with jitter on such a grid shows only 22–26 of its pictures a second (two in one
+    period, one is never drawn)."""
+
+    def __init__(self) -> None:
+        self._rung = threading.Condition()
+        self.rings = 0
+
+    def ring(self) -> None:
+        with self._rung:
+            self.rings += 1
+            self._rung.notify_all()
+
+    def wait_after(self, seen: int, deadline: float) -> int:
+        """Wait until rung since `seen` (a value of `rings`) or until the monotonic
+        `deadline`; returns `rings`."""
+        with self._rung:
+            while self.rings == seen:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._rung.wait(left)
+            return self.rings
+
+
 class TileConverter:
     """YUV → RGB scaled to a tile, with one kept libswscale context per tile size.
 
@@ -109,6 +136,7 @@ class FrameSlot:
         *,
         request_keyframe: KeyframeRequester | None = None,
         stall_after: float = STALL_AFTER_S,
+        bell: PictureBell | None = None,
     ) -> None:
         if track.kind != "video":
             raise ValueError(f"FrameSlot needs a video track, got {track.kind!r}")
@@ -116,6 +144,7 @@ class FrameSlot:
         self.name = name
         self.request_keyframe = request_keyframe  # may also be set after construction
         self.stall_after = stall_after
+        self.bell = bell  # rung on each new picture (the screen draws it as it comes)
         self.keyframe_requests = 0  # sent because of stalls
         self.stalls = 0  # times pictures stopped for longer than stall_after
         self.version = 0
@@ -255,5 +284,7 @@ class FrameSlot:
             self.size = (frame.width, frame.height)
             self.received_at = time.time()
             self._last_picture = time.monotonic()
+        if self.bell is not None:
+            self.bell.ring()
         async with self._changed:
             self._changed.notify_all()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import time
 
 import av
 import numpy as np
@@ -13,7 +14,7 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpreceiver import RemoteStreamTrack
 
 from appliance.devices.testpattern import TestPattern, read_timestamp
-from appliance.media.slots import FrameSlot
+from appliance.media.slots import FrameSlot, PictureBell
 
 T0 = 1_790_000_000_000.0
 
@@ -212,4 +213,23 @@ async def test_a_backlog_aiortc_queued_is_passed_over_at_once() -> None:
     with pytest.raises(MediaStreamError):
         await slot.wait_for_frames(13, timeout=5)
     assert slot.ended and track.readyState == "ended"
+    await slot.stop()
+
+
+async def test_each_new_picture_rings_the_bell_a_waiting_screen_thread_wakes_on() -> None:
+    bell = PictureBell()
+    track = GatedTrack()
+    slot = FrameSlot(track, name="rung", bell=bell)
+    slot.start()
+    loop = asyncio.get_running_loop()
+    # The screen thread waits with a deadline far away; the picture wakes it.
+    waiting = loop.run_in_executor(None, bell.wait_after, 0, time.monotonic() + 60)
+    track.gate.put_nowait(None)
+    async with asyncio.timeout(30):
+        rings = await waiting
+    assert rings == bell.rings == slot.version == 1
+    # Nothing new: the wait lasts until its deadline, and says nothing rang.
+    started = time.monotonic()
+    assert bell.wait_after(rings, started + 0.1) == 1
+    assert time.monotonic() >= started + 0.1
     await slot.stop()
