@@ -83,7 +83,7 @@ class DiagnosedScreenDriver(ScreenDriver):
         now = self._clock()
         self._slots = {k: s for k, s in frames.items() if isinstance(s, FrameSlot)}
         for key, slot in self._slots.items():
-            frame, shown = slot.frame, self._shown.get(key)
+            frame, shown = slot.presented, self._shown.get(key)
             if frame is not None and (shown is None or shown.frame is not frame):
                 self._shown[key] = _Shown(frame, now)
                 self.frames_shown[key] = self.frames_shown.get(key, 0) + 1
@@ -99,7 +99,7 @@ class DiagnosedScreenDriver(ScreenDriver):
         for key, shown in list(self._shown.items()):
             captured = shown.capture()
             slot = self._slots.get(key)
-            newest = slot.frame if slot is not None else None
+            newest = slot.newest if slot is not None else None
             decoded_ms = None
             if newest is not None and slot is not None and slot.received_at is not None:
                 newest_capture = captured if newest is shown.frame else capture_time_ms(newest)
