@@ -27,6 +27,7 @@ import uvloop
 
 from appliance.service.health import HealthServer, HealthState
 from appliance.service.notify import Notifier
+from appliance.service.thread_names import name_native_threads
 from appliance.service.watchdog import Watchdog, hang_hook
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,9 @@ def run_event_loop(main: Coroutine[Any, Any, T]) -> T:
     freed space and glibc's heap grows through a long call (by ~1 MiB a minute when the
     CPU is short). uvloop reads into one buffer and copies out only the packet, and
     costs less CPU per packet (docs/performance.md, "Memory in a long call").
+    Threads started from here on carry their names to the OS (`thread_names`).
     """
+    name_native_threads()
     return uvloop.run(main)
 
 DEFAULT_HEALTH_PORT = 8765
