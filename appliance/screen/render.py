@@ -106,31 +106,35 @@ class Renderer:
     def _model_key(self, model: ScreenModel) -> tuple[ScreenModel, str]:
         return (model, poll_clock(model, self.lang(model)))
 
-    def _shown_versions(self, model: ScreenModel, frames: Frames) -> dict[str, int]:
+    def _shown_versions(self, model: ScreenModel, versions: dict[str, int]) -> dict[str, int]:
         """Versions of the frames on screen; people in the "+N" tile do not count."""
         keys = [self._self_key(model) if p.is_self else p.id for p, _ in self._tiles]
         if self._content_area is not None and model.content is not None:
             keys.append(model.content.key)
-        return {key: frames[key].version for key in keys if key in frames}
+        return {key: versions[key] for key in keys if key in versions}
 
     def needs_redraw(self, model: ScreenModel, frames: Frames | None = None) -> bool:
         """True when the picture would differ from the last one rendered."""
         return (self._model_key(model) != self._key
-                or self._shown_versions(model, frames or {}) != self._versions)
+                or self._shown_versions(model, _versions(frames or {})) != self._versions)
 
     # -- drawing -----------------------------------------------------------------------
 
     def render(self, model: ScreenModel, frames: Frames | None = None) -> pygame.Surface:
         frames = frames or {}
         key = self._model_key(model)
+        # Read before drawing: a picture that comes while this one is drawn (on the
+        # event loop) is drawn next time. Read after, it counted as drawn and was
+        # never shown — on a Pi's budget about one picture in six.
+        before = _versions(frames)
         if key == self._key:
-            versions = self._shown_versions(model, frames)
+            versions = self._shown_versions(model, before)
             changed = {pid for pid, v in versions.items() if self._versions.get(pid) != v}
             self.dirty = self._redraw_tiles(model, frames, changed)
         else:
             self._full(model, frames)
             self.dirty = [self.surface.get_rect()]
-        self._key, self._versions = key, self._shown_versions(model, frames)
+        self._key, self._versions = key, self._shown_versions(model, before)
         return self.surface
 
     def _full(self, model: ScreenModel, frames: Frames) -> None:
@@ -344,6 +348,10 @@ class Renderer:
                           TextStyle.HEADING, Theme.TEXT, box.x + box.w // 2,
                           box.y + (box.h - line) // 2, "overflow", bold=True,
                           align="center", max_w=box.w - self.metrics.unit)
+
+
+def _versions(frames: Frames) -> dict[str, int]:
+    return {key: source.version for key, source in frames.items()}
 
 
 def _is_rgb(pixels: np.ndarray) -> bool:

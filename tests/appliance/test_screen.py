@@ -525,6 +525,28 @@ def test_needs_redraw_tracks_model_and_frame_versions() -> None:
     assert renderer.needs_redraw(talking, frames)
 
 
+class ArrivesWhileDrawn(SolidFrame):
+    """A picture that comes (on the event loop) while the screen thread draws this one."""
+
+    def rgb(self, width: int, height: int) -> np.ndarray:
+        pixels = super().rgb(width, height)
+        self.advance()
+        return pixels
+
+
+def test_a_picture_that_comes_while_the_screen_draws_is_drawn_next_time() -> None:
+    people = remote(2)
+    frames = solid_frames(people)
+    frames["p1"] = ArrivesWhileDrawn(COLORS[1])
+    renderer = Renderer(HD, "tr")
+    model = meeting(people)
+    renderer.render(model, frames)
+    assert renderer.needs_redraw(model, frames)  # the newer one is not on the screen yet
+    calls = len(frames["p1"].calls)
+    renderer.render(model, frames)
+    assert len(frames["p1"].calls) == calls + 1 and len(frames["p0"].calls) == 1
+
+
 def test_poll_clock_redraws_once_a_second() -> None:
     model = replace(panel_model(), now=100.0)
     renderer = Renderer(HD, "tr")
