@@ -111,7 +111,7 @@ class Receivers:
             # frames are keyed by whose they are: a presentation apart from the camera
             key = content_key(s.participant) if s.source == "content" else s.participant
             if s.kind == "video" and track not in self.slots:
-                slot = FrameSlot(track, name=key, bell=self.bell, paced=True,
+                slot = FrameSlot(track, name=key, bell=self.bell,
                                  request_keyframe=receiver_keyframe_requester(s.receiver))
                 slot.decoder_guard = guard_decoder_backlog(s.receiver, key)
                 slot.start()
@@ -342,9 +342,7 @@ class Appliance:
         thread. The screen thread waits for the next picture itself, so a picture costs
         the loop one wake-up (a busy loop wakes late; two a picture halved the rate on a
         Pi's budget), and drawing time does not lower the rate. A fixed 30 Hz grid showed
-        22–26 of a 30 fps stream's pictures a second (`bench_pi_call.py`); a picture that
-        comes right behind another (a late loop hands them over together) waits one
-        refresh for its turn (`FrameSlot.advance`) instead of replacing one never shown."""
+        22–26 of a 30 fps stream's pictures a second (`bench_pi_call.py`)."""
         loop = asyncio.get_running_loop()
         show_there = bool(getattr(self.display, "thread_safe", False))
         bell = self.receivers.bell
@@ -354,9 +352,6 @@ class Appliance:
             wait = last + REFRESH_INTERVAL_S - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
-            for slot in frames.values():
-                if isinstance(slot, FrameSlot):
-                    slot.advance()  # a picture that came with the last one: its turn
             seen = bell.wait_after(seen, last + FRAME_INTERVAL_S)
             at = time.monotonic()
             surface = driver.render(model, frames)

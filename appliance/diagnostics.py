@@ -83,6 +83,7 @@ class DiagnosedScreenDriver(ScreenDriver):
         now = self._clock()
         self._slots = {k: s for k, s in frames.items() if isinstance(s, FrameSlot)}
         for key, slot in self._slots.items():
+            # what was drawn: a picture that came while drawing is counted when it is
             frame, shown = slot.presented, self._shown.get(key)
             if frame is not None and (shown is None or shown.frame is not frame):
                 self._shown[key] = _Shown(frame, now)
@@ -99,7 +100,7 @@ class DiagnosedScreenDriver(ScreenDriver):
         for key, shown in list(self._shown.items()):
             captured = shown.capture()
             slot = self._slots.get(key)
-            newest = slot.newest if slot is not None else None
+            newest = slot.frame if slot is not None else None
             decoded_ms = None
             if newest is not None and slot is not None and slot.received_at is not None:
                 newest_capture = captured if newest is shown.frame else capture_time_ms(newest)

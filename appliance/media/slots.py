@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 
 KeyframeRequester = Callable[[], bool]  # True if a request went out
 
-PACE_HOLD_S = 0.05  # a picture not shown yet and newer than this is shown before the next
 STALL_AFTER_S = 1.0  # no new picture for this long while live: ask for a keyframe
 MAX_STALL_BACKOFF_S = 8.0  # while a stall lasts, requests slow down to this interval
 MAX_TILE_SIZES = 4  # reformatters kept per slot (a layout shows a tile at one or two sizes)
@@ -138,7 +137,6 @@ class FrameSlot:
         request_keyframe: KeyframeRequester | None = None,
         stall_after: float = STALL_AFTER_S,
         bell: PictureBell | None = None,
-        paced: bool = False,
     ) -> None:
         if track.kind != "video":
             raise ValueError(f"FrameSlot needs a video track, got {track.kind!r}")
@@ -147,9 +145,6 @@ class FrameSlot:
         self.request_keyframe = request_keyframe  # may also be set after construction
         self.stall_after = stall_after
         self.bell = bell  # rung on each new picture (the screen draws it as it comes)
-        # Each picture shown for a refresh at least: one that comes before the screen
-        # showed the last waits for `advance` (see `_store`).
-        self.paced = paced
         self.keyframe_requests = 0  # sent because of stalls
         self.stalls = 0  # times pictures stopped for longer than stall_after
         self.version = 0
@@ -163,8 +158,6 @@ class FrameSlot:
         # frames skipped while the decoder was behind (set by whoever made the slot)
         self.decoder_guard: DecoderBacklogGuard | None = None
         self._frame: av.VideoFrame | None = None
-        self._frame_at = 0.0  # monotonic: when _frame became the current picture
-        self._waiting: av.VideoFrame | None = None  # paced: the next picture
         self._presented: tuple[int, av.VideoFrame | None] = (0, None)  # converted last
         self._lock = threading.Lock()
         self._cache: dict[tuple[int, int], tuple[int, npt.NDArray[np.uint8]]] = {}
@@ -219,27 +212,9 @@ class FrameSlot:
         return self._frame
 
     @property
-    def newest(self) -> av.VideoFrame | None:
-        """The newest picture received (a paced one may still wait to be current)."""
-        return self._waiting or self._frame
-
-    @property
     def presented(self) -> av.VideoFrame | None:
-        """The picture `rgb` converted last: what the screen shows."""
+        """The picture `rgb` converted last: what the screen shows (`frame` may be newer)."""
         return self._presented[1]
-
-    def advance(self) -> bool:
-        """The screen, before a picture: a paced picture waiting for the current one to
-        be shown becomes current (the bell rings for it). True if one did."""
-        with self._lock:
-            if self._waiting is None or self._presented[0] < self.version:
-                return False
-            self._frame, self._waiting = self._waiting, None
-            self._frame_at = time.monotonic()
-            self.version += 1
-        if self.bell is not None:
-            self.bell.ring()
-        return True
 
     def rgb(
         self, width: int | None = None, height: int | None = None
@@ -308,26 +283,11 @@ class FrameSlot:
         return frame, skipped
 
     async def _store(self, frame: av.VideoFrame, skipped: int = 0) -> None:
-        """The newest picture becomes current, unless (paced) the current one came moments
-        ago and has not been shown: then it waits for the next refresh (`advance`) rather
-        than replace a picture nobody saw — two arriving together off a late loop showed
-        as one, 26–28 of 30 a second. One waits at most; a newer one takes its place."""
-        now, replaced = time.monotonic(), 0
         with self._lock:
-            shown = self._presented[0] >= self.version
-            if self._waiting is not None and shown:  # the screen has not advanced yet
-                self._frame, self._waiting = self._waiting, frame
-                self._frame_at = now
-                self.version += 1
-            elif self.paced and not shown and now - self._frame_at < PACE_HOLD_S:
-                replaced = self._waiting is not None
-                self._waiting = frame
-            else:  # the newest, now: what waited is older
-                replaced = self._waiting is not None
-                self._frame, self._frame_at, self._waiting = frame, now, None
-                self.version += 1
+            self._frame = frame
+            self.version += 1
             self.frames_received += 1 + skipped
-            self.frames_passed_over += skipped + replaced
+            self.frames_passed_over += skipped
             self.keyframes_received += bool(frame.key_frame)
             self.size = (frame.width, frame.height)
             self.received_at = time.time()

@@ -14,7 +14,7 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpreceiver import RemoteStreamTrack
 
 from appliance.devices.testpattern import TestPattern, read_timestamp
-from appliance.media.slots import PACE_HOLD_S, FrameSlot, PictureBell
+from appliance.media.slots import FrameSlot, PictureBell
 
 T0 = 1_790_000_000_000.0
 
@@ -235,60 +235,19 @@ async def test_each_new_picture_rings_the_bell_a_waiting_screen_thread_wakes_on(
     await slot.stop()
 
 
-def shown_stamp(slot: FrameSlot) -> float:
-    image = slot.rgb()
-    assert image is not None
-    return read_timestamp(image)
-
-
-async def feed(track: GatedTrack, slot: FrameSlot, count: int) -> None:
-    for _ in range(count):
+async def test_presented_is_the_picture_converted_last_not_the_newest() -> None:
+    track = GatedTrack()
+    slot = FrameSlot(track, name="drawn")
+    slot.start()
+    for count in (1, 2):
         track.gate.put_nowait(None)
-        await slot.wait_for_frames(slot.frames_received + 1, timeout=5)
-
-
-async def test_a_paced_slot_shows_each_of_two_pictures_that_came_together() -> None:
-    bell = PictureBell()
-    track = GatedTrack()
-    slot = FrameSlot(track, name="paced", bell=bell, paced=True)
-    slot.start()
-    await feed(track, slot, 1)
-    assert slot.advance() is False  # nothing waits
-    await feed(track, slot, 1)  # before the screen showed the first: it waits its turn
-    assert slot.newest is not slot.frame and slot.version == 1
-    assert slot.advance() is False  # the first is not shown yet
-    assert shown_stamp(slot) == T0 and slot.presented is slot.frame
-    rings = bell.rings
-    assert slot.advance() is True and bell.rings == rings + 1  # its turn: the screen wakes
-    assert slot.version == 2 and shown_stamp(slot) == T0 + 1
-    assert slot.frames_passed_over == 0 and slot.frames_received == 2
-
-    # Three before a picture: the oldest shows, the middle one goes, the newest waits.
-    await feed(track, slot, 3)
-    assert shown_stamp(slot) == T0 + 2
-    assert slot.advance() is True and shown_stamp(slot) == T0 + 4
-    assert slot.frames_passed_over == 1 and slot.frames_received == 5
-    await slot.stop()
-    track.stop()
-
-
-async def test_a_paced_picture_nobody_draws_does_not_hold_the_next_back() -> None:
-    track = GatedTrack()
-    slot = FrameSlot(track, name="off screen", paced=True)
-    slot.start()
-    await feed(track, slot, 1)
-    await asyncio.sleep(PACE_HOLD_S * 2)  # a tile not on the screen: never converted
-    await feed(track, slot, 1)
-    assert slot.frame is slot.newest and slot.version == 2 and shown_stamp(slot) == T0 + 1
-    await slot.stop()
-    track.stop()
-
-
-async def test_an_unpaced_slot_keeps_only_the_newest() -> None:
-    track = GatedTrack()
-    slot = FrameSlot(track, name="newest")
-    slot.start()
-    await feed(track, slot, 2)
-    assert slot.version == 2 and shown_stamp(slot) == T0 + 1 and slot.advance() is False
+        await slot.wait_for_frames(count, timeout=5)
+        if count == 1:
+            assert slot.presented is None  # nothing drawn yet
+            first = slot.rgb(320, 180)
+            assert first is not None and slot.presented is slot.frame
+    # The second came after the screen drew the first: the screen still shows the first.
+    assert slot.presented is not slot.frame and slot.presented is not None
+    assert read_timestamp(np.asarray(slot.presented.to_ndarray(format="rgb24"))) == T0
     await slot.stop()
     track.stop()
