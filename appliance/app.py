@@ -66,6 +66,7 @@ from salon import protocol as p
 log = logging.getLogger("salon.appliance")
 FRAME_INTERVAL_S = 1 / 30  # at the latest: clocks, notices and the self-view move
 REFRESH_INTERVAL_S = 1 / 60  # at the soonest: a display shows no more than this
+LOOP_SHOWN_INTERVAL_S = 1 / 40  # at the soonest, for a display shown from the event loop
 COMPANION_REFRESH_S = 10 * 60  # at the latest; links live 15 minutes unless the bridge says
 CONFIG_PROBLEMS_SHOWN_S = 30.0  # running on the last good config: the problem screen first
 
@@ -336,20 +337,25 @@ class Appliance:
         )
 
     async def render_loop(self, driver: ScreenDriver) -> None:
-        """Each remote picture drawn as it comes (at most 60 a second, at least 30), on
-        the screen thread (tiles' YUV→RGB and scaling, text, blits) so the event loop keeps
-        the network and the audio moving; a window is shown from here, the display's
-        thread. The screen thread waits for the next picture itself, so a picture costs
-        the loop one wake-up (a busy loop wakes late; two a picture halved the rate on a
-        Pi's budget), and drawing time does not lower the rate. A fixed 30 Hz grid showed
-        22–26 of a 30 fps stream's pictures a second (`bench_pi_call.py`)."""
+        """Each remote picture drawn as it comes (at most 60 a second, 40 where the loop
+        shows them, at least 30), on the screen thread (tiles' YUV→RGB and scaling, text,
+        blits) so the event loop keeps the network and the audio moving; a window is
+        shown from here, the display's thread. The screen thread waits for the next
+        picture itself, so a picture costs the loop one wake-up (a busy loop wakes late;
+        two a picture halved the rate on a Pi's budget), and drawing time does not lower
+        the rate. A fixed 30 Hz grid showed 22–27 of a 30 fps stream's pictures a second,
+        the bell 29 (`bench_pi_call.py`, docs/performance.md)."""
         loop = asyncio.get_running_loop()
         show_there = bool(getattr(self.display, "thread_safe", False))
+        # A display shown from the loop (a window, KMS) costs the loop each picture: at
+        # most 40 a second there (25 ms apart: a 30 fps stream's pictures still each get
+        # their own, with 8 ms of jitter to spare).
+        soonest = REFRESH_INTERVAL_S if show_there else LOOP_SHOWN_INTERVAL_S
         bell = self.receivers.bell
 
         def draw(last: float, seen: int, model: ScreenModel,
                  frames: dict[str, Any]) -> tuple[pygame.Surface | None, float, int]:
-            wait = last + REFRESH_INTERVAL_S - time.monotonic()
+            wait = last + soonest - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
             seen = bell.wait_after(seen, last + FRAME_INTERVAL_S)
