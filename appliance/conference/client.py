@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 import aiohttp
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver
@@ -180,13 +181,16 @@ class Credentials:
     password: str | None = None
 
 
-def websocket_url(bridge_url: str) -> str:
+def websocket_url(bridge_url: str, room: str) -> str:
+    """The bridge's WebSocket, naming the room (``?room=``) so a balancer in front of
+    several bridge processes can keep a room's people on one (docs/deployment.md, 9b).
+    The room is not a secret (it is the meeting page's address); the join decides."""
     base = bridge_url.rstrip("/")
     if base.startswith("https://"):
-        return "wss://" + base[len("https://"):] + "/ws"
-    if base.startswith("http://"):
-        return "ws://" + base[len("http://"):] + "/ws"
-    return base
+        base = "wss://" + base[len("https://"):] + "/ws"
+    elif base.startswith("http://"):
+        base = "ws://" + base[len("http://"):] + "/ws"
+    return f"{base}?{urlencode({'room': room})}"
 
 
 @dataclass
@@ -229,7 +233,7 @@ class BridgeClient:
         tls: ssl.SSLContext | None = None, pins: tuple[str, ...] = (),
         ice: IceChoice | None = None, dial: DialBridge | None = None,
     ) -> None:
-        self.url = websocket_url(bridge_url)
+        self.url = websocket_url(bridge_url, room)
         self.dial = dial  # None: aiohttp
         self.tls: ssl.SSLContext | bool = tls if tls is not None else True
         self.pins = pins

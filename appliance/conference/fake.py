@@ -89,6 +89,7 @@ class FakeBridge:
         self.sent: list[p.ClientMessage] = []  # what the appliance sent, in order
         self.socket: FakeBridgeSocket | None = None  # the connection now, if any
         self.connections = 0
+        self.dialled: list[str] = []  # the socket addresses asked for, in order
         self.tokens: set[str] = set()  # seats that may be resumed
         self._tokens = (f"seat-token-{n:08d}" for n in itertools.count(1))
         self._sent_event = asyncio.Event()
@@ -100,6 +101,7 @@ class FakeBridge:
             raise ConnectionRefusedError(f"fake bridge at {url} is down")
         self.socket = FakeBridgeSocket(self)
         self.connections += 1
+        self.dialled.append(url)
         return self.socket
 
     def received(self, socket: FakeBridgeSocket, text: str) -> None:

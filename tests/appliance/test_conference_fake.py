@@ -78,6 +78,15 @@ async def test_the_room_signs_in_and_learns_the_room(
     assert appliance.of(c.MeetingData), "the welcome's chat, polls and files"
 
 
+async def test_the_socket_names_the_room_for_a_balancer(
+        appliance: Appliance, bridge: FakeBridge) -> None:
+    """``?room=``: a balancer in front of several bridge processes keeps a room on one."""
+    await appliance.until(lambda: appliance.of(c.Joined))
+    assert bridge.dialled == ["wss://bridge.example/ws?room=testbim"]
+    assert c.websocket_url("http://127.1.0.1:8080", "5-A sınıfı") == (
+        "ws://127.1.0.1:8080/ws?room=5-A+s%C4%B1n%C4%B1f%C4%B1")
+
+
 async def test_participants_come_change_and_go(
         appliance: Appliance, bridge: FakeBridge) -> None:
     await appliance.until(lambda: appliance.of(c.Joined))

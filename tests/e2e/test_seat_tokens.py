@@ -120,6 +120,9 @@ async def test_chromium_saves_a_file_and_a_report_with_no_secret_in_any_url(
             assert resp.status == 401, used
     # and the links the page shows carry no secret either
     assert all("token=" not in u and "companion=" not in u for u in urls)
+    # The socket names its room, for a balancer's room affinity, and nothing else.
+    sockets = [u for u in urls if u.startswith("ws")]
+    assert sockets and all(u.endswith("/ws?room=dosya") for u in sockets), sockets
 
 
 async def test_a_ticket_opens_its_one_download_once(bridge: BridgeProcess) -> None:
@@ -216,5 +219,7 @@ async def test_the_phone_companion_saves_a_file_without_its_code_in_the_link(
         downloads = [u for u in urls if "/api/files/" in u]
         assert downloads and all(code not in u for u in downloads), downloads
         assert all("companion=" not in u for u in urls)
+        sockets = [u for u in urls if u.startswith("ws")]  # its room, not its code
+        assert sockets and all(u.endswith("/ws?room=telefon") for u in sockets), sockets
     finally:
         await room.close()

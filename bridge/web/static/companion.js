@@ -218,9 +218,10 @@ function onMessage(msg) {
 }
 
 function connect() {
-  ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
+  const room = new URLSearchParams(location.search).get("room");
+  // The room in the socket's address too, for a balancer's room affinity (as room.js).
+  ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws?room=${encodeURIComponent(room || "")}`);
   ws.onopen = () => {
-    const room = new URLSearchParams(location.search).get("room");
     send({ type: "join", protocol: 1, room, companion: code, client: "companion", id: 1 });
     keepalive = setInterval(() => send({ type: "ping" }), 20000);
   };

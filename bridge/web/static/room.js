@@ -17,7 +17,9 @@ import { Stage } from "./stage.js";
 import { Toolbar } from "./toolbar.js";
 
 const room = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
-const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
+// The room in the socket's address too: a balancer in front of several bridge processes
+// can keep a room's people on one (docs/deployment.md, 9b). The join still decides.
+const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws?room=${encodeURIComponent(room)}`;
 const SEAT_KEY = `salon.seat.${room}`;
 const RECONNECT_FOR_MS = 120000;  // a drop or a bridge restart: keep trying this long
 const RETRYABLE = ["unreachable", "busy"];  // anything else refused: the seat is gone
