@@ -6,10 +6,17 @@ this process's own handler, nothing leaves it. `NatsBus` speaks to a NATS server
 pub/sub and PostgreSQL LISTEN/NOTIFY, docs/performance.md "A bus between bridge
 processes"). NATS delivers at most once: what a process misses while disconnected it
 reads back from the database (bridge/meetings/outbox.py), told by ``on_reconnect``.
+
+A process hears only the rooms it follows (it holds someone of them): each room has its
+own subjects, ``salon.events.<room>`` (numbered room events) and ``salon.live.<room>``
+(live media state), the room's address in a NATS-safe token. With a balancer that keeps
+a room's people on one process, a room's events then cost only that process
+(docs/performance.md "How many bridge processes").
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -18,12 +25,29 @@ log = logging.getLogger("salon.bus")
 
 OnMessage = Callable[[str, bytes], Awaitable[None]]
 OnReconnect = Callable[[], Awaitable[None]]
-SUBJECTS = ("salon.events", "salon.live")  # numbered room events; live media state
+EVENTS, LIVE = "events", "live"  # the two kinds of a room's subjects
+
+
+def room_subject(kind: str, room: str) -> str:
+    """``salon.<kind>.<room>``: base64url without padding keeps any address (dots,
+    spaces, Turkish letters) one NATS token."""
+    token = base64.urlsafe_b64encode(room.encode()).rstrip(b"=").decode()
+    return f"salon.{kind}.{token}"
+
+
+def subject_kind(subject: str) -> str:
+    return subject.split(".")[1]
 
 
 class Bus(Protocol):
     async def start(self, on_message: OnMessage, on_reconnect: OnReconnect) -> None:
-        """Subscribe to SUBJECTS; ``on_reconnect``: after any interruption (resync)."""
+        """Connect; ``on_reconnect``: after any interruption (resync)."""
+
+    async def follow(self, room: str) -> None:
+        """Hear the room's subjects; returns once the server has the subscription, so
+        anything published after that reaches this process."""
+
+    async def unfollow(self, room: str) -> None: ...
 
     async def publish(self, subject: str, data: bytes) -> None: ...
 
@@ -34,28 +58,44 @@ class LocalHub:
     """Buses in one process that hear each other (several bridges in one test)."""
 
     def __init__(self) -> None:
-        self.handlers: list[OnMessage] = []
+        self.buses: list[LocalBus] = []
 
 
 class LocalBus:
     """In this process: what is published reaches every bus of the same hub (by
-    default only this one) at once, in order."""
+    default only this one) that follows its room, at once, in order."""
 
     def __init__(self, hub: LocalHub | None = None) -> None:
         self.hub = hub or LocalHub()
+        self.rooms: set[str] = set()
+        self._subjects: set[str] = set()
         self._on_message: OnMessage | None = None
 
     async def start(self, on_message: OnMessage, on_reconnect: OnReconnect) -> None:
         self._on_message = on_message
-        self.hub.handlers.append(on_message)
+        self.hub.buses.append(self)
+
+    async def follow(self, room: str) -> None:
+        self.rooms.add(room)
+        self._subjects |= {room_subject(EVENTS, room), room_subject(LIVE, room)}
+
+    async def unfollow(self, room: str) -> None:
+        self.rooms.discard(room)
+        self._subjects -= {room_subject(EVENTS, room), room_subject(LIVE, room)}
 
     async def publish(self, subject: str, data: bytes) -> None:
-        for handler in list(self.hub.handlers):
-            await handler(subject, data)
+        for bus in list(self.hub.buses):
+            if subject in bus._subjects:
+                await bus.deliver(subject, data)
+
+    async def deliver(self, subject: str, data: bytes) -> None:
+        """As the network would hand it over."""
+        if self._on_message is not None:
+            await self._on_message(subject, data)
 
     async def close(self) -> None:
-        if self._on_message in self.hub.handlers:
-            self.hub.handlers.remove(self._on_message)
+        if self in self.hub.buses:
+            self.hub.buses.remove(self)
         self._on_message = None
 
 
@@ -68,6 +108,8 @@ class NatsBus:
         self.name = name
         self._nc: Any = None
         self._on_reconnect: OnReconnect | None = None
+        self._deliver: Callable[[Any], Awaitable[None]] | None = None
+        self._subscriptions: dict[str, Any] = {}  # room → its one subscription
 
     async def start(self, on_message: OnMessage, on_reconnect: OnReconnect) -> None:
         import nats  # only with several processes (pip: nats-py)
@@ -99,10 +141,22 @@ class NatsBus:
         async def deliver(msg: Any) -> None:
             await on_message(msg.subject, msg.data)
 
-        for subject in SUBJECTS:
-            await self._nc.subscribe(subject, cb=deliver, pending_msgs_limit=1_000_000,
-                                     pending_bytes_limit=1024 * 1024 * 1024)
-        await self._nc.flush()
+        self._deliver = deliver
+
+    async def follow(self, room: str) -> None:
+        if room in self._subscriptions:
+            return
+        # One subscription for both kinds: salon.*.<room>.
+        subject = "salon.*." + room_subject(EVENTS, room).split(".", 2)[2]
+        self._subscriptions[room] = await self._nc.subscribe(
+            subject, cb=self._deliver, pending_msgs_limit=1_000_000,
+            pending_bytes_limit=1024 * 1024 * 1024)
+        await self._nc.flush()  # the server has it: what others publish now comes here
+
+    async def unfollow(self, room: str) -> None:
+        subscription = self._subscriptions.pop(room, None)
+        if subscription is not None:
+            await subscription.unsubscribe()
 
     async def publish(self, subject: str, data: bytes) -> None:
         await self._nc.publish(subject, data)

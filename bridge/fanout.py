@@ -9,6 +9,10 @@ the ones before it, a gap that does not fill within ``GAP_WAIT_S`` is read back 
 the database, an event seen twice is dropped. After a bus reconnect (and every
 ``CHECK_S``, for a lost last event) the numbers are compared with the database's.
 
+A process follows only the rooms it holds someone of (``follow`` before a join reaches
+the domain, ``unfollow`` after the last one left): it hears their subjects alone and
+keeps no order for the others (bridge/bus.py).
+
 Live media state (who publishes, camera, talking; for the cascade, where each member
 receives and its feeds' source streams) is not in the database: it goes over the bus
 as it changes and each process merges it into its roster (bridge/live.py).
@@ -23,7 +27,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.bus import Bus
+from bridge.bus import EVENTS, LIVE, Bus, room_subject, subject_kind
 from bridge.meetings.effects import Effect, Sequenced
 from bridge.meetings.outbox import from_json, to_json
 
@@ -62,6 +66,9 @@ class Fanout:
         self.rooms: dict[str, RoomOrder] = {}
         self.resyncs = 0  # how often events were read back from the database
         self._tasks: set[asyncio.Task[None]] = set()
+        self._followers: dict[str, int] = {}  # room → this process's connections in it
+        self.subscribed: set[str] = set()  # rooms whose subjects the bus hears (/healthz)
+        self._following = asyncio.Lock()  # one subscription change at a time
 
     async def start(self) -> None:
         await self.bus.start(self._message, self.resync_all)
@@ -74,14 +81,50 @@ class Fanout:
             task.cancel()
         await self.bus.close()
 
+    # ---- the rooms this process follows ---------------------------------------------------
+
+    async def follow(self, room: str) -> None:
+        """A connection of this process is joining ``room``: hear its events from now on
+        (returns once the bus delivers them). Counted: one ``unfollow`` per ``follow``."""
+        self._followers[room] = self._followers.get(room, 0) + 1
+        async with self._following:
+            if room in self._followers and room not in self.subscribed:
+                await self.bus.follow(room)
+                self.subscribed.add(room)
+
+    def follows(self, room: str) -> bool:
+        return room in self._followers
+
+    async def unfollow(self, room: str) -> None:
+        """A connection that followed ``room`` is done with it; after the last, the room's
+        subjects and order are dropped (a later join follows it afresh)."""
+        left = self._followers.get(room, 0) - 1
+        if left > 0:
+            self._followers[room] = left
+            return
+        self._followers.pop(room, None)
+        async with self._following:
+            if room in self.subscribed and room not in self._followers:
+                await self.bus.unfollow(room)
+                self.subscribed.discard(room)
+                order = self.rooms.pop(room, None)
+                if order is not None and order.gap_check is not None:
+                    order.gap_check.cancel()
+
     # ---- what this process did -----------------------------------------------------------
 
     async def own(self, effects: tuple[Effect, ...], sequenced: Sequenced) -> None:
         """An action of this process: others are told (even with nothing for them to do:
-        every number must reach every process), then it is carried out here in order."""
+        every number must reach every process), then it is carried out here in order —
+        or at once, in a room this process does not follow (it leaves a dead process's
+        seats, say)."""
         body = {"room": sequenced.room, "seq": sequenced.seq, "node": self.node,
                 "effects": [to_json(e) for e in sequenced.shared]}
-        await self.bus.publish("salon.events", json.dumps(body).encode())
+        await self.bus.publish(room_subject(EVENTS, sequenced.room), json.dumps(body).encode())
+        if sequenced.room not in self.subscribed:
+            for effect in effects:
+                await self._carry_out_one(effect)
+            return
         order = self.rooms.setdefault(sequenced.room, RoomOrder())
         if order.next is None:  # the first event here: follow the room from now on
             order.next = sequenced.seq
@@ -99,7 +142,7 @@ class Fanout:
 
     async def publish_live(self, room: str, person: dict[str, Any]) -> None:
         body = {"room": room, "node": self.node, "person": person}
-        await self.bus.publish("salon.live", json.dumps(body).encode())
+        await self.bus.publish(room_subject(LIVE, room), json.dumps(body).encode())
 
     # ---- what the bus brings -----------------------------------------------------------
 
@@ -108,7 +151,9 @@ class Fanout:
             body = json.loads(data)
             if body.get("node") == self.node:
                 return  # our own, carried out already
-            if subject == "salon.live":
+            if str(body["room"]) not in self.subscribed:
+                return  # in flight as this process stopped following the room
+            if subject_kind(subject) == LIVE:
                 await self.on_live(str(body["room"]), body["person"])
                 return
             effects = tuple(from_json(e) for e in body["effects"])
@@ -117,6 +162,8 @@ class Fanout:
             log.exception("a bus message on %s could not be handled", subject)
 
     async def _feed(self, room: str, seq: int, effects: tuple[Effect, ...]) -> None:
+        if room not in self.subscribed:
+            return  # a read-back that finished after the room was left
         order = self.rooms.setdefault(room, RoomOrder())
         if order.next is None:
             order.pending[seq] = effects
@@ -129,10 +176,7 @@ class Fanout:
         async with order.lock:
             while order.next in order.pending:
                 for effect in order.pending.pop(order.next):
-                    try:
-                        await self.carry_out(effect)
-                    except Exception:
-                        log.exception("could not carry out %s", type(effect).__name__)
+                    await self._carry_out_one(effect)
                 order.next += 1
         if not order.pending:
             order.behind_since = None
@@ -141,11 +185,19 @@ class Fanout:
             order.behind_since = order.behind_since or loop.time()
             order.gap_check = loop.call_later(GAP_WAIT_S, self._spawn_resync, room)
 
+    async def _carry_out_one(self, effect: Effect) -> None:
+        try:
+            await self.carry_out(effect)
+        except Exception:
+            log.exception("could not carry out %s", type(effect).__name__)
+
     # ---- reading back what was missed ---------------------------------------------------
 
     def _spawn_resync(self, room: str) -> None:
-        self.rooms[room].gap_check = None
-        self.spawn(self.resync(room))
+        order = self.rooms.get(room)
+        if order is not None:
+            order.gap_check = None
+            self.spawn(self.resync(room))
 
     async def resync(self, room: str) -> None:
         order = self.rooms.get(room)

@@ -194,6 +194,13 @@ class LiveRoom:
         for other in list(self.participants.values()):
             await other.send_text(text)
 
+    def forget_others(self) -> None:
+        """This process stopped following the room (no one of it here): what the others
+        announced would go stale, so it is forgotten here and in the media gateway."""
+        for pid in list(self.remote):
+            self.gateway.remote_member_gone(self.address, pid)
+        self.remote.clear()
+
     # ---- membership of the media side -------------------------------------------------
 
     async def add(self, lp: LiveParticipant) -> None:

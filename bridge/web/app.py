@@ -149,6 +149,23 @@ class Bridge:
         main = self.by_participant.get(pid)
         return ([main] if main else []) + sorted(self.companions.get(pid, ()), key=id)
 
+    async def follow(self, room: str) -> None:
+        """A connection joins ``room``: with several processes, hear its events."""
+        if self.fanout is not None:
+            await self.fanout.follow(room)
+
+    async def unfollow(self, room: str) -> None:
+        """A connection that followed ``room`` is done with it. The last one gone, what
+        other processes announced of its members goes stale: the live room is dropped
+        (the next join makes it afresh and asks them again)."""
+        if self.fanout is None:
+            return
+        await self.fanout.unfollow(room)
+        live = self.rooms.get(room)
+        if not self.fanout.follows(room) and live is not None and not live.participants:
+            live.forget_others()
+            del self.rooms[room]
+
     def live_room(self, address: str) -> LiveRoom:
         room = self.rooms.get(address)
         if room is None:
@@ -446,6 +463,7 @@ class Bridge:
             "rooms": {a: len(r.participants) for a, r in self.rooms.items() if r.participants},
             "node": self.node,
             "resyncs": self.fanout.resyncs if self.fanout is not None else None,
+            "rooms_heard": len(self.fanout.subscribed) if self.fanout is not None else None,
         })
 
 

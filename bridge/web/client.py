@@ -47,6 +47,7 @@ class ClientConnection:
         self.room: LiveRoom | None = None  # set once admitted (media side)
         self.me: LiveParticipant | None = None
         self.join_request: p.RequestId = None
+        self.followed: str | None = None  # the room whose events this process hears for it
         self.drop_reason = "disconnected"  # why the seat is left when the socket ends
         self.ice_sent_at = 0.0  # when this seat was last given TURN credentials
         self._send_lock = asyncio.Lock()
@@ -230,6 +231,28 @@ class ClientConnection:
             raise p.ProtocolError(
                 "protocol_version", f"bridge speaks protocol {p.PROTOCOL_VERSION}, not {m.protocol}"
             )
+        # Hear the room's events before joining it: what others do from the join on
+        # reaches this process (several processes; bridge/fanout.py).
+        await self._follow(m.room)
+        try:
+            await self._join(m)
+        finally:
+            if self.pid is None:  # refused: this connection holds nobody of the room
+                await self._unfollow()
+
+    async def _follow(self, room: str) -> None:
+        if self.followed == room:
+            return
+        await self._unfollow()
+        self.followed = room
+        await self.bridge.follow(room)
+
+    async def _unfollow(self) -> None:
+        room, self.followed = self.followed, None
+        if room is not None:
+            await self.bridge.unfollow(room)
+
+    async def _join(self, m: p.Join) -> None:
         runner, meetings = self.bridge.runner, self.bridge.meetings
         if m.companion is not None:
             await self.join_as_companion(m, m.companion)
@@ -453,6 +476,12 @@ class ClientConnection:
     # ---- leaving --------------------------------------------------------------------
 
     async def leave(self, reason: str) -> None:
+        try:
+            await self._leave(reason)
+        finally:
+            await self._unfollow()  # after the leave is carried out
+
+    async def _leave(self, reason: str) -> None:
         if self.companion:
             if self.presenting_for_seat and self.pid is not None:  # the laptop's share ends
                 result = await self.bridge.runner.call_until_done(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from bridge.bus import LocalBus, LocalHub
+from bridge.bus import EVENTS, LocalBus, LocalHub, room_subject
 from bridge.fanout import Fanout
 from bridge.meetings.effects import Disconnect, Effect, SendTo, Sequenced
 from salon import protocol as p
@@ -51,11 +51,21 @@ def bus_message(e: Sequenced) -> bytes:
                        "effects": [to_json(x) for x in e.shared]}).encode()
 
 
+async def deliver(bus: LocalBus, e: Sequenced) -> None:
+    """As the network hands a message over, in whatever order the test chooses."""
+    await bus.deliver(room_subject(EVENTS, e.room), bus_message(e))
+
+
+async def started(*procs: Process, room: str = ROOM) -> None:
+    for proc in procs:
+        await proc.fanout.start()
+        await proc.fanout.follow(room)
+
+
 async def test_events_are_carried_out_in_the_rooms_order_once_each() -> None:
     hub, stored = LocalHub(), []
     a, b = Process("a", hub, stored), Process("b", hub, stored)
-    await a.fanout.start()
-    await b.fanout.start()
+    await started(a, b)
     # b's first action in the room (number 1): from then on it follows the room.
     first = event(1, "b", Disconnect(1, "one"))
     stored.append(first)
@@ -64,11 +74,10 @@ async def test_events_are_carried_out_in_the_rooms_order_once_each() -> None:
     # Numbers 3 and 2 arrive in that order, 3 twice: b carries out 2, then 3, once.
     two, three = event(2, "a", Disconnect(2, "two")), event(3, "a", Disconnect(3, "three"))
     stored += [two, three]
-    handler = hub.handlers[1]
-    await handler("salon.events", bus_message(three))
+    await deliver(hub.buses[1], three)
     assert b.done[-1] == ("send", 9), "3 waits for 2"
-    await handler("salon.events", bus_message(two))
-    await handler("salon.events", bus_message(three))
+    await deliver(hub.buses[1], two)
+    await deliver(hub.buses[1], three)
     assert b.done[2:] == [("two", 2), ("three", 3)]
     await a.fanout.close()
     await b.fanout.close()
@@ -77,13 +86,13 @@ async def test_events_are_carried_out_in_the_rooms_order_once_each() -> None:
 async def test_a_gap_is_read_back_from_the_database() -> None:
     hub, stored = LocalHub(), []
     b = Process("b", hub, stored)
-    await b.fanout.start()
+    await started(b)
     first = event(1, "b")
     stored.append(first)
     await b.fanout.own((), first)
     lost, later = event(2, "a", Disconnect(2, "lost")), event(3, "a", Disconnect(3, "later"))
     stored += [lost, later]
-    await hub.handlers[0]("salon.events", bus_message(later))  # 2 never comes by the bus
+    await deliver(hub.buses[0], later)  # 2 never comes by the bus
     for _ in range(100):
         if len(b.done) == 2:
             break
@@ -100,8 +109,7 @@ async def test_a_gap_is_read_back_from_the_database() -> None:
 async def test_another_process_hears_its_peers_and_not_itself() -> None:
     hub, stored = LocalHub(), []
     a, b = Process("a", hub, stored), Process("b", hub, stored)
-    await a.fanout.start()
-    await b.fanout.start()
+    await started(a, b)
     for proc, seq in ((a, 1), (b, 2)):  # each starts following with its own action
         e = event(seq, proc.fanout.node, Disconnect(seq, proc.fanout.node))
         stored.append(e)
@@ -110,3 +118,54 @@ async def test_another_process_hears_its_peers_and_not_itself() -> None:
     assert b.done == [("b", 2)], "b started following at its own event"
     await a.fanout.close()
     await b.fanout.close()
+
+
+async def test_a_process_hears_only_the_rooms_it_follows() -> None:
+    """Each room its own subjects: a process that holds nobody of a room neither hears
+    nor keeps its events (with room affinity, a room costs one process); its own action
+    there (leaving a dead process's seat, say) is carried out at once and heard by the
+    followers; following again starts afresh."""
+    hub, stored = LocalHub(), []
+    a, b = Process("a", hub, stored), Process("b", hub, stored)
+    await started(a)
+    await b.fanout.start()
+    await b.fanout.follow("baska-sinif")
+    mine = event(1, "a", Disconnect(1, "a's"))
+    await a.fanout.own(mine.shared, mine)
+    assert b.done == [] and ROOM not in b.fanout.rooms, "b does not follow the room"
+    theirs = event(2, "b", Disconnect(2, "b's"))
+    await b.fanout.own(theirs.shared, theirs)
+    assert b.done == [("b's", 2)], "carried out at once, with no order kept"
+    assert a.done == [("a's", 1), ("b's", 2)], "and heard where the room is followed"
+    assert ROOM not in b.fanout.rooms
+
+    # Two connections follow; one done, the room is still followed; both, it is dropped.
+    await b.fanout.follow(ROOM)
+    await b.fanout.follow(ROOM)
+    await b.fanout.unfollow(ROOM)
+    third = event(3, "a", Disconnect(3, "third"))
+    await a.fanout.own(third.shared, third)
+    await b.fanout.own(event(4, "b").shared, event(4, "b"))
+    assert b.fanout.follows(ROOM) and b.fanout.following() == [ROOM]
+    await b.fanout.unfollow(ROOM)
+    assert not b.fanout.follows(ROOM) and ROOM not in b.fanout.rooms
+    fifth = event(5, "a", Disconnect(5, "fifth"))
+    await a.fanout.own(fifth.shared, fifth)
+    assert ("fifth", 5) not in b.done, "nothing heard after the last one left"
+    # Following afresh: b's order starts at its next own event, not at the old one.
+    await b.fanout.follow(ROOM)
+    sixth = event(6, "b")
+    await b.fanout.own(sixth.shared, sixth)
+    seventh = event(7, "a", Disconnect(7, "seventh"))
+    await a.fanout.own(seventh.shared, seventh)
+    assert b.done[-1] == ("seventh", 7)
+    await a.fanout.close()
+    await b.fanout.close()
+
+
+def test_a_rooms_subject_is_one_nats_token_whatever_its_address() -> None:
+    for room in ("sinif", "5-A sınıfı", "a.b.c", "oda*>"):
+        subject = room_subject(EVENTS, room)
+        kind, token = subject.split(".")[1:]
+        assert kind == "events" and token and all(c.isalnum() or c in "-_" for c in token)
+    assert room_subject(EVENTS, "a.b") != room_subject(EVENTS, "a_b")
