@@ -101,9 +101,10 @@ class Client:
         await self.ws.send_str(json.dumps(body))
 
 
-async def join(http: aiohttp.ClientSession, url: str, name: str, **auth: str) -> Client:
+async def join(http: aiohttp.ClientSession, url: str, name: str, room: str = "bench",
+               **auth: str) -> Client:
     ws = await http.ws_connect(url, max_msg_size=0)
-    await ws.send_str(json.dumps({"type": "join", "protocol": 1, "room": "bench",
+    await ws.send_str(json.dumps({"type": "join", "protocol": 1, "room": room,
                                   "client": "bot", **(auth if auth else {"name": name})}))
     while True:
         first = json.loads((await ws.receive()).data)

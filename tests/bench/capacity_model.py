@@ -16,8 +16,11 @@ bridge process (all CPU seconds summed over processes):
 - chatting: M messages delivered to N each cost  M·a + M·N·d  (a: the action — room
   lock, numbered event, rate bucket; d: one delivery);
 - PostgreSQL: its CPU per join and per action, from the same runs;
-- e: what an event costs each further process that applies it from the bus, from the
-  run with the most processes (its chat CPU beyond the one-process run's).
+- e: what an event costs each further process that applies it from the bus: from
+  `tests/bench/bench_classes.py` results if given (the bridges' chat CPU with round robin
+  beyond that with room affinity, per event and further process: a direct measurement),
+  else from the signalling run with the most processes (its chat CPU beyond the
+  one-process run's: a difference of two noisy totals).
 
 A classroom of S members then costs, per second of a lesson: A·a + B·S·d + (A+B)·(k-1)·e
 (A actions/s such as a hand, a chat line or a right; B broadcasts/s, talking changes
@@ -31,7 +34,10 @@ student's microphone to S - 1: (S - 1)·(video + 2 audio) packets/s out per clas
 by the NIC (video at ``--video-mbit``) and by CPU at ``--janus-us-per-packet`` (default
 from docs/performance.md's two-party 720p call on this machine: Janus at 4.3 % of a core
 for ~1 000 packets/s in and out, i.e. ~43 µs a packet — an upper bound from a loaded
-2-core VM; measure the servers you buy).
+2-core VM; measure the servers you buy). With several bridge processes rooms are placed
+on Janus servers by rendezvous hashing, not by load (docs/architecture.md): the servers
+are counted so that the fullest one fits, the fullest being the 98th percentile over 200
+draws of the classes spread uniformly at random (what a hash of room addresses does).
 """
 
 from __future__ import annotations
@@ -43,23 +49,49 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 CHAT_MESSAGES = 200  # bench_signalling.py: CHATTERS × CHAT_EACH
 
 
-def load(paths: list[str]) -> dict[tuple[int, int], dict[str, Any]]:
-    """The bench's results by (bridge processes, N)."""
-    runs: dict[tuple[int, int], dict[str, Any]] = {}
+def results(paths: list[str]) -> list[dict[str, Any]]:
+    """Every result line of the benches' outputs (stderr `RESULT` lines or stdout)."""
+    found: list[dict[str, Any]] = []
     for path in paths:
         for line in Path(path).read_text().splitlines():
             if line.startswith("RESULT "):  # the bench's stderr, one result a line
-                found = [json.loads(line[len("RESULT "):])]
+                found.append(json.loads(line[len("RESULT "):]))
             elif line.startswith('{"benchmark"'):  # its stdout's last line
-                found = json.loads(line)["results"]
-            else:
-                continue
-            for r in found:
-                runs[(int(r.get("processes", 0)), int(r["n"]))] = r
-    return runs
+                found += json.loads(line)["results"]
+    return found
+
+
+def load(paths: list[str]) -> dict[tuple[int, int], dict[str, Any]]:
+    """The signalling bench's results by (bridge processes, N)."""
+    return {(int(r.get("processes", 0)), int(r["n"])): r
+            for r in results(paths) if "n" in r}
+
+
+def event_cost_from_classes(paths: list[str]) -> float | None:
+    """e from bench_classes.py: round robin's chat CPU beyond room affinity's (means over
+    its rounds), per event sent and per further process a class was spread over."""
+    by_mode: dict[str, list[dict[str, Any]]] = {}
+    for r in results(paths):
+        if "mode" in r:
+            by_mode.setdefault(r["mode"], []).append(r)
+    if not by_mode.get("round-robin") or not by_mode.get("affinity"):
+        return None
+
+    def mean(mode: str, key: str) -> float:
+        return sum(float(get(r, key)) for r in by_mode[mode]) / len(by_mode[mode])
+
+    def get(r: dict[str, Any], key: str) -> float:
+        return float(r["cpu_s_chat"].get("bridges", 0.0)) if key == "cpu" else float(r[key])
+
+    extra = mean("round-robin", "cpu") - mean("affinity", "cpu")
+    further = (mean("round-robin", "processes_per_class_mean")
+               - mean("affinity", "processes_per_class_mean"))
+    return max(0.0, extra / (mean("round-robin", "chat_sent") * further))
 
 
 def solve(runs: dict[tuple[int, int], dict[str, Any]], processes: int) -> dict[str, float]:
@@ -105,14 +137,28 @@ def plan(c: dict[str, float], classes: int, args: argparse.Namespace) -> dict[st
             break
         processes = needed
     pg = classes * (args.actions * c["pg_action"] + s * c["pg_join"] / args.join_window)
-    packets = classes * (s - 1) * (args.video_pps + 2 * args.audio_pps)
-    by_nic = math.ceil(classes * (s - 1) * args.video_mbit / args.janus_nic_mbit)
-    by_cpu = math.ceil(packets * args.janus_us_per_packet * 1e-6
-                       / (args.janus_cores * args.busy))
+    packets = (s - 1) * (args.video_pps + 2 * args.audio_pps)  # per class, per second
+    by_nic = args.janus_nic_mbit / ((s - 1) * args.video_mbit)  # classes a server carries
+    by_cpu = args.janus_cores * args.busy / (packets * args.janus_us_per_packet * 1e-6)
+    nic_servers, nic_spread = hashed_servers(classes, by_nic)
+    cpu_servers, _ = hashed_servers(classes, by_cpu)
     return {"classes": classes, "bridge_core_per_class": round(per_class, 5),
             "bridge_processes": processes, "postgresql_cores": round(pg, 2),
-            "janus_servers": max(1, by_nic, by_cpu), "janus_by_nic": by_nic,
-            "janus_by_cpu": by_cpu}
+            "janus_servers": max(nic_servers, cpu_servers), "janus_by_nic": nic_servers,
+            "janus_by_cpu": cpu_servers, "janus_fullest_over_mean_by_nic": nic_spread}
+
+
+def hashed_servers(classes: int, per_server: float) -> tuple[int, float]:
+    """The fewest servers whose fullest (98th percentile of 200 uniform spreads) carries
+    at most ``per_server`` classes; and that fullest over the mean."""
+    rng = np.random.default_rng(19)
+    servers = max(1, math.ceil(classes / per_server))
+    while True:
+        fullest = float(np.percentile(rng.multinomial(
+            classes, [1 / servers] * servers, size=200).max(axis=1), 98))
+        if fullest <= per_server or servers >= classes:
+            return servers, round(fullest * servers / classes, 3)
+        servers += 1
 
 
 def main() -> int:
@@ -135,6 +181,9 @@ def main() -> int:
     ap.add_argument("--janus-cores", type=int, default=8)
     args = ap.parse_args()
     coefficients = solve(load(args.results), args.processes)
+    measured_e = event_cost_from_classes(args.results)
+    if measured_e is not None:
+        coefficients["e"] = measured_e
     print(json.dumps({k: (round(v, 7) if isinstance(v, float) else v)
                       for k, v in coefficients.items()}))
     for classes in (int(x) for x in args.classes.split(",")):

@@ -2,7 +2,8 @@
 Debian packages, started here): the people of one meeting are split between them, and
 the meeting is one — the lobby, rights, hands, chat order, poll counts and a rate limit
 hold across the processes; when one process is killed its clients come back through the
-proxy to the other, in their seats with rights, hand and mute (issue 19)."""
+proxy to the other, in their seats with rights, hand and mute; through the proxy's room
+door each room's people meet on one process (issue 19)."""
 
 from __future__ import annotations
 
@@ -22,11 +23,13 @@ pytestmark = [pytest.mark.netns, pytest.mark.slow,
               pytest.mark.skipif(cl.available() is not None, reason=str(cl.available()))]
 
 ROOM = "sinif"
+ROOM_B = "sinif-b"
 
 
 @pytest.fixture
 def two(tmp_path: Path) -> Iterator[cl.Cluster]:
-    with cl.bridge_cluster(tmp_path, (RoomSpec(ROOM, "Sınıf 5-A", moderated=True),)) as c:
+    with cl.bridge_cluster(tmp_path, (RoomSpec(ROOM, "Sınıf 5-A", moderated=True),
+                                      RoomSpec(ROOM_B, "Sınıf 5-B", moderated=True))) as c:
         yield c
 
 
@@ -42,16 +45,19 @@ class Seat:
     token: str
 
 
-async def host_and_class(c: cl.Cluster, guests: int) -> tuple[Seat, list[Seat]]:
-    """The host signs in and admits ``guests``, all of whom came through the proxy."""
+async def host_and_class(c: cl.Cluster, guests: int, room: str = ROOM,
+                         url: str | None = None) -> tuple[Seat, list[Seat]]:
+    """The host signs in and admits ``guests``, all of whom came through the proxy
+    (round robin, or ``url``)."""
     assert c.proxy is not None
-    host = await RawClient.connect(c.proxy.ws_url)
-    welcome = await host.sign_in(ROOM, cl.HOST.name, cl.HOST.password, client="bot")
+    url = url or c.proxy.ws_url
+    host = await RawClient.connect(url)
+    welcome = await host.sign_in(room, cl.HOST.name, cl.HOST.password, client="bot")
     assert welcome["type"] == "welcome", welcome
     people = []
     for i in range(guests):
-        guest = await RawClient.connect(c.proxy.ws_url)
-        waiting = await guest.join(ROOM, f"Öğrenci {i}")
+        guest = await RawClient.connect(url)
+        waiting = await guest.join(room, f"Öğrenci {i}")
         assert waiting["type"] == "lobby_waiting", waiting
         gid = waiting["you"]["id"]
         # The host hears of the guest in the lobby, whichever process holds either.
@@ -121,6 +127,30 @@ async def test_one_meeting_across_two_processes(two: cl.Cluster) -> None:
         assert result["counts"] == [3, 2]
     finally:
         await close_all(host, *guests)
+
+
+async def test_with_room_affinity_each_rooms_people_meet_on_one_process(
+        two: cl.Cluster) -> None:
+    """The proxy's room door hashes the room the clients name in the socket's address
+    (`?room=`, as the meeting page and the appliance do): a room's events are then
+    handled by one process, not by every process holding one of its people (what the
+    capacity model's room affinity counts on). Two rooms, four people each."""
+    assert two.proxy is not None
+    seats: list[Seat] = []
+    try:
+        for room in (ROOM, ROOM_B):
+            host, guests = await host_and_class(two, 3, room, two.proxy.room_url(room))
+            seats += [host, *guests]
+        health = [get_json(b.url + "/healthz") for b in two.bridges]
+        for room in (ROOM, ROOM_B):
+            assert sorted(h["rooms"].get(room, 0) for h in health) == [0, 4], health
+        # Each process hears only the rooms it holds someone of (bridge/bus.py).
+        assert [h["rooms_heard"] for h in health] == [len(h["rooms"]) for h in health]
+    finally:
+        await close_all(*seats)
+    # Everyone gone: no process hears either room any longer.
+    cl.wait_until(lambda: all(get_json(b.url + "/healthz")["rooms_heard"] == 0
+                              for b in two.bridges), 20, "the rooms left")
 
 
 async def test_a_sign_in_throttle_holds_across_processes(two: cl.Cluster) -> None:

@@ -1,6 +1,7 @@
 """Several bridge processes for tests: PostgreSQL (tests/support/postgres.py), Debian's
 `nats-server` and one Janus of their own, the bridges sharing them, and Debian's HAProxy
-in front, balancing WebSockets round-robin with no stickiness. All on 127.0.0.1."""
+in front, balancing WebSockets round-robin with no stickiness, or by room. All on
+127.0.0.1."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from bridge.janus.client import JanusConnection, JanusError
 from bridge.janus.config import LocalJanusLayout, write_local_janus_config
@@ -145,30 +147,40 @@ class JanusRoom:
 
 
 class HAProxy(Proc):
-    """Round-robin over the bridges, health-checked on /healthz (a dead one is skipped
-    within a second); WebSockets pass through."""
+    """Two front doors to the same bridges, health-checked on /healthz (a dead one is
+    skipped within a second), WebSockets passing through: ``ws_url`` deals connections
+    out in turn (round robin); ``room_url(room)`` keeps a room's people on one bridge
+    (room affinity: a consistent hash of the ``room`` the clients name in the socket's
+    address, as docs/deployment.md configures it)."""
 
     def __init__(self, workdir: Path, backends: list[int]) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port, self.affinity_port = free_port(), free_port()
         servers = "".join(f"    server b{i} 127.0.0.1:{port} check\n"
                           for i, port in enumerate(backends, start=1))
+        checks = ("    option httpchk GET /healthz\n    option redispatch\n    retries 3\n"
+                  "    default-server inter 300ms fall 2 rise 2 on-marked-down shutdown-sessions\n")
         config = workdir / "haproxy.cfg"
         config.write_text(
             "global\n    maxconn 4000\n"
             "defaults\n    mode http\n    timeout connect 2s\n    timeout client 1h\n"
             "    timeout server 1h\n    timeout tunnel 1h\n"
             f"frontend salon\n    bind 127.0.0.1:{self.port}\n    default_backend bridges\n"
-            "backend bridges\n    balance roundrobin\n    option httpchk GET /healthz\n"
-            "    option redispatch\n    retries 3\n"
-            "    default-server inter 300ms fall 2 rise 2 on-marked-down shutdown-sessions\n"
-            f"{servers}")
+            f"frontend salon_rooms\n    bind 127.0.0.1:{self.affinity_port}\n"
+            "    default_backend rooms\n"
+            f"backend bridges\n    balance roundrobin\n{checks}{servers}"
+            f"backend rooms\n    balance url_param room\n    hash-type consistent\n"
+            f"{checks}{servers}")
         super().__init__([HAPROXY, "-db", "-f", str(config)], workdir / "haproxy.log")
-        wait_until(lambda: listening(self.port), 20, "haproxy")
+        wait_until(lambda: listening(self.port) and listening(self.affinity_port), 20,
+                   "haproxy")
 
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
+
+    def room_url(self, room: str) -> str:
+        return f"ws://127.0.0.1:{self.affinity_port}/ws?{urlencode({'room': room})}"
 
 
 @dataclass
