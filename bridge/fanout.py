@@ -131,6 +131,19 @@ class Fanout:
             order.pending = {s: e for s, e in order.pending.items() if s > sequenced.seq}
         await self._feed(sequenced.room, sequenced.seq, effects)
 
+    async def start_after(self, room: str, seq: int) -> None:
+        """A connection here entered ``room`` with no action of its own (a phone
+        companion): its events are carried out from ``seq + 1``, what came before being
+        in the view it was given."""
+        order = self.rooms.setdefault(room, RoomOrder()) if room in self.subscribed else None
+        if order is None or order.next is not None:
+            return
+        order.next = seq + 1
+        order.pending = {s: e for s, e in order.pending.items() if s > seq}
+        if order.pending:
+            first = min(order.pending)
+            await self._feed(room, first, order.pending.pop(first))
+
     async def ask_live(self, room: str) -> None:
         """Ask the other processes to announce the live state of the members they hold."""
         await self.publish_live(room, {"ask": True})

@@ -120,9 +120,11 @@ class Files(Done):
 
 @dataclass(frozen=True, kw_only=True)
 class RoomView(Done):
-    """The room as one participant sees it now (its welcome, without token or request id)."""
+    """The room as one participant sees it now (its welcome, without token or request id)
+    and, with several processes, the number of the room's last event it includes."""
 
     welcome: protocol.Welcome
+    seq: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from bridge.meetings import chat, files, polls
 from bridge.meetings import context as cx
 from bridge.meetings import messages as msg
-from bridge.meetings.effects import Disconnect, Joined, Refused
+from bridge.meetings.effects import Broadcast, Disconnect, Joined, Refused
 from bridge.meetings.names import display_name, guest_name_in_guide_form
 from bridge.schedules import occurrence_at
 from bridge.store import schedules as stored_schedule
@@ -291,7 +291,10 @@ def leave(tx: cx.Tx, pid: int, epoch: int | None, reason: str) -> None:
     if p.admission is Admission.LOBBY:
         cx.lobby_changed(tx, scope)
     else:
-        cx.to_members(tx, scope, msg.left(p.id, reason))
+        # Made even with no one left to tell: every process carries it out, and one
+        # holding this seat's phones ends them (several processes, bridge/web/app.py).
+        ids = tuple(cx.member_ids(tx, scope.meeting.id))
+        tx.effects.append(Broadcast(scope.room.address, msg.left(p.id, reason), ids))
 
 
 def _depart(

@@ -327,7 +327,9 @@ class Meetings:
         def body(tx: cx.Tx) -> RoomView:
             scope = cx.actor(tx, pid, "companion")
             cx.record(tx, scope.meeting, "companion_used", subject_id=pid, by=used_by)
-            return RoomView(welcome=joining.welcome(tx, scope))
+            # The room's row is locked (cx.actor): no event of it lands in between.
+            return RoomView(welcome=joining.welcome(tx, scope),
+                            seq=scope.room.event_seq if tx.node is not None else None)
 
         return self._run("companion", pid, body)
 

@@ -322,3 +322,16 @@ class RateBucket(Base):
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     tokens: Mapped[float] = mapped_column(Float)
     updated: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StoredGrant(Base):
+    """A download ticket or a phone-companion code every bridge process honours (several
+    processes; one process keeps them in memory). Only the code's SHA-256 is stored."""
+
+    __tablename__ = "grants"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    participant: Mapped[int] = mapped_column(Integer, index=True)
+    scope: Mapped[str] = mapped_column(String(600))  # a ticket's resource, a code's room
+    expires: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch

@@ -40,6 +40,7 @@ from bridge.meetings.runner import AsyncMeetings
 from bridge.meetings.service import Meetings
 from bridge.meetings.signin import SignInGate, SignInLimits
 from bridge.store.db import Store, default_url, usable_dir
+from bridge.store.grants import GrantBook
 from bridge.tls import hsts_middleware, serve_https
 from bridge.turn import TurnMinter
 from bridge.web.client import ClientConnection
@@ -97,14 +98,18 @@ class Bridge:
         self.runner = AsyncMeetings(self.meetings, SignInGate(
             signin.concurrency, signin.pending_per_address, signin.pending_max))
         self.security = WebSecurity(settings)
-        self.tickets = DownloadTickets()
+        # Several processes: tickets and phone codes where every process finds them.
+        shared = settings.cluster is not None
+        self.tickets = DownloadTickets(book=GrantBook(self.store, "ticket") if shared else None)
         self.websockets = AddressCounter(settings.security.max_connections_per_address)
         self.local_janus: LocalJanus | None = None
         self.gateway: MediaGateway = MediaGateway([])
         self.rooms: dict[str, LiveRoom] = {}
         self.connections: set[ClientConnection] = set()
         self.by_participant: dict[int, ClientConnection] = {}
-        self.companion_codes = CompanionCodes(ttl_s=settings.companion.link_ttl_s)
+        self.companion_codes = CompanionCodes(
+            ttl_s=settings.companion.link_ttl_s,
+            book=GrantBook(self.store, "companion") if shared else None)
         self.companions: dict[int, set[ClientConnection]] = {}
         self.turn = TurnMinter(settings.turn) if settings.turn is not None else None
         self.calendars = CalendarSync(self.store, settings.schedule, settings.state_dir)
@@ -141,8 +146,15 @@ class Bridge:
 
     async def revoke_companions(self, pid: int) -> None:
         """The room left the meeting: its phone links stop working at once."""
-        self.companion_codes.revoke(pid)
+        await self.runner.call(self.companion_codes.revoke, pid)
         for conn in list(self.companions.pop(pid, ())):
+            await conn.close("room_left")
+
+    async def _end_companions_here(self, participant: str) -> None:
+        """A seat left: its phones connected here end too (with several processes the
+        seat's own process, which revoked the codes, may be another)."""
+        pid = int(participant) if participant.isdigit() else None
+        for conn in list(self.companions.pop(pid, ())) if pid is not None else []:
             await conn.close("room_left")
 
     def _recipients(self, pid: int) -> list[ClientConnection]:
@@ -227,6 +239,8 @@ class Bridge:
             for pid in effect.recipients:
                 for target in self._recipients(pid):
                     await target.send_text(text)
+            if isinstance(effect.message, p.ParticipantLeft):
+                await self._end_companions_here(effect.message.id)
         elif isinstance(effect, JanusModerate):
             room = self.rooms.get(effect.room)
             if room is not None:

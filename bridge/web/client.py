@@ -153,7 +153,8 @@ class ClientConnection:
                         extra={"EVENT": "companion-refused"})
             raise p.ProtocolError("companion_not_allowed", f"a phone companion cannot '{m.type}'")
         elif (self.companion and not self.presenting_for_seat
-              and self.bridge.companion_codes.check(self.companion_code) is None):
+              and await self.bridge.runner.call(self.bridge.companion_codes.check,
+                                                self.companion_code) is None):
             await self.end_companion(m.id)  # expired even if its timer has not run yet
         elif isinstance(m, p.CompanionLinkRequest):
             await self.issue_companion_link(m)
@@ -286,7 +287,8 @@ class ClientConnection:
     async def issue_companion_link(self, m: p.CompanionLinkRequest) -> None:
         if self.me is None or self.pid is None or self.room is None:
             raise p.ProtocolError("not_admitted", "a companion link needs admission")
-        code = self.bridge.companion_codes.issue(self.pid, self.room.address)
+        code = await self.bridge.runner.call(self.bridge.companion_codes.issue, self.pid,
+                                             self.room.address)
         log.info("companion link issued for participant %s", self.pid,
                  extra={"EVENT": "companion-link", "ROOM": self.room.address})
         path = f"/c/{code}?room={self.room.address}"
@@ -294,8 +296,12 @@ class ClientConnection:
         await self.send(p.CompanionLink(re=m.id, path=path, expires_in_s=ttl))
 
     async def join_as_companion(self, m: p.Join, code: str) -> None:
-        grant = self.bridge.companion_codes.check(code, m.room)
-        if grant is None or grant.participant not in self.bridge.by_participant:
+        grant = await self.bridge.runner.call(self.bridge.companion_codes.check, code, m.room)
+        # One process holds the seat's connection; several share the codes, and the
+        # domain's room view below refuses a seat that is not in the meeting.
+        held = self.bridge.fanout is not None or (
+            grant is not None and grant.participant in self.bridge.by_participant)
+        if grant is None or not held:
             log.warning("companion %s used an invalid or expired code", self.peer,
                         extra={"EVENT": "companion-refused", "ROOM": m.room})
             await self.send(p.Error(re=m.id, code="bad_companion_code",
@@ -320,6 +326,10 @@ class ClientConnection:
             "re": m.id, "ice_servers": self.bridge.ice_servers(grant.participant)})
         room = self.bridge.rooms.get(m.room)
         await self.send(room.augment(welcome) if room else welcome)
+        if view.seq is not None and self.bridge.fanout is not None:
+            # The seat may be on another process: this one carries out the room's events
+            # from the view on, whether or not anyone here acts in the room.
+            await self.bridge.fanout.start_after(m.room, view.seq)
 
     async def _end_companion_after(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -334,8 +344,11 @@ class ClientConnection:
         Janus (so the host's stop and the revoked right end it as any presentation)."""
         assert self.pid is not None
         seat = self.bridge.by_participant.get(self.pid)
-        if seat is None:
-            raise p.ProtocolError("not_joined", "the room is not in the meeting")
+        if seat is None:  # several processes: the seat's media is where its connection is
+            raise p.ProtocolError("not_joined", "the room is not in the meeting here: "
+                                  "sharing from this page needs room affinity at the "
+                                  "bridge's balancer" if self.bridge.fanout is not None
+                                  else "the room is not in the meeting")
         if isinstance(m, p.PublishContent):
             if not self.presenting_for_seat:
                 raise p.ProtocolError("not_presenting", "content: present first")

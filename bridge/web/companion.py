@@ -13,6 +13,8 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from bridge.store.grants import GrantBook
+
 TTL_S = 15 * 60
 CODE_BYTES = 18
 
@@ -25,32 +27,50 @@ class Grant:
 
 
 class CompanionCodes:
-    def __init__(self, clock: object = time.monotonic, ttl_s: float = TTL_S) -> None:
-        self._clock = clock
+    """The codes this bridge issued: in memory, or with ``book`` (several processes) in
+    the database, where every process finds them (then on the wall clock). Called
+    through the domain's worker (``bridge.runner.call``): the database is I/O."""
+
+    def __init__(self, clock: object = time.monotonic, ttl_s: float = TTL_S,
+                 book: GrantBook | None = None) -> None:
+        self._clock = time.time if book is not None else clock
         self.ttl_s = ttl_s
+        self.book = book
         self._grants: dict[str, Grant] = {}
 
     def now(self) -> float:
         return float(self._clock())  # type: ignore[operator]
 
     def issue(self, participant: int, room: str) -> str:
-        self._expire()
         code = secrets.token_urlsafe(CODE_BYTES)
-        self._grants[code] = Grant(participant, room, self.now() + self.ttl_s)
+        grant = Grant(participant, room, self.now() + self.ttl_s)
+        if self.book is not None:
+            self.book.add(code, participant, room, grant.expires, self.now())
+            return code
+        self._expire()
+        self._grants[code] = grant
         return code
 
     def check(self, code: str, room: str | None = None) -> Grant | None:
-        grant = self._grants.get(code)
+        grant = self._grants.get(code) if self.book is None else self._stored(code)
         if grant is None or grant.expires < self.now():
             return None
         if room is not None and grant.room != room:
             return None
         return grant
 
+    def _stored(self, code: str) -> Grant | None:
+        assert self.book is not None
+        row = self.book.find(code)
+        return None if row is None else Grant(row.participant, row.scope, row.expires)
+
     def seconds_left(self, grant: Grant) -> float:
         return max(0.0, grant.expires - self.now())
 
     def revoke(self, participant: int) -> None:
+        if self.book is not None:
+            self.book.revoke(participant)
+            return
         self._grants = {c: g for c, g in self._grants.items() if g.participant != participant}
 
     def _expire(self) -> None:

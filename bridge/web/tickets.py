@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 from aiohttp import hdrs, web
 from yarl import URL
 
+from bridge.store.grants import GrantBook
+
 if TYPE_CHECKING:
     from bridge.web.app import Bridge
 
@@ -43,28 +45,39 @@ def resource_of(url: URL) -> str:
 
 
 class DownloadTickets:
-    """Single-use tickets in this process's memory (a later multi-process bridge puts
-    them where its sign-in ledger goes)."""
+    """Single-use tickets: in this process's memory, or with ``book`` (several
+    processes) in the database, so a ticket minted on one process opens its download on
+    any (then on the wall clock). Called through the domain's worker
+    (``bridge.runner.call``): the database is I/O."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic, ttl_s: float = TTL_S) -> None:
-        self._clock = clock
+    def __init__(self, clock: Callable[[], float] = time.monotonic, ttl_s: float = TTL_S,
+                 book: GrantBook | None = None) -> None:
+        self._clock = time.time if book is not None else clock
         self.ttl_s = ttl_s
+        self.book = book
         self._tickets: dict[str, Ticket] = {}
 
     def issue(self, participant: int, resource: str) -> str:
         now = self._clock()
+        ticket = secrets.token_urlsafe(TICKET_BYTES)
+        if self.book is not None:
+            self.book.add(ticket, participant, resource, now + self.ttl_s, now)
+            return ticket
         if len(self._tickets) >= MAX_OUTSTANDING:
             self._tickets = {k: t for k, t in self._tickets.items() if t.expires >= now}
             while len(self._tickets) >= MAX_OUTSTANDING:  # still full: the oldest go
                 del self._tickets[next(iter(self._tickets))]
-        ticket = secrets.token_urlsafe(TICKET_BYTES)
         self._tickets[ticket] = Ticket(participant, resource, now + self.ttl_s)
         return ticket
 
     def redeem(self, ticket: str, resource: str) -> int | None:
         """The participant the ticket was minted for, once; None if unknown, used, expired
         or minted for another resource (it is spent all the same)."""
-        found = self._tickets.pop(ticket, None)
+        if self.book is not None:
+            row = self.book.take(ticket)
+            found = None if row is None else Ticket(row.participant, row.scope, row.expires)
+        else:
+            found = self._tickets.pop(ticket, None)
         if found is None or found.expires < self._clock() or found.resource != resource:
             return None
         return found.participant
@@ -76,7 +89,7 @@ async def participant(bridge: Bridge, request: web.Request) -> int:
     scheme, _, credential = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
     credential = credential.strip()
     if scheme == "Companion" and credential:
-        grant = bridge.companion_codes.check(credential)
+        grant = await bridge.runner.call(bridge.companion_codes.check, credential)
         if grant is None:
             raise web.HTTPUnauthorized(text="this companion link has expired")
         return grant.participant
@@ -87,7 +100,8 @@ async def participant(bridge: Bridge, request: web.Request) -> int:
         return int(pid)
     ticket = request.query.get("ticket")
     if ticket:
-        found = bridge.tickets.redeem(ticket, resource_of(request.rel_url))
+        found = await bridge.runner.call(bridge.tickets.redeem, ticket,
+                                         resource_of(request.rel_url))
         if found is None:
             raise web.HTTPUnauthorized(text="this download link was used or has expired; "
                                             "press the button again")
@@ -107,7 +121,7 @@ def add_ticket_api(app: web.Application, bridge: Bridge) -> None:
         if target.is_absolute() or not DOWNLOADS.fullmatch(target.path):
             raise web.HTTPBadRequest(text=f"no download ticket for {target.path!r}: only "
                                           "/api/files/<id> and /api/reports/<id|current>")
-        ticket = bridge.tickets.issue(pid, resource_of(target))
+        ticket = await bridge.runner.call(bridge.tickets.issue, pid, resource_of(target))
         url = target.with_query(sorted({**target.query, "ticket": ticket}.items()))
         return web.json_response({"url": str(url), "expires_in_s": bridge.tickets.ttl_s},
                                  headers={"Cache-Control": "no-store"})

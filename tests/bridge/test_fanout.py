@@ -169,3 +169,23 @@ def test_a_rooms_subject_is_one_nats_token_whatever_its_address() -> None:
         kind, token = subject.split(".")[1:]
         assert kind == "events" and token and all(c.isalnum() or c in "-_" for c in token)
     assert room_subject(EVENTS, "a.b") != room_subject(EVENTS, "a_b")
+
+
+async def test_a_process_with_no_action_of_its_own_starts_after_the_view_it_gave() -> None:
+    """A phone companion enters with the room's view (numbered up to some event) and no
+    action: its process carries out what comes after that view, and nothing before."""
+    hub, stored = LocalHub(), []
+    a, b = Process("a", hub, stored), Process("b", hub, stored)
+    await started(a, b)
+    for seq in (1, 2):
+        e = event(seq, "a", Disconnect(seq, f"before-{seq}"))
+        await a.fanout.own(e.shared, e)
+    third = event(3, "a", Disconnect(3, "after"))
+    await a.fanout.own(third.shared, third)  # came while b's view (up to 2) was read
+    await b.fanout.start_after(ROOM, 2)
+    assert b.done == [("after", 3)]
+    fourth = event(4, "a", Disconnect(4, "later"))
+    await a.fanout.own(fourth.shared, fourth)
+    assert b.done == [("after", 3), ("later", 4)]
+    await a.fanout.close()
+    await b.fanout.close()

@@ -45,6 +45,7 @@ TABLES = {
     "room_events",
     "bridge_nodes",
     "rate_buckets",
+    "grants",
     "alembic_version",
 }
 

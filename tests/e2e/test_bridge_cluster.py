@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import Any
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tests.support import cluster as cl
@@ -151,6 +153,64 @@ async def test_with_room_affinity_each_rooms_people_meet_on_one_process(
     # Everyone gone: no process hears either room any longer.
     cl.wait_until(lambda: all(get_json(b.url + "/healthz")["rooms_heard"] == 0
                               for b in two.bridges), 20, "the rooms left")
+
+
+async def http(method: str, url: str, **kwargs: Any) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as session, session.request(method, url,
+                                                                   **kwargs) as resp:
+        body = await (resp.json() if resp.content_type == "application/json"
+                      else resp.read())
+        return resp.status, body
+
+
+async def test_tickets_and_phone_codes_are_good_on_either_process(two: cl.Cluster) -> None:
+    """A balancer sends a browser's download, and a phone's requests, wherever it likes:
+    a download ticket minted on one process opens its file on the other, once; a phone
+    code issued on one works on the other, socket and downloads, and ends there when the
+    seat leaves."""
+    first, second = two.bridges
+    host = await RawClient.connect(first.ws_url)
+    phone: RawClient | None = None
+    try:
+        welcome = await host.sign_in(ROOM, cl.HOST.name, cl.HOST.password, client="bot")
+        bearer = {"Authorization": f"Bearer {welcome['token']}"}
+        form = aiohttp.FormData()
+        form.add_field("file", b"odev: sayfa 12", filename="Odev.txt")
+        status, added = await http("POST", first.url + "/api/files", data=form, headers=bearer)
+        assert status == 201, added
+        path = f"/api/files/{added['id']}"
+        status, minted = await http("POST", first.url + "/api/tickets", json={"path": path},
+                                    headers=bearer)
+        assert status == 200, minted
+        assert await http("GET", second.url + minted["url"]) == (200, b"odev: sayfa 12")
+        for bridge in (second, first):  # spent, on both
+            assert (await http("GET", bridge.url + minted["url"]))[0] == 401
+
+        link = await host.request({"type": "companion_link"}, 2)
+        code = link["path"].split("/c/")[1].split("?")[0]
+        phone = await RawClient.connect(second.ws_url)
+        seat = await phone.request({"type": "join", "protocol": 1, "room": ROOM,
+                                    "companion": code, "client": "companion"}, 1)
+        assert seat["type"] == "welcome" and seat["you"]["id"] == welcome["you"]["id"], seat
+        # Nobody acts in the room on the phone's process, and it still carries out the
+        # room's events for the phone.
+        await host.send({"type": "chat", "text": "telefona merhaba"})
+        await phone.expect("chat", timeout=20, text="telefona merhaba")
+        status, minted = await http("POST", second.url + "/api/tickets", json={"path": path},
+                                    headers={"Authorization": f"Companion {code}"})
+        assert status == 200, minted
+        assert await http("GET", first.url + minted["url"]) == (200, b"odev: sayfa 12")
+
+        await host.send({"type": "leave", "id": 3})
+        bye = await phone.expect("bye", timeout=20)
+        assert bye["reason"] == "room_left", bye
+        status, _ = await http("POST", first.url + "/api/tickets", json={"path": path},
+                               headers={"Authorization": f"Companion {code}"})
+        assert status == 401, "the code is revoked on every process"
+    finally:
+        await host.close()
+        if phone is not None:
+            await phone.close()
 
 
 async def test_a_sign_in_throttle_holds_across_processes(two: cl.Cluster) -> None:

@@ -218,8 +218,12 @@ def bridge_cluster(tmp: Path, rooms: tuple[RoomSpec, ...], processes: int = 2,
                           'mode = "remote"\n' + janus_extra + "".join(
                               j.server_toml(n) for j, n in zip(januses, janus_names,
                                                                strict=True)))
+            # One files directory for all, as docs/deployment.md asks (here a symlink).
+            (tmp / "shared-files").mkdir(parents=True, exist_ok=True)
             for i in range(1, processes + 1):
-                (tmp / f"bridge-{i}").mkdir(parents=True, exist_ok=True)
+                (tmp / f"bridge-{i}" / "bridge-state").mkdir(parents=True, exist_ok=True)
+                (tmp / f"bridge-{i}" / "bridge-state" / "files").symlink_to(
+                    tmp / "shared-files")
                 cluster.bridges.append(BridgeProcess(
                     tmp / f"bridge-{i}", room_specs=rooms, users=users, janus_toml=janus_toml,
                     extra_toml=(f'database_url = "{url}"\n[cluster]\n'
