@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Any
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
