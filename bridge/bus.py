@@ -26,6 +26,7 @@ log = logging.getLogger("salon.bus")
 OnMessage = Callable[[str, bytes], Awaitable[None]]
 OnReconnect = Callable[[], Awaitable[None]]
 EVENTS, LIVE = "events", "live"  # the two kinds of a room's subjects
+FOLLOW_CONFIRM_S = 2  # a join waits at most this long for the bus to confirm its room
 
 
 def room_subject(kind: str, room: str) -> str:
@@ -151,7 +152,15 @@ class NatsBus:
         self._subscriptions[room] = await self._nc.subscribe(
             subject, cb=self._deliver, pending_msgs_limit=1_000_000,
             pending_bytes_limit=1024 * 1024 * 1024)
-        await self._nc.flush()  # the server has it: what others publish now comes here
+        # The server has it: what others publish from now on comes here. With the bus
+        # down or reconnecting the join goes on (as with one subject for all rooms): the
+        # subscription is sent on reconnect and what was missed is read back then.
+        try:
+            if self._nc.is_connected:
+                await self._nc.flush(timeout=FOLLOW_CONFIRM_S)
+        except Exception as exc:
+            log.warning("bus: the subscription to room %s is not confirmed (%s); what is "
+                        "missed meanwhile is read back from the database", room, exc)
 
     async def unfollow(self, room: str) -> None:
         subscription = self._subscriptions.pop(room, None)

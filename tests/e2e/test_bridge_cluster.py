@@ -145,6 +145,15 @@ async def test_after_the_bus_comes_back_nothing_is_lost_or_doubled(two: cl.Clust
         sent = [f"kesinti {i}" for i in range(len(guests))]
         await asyncio.gather(*(g.client.send({"type": "chat", "text": text})
                                for g, text in zip(guests, sent, strict=True)))
+        # A room no process follows yet can be joined with the bus down (its subscription
+        # is sent on reconnect).
+        late = await RawClient.connect(two.bridges[1].ws_url)
+        try:
+            entered = await asyncio.wait_for(
+                late.sign_in(ROOM_B, cl.HOST.name, cl.HOST.password, client="bot"), 15)
+            assert entered["type"] == "welcome", entered
+        finally:
+            await late.close()
         await asyncio.sleep(1.0)
         two.nats.restart()
         await asyncio.sleep(2.0)  # reconnected (nats-py retries every 0.5 s)
