@@ -68,7 +68,6 @@ class LocalBus:
 
     def __init__(self, hub: LocalHub | None = None) -> None:
         self.hub = hub or LocalHub()
-        self.rooms: set[str] = set()
         self._subjects: set[str] = set()
         self._on_message: OnMessage | None = None
 
@@ -77,11 +76,9 @@ class LocalBus:
         self.hub.buses.append(self)
 
     async def follow(self, room: str) -> None:
-        self.rooms.add(room)
         self._subjects |= {room_subject(EVENTS, room), room_subject(LIVE, room)}
 
     async def unfollow(self, room: str) -> None:
-        self.rooms.discard(room)
         self._subjects -= {room_subject(EVENTS, room), room_subject(LIVE, room)}
 
     async def publish(self, subject: str, data: bytes) -> None:
@@ -147,10 +144,8 @@ class NatsBus:
     async def follow(self, room: str) -> None:
         if room in self._subscriptions:
             return
-        # One subscription for both kinds: salon.*.<room>.
-        subject = "salon.*." + room_subject(EVENTS, room).split(".", 2)[2]
-        self._subscriptions[room] = await self._nc.subscribe(
-            subject, cb=self._deliver, pending_msgs_limit=1_000_000,
+        self._subscriptions[room] = await self._nc.subscribe(  # both kinds: salon.*.<room>
+            room_subject("*", room), cb=self._deliver, pending_msgs_limit=1_000_000,
             pending_bytes_limit=1024 * 1024 * 1024)
         # The server has it: what others publish from now on comes here. With the bus
         # down or reconnecting the join goes on (as with one subject for all rooms): the

@@ -135,8 +135,10 @@ class Fanout:
         """A connection here entered ``room`` with no action of its own (a phone
         companion): its events are carried out from ``seq + 1``, what came before being
         in the view it was given."""
-        order = self.rooms.setdefault(room, RoomOrder()) if room in self.subscribed else None
-        if order is None or order.next is not None:
+        if room not in self.subscribed:
+            return
+        order = self.rooms.setdefault(room, RoomOrder())
+        if order.next is not None:
             return
         order.next = seq + 1
         order.pending = {s: e for s, e in order.pending.items() if s > seq}

@@ -67,10 +67,9 @@ async def run_mode(c: Cluster, mode: str, args: argparse.Namespace) -> dict[str,
                 for k in range(args.class_size)))))
         join_s = time.perf_counter() - t0
         await asyncio.sleep(2.0)  # the last arrivals' announcements settle
-        held = [sum(get_json(b.url + "/healthz")["rooms"].values()) for b in c.bridges]
-        spread = [sum(1 for b in c.bridges
-                      if get_json(b.url + "/healthz")["rooms"].get(room_name(i)))
-                  for i in range(args.classes)]
+        rooms = [get_json(b.url + "/healthz")["rooms"] for b in c.bridges]  # per process
+        held = [sum(r.values()) for r in rooms]
+        spread = [sum(1 for r in rooms if r.get(room_name(i))) for i in range(args.classes)]
         cpu1, each1, t1 = meter.read(), bridge_cpu(pids), time.perf_counter()
         sent = 0
         turn = 0
